@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libv4v: the guest side of v4v.
+ *
+ * Error convention: every function in the low-level API returns 0 (or a
+ * non-negative count) on success and a negative errno value on failure; it
+ * never depends on errno.  The socket API (v4v_socket and friends, below)
+ * follows POSIX instead: -1 with errno set, as socket programmers expect.
+ *
+ * -EPIPE from any call means v4vd has gone away (or the domain was
+ * destroyed): the handle is dead; open a new one once v4vd is back.
+ *
+ * Threads: one struct v4v_domain may be shared by the threads of a process
+ * (hypercalls are serialized).  After fork(), the child's first call
+ * attaches it to the domain as a process of its own.
+ */
+#ifndef V4V_V4V_H
+#define V4V_V4V_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "v4v/abi.h"
+#include "v4v/msg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- the domain -------------------------------------------------------- */
+
+struct v4v_domain;
+
+/* Attach to the domain this process runs in (V4V_DOMAIN_FD, set by v4v-run).
+ * -ENOTCONN: not inside a domain.  -EPIPE: v4vd is not answering. */
+int v4v_open(struct v4v_domain **out);
+/* Attach through an explicit domain fd (the fd stays the caller's). */
+int v4v_open_fd(int domain_fd, struct v4v_domain **out);
+void v4v_close(struct v4v_domain *d);
+
+uint16_t v4v_domid(const struct v4v_domain *d);
+const char *v4v_domain_name(const struct v4v_domain *d);
+
+/* The VIRQ: an fd that polls readable when v4vd signals this process (a
+ * message arrived in one of its rings, space it waited for is free, or an
+ * event is queued) and when v4vd goes away.  v4v_virq_ack() clears it;
+ * it returns -EPIPE if v4vd is gone. */
+int v4v_virq_fd(const struct v4v_domain *d);
+int v4v_virq_ack(struct v4v_domain *d);
+
+/* ---- rings ------------------------------------------------------------- */
+
+struct v4v_rx;
+
+/* Allocate, map and register a receive ring of len data bytes (48..16 MiB,
+ * multiple of 16) for aport, accepting from `partner` or V4V_DOMID_ANY.
+ * Errors (Argo's): -EINVAL bad len/flags, -EEXIST already registered
+ * (always with V4V_REGISTER_FAIL_EXIST, or when len differs), -ENOSPC ring
+ * quota, -ENOMEM. */
+int v4v_ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
+		      uint32_t len, uint32_t flags, struct v4v_rx **out);
+/* Unregister and free.  -ENOENT if v4vd had already dropped it. */
+int v4v_ring_unregister(struct v4v_rx *r);
+
+/* Read in place: 1 and *m filled, 0 when empty, -EBADMSG when the ring
+ * header or a message header is corrupt (by this process's own hand). */
+int v4v_rx_peek(struct v4v_rx *r, struct v4v_msg *m);
+/* Release the message peeked last: its slots go back to v4vd. */
+void v4v_rx_consume(struct v4v_rx *r, const struct v4v_msg *m);
+/* Copy up to cap payload bytes of m into buf; returns bytes copied. */
+size_t v4v_msg_read(const struct v4v_msg *m, void *buf, size_t cap);
+
+struct v4v_addr v4v_rx_addr(const struct v4v_rx *r);
+uint16_t v4v_rx_partner(const struct v4v_rx *r);
+uint32_t v4v_rx_len(const struct v4v_rx *r);
+/* The shared ring itself (header and data), e.g. for tests. */
+struct v4v_ring *v4v_rx_ring(struct v4v_rx *r);
+
+/* ---- hypercalls -------------------------------------------------------- */
+
+/* Send one message of the concatenated iovs (niov <= 8) from
+ * (this domain, src_port) to dst.  Returns the payload length, or:
+ * -ESRCH no such domain, -ECONNREFUSED no ring, -EMSGSIZE can never fit,
+ * -EAGAIN no space now (this process is queued as a space waiter and its
+ * VIRQ fires when there is), -EBUSY too many waiters, -EACCES firewall,
+ * -EINVAL niov > 8. */
+long v4v_sendv(struct v4v_domain *d, v4v_port_t src_port,
+	       const struct v4v_addr *dst, const struct iovec *iov,
+	       unsigned niov, uint32_t message_type);
+
+/* Argo notify: for each entry (ring address + space_required) v4vd fills
+ * flags (V4V_RING_*) and max_message_size, and queues or cancels a space
+ * wait.  Also makes v4vd re-check waiters on this domain's rings: call it
+ * after consuming messages if senders may be waiting. */
+int v4v_notify(struct v4v_domain *d, struct v4v_ring_data_ent *ent, unsigned n);
+
+/* Drain up to max queued events; returns the count. */
+int v4v_events(struct v4v_domain *d, struct v4v_event *ev, unsigned max);
+
+/* ---- names ------------------------------------------------------------- */
+
+/* Register `service` -> port for this domain; visible to the nacl domains
+ * listed (nacl 0: to any domain).  -EEXIST, -ENOSPC (quota), -EINVAL. */
+int v4v_name_register(struct v4v_domain *d, const char *service,
+		      v4v_port_t port, const uint16_t *acl, unsigned nacl);
+int v4v_name_unregister(struct v4v_domain *d, const char *service);
+/* Look up (domain, service); domain is a domid or a domain name.
+ * -ESRCH no such domain, -ENOENT no such service (or not visible). */
+int v4v_name_lookup(struct v4v_domain *d, const char *domain,
+		    const char *service, struct v4v_addr *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

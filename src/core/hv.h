@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The hypervisor core: domains, rings, sendv, notify, firewall, names and
+ * counters, with no I/O at all.  v4vd (src/daemon) is a thin shell that maps
+ * ring memory, moves requests in and out of sockets and turns the two
+ * callbacks below into eventfd writes and munmap calls.
+ *
+ * Every function returns 0 or a positive count on success and -errno on
+ * failure, with Argo's error codes where Argo defines the operation.
+ *
+ * Who is who:
+ *   hv_domain  a domain (domid, name); lives while it has clients or the
+ *              shell holds it (v4v-run's domain fd).
+ *   hv_client  one attached process of a domain: it owns the rings it
+ *              registered, has its own VIRQ and its own event queue.
+ *   hv_ring    a registered receive ring, mapped by the shell.
+ */
+#ifndef V4V_HV_H
+#define V4V_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ring.h"
+#include "v4v/abi.h"
+
+#define V4V_NAME_MAX 32u /* domain and service names, including NUL */
+#define V4V_EVENTS_MAX 256u /* queued events per client before overflow */
+
+/* Limits; every one is configurable (v4vd.conf) and documented in v4vd(8). */
+struct hv_limits {
+	uint32_t domains;          /* live domains */
+	uint32_t rings_per_domain; /* Argo: 128 */
+	uint64_t ring_bytes_per_domain;
+	uint32_t ring_len_max;     /* at most V4V_RING_MAX_LEN */
+	uint32_t waiters_per_ring; /* Argo: 32 */
+	uint32_t names_per_domain;
+};
+void hv_limits_default(struct hv_limits *l);
+
+/* Events a client drains with V4V_OP_EVENTS after its VIRQ fires. */
+#define hv_event v4v_event
+
+struct hv_stats {
+	uint64_t tx_msgs, tx_bytes, rx_msgs, rx_bytes;
+	uint64_t eagain, rejected, dropped;
+};
+
+struct hv;
+struct hv_domain;
+struct hv_client;
+struct hv_ring;
+
+/* What the shell does for the core. */
+struct hv_ops {
+	void (*signal)(void *client_cookie);         /* raise the VIRQ */
+	void (*unmap)(void *mem, uint32_t ring_len);  /* release ring memory */
+};
+
+struct hv *hv_new(const struct hv_limits *lim, const struct hv_ops *ops);
+void hv_free(struct hv *hv);
+const struct hv_limits *hv_limits(const struct hv *hv);
+
+/* Domains.  domid V4V_DOMID_ANY picks the lowest free id >= 1. */
+int hv_domain_create(struct hv *hv, uint16_t domid, const char *name,
+		     struct hv_domain **out);
+void hv_domain_destroy(struct hv *hv, struct hv_domain *d);
+struct hv_domain *hv_domain_find(struct hv *hv, uint16_t domid);
+struct hv_domain *hv_domain_by_name(struct hv *hv, const char *name);
+uint16_t hv_domain_id(const struct hv_domain *d);
+const char *hv_domain_name(const struct hv_domain *d);
+const struct hv_stats *hv_domain_stats(const struct hv_domain *d);
+unsigned hv_domain_nclients(const struct hv_domain *d);
+unsigned hv_domain_nrings(const struct hv_domain *d);
+uint64_t hv_domain_ring_bytes(const struct hv_domain *d);
+/* Iterate: first with prev NULL, then pass the previous one. */
+struct hv_domain *hv_domain_next(struct hv *hv, struct hv_domain *prev);
+
+/* Clients (attached processes). */
+struct hv_client *hv_client_new(struct hv *hv, struct hv_domain *d, void *cookie);
+void hv_client_free(struct hv *hv, struct hv_client *c);
+struct hv_domain *hv_client_domain(const struct hv_client *c);
+
+/*
+ * register_ring: mem is the shell's mapping of the ring (header + len bytes),
+ * which the core owns from now on (ops.unmap on removal) when it returns 0.
+ * On re-registration of an existing ring with the same len, the new mapping
+ * replaces the old one and tx_ptr is kept when valid.
+ */
+int hv_register_ring(struct hv *hv, struct hv_client *c,
+		     const struct v4v_register_ring *r, uint32_t flags,
+		     struct v4v_ring *mem);
+int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport,
+		       uint16_t partner);
+
+/*
+ * sendv: the source domain is the caller's, whatever src says; src->aport is
+ * kept.  The payload is nseg segments (at most V4V_MAX_IOV) in memory the
+ * shell has bounds-checked.  Returns payload bytes or -errno.
+ */
+long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
+	      const struct v4v_addr *dst, uint32_t message_type,
+	      const struct v4v_seg *seg, unsigned nseg);
+
+/* notify: fills each entry's flags in place; see Argo's ring_data. */
+int hv_notify(struct hv *hv, struct hv_client *c, struct v4v_ring_data_ent *ent,
+	      unsigned n);
+
+/* Drain up to max queued events of this client. */
+unsigned hv_events(struct hv_client *c, struct hv_event *ev, unsigned max);
+
+/* Rings, for v4vctl. */
+struct hv_ring_info {
+	uint16_t domid, partner;
+	v4v_port_t aport;
+	uint32_t len, rx, tx, waiters;
+	bool broken;
+	struct hv_stats stats;
+};
+struct hv_ring *hv_ring_next(struct hv *hv, struct hv_ring *prev);
+void hv_ring_info(const struct hv_ring *r, struct hv_ring_info *out);
+
+/* Firewall: an ordered rule list, first match wins, else the policy. */
+enum hv_fw_action { HV_FW_ACCEPT = 0, HV_FW_REJECT = 1, HV_FW_DROP = 2 };
+struct hv_fw_rule {
+	uint16_t src_dom, dst_dom; /* V4V_DOMID_ANY matches any */
+	v4v_port_t src_port, dst_port; /* V4V_PORT_ANY matches any */
+	enum hv_fw_action action;
+	uint64_t hits;
+};
+#define HV_FW_MAX_RULES 1024u
+/* Insert before position pos (0-based; pos == count appends). */
+int hv_fw_insert(struct hv *hv, unsigned pos, const struct hv_fw_rule *r);
+int hv_fw_delete(struct hv *hv, unsigned pos);
+void hv_fw_flush(struct hv *hv);
+unsigned hv_fw_count(const struct hv *hv);
+const struct hv_fw_rule *hv_fw_rule(const struct hv *hv, unsigned pos);
+void hv_fw_set_policy(struct hv *hv, enum hv_fw_action a);
+enum hv_fw_action hv_fw_policy(const struct hv *hv);
+/* The verdict for one send, counting the hit; -1 when the policy applied. */
+enum hv_fw_action hv_fw_check(struct hv *hv, const struct v4v_addr *src,
+			      const struct v4v_addr *dst, int *rule);
+
+/* Names: (domain, service) -> port, visible to any domain or to a list. */
+#define HV_NAME_ACL_MAX 8u
+int hv_name_register(struct hv *hv, struct hv_domain *d, const char *service,
+		     v4v_port_t port, const uint16_t *acl, unsigned nacl);
+int hv_name_unregister(struct hv *hv, struct hv_domain *d, const char *service);
+/* Lookup on behalf of `asker` (NULL: the admin, who sees everything). */
+int hv_name_lookup(struct hv *hv, const struct hv_domain *asker, uint16_t domid,
+		   const char *service, v4v_port_t *port);
+struct hv_name_info {
+	uint16_t domid;
+	char service[V4V_NAME_MAX];
+	v4v_port_t port;
+	unsigned nacl; /* 0: any domain */
+	uint16_t acl[HV_NAME_ACL_MAX];
+};
+/* i-th registered name, or -ENOENT past the end. */
+int hv_name_at(const struct hv *hv, unsigned i, struct hv_name_info *out);
+
+/* A name is 1..31 of [A-Za-z0-9._-], not starting with a digit or '-'. */
+bool hv_name_ok(const char *s);
+
+#endif

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The hypercall channel: how a domain's requests reach v4vd on Linux.
+ *
+ * A channel is an AF_UNIX SOCK_SEQPACKET socket; each packet is one request
+ * and gets exactly one reply packet, in order.  Message payloads do not
+ * travel in the packet: the domain gathers them into its staging area, a
+ * memfd it handed over at attach time (mapped by v4vd, sealed against
+ * shrinking), and the request names an offset in it.  v4vd copies from
+ * staging into the destination ring; no domain maps another's memory.
+ *
+ * Attach: v4v-run gives the command a *domain fd* (V4V_DOMAIN_FD).  A process
+ * attaches by sending V4V_OP_ATTACH on it with two fds (SCM_RIGHTS): one end
+ * of a fresh socketpair (its private channel) and its staging memfd.  v4vd
+ * replies on the private channel with struct v4v_attach_reply and the
+ * process's VIRQ eventfd.  A domain lives while any process holds its
+ * domain fd or a channel.
+ */
+#ifndef V4V_PROTO_H
+#define V4V_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "v4v/abi.h"
+
+#define V4V_PROTO_VERSION 1u
+#define V4V_STAGING_SIZE (V4V_RING_MAX_LEN) /* largest payload + headroom */
+#define V4V_REQ_MAX 8192u                   /* largest request packet */
+#define V4V_REPLY_MAX 8192u                 /* largest reply packet */
+
+enum v4v_op {
+	V4V_OP_REGISTER_RING = 1, /* Argo numbering for the four Argo ops */
+	V4V_OP_UNREGISTER_RING = 2,
+	V4V_OP_SENDV = 3,
+	V4V_OP_NOTIFY = 4,
+	V4V_OP_EVENTS = 16,      /* drain this process's event queue */
+	V4V_OP_NAME_REGISTER = 17,
+	V4V_OP_NAME_UNREGISTER = 18,
+	V4V_OP_NAME_LOOKUP = 19, /* by domid, or by domain name */
+	V4V_OP_ATTACH = 32,      /* on the domain fd only */
+};
+
+struct v4v_req_hdr {
+	uint32_t op;
+	uint32_t seq; /* echoed in the reply */
+};
+
+struct v4v_req_register {
+	struct v4v_req_hdr h;
+	struct v4v_register_ring ring;
+	uint32_t flags;
+	/* one fd: the ring memfd, >= 64 + len bytes, F_SEAL_SHRINK */
+};
+
+struct v4v_req_unregister {
+	struct v4v_req_hdr h;
+	v4v_port_t aport;
+	uint16_t partner_id;
+	uint16_t pad;
+};
+
+struct v4v_req_sendv {
+	struct v4v_req_hdr h;
+	struct v4v_addr src; /* only aport is used; domain is stamped */
+	struct v4v_addr dst;
+	uint32_t message_type;
+	uint32_t niov;
+	uint32_t iov_len[V4V_MAX_IOV];
+	uint64_t staging_off; /* payload = iovs back to back from here */
+};
+
+struct v4v_req_notify {
+	struct v4v_req_hdr h;
+	uint32_t nent;
+	uint32_t pad;
+	struct v4v_ring_data_ent ent[]; /* nent, <= V4V_MAX_NOTIFY */
+};
+
+struct v4v_req_name {
+	struct v4v_req_hdr h;
+	v4v_port_t port;      /* register */
+	uint16_t domid;       /* lookup; V4V_DOMID_ANY: use `domain` */
+	uint16_t nacl;        /* register: 0 = any domain may look it up */
+	uint16_t acl[8];
+	char domain[32];      /* lookup by domain name */
+	char service[32];
+};
+
+struct v4v_req_attach {
+	struct v4v_req_hdr h;
+	uint32_t version;
+	uint32_t pad;
+	/* two fds: channel socket, staging memfd (V4V_STAGING_SIZE bytes) */
+};
+
+struct v4v_reply {
+	struct v4v_req_hdr h; /* op and seq of the request */
+	int64_t ret;          /* >= 0 result, or -errno */
+	/* op-specific payload follows: notify entries, events, lookups */
+};
+
+struct v4v_attach_reply {
+	struct v4v_reply r;
+	uint16_t domid;
+	uint16_t pad;
+	uint32_t version;
+	char name[32];
+	/* one fd: the VIRQ eventfd */
+};
+
+struct v4v_name_reply {
+	struct v4v_reply r;
+	v4v_port_t port;
+	uint16_t domid;
+	uint16_t pad;
+};
+
+/*
+ * Check a received request packet of n bytes: known op, exact size for its
+ * op, reserved fields zero, counts within limits, strings terminated.
+ * Returns 0 or -errno (-EINVAL, -ENOSYS for an unknown op, -EMSGSIZE).
+ * Pure: fuzzed by fuzz/fuzz_proto.c.
+ */
+int v4v_req_check(const void *buf, size_t n);
+
+/* Number of fds a request of this op must carry. */
+unsigned v4v_req_nfds(uint32_t op);
+
+#endif

@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control socket: one framed text command in, one framed reply out.
+ *
+ * Replies start with "ok\n" or "error: <sentence>\n".  Listings follow "ok"
+ * as tab-separated rows under a header whose columns are typed, NAME:n for
+ * numbers and NAME:s for strings, so v4vctl can print tables or JSON
+ * without knowing each command.  `domain create` and `domain open` attach a
+ * domain fd to the reply (SCM_RIGHTS).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+#include "v4vd.h"
+
+#define CTL_REQ_MAX 4096u
+
+struct out {
+	char *buf;
+	size_t len, cap;
+	bool oom;
+};
+
+static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void outf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		size_t room = o->cap - o->len;
+		va_start(ap, fmt);
+		int n = vsnprintf(o->buf ? o->buf + o->len : NULL, o->buf ? room : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (o->buf && (size_t)n < room) {
+			o->len += (size_t)n;
+			return;
+		}
+		size_t cap = o->cap ? o->cap * 2 : 4096;
+		while (cap < o->len + (size_t)n + 1)
+			cap *= 2;
+		char *b = realloc(o->buf, cap);
+		if (!b) {
+			o->oom = true;
+			return;
+		}
+		o->buf = b;
+		o->cap = cap;
+	}
+}
+
+static int fail(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct out *o, const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o->len = 0;
+	outf(o, "error: %s\n", msg);
+	return -1;
+}
+
+static int resolve(void *ctx, const char *name, uint16_t *domid)
+{
+	struct hv_domain *d = hv_domain_by_name(((struct v4vd *)ctx)->hv, name);
+	if (!d)
+		return -ENOENT;
+	*domid = hv_domain_id(d);
+	return 0;
+}
+
+static void dom_name(struct v4vd *s, uint16_t domid, char *buf, size_t cap)
+{
+	struct hv_domain *d = hv_domain_find(s->hv, domid);
+	snprintf(buf, cap, "%s", d && *hv_domain_name(d) ? hv_domain_name(d) : "-");
+}
+
+/* ---- listings -------------------------------------------------------- */
+
+static int cmd_domains(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
+{
+	(void)argc, (void)argv, (void)fd;
+	outf(o, "ok\ndomid:n\tname:s\tprocs:n\trings:n\tring_bytes:n\ttx_msgs:n\ttx_bytes:n"
+		"\trx_msgs:n\trx_bytes:n\teagain:n\trejected:n\tdropped:n\n");
+	for (struct hv_domain *d = hv_domain_next(s->hv, NULL); d; d = hv_domain_next(s->hv, d)) {
+		const struct hv_stats *st = hv_domain_stats(d);
+		outf(o, "%u\t%s\t%u\t%u\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\n",
+		     hv_domain_id(d), *hv_domain_name(d) ? hv_domain_name(d) : "-",
+		     hv_domain_nclients(d), hv_domain_nrings(d),
+		     (unsigned long long)hv_domain_ring_bytes(d),
+		     (unsigned long long)st->tx_msgs, (unsigned long long)st->tx_bytes,
+		     (unsigned long long)st->rx_msgs, (unsigned long long)st->rx_bytes,
+		     (unsigned long long)st->eagain, (unsigned long long)st->rejected,
+		     (unsigned long long)st->dropped);
+	}
+	return 0;
+}
+
+static int cmd_rings(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
+{
+	(void)argc, (void)argv, (void)fd;
+	outf(o, "ok\ndomid:n\tname:s\taport:n\tpartner:s\tlen:n\trx:n\ttx:n\twaiters:n"
+		"\tstate:s\tmsgs:n\tbytes:n\teagain:n\n");
+	for (struct hv_ring *r = hv_ring_next(s->hv, NULL); r; r = hv_ring_next(s->hv, r)) {
+		struct hv_ring_info ri;
+		char name[V4V_NAME_MAX], partner[8] = "any";
+		hv_ring_info(r, &ri);
+		dom_name(s, ri.domid, name, sizeof(name));
+		if (ri.partner != V4V_DOMID_ANY)
+			snprintf(partner, sizeof(partner), "%u", ri.partner);
+		outf(o, "%u\t%s\t%u\t%s\t%u\t%u\t%u\t%u\t%s\t%llu\t%llu\t%llu\n", ri.domid,
+		     name, ri.aport, partner, ri.len, ri.rx, ri.tx, ri.waiters,
+		     ri.broken ? "broken" : "ok", (unsigned long long)ri.stats.rx_msgs,
+		     (unsigned long long)ri.stats.rx_bytes, (unsigned long long)ri.stats.eagain);
+	}
+	return 0;
+}
+
+static int cmd_names(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
+{
+	(void)argc, (void)argv, (void)fd;
+	struct hv_name_info ni;
+	outf(o, "ok\ndomid:n\tdomain:s\tservice:s\tport:n\tvisible_to:s\n");
+	for (unsigned i = 0; hv_name_at(s->hv, i, &ni) == 0; i++) {
+		char name[V4V_NAME_MAX], acl[HV_NAME_ACL_MAX * 6 + 4] = "any";
+		dom_name(s, ni.domid, name, sizeof(name));
+		size_t n = 0;
+		for (unsigned k = 0; k < ni.nacl; k++)
+			n += (size_t)snprintf(acl + n, sizeof(acl) - n, "%s%u", k ? "," : "", ni.acl[k]);
+		outf(o, "%u\t%s\t%s\t%u\t%s\n", ni.domid, name, ni.service, ni.port, acl);
+	}
+	return 0;
+}
+
+static unsigned count_fds(void)
+{
+	unsigned n = 0;
+	for (int fd = 0; fd < 65536; fd++) /* cheap enough for an admin query */
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+static int cmd_stats(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
+{
+	(void)argc, (void)argv, (void)fd;
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	unsigned ndom = 0, nring = 0;
+	for (struct hv_domain *d = hv_domain_next(s->hv, NULL); d; d = hv_domain_next(s->hv, d))
+		ndom++;
+	for (struct hv_ring *r = hv_ring_next(s->hv, NULL); r; r = hv_ring_next(s->hv, r))
+		nring++;
+	outf(o, "ok\ndomains:n\tprocs:n\trings:n\tmapped_bytes:n\trequests:n\tbad_requests:n"
+		"\tfw_rules:n\tpolicy:s\tcpu_user_ms:n\tcpu_sys_ms:n\tmax_rss_kb:n\tfds:n\tpid:n\n");
+	outf(o, "%u\t%u\t%u\t%llu\t%llu\t%llu\t%u\t%s\t%ld\t%ld\t%ld\t%u\t%d\n", ndom, s->nchans,
+	     nring, (unsigned long long)s->mapped_bytes, (unsigned long long)s->requests,
+	     (unsigned long long)s->bad_requests, hv_fw_count(s->hv),
+	     v4v_action_name(hv_fw_policy(s->hv)),
+	     ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000,
+	     ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000, ru.ru_maxrss, count_fds(),
+	     (int)getpid());
+	return 0;
+}
+
+/* ---- domains --------------------------------------------------------- */
+
+/* domain create (DOMID|auto) (NAME|-) (fd|persistent) */
+static int domain_create(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
+{
+	uint64_t v = V4V_DOMID_ANY;
+	struct ddom *dd;
+	if (argc != 3 || (strcmp(argv[2], "fd") && strcmp(argv[2], "persistent")))
+		return fail(o, "usage: domain create DOMID|auto NAME|- fd|persistent");
+	if (strcmp(argv[0], "auto") && !v4v_parse_u64(argv[0], 0, V4V_DOMID_MAX, &v))
+		return fail(o, "bad domid '%s' (0..%u or auto)", argv[0], V4V_DOMID_MAX);
+	const char *name = strcmp(argv[1], "-") ? argv[1] : NULL;
+	if (name && !hv_name_ok(name))
+		return fail(o, "bad domain name '%s' (1-31 of A-Z a-z 0-9 . _ -, not starting "
+			       "with a digit or -)", name);
+	int e = v4vd_domain_create(s, (uint16_t)v, name, argv[2][0] == 'p', &dd);
+	if (e == -EEXIST)
+		return fail(o, "domain %s already exists", name && (v == V4V_DOMID_ANY ||
+				hv_domain_by_name(s->hv, name)) ? name : argv[0]);
+	if (e == -ENOSPC)
+		return fail(o, "too many domains (limit %u)", hv_limits(s->hv)->domains);
+	if (e)
+		return fail(o, "cannot create domain: %s", strerror(-e));
+	if (!dd->persistent) {
+		*fd = v4vd_domain_hold(s, dd);
+		if (*fd < 0) {
+			e = *fd;
+			v4vd_domain_destroy(s, dd);
+			return fail(o, "cannot create domain channel: %s", strerror(-e));
+		}
+	}
+	outf(o, "ok\ndomid:n\tname:s\n%u\t%s\n", hv_domain_id(dd->hd),
+	     name ? name : "-");
+	return 0;
+}
+
+static int domain_open(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
+{
+	struct ddom *dd = argc == 1 ? v4vd_domain_lookup(s, argv[0]) : NULL;
+	if (argc != 1)
+		return fail(o, "usage: domain open DOM");
+	if (!dd)
+		return fail(o, "no domain '%s'", argv[0]);
+	*fd = v4vd_domain_hold(s, dd);
+	if (*fd < 0)
+		return fail(o, "cannot open domain channel: %s", strerror(-*fd));
+	outf(o, "ok\ndomid:n\tname:s\n%u\t%s\n", hv_domain_id(dd->hd),
+	     *hv_domain_name(dd->hd) ? hv_domain_name(dd->hd) : "-");
+	return 0;
+}
+
+static int domain_destroy(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
+{
+	(void)fd;
+	struct ddom *dd = argc == 1 ? v4vd_domain_lookup(s, argv[0]) : NULL;
+	if (argc != 1)
+		return fail(o, "usage: domain destroy DOM");
+	if (!dd)
+		return fail(o, "no domain '%s'", argv[0]);
+	v4vd_domain_destroy(s, dd);
+	outf(o, "ok\n");
+	return 0;
+}
+
+/* ---- firewall -------------------------------------------------------- */
+
+static int fw_list(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
+{
+	(void)argc, (void)argv, (void)fd;
+	outf(o, "ok\nnum:n\tsrc:s\tdst:s\taction:s\thits:n\n");
+	for (unsigned i = 0; i < hv_fw_count(s->hv); i++) {
+		const struct hv_fw_rule *r = hv_fw_rule(s->hv, i);
+		char src[24], dst[24];
+		v4v_endpoint_format(src, sizeof(src), r->src_dom, r->src_port);
+		v4v_endpoint_format(dst, sizeof(dst), r->dst_dom, r->dst_port);
+		outf(o, "%u\t%s\t%s\t%s\t%llu\n", i + 1, src, dst, v4v_action_name(r->action),
+		     (unsigned long long)r->hits);
+	}
+	outf(o, "-\tany\tany\t%s\t0\n", v4v_action_name(hv_fw_policy(s->hv)));
+	return 0;
+}
+
+static int fw_put(struct v4vd *s, unsigned pos, int argc, char **argv, struct out *o)
+{
+	struct hv_fw_rule r;
+	char err[200];
+	if (v4v_rule_parse(argc, argv, resolve, s, &r, err, sizeof(err)) != 0)
+		return fail(o, "%s", err);
+	int e = hv_fw_insert(s->hv, pos, &r);
+	if (e == -ENOSPC)
+		return fail(o, "firewall full (%u rules)", HV_FW_MAX_RULES);
+	if (e)
+		return fail(o, "cannot insert rule: %s", strerror(-e));
+	logmsg(LOG_INFO, "firewall: rule %u added", pos + 1);
+	outf(o, "ok\n");
+	return 0;
+}
+
+static int fw_add(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
+{
+	(void)fd;
+	return fw_put(s, hv_fw_count(s->hv), argc, argv, o);
+}
+
+static bool rule_num(struct v4vd *s, const char *arg, unsigned extra, unsigned *pos)
+{
+	uint64_t v;
+	if (!v4v_parse_u64(arg, 1, hv_fw_count(s->hv) + extra, &v))
+		return false;
+	*pos = (unsigned)v - 1;
+	return true;
+}
+
+static int fw_insert(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
+{
+	(void)fd;
+	unsigned pos;
+	if (argc < 1)
+		return fail(o, "usage: fw insert N RULE");
+	if (!rule_num(s, argv[0], 1, &pos))
+		return fail(o, "bad rule number '%s' (1..%u)", argv[0], hv_fw_count(s->hv) + 1);
+	return fw_put(s, pos, argc - 1, argv + 1, o);
+}
+
+static int fw_delete(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
+{
+	(void)fd;
+	unsigned pos;
+	if (argc != 1)
+		return fail(o, "usage: fw delete N");
+	if (!rule_num(s, argv[0], 0, &pos))
+		return fail(o, "no rule '%s' (there are %u)", argv[0], hv_fw_count(s->hv));
+	hv_fw_delete(s->hv, pos);
+	outf(o, "ok\n");
+	return 0;
+}
+
+static int fw_flush(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
+{
+	(void)fd, (void)argv;
+	if (argc != 0)
+		return fail(o, "usage: fw flush");
+	hv_fw_flush(s->hv);
+	outf(o, "ok\n");
+	return 0;
+}
+
+static int fw_policy(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
+{
+	(void)fd;
+	enum hv_fw_action a;
+	if (argc != 1 || v4v_action_parse(argv[0], &a) != 0)
+		return fail(o, "usage: fw policy accept|reject|drop");
+	hv_fw_set_policy(s->hv, a);
+	outf(o, "ok\n");
+	return 0;
+}
+
+/* ---- dispatch -------------------------------------------------------- */
+
+typedef int (*cmd_fn)(struct v4vd *, int, char **, struct out *, int *);
+static const struct {
+	const char *word1, *word2;
+	cmd_fn fn;
+} commands[] = {
+	{ "domains", NULL, cmd_domains },
+	{ "rings", NULL, cmd_rings },
+	{ "names", NULL, cmd_names },
+	{ "stats", NULL, cmd_stats },
+	{ "domain", "create", domain_create },
+	{ "domain", "open", domain_open },
+	{ "domain", "destroy", domain_destroy },
+	{ "fw", "list", fw_list },
+	{ "fw", "add", fw_add },
+	{ "fw", "insert", fw_insert },
+	{ "fw", "delete", fw_delete },
+	{ "fw", "flush", fw_flush },
+	{ "fw", "policy", fw_policy },
+};
+
+static void run_command(struct v4vd *s, char *line, struct out *o, int *fd)
+{
+	char *argv[64];
+	int argc = v4v_tokenize(line, argv, (int)ARRAY_SIZE(argv));
+	if (argc < 0) {
+		fail(o, "too many words");
+		return;
+	}
+	if (argc == 0) {
+		fail(o, "empty command");
+		return;
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (strcmp(argv[0], commands[i].word1) != 0)
+			continue;
+		if (!commands[i].word2) {
+			if (argc == 1)
+				commands[i].fn(s, argc - 1, argv + 1, o, fd);
+			else
+				fail(o, "'%s' takes no arguments", argv[0]);
+			return;
+		}
+		if (argc >= 2 && strcmp(argv[1], commands[i].word2) == 0) {
+			commands[i].fn(s, argc - 2, argv + 2, o, fd);
+			return;
+		}
+	}
+	fail(o, "unknown command '%s%s%s'", argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
+}
+
+void ctl_handle(struct v4vd *s, struct fdent *e)
+{
+	char *req = NULL;
+	uint32_t n;
+	int fd = -1;
+	struct out o = { 0 };
+
+	if (v4v_frame_recv(e->fd, &req, &n, CTL_REQ_MAX, NULL) < 0) {
+		v4vd_bury(s, e);
+		return;
+	}
+	if (strlen(req) != n)
+		fail(&o, "command contains a NUL byte");
+	else
+		run_command(s, req, &o, &fd);
+	free(req);
+	if (o.oom)
+		fail(&o, "out of memory");
+	if (!o.buf || v4v_frame_send(e->fd, o.buf, (uint32_t)o.len, fd) < 0)
+		v4vd_bury(s, e);
+	if (fd >= 0)
+		close(fd); /* the client has its copy now, or never will */
+	free(o.buf);
+}

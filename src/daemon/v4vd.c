@@ -1,0 +1,770 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * v4vd: the thin I/O shell around the hypervisor core.
+ *
+ * One thread, one epoll set.  Each readable channel gets its pending
+ * requests served (bounded per wake-up for fairness); VIRQ signals raised
+ * by the core are collected on a kick list and written once per batch.
+ */
+#define _GNU_SOURCE
+#include "v4vd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+#include "../core/proto.h"
+
+#define BATCH 64 /* requests served per channel per wake-up */
+
+static bool use_syslog;
+
+void logmsg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (use_syslog) {
+		vsyslog(prio, fmt, ap);
+	} else {
+		fprintf(stderr, "v4vd: ");
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+/*
+ * Objects die in the middle of an epoll batch (a control request destroys a
+ * domain whose channels have events pending later in the same batch), so
+ * they are closed at once but freed only after the batch.
+ */
+void v4vd_bury(struct v4vd *s, struct fdent *e)
+{
+	close(e->fd);
+	e->fd = -1;
+	e->kind = FD_DEAD;
+	e->dead_next = s->dead;
+	s->dead = e;
+}
+
+static void free_dead(struct v4vd *s)
+{
+	while (s->dead) {
+		struct fdent *e = s->dead;
+		s->dead = e->dead_next;
+		free(e);
+	}
+}
+
+static int ep_add(struct v4vd *s, struct fdent *e)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = e };
+	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, e->fd, &ev) < 0 ? -errno : 0;
+}
+
+/* ---- core callbacks -------------------------------------------------- */
+
+static struct v4vd *the_daemon;
+
+static void on_signal(void *cookie)
+{
+	struct dchan *ch = cookie;
+	if (ch->kick)
+		return;
+	ch->kick = true;
+	ch->kick_next = the_daemon->kicks;
+	the_daemon->kicks = ch;
+}
+
+static void on_unmap(void *mem, uint32_t len)
+{
+	munmap(mem, V4V_RING_HDR_SIZE + (size_t)len);
+	the_daemon->mapped_bytes -= V4V_RING_HDR_SIZE + (size_t)len;
+}
+
+static void flush_kicks(struct v4vd *s)
+{
+	static const uint64_t one = 1;
+	while (s->kicks) {
+		struct dchan *ch = s->kicks;
+		s->kicks = ch->kick_next;
+		ch->kick = false;
+		/* EAGAIN means the counter is saturated: it is raised anyway. */
+		if (write(ch->virq, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			logmsg(LOG_WARNING, "virq write: %s", strerror(errno));
+	}
+}
+
+static void kick_forget(struct v4vd *s, struct dchan *ch)
+{
+	for (struct dchan **pp = &s->kicks; *pp; pp = &(*pp)->kick_next)
+		if (*pp == ch) {
+			*pp = ch->kick_next;
+			return;
+		}
+}
+
+/* ---- domains --------------------------------------------------------- */
+
+int v4vd_domain_create(struct v4vd *s, uint16_t domid, const char *name,
+		       bool persistent, struct ddom **out)
+{
+	struct ddom *dd = calloc(1, sizeof(*dd));
+	if (!dd)
+		return -ENOMEM;
+	int e = hv_domain_create(s->hv, domid, name, &dd->hd);
+	if (e) {
+		free(dd);
+		return e;
+	}
+	dd->persistent = persistent;
+	s->doms[hv_domain_id(dd->hd)] = dd;
+	logmsg(LOG_INFO, "domain %u%s%s created", hv_domain_id(dd->hd),
+	       *hv_domain_name(dd->hd) ? " " : "", hv_domain_name(dd->hd));
+	*out = dd;
+	return 0;
+}
+
+int v4vd_domain_hold(struct v4vd *s, struct ddom *dd)
+{
+	int sv[2];
+	/* Only our end is non-blocking: O_NONBLOCK would travel with theirs. */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	struct dhold *h = calloc(1, sizeof(*h));
+	if (!h) {
+		close(sv[0]);
+		close(sv[1]);
+		return -ENOMEM;
+	}
+	h->e = (struct fdent){ .kind = FD_DOMAIN, .fd = sv[0] };
+	h->dd = dd;
+	int e = ep_add(s, &h->e);
+	if (e) {
+		close(sv[0]);
+		close(sv[1]);
+		free(h);
+		return e;
+	}
+	h->next = dd->holds;
+	dd->holds = h;
+	return sv[1];
+}
+
+static void chan_close(struct v4vd *s, struct dchan *ch)
+{
+	hv_client_free(s->hv, ch->hc);
+	kick_forget(s, ch);
+	for (struct dchan **pp = &ch->dd->chans; *pp; pp = &(*pp)->next)
+		if (*pp == ch) {
+			*pp = ch->next;
+			break;
+		}
+	if (ch->staging) {
+		munmap(ch->staging, V4V_STAGING_SIZE);
+		s->mapped_bytes -= V4V_STAGING_SIZE;
+	}
+	close(ch->virq);
+	s->nchans--;
+	v4vd_bury(s, &ch->e);
+}
+
+static void hold_close(struct v4vd *s, struct ddom *dd, struct dhold *h)
+{
+	for (struct dhold **pp = &dd->holds; *pp; pp = &(*pp)->next)
+		if (*pp == h) {
+			*pp = h->next;
+			break;
+		}
+	v4vd_bury(s, &h->e);
+}
+
+void v4vd_domain_destroy(struct v4vd *s, struct ddom *dd)
+{
+	uint16_t domid = hv_domain_id(dd->hd);
+	while (dd->chans)
+		chan_close(s, dd->chans);
+	while (dd->holds)
+		hold_close(s, dd, dd->holds);
+	hv_domain_destroy(s->hv, dd->hd);
+	s->doms[domid] = NULL;
+	free(dd);
+	logmsg(LOG_INFO, "domain %u destroyed", domid);
+}
+
+/* A domain goes when nothing holds it: no domain fd, no channel. */
+static void domain_maybe_gone(struct v4vd *s, struct ddom *dd)
+{
+	if (!dd->holds && !dd->chans && !dd->persistent)
+		v4vd_domain_destroy(s, dd);
+}
+
+struct ddom *v4vd_domain_lookup(struct v4vd *s, const char *spec)
+{
+	uint64_t v;
+	if (v4v_parse_u64(spec, 0, V4V_DOMID_MAX, &v))
+		return s->doms[v];
+	struct hv_domain *d = hv_domain_by_name(s->hv, spec);
+	return d ? s->doms[hv_domain_id(d)] : NULL;
+}
+
+/* ---- attach ---------------------------------------------------------- */
+
+/* Map a memfd the domain gave us, after checking it is sealed and big enough. */
+static int map_domain_memfd(int fd, size_t need, void **out)
+{
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0)
+		return -EBADF; /* not a memfd */
+	if (!(seals & F_SEAL_SHRINK))
+		return -EPERM;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size < need)
+		return -EFAULT;
+	void *p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*out = p;
+	return 0;
+}
+
+static void handle_attach(struct v4vd *s, struct dhold *h)
+{
+	struct v4v_req_attach req;
+	int fds[2];
+	unsigned nfds;
+	ssize_t n = v4v_recv_fds(h->e.fd, &req, sizeof(req), fds, 2, &nfds, MSG_DONTWAIT);
+
+	if (n == -EAGAIN)
+		return;
+	if (n <= 0 && n != -EMSGSIZE) {
+		struct ddom *dd = h->dd;
+		hold_close(s, dd, h);
+		domain_maybe_gone(s, dd);
+		return;
+	}
+	int err = n < 0 ? (int)n : v4v_req_check(&req, (size_t)n);
+	if (!err && (req.h.op != V4V_OP_ATTACH || nfds != 2))
+		err = -EINVAL;
+	if (err) {
+		/* No channel to answer on: the domain fd carries the error. */
+		s->bad_requests++;
+		struct v4v_reply r = { .h = req.h, .ret = err };
+		v4v_send_fds(h->e.fd, &r, sizeof(r), NULL, 0, MSG_DONTWAIT);
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		return;
+	}
+
+	struct dchan *ch = calloc(1, sizeof(*ch));
+	void *staging = NULL;
+	int type = 0;
+	socklen_t tl = sizeof(type);
+	if (!ch)
+		err = -ENOMEM;
+	else if (getsockopt(fds[0], SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+		 type != SOCK_SEQPACKET)
+		err = -ENOTSOCK;
+	else
+		err = map_domain_memfd(fds[1], V4V_STAGING_SIZE, &staging);
+	if (!err) {
+		ch->virq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (ch->virq < 0)
+			err = -errno;
+	}
+	close(fds[1]);
+	if (!err) {
+		ch->hc = hv_client_new(s->hv, h->dd->hd, ch);
+		if (!ch->hc)
+			err = -ENOMEM;
+	}
+	if (err) {
+		struct v4v_reply r = { .h = req.h, .ret = err };
+		v4v_send_fds(fds[0], &r, sizeof(r), NULL, 0, MSG_DONTWAIT);
+		if (staging)
+			munmap(staging, V4V_STAGING_SIZE);
+		if (ch && ch->virq > 0)
+			close(ch->virq);
+		free(ch);
+		close(fds[0]);
+		return;
+	}
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	ch->e = (struct fdent){ .kind = FD_CHANNEL, .fd = fds[0] };
+	ch->dd = h->dd;
+	ch->staging = staging;
+	ch->next = h->dd->chans;
+	h->dd->chans = ch;
+	s->nchans++;
+	s->mapped_bytes += V4V_STAGING_SIZE;
+	ep_add(s, &ch->e);
+
+	struct v4v_attach_reply ar = {
+		.r = { .h = req.h, .ret = 0 },
+		.domid = hv_domain_id(h->dd->hd),
+		.version = V4V_PROTO_VERSION,
+	};
+	snprintf(ar.name, sizeof(ar.name), "%s", hv_domain_name(h->dd->hd));
+	if (v4v_send_fds(ch->e.fd, &ar, sizeof(ar), &ch->virq, 1, MSG_DONTWAIT) < 0) {
+		struct ddom *dd = ch->dd;
+		chan_close(s, ch);
+		domain_maybe_gone(s, dd);
+	}
+}
+
+/* ---- hypercalls ------------------------------------------------------ */
+
+union req_buf {
+	struct v4v_req_hdr h;
+	struct v4v_req_register reg;
+	struct v4v_req_unregister unreg;
+	struct v4v_req_sendv send;
+	struct v4v_req_notify notify;
+	struct v4v_req_name name;
+	uint8_t raw[V4V_REQ_MAX];
+};
+
+union reply_buf {
+	struct v4v_reply r;
+	struct v4v_name_reply name;
+	uint8_t raw[V4V_REPLY_MAX];
+};
+
+static long do_register(struct v4vd *s, struct dchan *ch,
+			const struct v4v_req_register *q, int fd)
+{
+	void *mem;
+	if (!v4v_ring_len_ok(q->ring.len))
+		return -EINVAL;
+	size_t size = V4V_RING_HDR_SIZE + (size_t)q->ring.len;
+	int e = map_domain_memfd(fd, size, &mem);
+	if (e)
+		return e;
+	s->mapped_bytes += size;
+	e = hv_register_ring(s->hv, ch->hc, &q->ring, q->flags, mem);
+	if (e)
+		on_unmap(mem, q->ring.len);
+	return e;
+}
+
+static long do_sendv(struct v4vd *s, struct dchan *ch, const struct v4v_req_sendv *q)
+{
+	struct v4v_seg seg[V4V_MAX_IOV];
+	uint64_t off = q->staging_off; /* bounds checked by v4v_req_check */
+	for (unsigned i = 0; i < q->niov; i++) {
+		seg[i] = (struct v4v_seg){ ch->staging + off, q->iov_len[i] };
+		off += q->iov_len[i];
+	}
+	long r = hv_sendv(s->hv, ch->hc, q->src.aport, &q->dst, q->message_type, seg, q->niov);
+	if (r == -EACCES)
+		logmsg(LOG_NOTICE, "firewall rejected %u:%u -> %u:%u",
+		       hv_domain_id(ch->dd->hd), q->src.aport, q->dst.domain_id, q->dst.aport);
+	return r;
+}
+
+static size_t do_name(struct v4vd *s, struct dchan *ch, const struct v4v_req_name *q,
+		      union reply_buf *out)
+{
+	struct hv_domain *d = ch->dd->hd;
+	long r;
+	switch (q->h.op) {
+	case V4V_OP_NAME_REGISTER:
+		r = hv_name_register(s->hv, d, q->service, q->port, q->acl, q->nacl);
+		break;
+	case V4V_OP_NAME_UNREGISTER:
+		r = hv_name_unregister(s->hv, d, q->service);
+		break;
+	default: {
+		uint16_t domid = q->domid;
+		if (domid == V4V_DOMID_ANY) {
+			struct hv_domain *t = hv_domain_by_name(s->hv, q->domain);
+			domid = t ? hv_domain_id(t) : V4V_DOMID_ANY;
+		}
+		if (!hv_domain_find(s->hv, domid)) {
+			r = -ESRCH;
+			break;
+		}
+		r = hv_name_lookup(s->hv, d, domid, q->service, &out->name.port);
+		out->name.domid = domid;
+		out->r.ret = r;
+		return sizeof(out->name);
+	}
+	}
+	out->r.ret = r;
+	return sizeof(out->r);
+}
+
+/* Serve one request; returns the reply length. */
+static size_t dispatch(struct v4vd *s, struct dchan *ch, union req_buf *q, size_t n,
+		       int *fds, unsigned nfds, union reply_buf *out)
+{
+	int err = v4v_req_check(q, n);
+	out->r = (struct v4v_reply){ .h = n >= sizeof(q->h) ? q->h : (struct v4v_req_hdr){ 0 } };
+	if (!err && nfds != v4v_req_nfds(q->h.op))
+		err = -EBADF;
+	if (!err && q->h.op == V4V_OP_ATTACH)
+		err = -EINVAL; /* only on the domain fd */
+	if (err) {
+		s->bad_requests++;
+		out->r.ret = err;
+		return sizeof(out->r);
+	}
+	switch (q->h.op) {
+	case V4V_OP_REGISTER_RING:
+		out->r.ret = do_register(s, ch, &q->reg, fds[0]);
+		break;
+	case V4V_OP_UNREGISTER_RING:
+		out->r.ret = hv_unregister_ring(s->hv, ch->hc, q->unreg.aport, q->unreg.partner_id);
+		break;
+	case V4V_OP_SENDV:
+		out->r.ret = do_sendv(s, ch, &q->send);
+		break;
+	case V4V_OP_NOTIFY: {
+		size_t bytes = q->notify.nent * sizeof(struct v4v_ring_data_ent);
+		out->r.ret = hv_notify(s->hv, ch->hc, q->notify.ent, q->notify.nent);
+		if (bytes > sizeof(*out) - sizeof(out->r))
+			bytes = 0; /* cannot happen: V4V_MAX_NOTIFY entries fit */
+		memcpy(out->raw + sizeof(out->r), q->notify.ent, bytes);
+		return sizeof(out->r) + bytes;
+	}
+	case V4V_OP_EVENTS: {
+		unsigned max = (unsigned)((sizeof(*out) - sizeof(out->r)) / sizeof(struct hv_event));
+		struct hv_event ev[(V4V_REPLY_MAX - sizeof(struct v4v_reply)) / sizeof(struct hv_event)];
+		unsigned k = hv_events(ch->hc, ev, max);
+		out->r.ret = k;
+		memcpy(out->raw + sizeof(out->r), ev, k * sizeof(ev[0]));
+		return sizeof(out->r) + k * sizeof(ev[0]);
+	}
+	default:
+		return do_name(s, ch, &q->name, out);
+	}
+	return sizeof(out->r);
+}
+
+static void handle_channel(struct v4vd *s, struct dchan *ch)
+{
+	static union req_buf q;
+	static union reply_buf out;
+
+	for (int i = 0; i < BATCH; i++) {
+		int fds[2];
+		unsigned nfds;
+		ssize_t n = v4v_recv_fds(ch->e.fd, &q, sizeof(q), fds, 2, &nfds, MSG_DONTWAIT);
+		if (n == -EAGAIN)
+			return;
+		if (n == 0 || (n < 0 && n != -EMSGSIZE))
+			goto gone;
+		size_t rlen;
+		if (n < 0) {
+			out.r = (struct v4v_reply){ .ret = -EMSGSIZE };
+			rlen = sizeof(out.r);
+			s->bad_requests++;
+		} else {
+			rlen = dispatch(s, ch, &q, (size_t)n, fds, nfds, &out);
+		}
+		for (unsigned k = 0; k < nfds; k++)
+			close(fds[k]);
+		s->requests++;
+		ch->requests++;
+		/* A process that does not read its replies is dropped, not waited for. */
+		if (v4v_send_fds(ch->e.fd, &out, rlen, NULL, 0, MSG_DONTWAIT) < 0)
+			goto gone;
+	}
+	return;
+gone:;
+	struct ddom *dd = ch->dd;
+	chan_close(s, ch);
+	domain_maybe_gone(s, dd);
+}
+
+/* ---- startup --------------------------------------------------------- */
+
+static int load_config(const char *path, struct v4v_config *cfg)
+{
+	char err[300];
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "v4vd: cannot open config %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	char *text = calloc(1, 1 << 20);
+	size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+	bool too_big = !feof(f);
+	fclose(f);
+	if (!text || too_big || strlen(text) != n) {
+		fprintf(stderr, "v4vd: config %s: %s\n", path,
+			!text ? "out of memory" : too_big ? "larger than 1 MiB" : "contains a NUL byte");
+		free(text);
+		return -1;
+	}
+	int e = v4v_config_parse(text, cfg, err, sizeof(err));
+	free(text);
+	if (e) {
+		fprintf(stderr, "v4vd: config %s: %s\n", path, err);
+		return -1;
+	}
+	return 0;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char buf[256];
+	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+				return -errno;
+			*p = '/';
+		}
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int open_control(struct v4vd *s)
+{
+	char lock[160];
+	int e = mkdir_p(s->rundir);
+	if (e) {
+		fprintf(stderr, "v4vd: cannot create runtime dir %s: %s\n", s->rundir, strerror(-e));
+		return -1;
+	}
+	snprintf(lock, sizeof(lock), "%s/v4vd.lock", s->rundir);
+	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+		fprintf(stderr, "v4vd: %s: %s\n", lock,
+			errno == EWOULDBLOCK ? "another v4vd is running in this directory"
+					     : strerror(errno));
+		return -1;
+	}
+	/* lfd stays open for our lifetime: it is the lock. */
+	if (v4v_control_path(s->ctl_path, sizeof(s->ctl_path), s->rundir) < 0) {
+		fprintf(stderr, "v4vd: runtime dir path too long: %s\n", s->rundir);
+		return -1;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, s->ctl_path);
+	unlink(s->ctl_path);
+	mode_t old = umask(0077); /* the control socket is the admin's: 0600 */
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(fd, 64) < 0) {
+		fprintf(stderr, "v4vd: cannot listen on %s: %s\n", s->ctl_path, strerror(errno));
+		return -1;
+	}
+	static struct fdent ctl;
+	ctl = (struct fdent){ .kind = FD_CONTROL_LISTEN, .fd = fd };
+	return ep_add(s, &ctl);
+}
+
+static void accept_control(struct v4vd *s, int lfd)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
+	    (cr.uid != 0 && cr.uid != geteuid())) {
+		logmsg(LOG_WARNING, "control: refused uid %u", (unsigned)cr.uid);
+		close(fd);
+		return;
+	}
+	/* Admin clients are trusted to be brief; never let one hang v4vd. */
+	struct timeval tv = { .tv_sec = 1 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	struct fdent *e = malloc(sizeof(*e));
+	if (!e) {
+		close(fd);
+		return;
+	}
+	*e = (struct fdent){ .kind = FD_CONTROL, .fd = fd };
+	if (ep_add(s, e) < 0) {
+		close(fd);
+		free(e);
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: v4vd [--runtime-dir DIR] [--foreground] [--config FILE]\n"
+		   "  --runtime-dir DIR  control socket directory (default: $V4V_RUNTIME_DIR,\n"
+		   "                     /run/v4v for root, else $XDG_RUNTIME_DIR/v4v)\n"
+		   "  --foreground       stay attached, log to stderr (default: daemonize, syslog)\n"
+		   "  --config FILE      limits and firewall rules, see v4vd.conf(5)\n");
+}
+
+static int daemonize(void)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		char c;
+		close(p[1]);
+		/* Exit once the child says it is ready, with its verdict. */
+		_exit(read(p[0], &c, 1) == 1 && c == 'y' ? 0 : 1);
+	}
+	close(p[0]);
+	setsid();
+	int null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		if (null > 2)
+			close(null);
+	}
+	return p[1];
+}
+
+static void run(struct v4vd *s)
+{
+	struct epoll_event ev[64];
+	while (!s->stop) {
+		int n = epoll_wait(s->epfd, ev, 64, -1);
+		if (n < 0 && errno != EINTR) {
+			logmsg(LOG_ERR, "epoll_wait: %s", strerror(errno));
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			struct fdent *e = ev[i].data.ptr;
+			switch (e->kind) {
+			case FD_CONTROL_LISTEN:
+				accept_control(s, e->fd);
+				break;
+			case FD_CONTROL:
+				ctl_handle(s, e);
+				break;
+			case FD_DOMAIN:
+				handle_attach(s, (struct dhold *)e);
+				break;
+			case FD_CHANNEL:
+				handle_channel(s, (struct dchan *)e);
+				break;
+			case FD_SIGNAL:
+				s->stop = true;
+				break;
+			case FD_DEAD:
+				break;
+			}
+		}
+		flush_kicks(s);
+		free_dead(s);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "runtime-dir", required_argument, NULL, 'r' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static struct v4vd s;
+	static struct v4v_config cfg;
+	char dir[256];
+	const char *config = NULL;
+	int c;
+
+	hv_limits_default(&cfg.lim);
+	s.rundir = NULL;
+	while ((c = getopt_long(argc, argv, "r:fc:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': s.rundir = optarg; break;
+		case 'f': s.foreground = true; break;
+		case 'c': config = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "v4vd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 1;
+	}
+	if (!s.rundir) {
+		if (v4v_runtime_dir(dir, sizeof(dir)) < 0) {
+			fprintf(stderr, "v4vd: runtime dir path too long\n");
+			return 1;
+		}
+		s.rundir = dir;
+	}
+	if (config && load_config(config, &cfg) < 0)
+		return 1;
+
+	static const struct hv_ops ops = { .signal = on_signal, .unmap = on_unmap };
+	the_daemon = &s;
+	s.hv = hv_new(&cfg.lim, &ops);
+	s.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (!s.hv || s.epfd < 0) {
+		fprintf(stderr, "v4vd: out of resources\n");
+		return 1;
+	}
+	hv_fw_set_policy(s.hv, cfg.policy);
+	for (unsigned i = 0; i < cfg.nrules; i++)
+		hv_fw_insert(s.hv, i, &cfg.rules[i]);
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	static struct fdent sig;
+	sig = (struct fdent){ .kind = FD_SIGNAL, .fd = signalfd(-1, &mask, SFD_CLOEXEC) };
+	ep_add(&s, &sig);
+
+	if (open_control(&s) < 0)
+		return 1;
+	int ready = -1;
+	if (!s.foreground) {
+		ready = daemonize();
+		use_syslog = true;
+		openlog("v4vd", LOG_PID, LOG_DAEMON);
+	}
+	logmsg(LOG_INFO, "listening on %s (policy %s, %u rules)", s.ctl_path,
+	       v4v_action_name(cfg.policy), cfg.nrules);
+	if (ready >= 0) {
+		if (write(ready, "y", 1) < 0) { /* parent gone: carry on */ }
+		close(ready);
+	}
+	run(&s);
+
+	logmsg(LOG_INFO, "shutting down");
+	for (unsigned i = 0; i <= V4V_DOMID_MAX; i++)
+		if (s.doms[i])
+			v4vd_domain_destroy(&s, s.doms[i]);
+	hv_free(s.hv);
+	free_dead(&s);
+	unlink(s.ctl_path);
+	return 0;
+}

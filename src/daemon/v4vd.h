@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/* v4vd's shell: the objects around the pure core and what ctl.c needs. */
+#ifndef V4VD_H
+#define V4VD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/hv.h"
+#include "../core/rules.h"
+
+enum fd_kind { FD_CONTROL_LISTEN, FD_CONTROL, FD_DOMAIN, FD_CHANNEL, FD_SIGNAL, FD_DEAD };
+
+/* Every fd in the epoll set starts with this, so data.ptr tells its kind. */
+struct fdent {
+	enum fd_kind kind;
+	int fd;
+	struct fdent *dead_next; /* freed after the epoll batch that closed it */
+};
+
+struct ddom;
+
+/* A holder of a domain fd (v4v-run's end of a socketpair). */
+struct dhold {
+	struct fdent e;
+	struct ddom *dd;
+	struct dhold *next;
+};
+
+/* One attached process: its channel, VIRQ and staging mapping. */
+struct dchan {
+	struct fdent e;
+	struct ddom *dd;
+	struct hv_client *hc;
+	int virq;
+	uint8_t *staging;
+	bool kick;
+	struct dchan *kick_next;
+	struct dchan *next; /* domain's list */
+	uint64_t requests;
+};
+
+struct ddom {
+	struct hv_domain *hd;
+	struct dhold *holds;
+	struct dchan *chans;
+	bool persistent; /* created by `v4vctl domain create`: lives until destroyed */
+};
+
+struct v4vd {
+	struct hv *hv;
+	int epfd;
+	const char *rundir;
+	char ctl_path[128];
+	bool foreground;
+	bool stop;
+	struct dchan *kicks;
+	struct fdent *dead;
+	struct ddom *doms[V4V_DOMID_MAX + 1];
+	uint64_t requests, bad_requests, mapped_bytes;
+	unsigned nchans;
+};
+
+void logmsg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Domain life cycle (v4vd.c). */
+int v4vd_domain_create(struct v4vd *s, uint16_t domid, const char *name,
+		       bool persistent, struct ddom **out);
+int v4vd_domain_hold(struct v4vd *s, struct ddom *dd); /* returns the client's fd */
+void v4vd_domain_destroy(struct v4vd *s, struct ddom *dd);
+struct ddom *v4vd_domain_lookup(struct v4vd *s, const char *spec);
+
+/* Close e's fd now; free e (its first member) after this epoll batch. */
+void v4vd_bury(struct v4vd *s, struct fdent *e);
+
+/* Control socket (ctl.c): handle one connection's readable event. */
+void ctl_handle(struct v4vd *s, struct fdent *e);
+
+#endif

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/* Attaching a process to its domain, and the hypercall round trip. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "lib.h"
+
+static void detach(struct v4v_domain *d)
+{
+	if (d->staging)
+		munmap(d->staging, V4V_STAGING_SIZE);
+	if (d->chan >= 0)
+		close(d->chan);
+	if (d->virq >= 0)
+		close(d->virq);
+	if (d->poll_fd >= 0)
+		close(d->poll_fd);
+	d->staging = NULL;
+	d->chan = d->virq = d->poll_fd = -1;
+}
+
+/* Give v4vd a private channel and a staging area; get our VIRQ back. */
+static int attach(struct v4v_domain *d)
+{
+	int sv[2], err;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	int mfd = v4v_memfd_sealed("v4v-staging", V4V_STAGING_SIZE);
+	if (mfd < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return mfd;
+	}
+	d->chan = sv[0];
+	d->staging = mmap(NULL, V4V_STAGING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (d->staging == MAP_FAILED) {
+		err = -errno;
+		d->staging = NULL;
+		goto fail;
+	}
+
+	struct v4v_req_attach req = { .h = { V4V_OP_ATTACH, 0 }, .version = V4V_PROTO_VERSION };
+	int fds[2] = { sv[1], mfd };
+	ssize_t n = v4v_send_fds(d->domain_fd, &req, sizeof(req), fds, 2, 0);
+	close(sv[1]);
+	close(mfd);
+	mfd = -1;
+	if (n < 0) {
+		err = n == -ENOTSOCK || n == -EBADF ? -ENOTCONN : -EPIPE;
+		goto fail;
+	}
+
+	struct v4v_attach_reply ar;
+	unsigned nfds;
+	n = v4v_recv_fds(d->chan, &ar, sizeof(ar), &d->virq, 1, &nfds, 0);
+	if (n <= 0) {
+		/* Refused before a channel existed: the reason is on the domain fd. */
+		struct v4v_reply r;
+		if (recv(d->domain_fd, &r, sizeof(r), MSG_DONTWAIT) == sizeof(r) && r.ret < 0)
+			err = (int)r.ret;
+		else
+			err = -EPIPE;
+		goto fail;
+	}
+	if (n != sizeof(ar) || ar.r.ret < 0 || nfds != 1) {
+		err = n == sizeof(struct v4v_reply) || n == sizeof(ar) ? (int)ar.r.ret : -EPROTO;
+		if (nfds == 1)
+			close(d->virq);
+		d->virq = -1;
+		if (err >= 0)
+			err = -EPROTO;
+		goto fail;
+	}
+	d->domid = ar.domid;
+	memcpy(d->name, ar.name, sizeof(d->name));
+	d->name[sizeof(d->name) - 1] = '\0';
+	d->pid = getpid();
+
+	/* The VIRQ fd users poll: our eventfd, plus the channel hanging up. */
+	d->poll_fd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event hup = { .events = EPOLLRDHUP };
+	if (d->poll_fd < 0 || epoll_ctl(d->poll_fd, EPOLL_CTL_ADD, d->virq, &ev) < 0 ||
+	    epoll_ctl(d->poll_fd, EPOLL_CTL_ADD, d->chan, &hup) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	if (mfd >= 0)
+		close(mfd);
+	detach(d);
+	return err;
+}
+
+int v4v_open_fd(int domain_fd, struct v4v_domain **out)
+{
+	struct v4v_domain *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	pthread_mutex_init(&d->lock, NULL);
+	d->domain_fd = domain_fd;
+	d->chan = d->virq = d->poll_fd = -1;
+	int e = attach(d);
+	if (e) {
+		pthread_mutex_destroy(&d->lock);
+		free(d);
+		return e;
+	}
+	*out = d;
+	return 0;
+}
+
+int v4v_open(struct v4v_domain **out)
+{
+	uint64_t fd;
+	const char *env = getenv("V4V_DOMAIN_FD");
+	if (!env || !v4v_parse_u64(env, 0, 65535, &fd) || fcntl((int)fd, F_GETFD) < 0)
+		return -ENOTCONN;
+	return v4v_open_fd((int)fd, out);
+}
+
+void v4v_close(struct v4v_domain *d)
+{
+	if (!d)
+		return;
+	detach(d);
+	if (d->own_domain_fd)
+		close(d->domain_fd);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+uint16_t v4v_domid(const struct v4v_domain *d) { return d->domid; }
+const char *v4v_domain_name(const struct v4v_domain *d) { return d->name; }
+int v4v_virq_fd(const struct v4v_domain *d) { return d->poll_fd; }
+
+int v4v_virq_ack(struct v4v_domain *d)
+{
+	uint64_t v;
+	struct epoll_event ev;
+	/* Read the eventfd (non-blocking: v4vd made it so). */
+	if (read(d->virq, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return -errno;
+	/* Both fds are level-triggered in poll_fd: only a hang-up is left. */
+	if (epoll_wait(d->poll_fd, &ev, 1, 0) == 1 && (ev.events & (EPOLLRDHUP | EPOLLHUP))) {
+		d->dead = true;
+		return -EPIPE;
+	}
+	return 0;
+}
+
+int v4v__enter(struct v4v_domain *d)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->dead) {
+		pthread_mutex_unlock(&d->lock);
+		return -EPIPE;
+	}
+	if (d->pid != getpid()) {
+		/* A fork child: the channel is the parent's; get our own. */
+		detach(d);
+		int e = attach(d);
+		if (e) {
+			d->dead = true;
+			pthread_mutex_unlock(&d->lock);
+			return e;
+		}
+	}
+	return 0;
+}
+
+void v4v__leave(struct v4v_domain *d) { pthread_mutex_unlock(&d->lock); }
+
+long v4v__call(struct v4v_domain *d, void *req, size_t n, int fd, void *reply,
+	       size_t cap, size_t *got)
+{
+	struct v4v_req_hdr *h = req;
+	h->seq = ++d->seq;
+	ssize_t r = v4v_send_fds(d->chan, req, n, &fd, fd >= 0 ? 1 : 0, 0);
+	if (r < 0) {
+		d->dead = true;
+		return -EPIPE;
+	}
+	unsigned nfds;
+	r = v4v_recv_fds(d->chan, reply, cap, NULL, 0, &nfds, 0);
+	struct v4v_reply *rep = reply;
+	if (r < (ssize_t)sizeof(*rep) || rep->h.seq != h->seq) {
+		d->dead = true;
+		return -EPIPE;
+	}
+	if (got)
+		*got = (size_t)r;
+	return (long)rep->ret;
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/* sendv, notify, events: the Argo hypercalls over the channel. */
+#include <errno.h>
+#include <string.h>
+
+#include "lib.h"
+
+long v4v_sendv(struct v4v_domain *d, v4v_port_t src_port,
+	       const struct v4v_addr *dst, const struct iovec *iov,
+	       unsigned niov, uint32_t message_type)
+{
+	struct v4v_req_sendv q = {
+		.h = { .op = V4V_OP_SENDV },
+		.src = { .aport = src_port },
+		.dst = { .aport = dst->aport, .domain_id = dst->domain_id },
+		.message_type = message_type,
+		.niov = niov,
+	};
+	uint64_t total = 0;
+
+	if (niov > V4V_MAX_IOV)
+		return -EINVAL;
+	for (unsigned i = 0; i < niov; i++) {
+		if (iov[i].iov_len > V4V_STAGING_SIZE)
+			return -EMSGSIZE;
+		total += iov[i].iov_len;
+		q.iov_len[i] = (uint32_t)iov[i].iov_len;
+	}
+	if (total > V4V_STAGING_SIZE)
+		return -EMSGSIZE;
+
+	int e = v4v__enter(d);
+	if (e)
+		return e;
+	/* The one copy on our side: gather into staging, which v4vd reads. */
+	uint8_t *p = d->staging;
+	for (unsigned i = 0; i < niov; i++) {
+		memcpy(p, iov[i].iov_base, iov[i].iov_len);
+		p += iov[i].iov_len;
+	}
+	struct v4v_reply r;
+	long ret = v4v__call(d, &q, sizeof(q), -1, &r, sizeof(r), NULL);
+	v4v__leave(d);
+	return ret;
+}
+
+int v4v_notify(struct v4v_domain *d, struct v4v_ring_data_ent *ent, unsigned n)
+{
+	union {
+		struct v4v_req_notify q;
+		uint8_t raw[V4V_REQ_MAX];
+	} q;
+	union {
+		struct v4v_reply r;
+		uint8_t raw[V4V_REPLY_MAX];
+	} r;
+	size_t bytes = (size_t)n * sizeof(*ent), got;
+
+	if (n > V4V_MAX_NOTIFY)
+		return -E2BIG;
+	q.q = (struct v4v_req_notify){ .h = { .op = V4V_OP_NOTIFY }, .nent = n };
+	memcpy(q.raw + sizeof(q.q), ent, bytes);
+	int e = v4v__enter(d);
+	if (e)
+		return e;
+	long ret = v4v__call(d, &q, sizeof(q.q) + bytes, -1, &r, sizeof(r), &got);
+	v4v__leave(d);
+	if (ret < 0)
+		return (int)ret;
+	if (got != sizeof(r.r) + bytes)
+		return -EPROTO;
+	memcpy(ent, r.raw + sizeof(r.r), bytes);
+	return 0;
+}
+
+int v4v_events(struct v4v_domain *d, struct v4v_event *ev, unsigned max)
+{
+	union {
+		struct v4v_reply r;
+		uint8_t raw[V4V_REPLY_MAX];
+	} r;
+	struct v4v_req_hdr q = { .op = V4V_OP_EVENTS };
+	size_t got;
+
+	int e = v4v__enter(d);
+	if (e)
+		return e;
+	long ret = v4v__call(d, &q, sizeof(q), -1, &r, sizeof(r), &got);
+	v4v__leave(d);
+	if (ret < 0)
+		return (int)ret;
+	size_t k = (got - sizeof(r.r)) / sizeof(*ev);
+	if ((size_t)ret != k)
+		return -EPROTO;
+	/* v4vd sends at most what fits in a reply; we keep at most max. */
+	if (k > max)
+		k = max;
+	memcpy(ev, r.raw + sizeof(r.r), k * sizeof(*ev));
+	return (int)k;
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Receive rings: allocation, registration and reading in place.
+ *
+ * The ring is ours, but v4vd writes tx_ptr and data concurrently: tx_ptr is
+ * read with acquire (the bytes it covers are then visible), rx_ptr is
+ * stored with release after we are done reading (v4vd may then overwrite).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "core/ring.h"
+#include "lib.h"
+
+struct v4v_rx {
+	struct v4v_domain *d;
+	struct v4v_ring *ring;
+	v4v_port_t aport;
+	uint16_t partner;
+	uint32_t len;
+	uint32_t rx; /* our own copy of rx_ptr: the header is writable by us only */
+};
+
+int v4v_ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
+		      uint32_t len, uint32_t flags, struct v4v_rx **out)
+{
+	if (!v4v_ring_len_ok(len))
+		return -EINVAL;
+	size_t size = V4V_RING_HDR_SIZE + (size_t)len;
+	struct v4v_rx *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	int fd = v4v_memfd_sealed("v4v-ring", size);
+	if (fd < 0) {
+		free(r);
+		return fd;
+	}
+	r->ring = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (r->ring == MAP_FAILED) {
+		int e = -errno;
+		close(fd);
+		free(r);
+		return e;
+	}
+	r->d = d;
+	r->aport = aport;
+	r->partner = partner;
+	r->len = len;
+
+	struct v4v_req_register q = {
+		.h = { .op = V4V_OP_REGISTER_RING },
+		.ring = { .aport = aport, .partner_id = partner, .len = len },
+		.flags = flags,
+	};
+	struct v4v_reply rep;
+	long ret = v4v__enter(d);
+	if (!ret) {
+		ret = v4v__call(d, &q, sizeof(q), fd, &rep, sizeof(rep), NULL);
+		v4v__leave(d);
+	}
+	close(fd); /* v4vd has its own mapping; ours stays */
+	if (ret < 0) {
+		munmap(r->ring, size);
+		free(r);
+		return (int)ret;
+	}
+	*out = r;
+	return 0;
+}
+
+int v4v_ring_unregister(struct v4v_rx *r)
+{
+	if (!r)
+		return 0;
+	struct v4v_req_unregister q = {
+		.h = { .op = V4V_OP_UNREGISTER_RING },
+		.aport = r->aport,
+		.partner_id = r->partner,
+	};
+	struct v4v_reply rep;
+	long ret = v4v__enter(r->d);
+	if (!ret) {
+		ret = v4v__call(r->d, &q, sizeof(q), -1, &rep, sizeof(rep), NULL);
+		v4v__leave(r->d);
+	}
+	munmap(r->ring, V4V_RING_HDR_SIZE + (size_t)r->len);
+	free(r);
+	return (int)ret;
+}
+
+int v4v_rx_peek(struct v4v_rx *r, struct v4v_msg *m)
+{
+	/* Acquire: pairs with v4vd's release of tx_ptr after writing data. */
+	uint32_t tx = atomic_load_explicit((_Atomic uint32_t *)&r->ring->tx_ptr,
+					   memory_order_acquire);
+	return v4v_ring_peek(r->ring->ring, r->len, r->rx, tx, m);
+}
+
+void v4v_rx_consume(struct v4v_rx *r, const struct v4v_msg *m)
+{
+	r->rx = m->next_rx;
+	/* Release: our reads of the message happen before v4vd may reuse it. */
+	atomic_store_explicit((_Atomic uint32_t *)&r->ring->rx_ptr, r->rx,
+			      memory_order_release);
+}
+
+size_t v4v_msg_read(const struct v4v_msg *m, void *buf, size_t cap)
+{
+	return v4v_msg_copy(m, buf, cap);
+}
+
+struct v4v_addr v4v_rx_addr(const struct v4v_rx *r)
+{
+	return (struct v4v_addr){ .aport = r->aport, .domain_id = r->d->domid };
+}
+uint16_t v4v_rx_partner(const struct v4v_rx *r) { return r->partner; }
+uint32_t v4v_rx_len(const struct v4v_rx *r) { return r->len; }
+struct v4v_ring *v4v_rx_ring(struct v4v_rx *r) { return r->ring; }

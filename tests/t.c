@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "t.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+static pid_t daemon_pid;
+static char rundir[128];
+
+const char *t_rundir(void) { return rundir; }
+pid_t t_v4vd_pid(void) { return daemon_pid; }
+
+static void rm_rf(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[512];
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+			unlink(p);
+		}
+	closedir(d);
+	rmdir(dir);
+}
+
+static void cleanup(void)
+{
+	t_v4vd_stop();
+	if (*rundir)
+		rm_rf(rundir);
+}
+
+static bool control_ready(void)
+{
+	char path[160];
+	snprintf(path, sizeof(path), "%s/control", rundir);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, path);
+	bool ok = connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(s);
+	return ok;
+}
+
+pid_t t_v4vd_start(const char *const *extra)
+{
+	const char *bin = getenv("V4VD");
+	if (!bin)
+		bin = "./v4vd";
+	if (!*rundir) {
+		snprintf(rundir, sizeof(rundir), "/tmp/v4v-test-XXXXXX");
+		CHECK(mkdtemp(rundir));
+		setenv("V4V_RUNTIME_DIR", rundir, 1);
+		atexit(cleanup);
+	}
+	const char *argv[32] = { bin, "--foreground", "--runtime-dir", rundir };
+	int n = 4;
+	for (; extra && *extra && n < 31; extra++)
+		argv[n++] = *extra;
+	argv[n] = NULL;
+	daemon_pid = fork();
+	CHECK(daemon_pid >= 0);
+	if (daemon_pid == 0) {
+		execv(bin, (char *const *)argv);
+		perror(bin);
+		_exit(127);
+	}
+	/* Poll for readiness; never sleep-and-hope. */
+	for (int i = 0; i < 5000; i++) {
+		if (control_ready())
+			return daemon_pid;
+		int st;
+		if (waitpid(daemon_pid, &st, WNOHANG) == daemon_pid) {
+			daemon_pid = 0;
+			fprintf(stderr, "v4vd exited during start-up\n");
+			exit(1);
+		}
+		usleep(2000);
+	}
+	fprintf(stderr, "v4vd did not come up\n");
+	exit(1);
+}
+
+void t_v4vd_stop(void)
+{
+	if (daemon_pid > 0) {
+		int st;
+		kill(daemon_pid, SIGTERM);
+		waitpid(daemon_pid, &st, 0);
+		daemon_pid = 0;
+	}
+}
+
+static char *ctl_va(char **err, const char *fmt, va_list ap)
+{
+	char cmd[1024], path[160], *reply;
+	uint32_t n;
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	snprintf(path, sizeof(path), "%s/control", rundir);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, path);
+	CHECK(connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	int fd = -1;
+	CHECK(v4v_frame_send(s, cmd, (uint32_t)strlen(cmd), -1) == 0);
+	CHECK(v4v_frame_recv(s, &reply, &n, 64u << 20, &fd) == 0);
+	close(s);
+	if (strncmp(reply, "ok\n", 3) != 0) {
+		if (fd >= 0)
+			close(fd);
+		if (!err) {
+			fprintf(stderr, "control '%s' failed: %s", cmd, reply);
+			exit(1);
+		}
+		*err = reply;
+		return NULL;
+	}
+	/* A passed fd is returned by appending it as a "fd=N" line. */
+	size_t len = strlen(reply);
+	char *out = malloc(len + 32);
+	snprintf(out, len + 32, "%s%s", reply + 3, "");
+	if (fd >= 0)
+		snprintf(out + len - 3, 32, "fd=%d\n", fd);
+	free(reply);
+	return out;
+}
+
+char *t_ctl(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *r = ctl_va(NULL, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+char *t_ctl_try(char **err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *r = ctl_va(err, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int t_domain_fd(const char *name, uint16_t *domid)
+{
+	char *r = t_ctl("domain create auto %s fd", name ? name : "-");
+	unsigned id;
+	int fd;
+	char *row = strchr(r, '\n');
+	CHECK(row && sscanf(row + 1, "%u", &id) == 1);
+	char *f = strstr(r, "fd=");
+	CHECK(f && sscanf(f, "fd=%d", &fd) == 1);
+	free(r);
+	if (domid)
+		*domid = (uint16_t)id;
+	return fd;
+}
+
+struct v4v_domain *t_domain(const char *name)
+{
+	struct v4v_domain *d;
+	int fd = t_domain_fd(name, NULL);
+	int e = v4v_open_fd(fd, &d);
+	if (e) {
+		fprintf(stderr, "v4v_open_fd: %s\n", strerror(-e));
+		exit(1);
+	}
+	return d;
+}
+
+bool t_wait_virq(struct v4v_domain *d, int ms)
+{
+	struct pollfd p = { .fd = v4v_virq_fd(d), .events = POLLIN };
+	int r = poll(&p, 1, ms);
+	if (r == 1)
+		v4v_virq_ack(d);
+	return r == 1;
+}
+
+static int count_lines(const char *path, bool dir)
+{
+	int n = 0;
+	if (dir) {
+		DIR *d = opendir(path);
+		if (!d)
+			return -1;
+		while (readdir(d))
+			n++;
+		closedir(d);
+		return n - 2;
+	}
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	for (int c; (c = fgetc(f)) != EOF;)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+int t_v4vd_fds(void)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/fd", (int)daemon_pid);
+	return count_lines(p, true);
+}
+
+int t_v4vd_maps(void)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/maps", (int)daemon_pid);
+	return count_lines(p, false);
+}
+
+static uint64_t rng_state;
+
+uint64_t t_seed(void)
+{
+	if (!rng_state) {
+		const char *s = getenv("T_SEED");
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		rng_state = s ? strtoull(s, NULL, 0) : (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
+		if (!rng_state)
+			rng_state = 1;
+		fprintf(stderr, "seed: T_SEED=%llu\n", (unsigned long long)rng_state);
+	}
+	return rng_state;
+}
+
+uint64_t t_rand(void)
+{
+	t_seed();
+	/* xorshift64* */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545F4914F6CDD1DULL;
+}
+
+int t_main(int argc, char **argv, const struct t_case *cases, unsigned n)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+		for (unsigned i = 0; i < n; i++)
+			printf("%s\n", cases[i].name);
+		return 0;
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (argc == 2 && strcmp(argv[1], cases[i].name) == 0) {
+			cases[i].fn();
+			return 0;
+		}
+	fprintf(stderr, "usage: %s --list | CASE\n", argv[0]);
+	return 2;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test helpers: every test gets its own v4vd in a fresh temporary runtime
+ * directory (started here, killed at exit), and real domains created
+ * through its control socket.  Exit 0 pass, 1 fail, 77 skip.
+ */
+#ifndef V4V_T_H
+#define V4V_T_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+#include "v4v/v4v.h"
+
+#define T_SKIP 77
+
+#define CHECK(cond)                                                                    \
+	do {                                                                           \
+		if (!(cond)) {                                                         \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+			exit(1);                                                       \
+		}                                                                      \
+	} while (0)
+
+#define CHECK_EQ(a, b)                                                                 \
+	do {                                                                           \
+		long long _a = (long long)(a), _b = (long long)(b);                    \
+		if (_a != _b) {                                                        \
+			fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n",     \
+				__FILE__, __LINE__, #a, _a, #b, _b);                   \
+			exit(1);                                                       \
+		}                                                                      \
+	} while (0)
+
+/* Start a private v4vd (extra args appended, NULL-terminated list). */
+pid_t t_v4vd_start(const char *const *extra);
+void t_v4vd_stop(void);
+pid_t t_v4vd_pid(void);
+const char *t_rundir(void);
+
+/* A control command; returns the body after "ok\n" (malloc'd) or exits. */
+char *t_ctl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Same, but returns NULL and the error sentence in *err on failure. */
+char *t_ctl_try(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Create a domain (name may be NULL) and attach this process to it. */
+struct v4v_domain *t_domain(const char *name);
+/* Create a domain and return its domain fd without attaching. */
+int t_domain_fd(const char *name, uint16_t *domid);
+
+/* Wait for the VIRQ of d (ms timeout); returns false on timeout. */
+bool t_wait_virq(struct v4v_domain *d, int ms);
+
+/* Counts of v4vd's open fds and of its memory mappings. */
+int t_v4vd_fds(void);
+int t_v4vd_maps(void);
+
+/* A seeded PRNG; the seed is printed so failures can be replayed
+ * (T_SEED=N in the environment). */
+uint64_t t_seed(void);
+uint64_t t_rand(void);
+
+/* Run the test case named argv[1] from a table. */
+struct t_case {
+	const char *name;
+	void (*fn)(void);
+};
+int t_main(int argc, char **argv, const struct t_case *cases, unsigned n);
+
+#endif
