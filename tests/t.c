@@ -40,8 +40,12 @@ static void rm_rf(const char *dir)
 	rmdir(dir);
 }
 
+static pid_t owner_pid;
+
 static void cleanup(void)
 {
+	if (getpid() != owner_pid)
+		return; /* a forked child exiting: the daemon is not its to stop */
 	t_v4vd_stop();
 	if (*rundir)
 		rm_rf(rundir);
@@ -68,6 +72,7 @@ pid_t t_v4vd_start(const char *const *extra)
 		snprintf(rundir, sizeof(rundir), "/tmp/v4v-test-XXXXXX");
 		CHECK(mkdtemp(rundir));
 		setenv("V4V_RUNTIME_DIR", rundir, 1);
+		owner_pid = getpid();
 		atexit(cleanup);
 	}
 	const char *argv[32] = { bin, "--foreground", "--runtime-dir", rundir };

@@ -110,6 +110,43 @@ int v4v_name_unregister(struct v4v_domain *d, const char *service);
 int v4v_name_lookup(struct v4v_domain *d, const char *domain,
 		    const char *service, struct v4v_addr *out);
 
+/* ---- sockets ------------------------------------------------------------
+ *
+ * BSD-style sockets over rings.  These follow POSIX: -1 and errno.  A socket
+ * is a real file descriptor: poll/epoll it for POLLIN (data, a connection
+ * to accept, end of stream, or an error) and POLLOUT (room to send).  Close
+ * it only with v4v_sock_close().  d may be NULL: the process's domain is
+ * then opened on first use (v4v_open()).
+ *
+ * Addresses: struct v4v_addr {aport, domain_id}.  bind() takes the local
+ * port (0: pick a free one) and, in domain_id, the only domain allowed to
+ * send to this socket (V4V_DOMID_ANY: anyone).  Peer addresses returned by
+ * recvfrom/accept/getpeername are those v4vd stamped.
+ */
+#define V4V_SOCK_DGRAM 1
+#define V4V_SOCK_STREAM 2
+#define V4V_SOCK_NONBLOCK 04000 /* O_NONBLOCK, for v4v_socket's flags */
+
+#define V4V_DGRAM_RING_LEN (256u << 10)  /* default ring of a datagram socket */
+#define V4V_STREAM_RING_LEN (512u << 10) /* default ring of a stream connection */
+
+int v4v_socket(struct v4v_domain *d, int type, int flags);
+/* The ring size of the socket's next ring (before bind/connect/listen). */
+int v4v_sock_set_ring_len(int s, uint32_t len);
+int v4v_sock_set_nonblock(int s, int on);
+int v4v_bind(int s, const struct v4v_addr *addr);
+int v4v_connect(int s, const struct v4v_addr *peer);
+int v4v_listen(int s, int backlog);
+int v4v_accept(int s, struct v4v_addr *peer);
+ssize_t v4v_send(int s, const void *buf, size_t len, int flags);
+ssize_t v4v_recv(int s, void *buf, size_t len, int flags);
+ssize_t v4v_sendto(int s, const void *buf, size_t len, int flags, const struct v4v_addr *to);
+ssize_t v4v_recvfrom(int s, void *buf, size_t len, int flags, struct v4v_addr *from);
+int v4v_shutdown(int s, int how);
+int v4v_sock_close(int s);
+int v4v_getsockname(int s, struct v4v_addr *addr);
+int v4v_getpeername(int s, struct v4v_addr *addr);
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,7 +18,8 @@
 
 struct waiter {
 	struct hv_client *c;
-	uint32_t need; /* payload bytes the waiter wants to send */
+	uint32_t need;       /* payload bytes the waiter wants to send */
+	v4v_port_t src_port; /* the sender's port, to find its doorbell */
 };
 
 struct hv_ring {
@@ -31,6 +32,7 @@ struct hv_ring {
 	uint32_t tx;             /* our copy of tx_ptr */
 	uint32_t last_rx;        /* last validated rx_ptr, for v4vctl */
 	struct v4v_ring *mem;
+	void *cookie;            /* the shell's doorbell, or NULL */
 	bool broken;
 	unsigned nwait;
 	struct waiter *wait;     /* limits.waiters_per_ring entries, lazily */
@@ -115,17 +117,22 @@ const struct hv_limits *hv_limits(const struct hv *hv) { return &hv->lim; }
 
 /* ---- events ---------------------------------------------------------- */
 
-static void post_event(struct hv *hv, struct hv_client *c, uint32_t type,
-		       const struct v4v_addr *ring, const struct v4v_addr *peer)
+static void post_event(struct hv *hv, struct hv_ring *r, uint32_t type,
+		       const struct v4v_addr *peer)
 {
+	struct hv_client *c = r->owner;
 	if (c->ev_n == V4V_EVENTS_MAX) {
 		c->ev_overflow = true;
 	} else {
 		struct hv_event *e = &c->ev[(c->ev_head + c->ev_n) % V4V_EVENTS_MAX];
-		*e = (struct hv_event){ .type = type, .ring = *ring, .peer = *peer };
+		*e = (struct hv_event){ .type = type, .peer = *peer,
+					.ring = { .aport = r->aport, .domain_id = r->domid } };
 		c->ev_n++;
 	}
-	hv->ops.signal(c->cookie);
+	if (r->cookie)
+		hv->ops.ring_signal(r->cookie, HV_SIG_EVENT);
+	else
+		hv->ops.signal(c->cookie);
 }
 
 unsigned hv_events(struct hv_client *c, struct hv_event *ev, unsigned max)
@@ -169,6 +176,15 @@ static struct hv_ring *ring_route(struct hv *hv, const struct v4v_addr *dst,
 	return r ? r : ring_find(hv, dst->domain_id, dst->aport, V4V_DOMID_ANY);
 }
 
+/* Any ring of domid on aport, whatever its partner: a sender's own ring. */
+static struct hv_ring *ring_at(struct hv *hv, uint16_t domid, v4v_port_t aport)
+{
+	for (struct hv_ring *r = hv->bucket[bucket_of(domid, aport)]; r; r = r->hnext)
+		if (r->domid == domid && r->aport == aport)
+			return r;
+	return NULL;
+}
+
 struct hv_ring *hv_ring_next(struct hv *hv, struct hv_ring *prev)
 {
 	unsigned b = 0;
@@ -202,7 +218,7 @@ static bool ring_read_rx(struct hv *hv, struct hv_ring *r, uint32_t *rx)
 	if (!v4v_ring_ptr_ok(v, r->len)) {
 		struct v4v_addr a = ring_addr(r);
 		r->broken = true;
-		post_event(hv, r->owner, V4V_EV_RING_BROKEN, &a, &a);
+		post_event(hv, r, V4V_EV_RING_BROKEN, &a);
 		return false;
 	}
 	r->last_rx = v;
@@ -222,10 +238,10 @@ void hv_ring_info(const struct hv_ring *r, struct hv_ring_info *out)
 /* ---- space waiters --------------------------------------------------- */
 
 static int wait_add(struct hv *hv, struct hv_ring *r, struct hv_client *c,
-		    uint32_t need)
+		    uint32_t need, v4v_port_t src_port)
 {
 	for (unsigned i = 0; i < r->nwait; i++)
-		if (r->wait[i].c == c) {
+		if (r->wait[i].c == c && r->wait[i].src_port == src_port) {
 			r->wait[i].need = need;
 			return 0;
 		}
@@ -236,17 +252,42 @@ static int wait_add(struct hv *hv, struct hv_ring *r, struct hv_client *c,
 		if (!r->wait)
 			return -ENOMEM;
 	}
-	r->wait[r->nwait++] = (struct waiter){ c, need };
+	r->wait[r->nwait++] = (struct waiter){ c, need, src_port };
+	/* Tell the owner someone waits, so it notifies after consuming. */
+	if (r->cookie)
+		hv->ops.ring_signal(r->cookie, HV_SIG_WAITER);
 	return 0;
 }
 
-static void wait_cancel(struct hv_ring *r, const struct hv_client *c)
+/* Wake one waiter: through its own ring's doorbell if it has one. */
+static void wake(struct hv *hv, const struct waiter *w)
+{
+	struct hv_ring *own = ring_at(hv, w->c->d->domid, w->src_port);
+	if (own && own->cookie && own->owner == w->c)
+		hv->ops.ring_space(own->cookie);
+	else
+		hv->ops.signal(w->c->cookie);
+}
+
+static void wait_cancel(struct hv_ring *r, const struct hv_client *c,
+			v4v_port_t src_port)
 {
 	for (unsigned i = 0; i < r->nwait; i++)
-		if (r->wait[i].c == c) {
+		if (r->wait[i].c == c && r->wait[i].src_port == src_port) {
 			r->wait[i] = r->wait[--r->nwait];
 			return;
 		}
+}
+
+/* Forget every wait of c (it is going away). */
+static void wait_cancel_all(struct hv_ring *r, const struct hv_client *c)
+{
+	for (unsigned i = 0; i < r->nwait;) {
+		if (r->wait[i].c == c)
+			r->wait[i] = r->wait[--r->nwait];
+		else
+			i++;
+	}
 }
 
 /* Wake (and forget) every waiter whose message now fits. */
@@ -258,12 +299,16 @@ static void wait_recheck(struct hv *hv, struct hv_ring *r)
 	uint32_t space = v4v_ring_space(r->len, rx, r->tx);
 	for (unsigned i = 0; i < r->nwait;) {
 		if (v4v_msg_footprint(r->wait[i].need) <= space) {
-			hv->ops.signal(r->wait[i].c->cookie);
+			struct waiter w = r->wait[i];
 			r->wait[i] = r->wait[--r->nwait];
+			wake(hv, &w);
 		} else {
 			i++;
 		}
 	}
+	/* Still waiting: the owner must notify again after consuming more. */
+	if (r->nwait && r->cookie)
+		hv->ops.ring_signal(r->cookie, HV_SIG_WAITER);
 }
 
 /* ---- domains and clients --------------------------------------------- */
@@ -305,10 +350,8 @@ static void tell_partners_gone(struct hv *hv, uint16_t domid)
 {
 	struct v4v_addr dead = { .domain_id = domid };
 	for (struct hv_ring *r = hv_ring_next(hv, NULL); r; r = hv_ring_next(hv, r))
-		if (r->partner == domid) {
-			struct v4v_addr a = ring_addr(r);
-			post_event(hv, r->owner, V4V_EV_PARTNER_GONE, &a, &dead);
-		}
+		if (r->partner == domid)
+			post_event(hv, r, V4V_EV_PARTNER_GONE, &dead);
 }
 
 void hv_domain_destroy(struct hv *hv, struct hv_domain *d)
@@ -378,10 +421,11 @@ static void ring_remove(struct hv *hv, struct hv_ring *r)
 	*pp = r->cnext;
 	r->owner->d->nrings--;
 	r->owner->d->ring_bytes -= r->len;
-	/* Senders waiting for space here will never get it: wake them to fail. */
+	/* Senders waiting for space here will never get it: wake them to fail.
+	 * The ring is unhashed first so a waiter's own ring is never r. */
 	for (unsigned i = 0; i < r->nwait; i++)
-		hv->ops.signal(r->wait[i].c->cookie);
-	hv->ops.unmap(r->mem, r->len);
+		wake(hv, &r->wait[i]);
+	hv->ops.unmap(r->mem, r->len, r->cookie);
 	free(r->wait);
 	free(r);
 }
@@ -391,10 +435,8 @@ static void tell_ring_gone(struct hv *hv, uint16_t domid, v4v_port_t aport)
 {
 	struct v4v_addr gone = { .aport = aport, .domain_id = domid };
 	for (struct hv_ring *r = hv_ring_next(hv, NULL); r; r = hv_ring_next(hv, r))
-		if (r->partner == domid && r->domid != domid) {
-			struct v4v_addr a = ring_addr(r);
-			post_event(hv, r->owner, V4V_EV_RING_GONE, &a, &gone);
-		}
+		if (r->partner == domid && r->domid != domid)
+			post_event(hv, r, V4V_EV_RING_GONE, &gone);
 }
 
 void hv_client_free(struct hv *hv, struct hv_client *c)
@@ -409,7 +451,7 @@ void hv_client_free(struct hv *hv, struct hv_client *c)
 		tell_ring_gone(hv, domid, aport);
 	}
 	for (struct hv_ring *r = hv_ring_next(hv, NULL); r; r = hv_ring_next(hv, r))
-		wait_cancel(r, c);
+		wait_cancel_all(r, c);
 	struct hv_client **pp = &c->d->clients;
 	while (*pp != c)
 		pp = &(*pp)->next;
@@ -422,7 +464,7 @@ void hv_client_free(struct hv *hv, struct hv_client *c)
 
 int hv_register_ring(struct hv *hv, struct hv_client *c,
 		     const struct v4v_register_ring *reg, uint32_t flags,
-		     struct v4v_ring *mem)
+		     struct v4v_ring *mem, void *cookie)
 {
 	struct hv_domain *d = c->d;
 
@@ -443,8 +485,9 @@ int hv_register_ring(struct hv *hv, struct hv_client *c,
 						   memory_order_relaxed);
 		if (v4v_ring_ptr_ok(tx, r->len))
 			r->tx = tx;
-		hv->ops.unmap(r->mem, r->len);
+		hv->ops.unmap(r->mem, r->len, r->cookie);
 		r->mem = mem;
+		r->cookie = cookie;
 		r->broken = false;
 		atomic_store_explicit((_Atomic uint32_t *)&mem->tx_ptr, r->tx,
 				      memory_order_release);
@@ -464,6 +507,7 @@ int hv_register_ring(struct hv *hv, struct hv_client *c,
 	r->aport = reg->aport;
 	r->len = reg->len;
 	r->mem = mem;
+	r->cookie = cookie;
 	/* A new ring starts empty whatever its owner left in the header. */
 	r->tx = 0;
 	atomic_store_explicit((_Atomic uint32_t *)&mem->tx_ptr, 0, memory_order_relaxed);
@@ -531,10 +575,15 @@ long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 		return -EMSGSIZE;
 	uint64_t need = v4v_msg_footprint(n);
 	if (need > v4v_ring_space(r->len, rx, r->tx)) {
-		int err = wait_add(hv, r, c, (uint32_t)n);
+		int err = wait_add(hv, r, c, (uint32_t)n, src_port);
 		sd->stats.eagain++;
 		r->stats.eagain++;
-		return err ? err : -EAGAIN;
+		if (err)
+			return err;
+		struct hv_ring *own = ring_at(hv, sd->domid, src_port);
+		if (own && own->cookie && own->owner == c)
+			hv->ops.ring_blocked(own->cookie);
+		return -EAGAIN;
 	}
 
 	struct v4v_ring_message_header h = {
@@ -542,19 +591,35 @@ long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 		.source = src,
 		.message_type = message_type,
 	};
+	uint32_t old_tx = r->tx;
 	r->tx = v4v_ring_put(r->mem->ring, r->len, r->tx, &h, seg, nseg);
 	/* Release: the message bytes are visible before the new tx_ptr. */
 	atomic_store_explicit((_Atomic uint32_t *)&r->mem->tx_ptr, r->tx,
 			      memory_order_release);
 	if (r->nwait)
-		wait_cancel(r, c);
+		wait_cancel(r, c, src_port);
 	sd->stats.tx_msgs++;
 	sd->stats.tx_bytes += n;
 	dd->stats.rx_msgs++;
 	dd->stats.rx_bytes += n;
 	r->stats.rx_msgs++;
 	r->stats.rx_bytes += n;
-	hv->ops.signal(r->owner->cookie);
+	if (!r->cookie) {
+		hv->ops.signal(r->owner->cookie);
+		return (long)n;
+	}
+	/*
+	 * Ring the doorbell only if the reader had caught up with everything
+	 * before this message.  Pairs with the reader's fence between storing
+	 * rx_ptr and re-reading tx_ptr before it sleeps (rx.c): of the two
+	 * store-fence-load sequences at least one sees the other's store, so
+	 * either the reader sees our message or we see it caught up.
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	uint32_t now = atomic_load_explicit((_Atomic uint32_t *)&r->mem->rx_ptr,
+					    memory_order_relaxed);
+	if (now == old_tx)
+		hv->ops.ring_signal(r->cookie, HV_SIG_DATA);
 	return (long)n;
 }
 
@@ -579,11 +644,11 @@ static void notify_one(struct hv *hv, struct hv_client *c,
 	e->max_message_size = v4v_ring_max_payload(r->len);
 	if (need > e->max_message_size) {
 		e->flags |= V4V_RING_EMSGSIZE;
-		wait_cancel(r, c);
+		wait_cancel(r, c, V4V_PORT_ANY);
 	} else if (v4v_msg_footprint(need) <= v4v_ring_space(r->len, rx, r->tx)) {
 		e->flags |= V4V_RING_SUFFICIENT;
-		wait_cancel(r, c);
-	} else if (wait_add(hv, r, c, need) != 0) {
+		wait_cancel(r, c, V4V_PORT_ANY);
+	} else if (wait_add(hv, r, c, need, V4V_PORT_ANY) != 0) {
 		e->flags |= V4V_RING_EBUSY;
 	}
 }

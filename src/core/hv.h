@@ -52,10 +52,27 @@ struct hv_domain;
 struct hv_client;
 struct hv_ring;
 
-/* What the shell does for the core. */
+/*
+ * What the shell does for the core.
+ *
+ * A ring may carry a doorbell (ring_cookie non-NULL): then signals about
+ * that ring go to it instead of the owner's VIRQ, and say what happened.
+ * DATA is raised only when the ring goes from empty to non-empty (the
+ * reader re-checks after announcing it will sleep: see rx.c); WAITER when
+ * a sender waits for space in the ring (the owner should notify after
+ * consuming); EVENT when an event about the ring is queued.  A sender's
+ * own ring's doorbell hears ring_blocked when its send got -EAGAIN and
+ * ring_space when the space it waits for is there.
+ */
+#define HV_SIG_DATA 1u
+#define HV_SIG_WAITER 2u
+#define HV_SIG_EVENT 4u
 struct hv_ops {
-	void (*signal)(void *client_cookie);         /* raise the VIRQ */
-	void (*unmap)(void *mem, uint32_t ring_len);  /* release ring memory */
+	void (*signal)(void *client_cookie);                   /* raise the VIRQ */
+	void (*ring_signal)(void *ring_cookie, unsigned what); /* HV_SIG_* */
+	void (*ring_blocked)(void *ring_cookie);
+	void (*ring_space)(void *ring_cookie);
+	void (*unmap)(void *mem, uint32_t ring_len, void *ring_cookie);
 };
 
 struct hv *hv_new(const struct hv_limits *lim, const struct hv_ops *ops);
@@ -84,13 +101,14 @@ struct hv_domain *hv_client_domain(const struct hv_client *c);
 
 /*
  * register_ring: mem is the shell's mapping of the ring (header + len bytes),
- * which the core owns from now on (ops.unmap on removal) when it returns 0.
+ * which the core owns from now on (ops.unmap on removal) when it returns 0,
+ * and likewise ring_cookie (the doorbell, may be NULL).
  * On re-registration of an existing ring with the same len, the new mapping
  * replaces the old one and tx_ptr is kept when valid.
  */
 int hv_register_ring(struct hv *hv, struct hv_client *c,
 		     const struct v4v_register_ring *r, uint32_t flags,
-		     struct v4v_ring *mem);
+		     struct v4v_ring *mem, void *ring_cookie);
 int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport,
 		       uint16_t partner);
 

@@ -34,15 +34,15 @@ static int check_name(const struct v4v_req_name *r)
 	return 0;
 }
 
-unsigned v4v_req_nfds(uint32_t op)
+bool v4v_req_nfds_ok(uint32_t op, unsigned nfds)
 {
 	switch (op) {
 	case V4V_OP_REGISTER_RING:
-		return 1;
+		return nfds == 1 || nfds == 2; /* memfd [, doorbell] */
 	case V4V_OP_ATTACH:
-		return 2;
+		return nfds == 2;
 	default:
-		return 0;
+		return nfds == 0;
 	}
 }
 
@@ -102,7 +102,10 @@ int v4v_req_check(const void *buf, size_t n)
 		if (n != sizeof(a))
 			return -EINVAL;
 		memcpy(&a, buf, sizeof(a));
-		return a.version != V4V_PROTO_VERSION || a.pad ? -EPROTO : 0;
+		/* Version first: another version may give the pad a meaning. */
+		if (a.version != V4V_PROTO_VERSION)
+			return -EPROTO;
+		return a.pad ? -EINVAL : 0;
 	}
 	default:
 		return -ENOSYS;

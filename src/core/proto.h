@@ -19,6 +19,7 @@
 #ifndef V4V_PROTO_H
 #define V4V_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,7 +51,14 @@ struct v4v_req_register {
 	struct v4v_req_hdr h;
 	struct v4v_register_ring ring;
 	uint32_t flags;
-	/* one fd: the ring memfd, >= 64 + len bytes, F_SEAL_SHRINK */
+	/* fds: the ring memfd (>= 64 + len bytes, F_SEAL_SHRINK) and, for a
+	 * socket, optionally one end of an AF_UNIX SOCK_SEQPACKET pair: the
+	 * ring's doorbell.  v4vd sends a one-byte token of HV_SIG_* bits on it
+	 * (data, waiter, event) and, when the owner's send from this ring's port
+	 * got -EAGAIN, leaves the "blocker" packet the owner writes on it
+	 * unread until the space is there, so the owner's end polls writable
+	 * exactly when it may send again.  Closing the owner's end unregisters
+	 * the ring. */
 };
 
 struct v4v_req_unregister {
@@ -119,12 +127,14 @@ struct v4v_name_reply {
 /*
  * Check a received request packet of n bytes: known op, exact size for its
  * op, reserved fields zero, counts within limits, strings terminated.
- * Returns 0 or -errno (-EINVAL, -ENOSYS for an unknown op, -EMSGSIZE).
+ * Returns 0 or -errno: -EINVAL malformed, -ENOSYS unknown op, -E2BIG too
+ * many notify entries, -EMSGSIZE payload larger than staging, -EFAULT
+ * payload outside staging, -EPROTO attach with another protocol version.
  * Pure: fuzzed by fuzz/fuzz_proto.c.
  */
 int v4v_req_check(const void *buf, size_t n);
 
-/* Number of fds a request of this op must carry. */
-unsigned v4v_req_nfds(uint32_t op);
+/* Whether a request of this op may carry nfds fds. */
+bool v4v_req_nfds_ok(uint32_t op, unsigned nfds);
 
 #endif

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,15 +94,94 @@ static void on_signal(void *cookie)
 	the_daemon->kicks = ch;
 }
 
-static void on_unmap(void *mem, uint32_t len)
+static void bell_kick(struct dbell *b)
+{
+	if (b->kicked)
+		return;
+	b->kicked = true;
+	b->kick_next = the_daemon->bell_kicks;
+	the_daemon->bell_kicks = b;
+}
+
+static void on_ring_signal(void *cookie, unsigned what)
+{
+	struct dbell *b = cookie;
+	b->pending |= what;
+	bell_kick(b);
+}
+
+static void bell_arm(struct dbell *b, bool on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.ptr = b };
+	if (b->armed != on && epoll_ctl(the_daemon->epfd, EPOLL_CTL_MOD, b->e.fd, &ev) == 0)
+		b->armed = on;
+}
+
+/* Read and drop the owner's blocker packets: its end polls writable again. */
+static void bell_drain(struct dbell *b)
+{
+	char junk[4096];
+	while (recv(b->e.fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+		;
+}
+
+static void on_ring_blocked(void *cookie)
+{
+	((struct dbell *)cookie)->waiting = true;
+}
+
+static void on_ring_space(void *cookie)
+{
+	struct dbell *b = cookie;
+	b->waiting = false;
+	bell_drain(b);
+	bell_arm(b, true);
+}
+
+static void bell_forget(struct v4vd *s, struct dbell *b)
+{
+	for (struct dbell **pp = &s->bell_kicks; *pp; pp = &(*pp)->kick_next)
+		if (*pp == b) {
+			*pp = b->kick_next;
+			return;
+		}
+}
+
+static void on_unmap(void *mem, uint32_t len, void *cookie)
 {
 	munmap(mem, V4V_RING_HDR_SIZE + (size_t)len);
 	the_daemon->mapped_bytes -= V4V_RING_HDR_SIZE + (size_t)len;
+	if (cookie) {
+		bell_forget(the_daemon, cookie);
+		v4vd_bury(the_daemon, cookie);
+	}
+}
+
+/* The owner's end of the doorbell went away: so does its ring. */
+static void handle_bell(struct v4vd *s, struct dbell *b, uint32_t events)
+{
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		hv_unregister_ring(s->hv, b->hc, b->aport, b->partner); /* buries b */
+		return;
+	}
+	if (b->waiting)
+		bell_arm(b, false); /* keep the blocker until there is space */
+	else
+		bell_drain(b);
 }
 
 static void flush_kicks(struct v4vd *s)
 {
 	static const uint64_t one = 1;
+	while (s->bell_kicks) {
+		struct dbell *b = s->bell_kicks;
+		uint8_t token = (uint8_t)b->pending;
+		s->bell_kicks = b->kick_next;
+		b->kicked = false;
+		b->pending = 0;
+		/* A full queue already polls readable: the token can go. */
+		send(b->e.fd, &token, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
 	while (s->kicks) {
 		struct dchan *ch = s->kicks;
 		s->kicks = ch->kick_next;
@@ -142,13 +222,29 @@ int v4vd_domain_create(struct v4vd *s, uint16_t domid, const char *name,
 	return 0;
 }
 
+/*
+ * Every socket end v4vd keeps for a domain (domain fds, channels) gets a
+ * kernel-chosen abstract name, so that take_channel() can tell when a
+ * domain offers as its channel the other end of one of them.
+ */
+static int name_own_end(int fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	return bind(fd, (struct sockaddr *)&sa, sizeof(sa_family_t)) < 0 ? -errno : 0;
+}
+
 int v4vd_domain_hold(struct v4vd *s, struct ddom *dd)
 {
 	int sv[2];
-	/* Only our end is non-blocking: O_NONBLOCK would travel with theirs. */
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
-	    fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
+	/* Only our end is non-blocking: O_NONBLOCK would travel with theirs. */
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 || name_own_end(sv[0]) < 0) {
+		int e = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return e;
+	}
 	struct dhold *h = calloc(1, sizeof(*h));
 	if (!h) {
 		close(sv[0]);
@@ -248,16 +344,55 @@ static int map_domain_memfd(int fd, size_t need, void **out)
 	return 0;
 }
 
+static int is_seqpacket(int fd)
+{
+	int type = 0;
+	socklen_t tl = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0)
+		return errno == ENOTSOCK ? -ENOTSOCK : -errno;
+	return type == SOCK_SEQPACKET ? 0 : -ENOTSOCK;
+}
+
+/*
+ * A channel must be one end of the domain's own socketpair, the other end
+ * unnamed.  A named other end may be ours (see name_own_end): holding both
+ * ends of a pair, v4vd would answer its own replies for ever, and the
+ * domain would never die.
+ */
+static int take_channel(int fd)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	int e = is_seqpacket(fd);
+	if (e)
+		return e;
+	if (getpeername(fd, (struct sockaddr *)&sa, &len) < 0)
+		return -errno;
+	if (len > sizeof(sa_family_t))
+		return -EINVAL;
+	return name_own_end(fd);
+}
+
+/*
+ * recv returns 0 both for the peer's hang-up and for an empty packet, which
+ * a domain may send on purpose: only the first is a reason to let go.
+ */
+static bool hung_up(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static void handle_attach(struct v4vd *s, struct dhold *h)
 {
-	struct v4v_req_attach req;
+	struct v4v_req_attach req = { 0 }; /* a short packet echoes no stack bytes */
 	int fds[2];
 	unsigned nfds;
 	ssize_t n = v4v_recv_fds(h->e.fd, &req, sizeof(req), fds, 2, &nfds, MSG_DONTWAIT);
 
 	if (n == -EAGAIN)
 		return;
-	if (n <= 0 && n != -EMSGSIZE) {
+	if ((n < 0 && n != -EMSGSIZE) || (n == 0 && hung_up(h->e.fd))) {
 		struct ddom *dd = h->dd;
 		hold_close(s, dd, h);
 		domain_maybe_gone(s, dd);
@@ -278,14 +413,9 @@ static void handle_attach(struct v4vd *s, struct dhold *h)
 
 	struct dchan *ch = calloc(1, sizeof(*ch));
 	void *staging = NULL;
-	int type = 0;
-	socklen_t tl = sizeof(type);
 	if (!ch)
 		err = -ENOMEM;
-	else if (getsockopt(fds[0], SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
-		 type != SOCK_SEQPACKET)
-		err = -ENOTSOCK;
-	else
+	else if ((err = take_channel(fds[0])) == 0)
 		err = map_domain_memfd(fds[1], V4V_STAGING_SIZE, &staging);
 	if (!err) {
 		ch->virq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -350,20 +480,48 @@ union reply_buf {
 	uint8_t raw[V4V_REPLY_MAX];
 };
 
+/* A doorbell for the ring being registered; takes ownership of fd. */
+static int bell_new(struct v4vd *s, struct dchan *ch, const struct v4v_req_register *q,
+		    int *fd, struct dbell **out)
+{
+	int e = is_seqpacket(*fd);
+	if (e)
+		return e;
+	struct dbell *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	*b = (struct dbell){ .e = { .kind = FD_BELL, .fd = *fd }, .hc = ch->hc,
+			     .aport = q->ring.aport, .partner = q->ring.partner_id,
+			     .armed = true };
+	fcntl(b->e.fd, F_SETFL, O_NONBLOCK);
+	if ((e = ep_add(s, &b->e)) < 0) {
+		free(b);
+		return e;
+	}
+	*fd = -1;
+	*out = b;
+	return 0;
+}
+
 static long do_register(struct v4vd *s, struct dchan *ch,
-			const struct v4v_req_register *q, int fd)
+			const struct v4v_req_register *q, int *fds, unsigned nfds)
 {
 	void *mem;
+	struct dbell *b = NULL;
 	if (!v4v_ring_len_ok(q->ring.len))
 		return -EINVAL;
 	size_t size = V4V_RING_HDR_SIZE + (size_t)q->ring.len;
-	int e = map_domain_memfd(fd, size, &mem);
+	int e = map_domain_memfd(fds[0], size, &mem);
 	if (e)
 		return e;
 	s->mapped_bytes += size;
-	e = hv_register_ring(s->hv, ch->hc, &q->ring, q->flags, mem);
+	if (nfds == 2 && (e = bell_new(s, ch, q, &fds[1], &b)) < 0) {
+		on_unmap(mem, q->ring.len, NULL);
+		return e;
+	}
+	e = hv_register_ring(s->hv, ch->hc, &q->ring, q->flags, mem, b);
 	if (e)
-		on_unmap(mem, q->ring.len);
+		on_unmap(mem, q->ring.len, b);
 	return e;
 }
 
@@ -420,7 +578,7 @@ static size_t dispatch(struct v4vd *s, struct dchan *ch, union req_buf *q, size_
 {
 	int err = v4v_req_check(q, n);
 	out->r = (struct v4v_reply){ .h = n >= sizeof(q->h) ? q->h : (struct v4v_req_hdr){ 0 } };
-	if (!err && nfds != v4v_req_nfds(q->h.op))
+	if (!err && !v4v_req_nfds_ok(q->h.op, nfds))
 		err = -EBADF;
 	if (!err && q->h.op == V4V_OP_ATTACH)
 		err = -EINVAL; /* only on the domain fd */
@@ -431,7 +589,7 @@ static size_t dispatch(struct v4vd *s, struct dchan *ch, union req_buf *q, size_
 	}
 	switch (q->h.op) {
 	case V4V_OP_REGISTER_RING:
-		out->r.ret = do_register(s, ch, &q->reg, fds[0]);
+		out->r.ret = do_register(s, ch, &q->reg, fds, nfds);
 		break;
 	case V4V_OP_UNREGISTER_RING:
 		out->r.ret = hv_unregister_ring(s->hv, ch->hc, q->unreg.aport, q->unreg.partner_id);
@@ -472,7 +630,7 @@ static void handle_channel(struct v4vd *s, struct dchan *ch)
 		ssize_t n = v4v_recv_fds(ch->e.fd, &q, sizeof(q), fds, 2, &nfds, MSG_DONTWAIT);
 		if (n == -EAGAIN)
 			return;
-		if (n == 0 || (n < 0 && n != -EMSGSIZE))
+		if ((n < 0 && n != -EMSGSIZE) || (n == 0 && hung_up(ch->e.fd)))
 			goto gone;
 		size_t rlen;
 		if (n < 0) {
@@ -483,7 +641,8 @@ static void handle_channel(struct v4vd *s, struct dchan *ch)
 			rlen = dispatch(s, ch, &q, (size_t)n, fds, nfds, &out);
 		}
 		for (unsigned k = 0; k < nfds; k++)
-			close(fds[k]);
+			if (fds[k] >= 0)
+				close(fds[k]);
 		s->requests++;
 		ch->requests++;
 		/* A process that does not read its replies is dropped, not waited for. */
@@ -668,6 +827,9 @@ static void run(struct v4vd *s)
 			case FD_CHANNEL:
 				handle_channel(s, (struct dchan *)e);
 				break;
+			case FD_BELL:
+				handle_bell(s, (struct dbell *)e, ev[i].events);
+				break;
 			case FD_SIGNAL:
 				s->stop = true;
 				break;
@@ -721,7 +883,13 @@ int main(int argc, char **argv)
 	if (config && load_config(config, &cfg) < 0)
 		return 1;
 
-	static const struct hv_ops ops = { .signal = on_signal, .unmap = on_unmap };
+	static const struct hv_ops ops = {
+		.signal = on_signal,
+		.ring_signal = on_ring_signal,
+		.ring_blocked = on_ring_blocked,
+		.ring_space = on_ring_space,
+		.unmap = on_unmap,
+	};
 	the_daemon = &s;
 	s.hv = hv_new(&cfg.lim, &ops);
 	s.epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -9,7 +9,7 @@
 #include "../core/hv.h"
 #include "../core/rules.h"
 
-enum fd_kind { FD_CONTROL_LISTEN, FD_CONTROL, FD_DOMAIN, FD_CHANNEL, FD_SIGNAL, FD_DEAD };
+enum fd_kind { FD_CONTROL_LISTEN, FD_CONTROL, FD_DOMAIN, FD_CHANNEL, FD_BELL, FD_SIGNAL, FD_DEAD };
 
 /* Every fd in the epoll set starts with this, so data.ptr tells its kind. */
 struct fdent {
@@ -40,6 +40,19 @@ struct dchan {
 	uint64_t requests;
 };
 
+/* A ring's doorbell: v4vd's end of the socket's notification pair. */
+struct dbell {
+	struct fdent e;
+	struct hv_client *hc; /* the ring's owner, to unregister on hang-up */
+	v4v_port_t aport;
+	uint16_t partner;
+	unsigned pending;     /* HV_SIG_* bits to send at the end of the batch */
+	bool kicked;
+	bool waiting;         /* the owner's send waits for space */
+	bool armed;           /* EPOLLIN wanted (off while a blocker waits) */
+	struct dbell *kick_next;
+};
+
 struct ddom {
 	struct hv_domain *hd;
 	struct dhold *holds;
@@ -55,6 +68,7 @@ struct v4vd {
 	bool foreground;
 	bool stop;
 	struct dchan *kicks;
+	struct dbell *bell_kicks;
 	struct fdent *dead;
 	struct ddom *doms[V4V_DOMID_MAX + 1];
 	uint64_t requests, bad_requests, mapped_bytes;

@@ -184,15 +184,21 @@ void v4v__leave(struct v4v_domain *d) { pthread_mutex_unlock(&d->lock); }
 long v4v__call(struct v4v_domain *d, void *req, size_t n, int fd, void *reply,
 	       size_t cap, size_t *got)
 {
+	return v4v__call_fds(d, req, n, &fd, fd >= 0 ? 1 : 0, reply, cap, got);
+}
+
+long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds,
+		   unsigned nfds, void *reply, size_t cap, size_t *got)
+{
 	struct v4v_req_hdr *h = req;
 	h->seq = ++d->seq;
-	ssize_t r = v4v_send_fds(d->chan, req, n, &fd, fd >= 0 ? 1 : 0, 0);
+	ssize_t r = v4v_send_fds(d->chan, req, n, fds, nfds, 0);
 	if (r < 0) {
 		d->dead = true;
 		return -EPIPE;
 	}
-	unsigned nfds;
-	r = v4v_recv_fds(d->chan, reply, cap, NULL, 0, &nfds, 0);
+	unsigned nrecv;
+	r = v4v_recv_fds(d->chan, reply, cap, NULL, 0, &nrecv, 0);
 	struct v4v_reply *rep = reply;
 	if (r < (ssize_t)sizeof(*rep) || rep->h.seq != h->seq) {
 		d->dead = true;

@@ -35,7 +35,8 @@ long v4v_sendv(struct v4v_domain *d, v4v_port_t src_port,
 	/* The one copy on our side: gather into staging, which v4vd reads. */
 	uint8_t *p = d->staging;
 	for (unsigned i = 0; i < niov; i++) {
-		memcpy(p, iov[i].iov_base, iov[i].iov_len);
+		if (iov[i].iov_len) /* an empty iov may have a NULL base */
+			memcpy(p, iov[i].iov_base, iov[i].iov_len);
 		p += iov[i].iov_len;
 	}
 	struct v4v_reply r;
@@ -59,7 +60,8 @@ int v4v_notify(struct v4v_domain *d, struct v4v_ring_data_ent *ent, unsigned n)
 	if (n > V4V_MAX_NOTIFY)
 		return -E2BIG;
 	q.q = (struct v4v_req_notify){ .h = { .op = V4V_OP_NOTIFY }, .nent = n };
-	memcpy(q.raw + sizeof(q.q), ent, bytes);
+	if (bytes) /* v4v_notify(d, NULL, 0) only wakes our rings' waiters */
+		memcpy(q.raw + sizeof(q.q), ent, bytes);
 	int e = v4v__enter(d);
 	if (e)
 		return e;
@@ -69,7 +71,8 @@ int v4v_notify(struct v4v_domain *d, struct v4v_ring_data_ent *ent, unsigned n)
 		return (int)ret;
 	if (got != sizeof(r.r) + bytes)
 		return -EPROTO;
-	memcpy(ent, r.raw + sizeof(r.r), bytes);
+	if (bytes)
+		memcpy(ent, r.raw + sizeof(r.r), bytes);
 	return 0;
 }
 

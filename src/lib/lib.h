@@ -28,6 +28,14 @@ struct v4v_domain {
  * reply's ret, or -EPIPE when v4vd is gone. */
 long v4v__call(struct v4v_domain *d, void *req, size_t n, int fd, void *reply,
 	       size_t cap, size_t *got);
+long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds,
+		  unsigned nfds, void *reply, size_t cap, size_t *got);
+/* Register a ring with an optional doorbell (see core/proto.h). */
+int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
+		       uint32_t len, uint32_t flags, int bell, struct v4v_rx **out);
+/* True when the ring is empty, checked after a full fence (before sleeping). */
+bool v4v__rx_idle(struct v4v_rx *r);
+
 /* Take the lock and re-attach first if we are a fork child. */
 int v4v__enter(struct v4v_domain *d);
 void v4v__leave(struct v4v_domain *d);

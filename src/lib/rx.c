@@ -29,6 +29,12 @@ struct v4v_rx {
 int v4v_ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
 		      uint32_t len, uint32_t flags, struct v4v_rx **out)
 {
+	return v4v__ring_register(d, aport, partner, len, flags, -1, out);
+}
+
+int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
+		       uint32_t len, uint32_t flags, int bell, struct v4v_rx **out)
+{
 	if (!v4v_ring_len_ok(len))
 		return -EINVAL;
 	size_t size = V4V_RING_HDR_SIZE + (size_t)len;
@@ -60,7 +66,9 @@ int v4v_ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
 	struct v4v_reply rep;
 	long ret = v4v__enter(d);
 	if (!ret) {
-		ret = v4v__call(d, &q, sizeof(q), fd, &rep, sizeof(rep), NULL);
+		int fds[2] = { fd, bell };
+		ret = v4v__call_fds(d, &q, sizeof(q), fds, bell >= 0 ? 2 : 1, &rep,
+				    sizeof(rep), NULL);
 		v4v__leave(d);
 	}
 	close(fd); /* v4vd has its own mapping; ours stays */
@@ -107,6 +115,19 @@ void v4v_rx_consume(struct v4v_rx *r, const struct v4v_msg *m)
 	/* Release: our reads of the message happen before v4vd may reuse it. */
 	atomic_store_explicit((_Atomic uint32_t *)&r->ring->rx_ptr, r->rx,
 			      memory_order_release);
+}
+
+bool v4v__rx_idle(struct v4v_rx *r)
+{
+	/*
+	 * About to sleep: our rx_ptr store (in consume) must be visible
+	 * before we look at tx_ptr once more.  Pairs with v4vd's fence
+	 * between storing tx_ptr and re-reading rx_ptr (hv.c, hv_sendv).
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	uint32_t tx = atomic_load_explicit((_Atomic uint32_t *)&r->ring->tx_ptr,
+					   memory_order_acquire);
+	return tx == r->rx;
 }
 
 size_t v4v_msg_read(const struct v4v_msg *m, void *buf, size_t cap)

@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+/* The socket API: each call and its documented errnos, both modes, with
+ * real domains in forked processes where a second party is needed. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "t.h"
+
+static struct v4v_addr addr(struct v4v_domain *d, uint32_t port)
+{
+	return (struct v4v_addr){ .aport = port, .domain_id = v4v_domid(d) };
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void dgram_basic(void)
+{
+	t_v4vd_start(NULL);
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
+	int sb = v4v_socket(b, V4V_SOCK_DGRAM, 0), sa = v4v_socket(a, V4V_SOCK_DGRAM, 0);
+	CHECK(sb >= 0 && sa >= 0);
+	struct v4v_addr bind_any = { .aport = 80, .domain_id = V4V_DOMID_ANY };
+	CHECK_EQ(v4v_bind(sb, &bind_any), 0);
+	CHECK_EQ(v4v_bind(v4v_socket(b, V4V_SOCK_DGRAM, 0), &bind_any), -1);
+	CHECK_EQ(errno, EADDRINUSE);
+	struct v4v_addr to = addr(b, 80), from, me;
+	CHECK_EQ(v4v_sendto(sa, "ping", 4, 0, &to), 4);
+	CHECK_EQ(v4v_getsockname(sa, &me), 0);
+	CHECK_EQ(me.domain_id, v4v_domid(a));
+	char buf[16];
+	CHECK_EQ(v4v_recvfrom(sb, buf, sizeof(buf), 0, &from), 4);
+	CHECK(memcmp(buf, "ping", 4) == 0);
+	CHECK_EQ(from.domain_id, v4v_domid(a));
+	CHECK_EQ(from.aport, me.aport);
+	/* boundaries kept; truncation drops the rest of that datagram only */
+	CHECK_EQ(v4v_sendto(sa, "0123456789", 10, 0, &to), 10);
+	CHECK_EQ(v4v_sendto(sa, "xy", 2, 0, &to), 2);
+	CHECK_EQ(v4v_recvfrom(sb, buf, 4, 0, NULL), 4);
+	CHECK_EQ(v4v_recvfrom(sb, buf, sizeof(buf), 0, NULL), 2);
+	CHECK(memcmp(buf, "xy", 2) == 0);
+	/* non-blocking empty */
+	CHECK_EQ(v4v_recvfrom(sb, buf, sizeof(buf), MSG_DONTWAIT, NULL), -1);
+	CHECK_EQ(errno, EAGAIN);
+	/* errors */
+	struct v4v_addr nobody = addr(b, 81), nodom = { .aport = 1, .domain_id = 999 };
+	CHECK_EQ(v4v_sendto(sa, "x", 1, 0, &nobody), -1);
+	CHECK_EQ(errno, ECONNREFUSED);
+	CHECK_EQ(v4v_sendto(sa, "x", 1, 0, &nodom), -1);
+	CHECK_EQ(errno, EHOSTUNREACH);
+	static char big[V4V_DGRAM_RING_LEN];
+	CHECK_EQ(v4v_sendto(sa, big, sizeof(big), 0, &to), -1);
+	CHECK_EQ(errno, EMSGSIZE);
+	CHECK_EQ(v4v_sock_close(sa), 0);
+	CHECK_EQ(v4v_sock_close(sa), -1);
+	CHECK_EQ(errno, EBADF);
+}
+
+static void dgram_poll_full(void)
+{
+	t_v4vd_start(NULL);
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
+	int sb = v4v_socket(b, V4V_SOCK_DGRAM, 0);
+	int sa = v4v_socket(a, V4V_SOCK_DGRAM, V4V_SOCK_NONBLOCK);
+	CHECK_EQ(v4v_sock_set_ring_len(sb, 4096), 0);
+	struct v4v_addr any = { .aport = 9, .domain_id = V4V_DOMID_ANY }, to = addr(b, 9);
+	CHECK_EQ(v4v_bind(sb, &any), 0);
+	struct pollfd p = { .fd = sb, .events = POLLIN };
+	CHECK_EQ(poll(&p, 1, 0), 0); /* nothing yet */
+	char msg[1000] = { 0 };
+	int sent = 0;
+	while (v4v_sendto(sa, msg, sizeof(msg), 0, &to) == (ssize_t)sizeof(msg))
+		sent++;
+	CHECK_EQ(errno, EAGAIN);
+	CHECK_EQ(sent, 3); /* 4096 - 16 free, 1016-byte slots */
+	CHECK_EQ(poll(&p, 1, 1000), 1); /* receiver readable */
+	struct pollfd w = { .fd = sa, .events = POLLOUT };
+	CHECK_EQ(poll(&w, 1, 0), 0); /* sender not writable while full */
+	char buf[1000];
+	CHECK_EQ(v4v_recvfrom(sb, buf, sizeof(buf), 0, NULL), 1000);
+	CHECK_EQ(poll(&w, 1, 2000), 1); /* writable again, woken by v4vd */
+	CHECK(w.revents & POLLOUT);
+	CHECK_EQ(v4v_sendto(sa, msg, sizeof(msg), 0, &to), 1000);
+}
+
+static void dgram_partner_only(void)
+{
+	t_v4vd_start(NULL);
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b"), *c = t_domain("c");
+	int sb = v4v_socket(b, V4V_SOCK_DGRAM, 0);
+	struct v4v_addr only_a = { .aport = 7, .domain_id = v4v_domid(a) }, to = addr(b, 7);
+	CHECK_EQ(v4v_bind(sb, &only_a), 0);
+	int sc = v4v_socket(c, V4V_SOCK_DGRAM, 0), sa = v4v_socket(a, V4V_SOCK_DGRAM, 0);
+	CHECK_EQ(v4v_sendto(sc, "c", 1, 0, &to), -1);
+	CHECK_EQ(errno, ECONNREFUSED);
+	CHECK_EQ(v4v_sendto(sa, "a", 1, 0, &to), 1);
+	struct v4v_addr from;
+	char ch;
+	CHECK_EQ(v4v_recvfrom(sb, &ch, 1, 0, &from), 1);
+	CHECK_EQ(from.domain_id, v4v_domid(a));
+}
+
+/* Run fn in a child process inside its own new domain. */
+static pid_t child(const char *name, void (*fn)(struct v4v_domain *))
+{
+	int fd = t_domain_fd(name, NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct v4v_domain *d;
+		CHECK_EQ(v4v_open_fd(fd, &d), 0);
+		fn(d);
+		_exit(0);
+	}
+	close(fd);
+	return pid;
+}
+
+static void wait_ok(pid_t pid)
+{
+	int st;
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+enum { BULK = 8 << 20, READY_FD = 100 };
+
+static uint8_t pattern(size_t i)
+{
+	return (uint8_t)(i * 2654435761u >> 13);
+}
+
+static void server_echo_bulk(struct v4v_domain *d)
+{
+	int l = v4v_socket(d, V4V_SOCK_STREAM, 0);
+	struct v4v_addr any = { .aport = 5000, .domain_id = V4V_DOMID_ANY }, peer;
+	CHECK_EQ(v4v_bind(l, &any), 0);
+	CHECK_EQ(v4v_listen(l, 16), 0);
+	/* ready: tell the parent */
+	CHECK_EQ(write(READY_FD, "r", 1), 1);
+	int c = v4v_accept(l, &peer);
+	CHECK(c >= 0);
+	static uint8_t buf[100000];
+	size_t total = 0;
+	ssize_t n;
+	while ((n = v4v_recv(c, buf, sizeof(buf), 0)) > 0) {
+		for (ssize_t i = 0; i < n; i++)
+			CHECK_EQ(buf[i], pattern(total + (size_t)i));
+		total += (size_t)n;
+	}
+	CHECK_EQ(n, 0);
+	CHECK_EQ(total, BULK);
+	CHECK_EQ(v4v_send(c, &total, sizeof(total), 0), (ssize_t)sizeof(total));
+	CHECK_EQ(v4v_sock_close(c), 0);
+	CHECK_EQ(v4v_sock_close(l), 0);
+}
+
+static void stream_bulk(void)
+{
+	t_v4vd_start(NULL);
+	int p[2];
+	CHECK_EQ(pipe(p), 0);
+	CHECK_EQ(dup2(p[1], READY_FD), READY_FD);
+	close(p[1]);
+	pid_t pid = child("srv", server_echo_bulk);
+	close(READY_FD);
+	char r;
+	CHECK_EQ(read(p[0], &r, 1), 1);
+	struct v4v_domain *d = t_domain("cli");
+	struct v4v_addr srv;
+	CHECK_EQ(v4v_name_lookup(d, "srv", "nothing", &srv), -ENOENT);
+	int s = v4v_socket(d, V4V_SOCK_STREAM, 0);
+	char *doms = t_ctl("domains");
+	unsigned srv_id = 0;
+	for (char *l = strtok(doms, "\n"); l; l = strtok(NULL, "\n")) {
+		unsigned id;
+		char name[32];
+		if (sscanf(l, "%u\t%31s", &id, name) == 2 && strcmp(name, "srv") == 0)
+			srv_id = id;
+	}
+	free(doms);
+	CHECK(srv_id);
+	struct v4v_addr to = { .aport = 5000, .domain_id = (uint16_t)srv_id };
+	CHECK_EQ(v4v_connect(s, &to), 0);
+	static uint8_t buf[BULK];
+	for (size_t i = 0; i < BULK; i++)
+		buf[i] = pattern(i);
+	/* odd-sized writes */
+	size_t off = 0;
+	while (off < BULK) {
+		size_t n = 1 + t_rand() % 300000;
+		if (n > BULK - off)
+			n = BULK - off;
+		ssize_t w = v4v_send(s, buf + off, n, 0);
+		CHECK(w > 0);
+		off += (size_t)w;
+	}
+	CHECK_EQ(v4v_shutdown(s, SHUT_WR), 0);
+	size_t total = 0;
+	CHECK_EQ(v4v_recv(s, &total, sizeof(total), 0), (ssize_t)sizeof(total));
+	CHECK_EQ(total, BULK);
+	CHECK_EQ(v4v_recv(s, &total, sizeof(total), 0), 0);
+	wait_ok(pid);
+}
+
+static void stream_refused(void)
+{
+	t_v4vd_start(NULL);
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
+	int s = v4v_socket(a, V4V_SOCK_STREAM, 0);
+	struct v4v_addr to = addr(b, 77);
+	CHECK_EQ(v4v_connect(s, &to), -1);
+	CHECK_EQ(errno, ECONNREFUSED);
+	/* a datagram socket there refuses too */
+	int db = v4v_socket(b, V4V_SOCK_DGRAM, 0);
+	struct v4v_addr any = { .aport = 77, .domain_id = V4V_DOMID_ANY };
+	CHECK_EQ(v4v_bind(db, &any), 0);
+	int s2 = v4v_socket(a, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
+	CHECK_EQ(v4v_connect(s2, &to), -1);
+	CHECK_EQ(errno, EINPROGRESS);
+	char ch;
+	CHECK_EQ(v4v_recvfrom(db, &ch, 1, MSG_DONTWAIT, NULL), -1); /* the SYN: refused */
+	struct pollfd p = { .fd = s2, .events = POLLIN };
+	CHECK_EQ(poll(&p, 1, 2000), 1);
+	CHECK_EQ(v4v_connect(s2, &to), -1);
+	CHECK_EQ(errno, ECONNREFUSED);
+}
+
+static void peer_dies(struct v4v_domain *d)
+{
+	int l = v4v_socket(d, V4V_SOCK_STREAM, 0);
+	struct v4v_addr any = { .aport = 6000, .domain_id = V4V_DOMID_ANY };
+	CHECK_EQ(v4v_bind(l, &any), 0);
+	CHECK_EQ(v4v_listen(l, 1), 0);
+	CHECK_EQ(write(READY_FD, "r", 1), 1);
+	int c = v4v_accept(l, NULL);
+	CHECK(c >= 0);
+	CHECK_EQ(v4v_send(c, "x", 1, 0), 1);
+	pause(); /* until SIGKILL */
+}
+
+static void stream_reset_on_death(void)
+{
+	t_v4vd_start(NULL);
+	int p[2];
+	CHECK_EQ(pipe(p), 0);
+	CHECK_EQ(dup2(p[1], READY_FD), READY_FD);
+	close(p[1]);
+	pid_t pid = child("victim", peer_dies);
+	close(READY_FD);
+	char r;
+	CHECK_EQ(read(p[0], &r, 1), 1);
+	struct v4v_domain *d = t_domain("survivor");
+	struct v4v_addr srv;
+	int s = v4v_socket(d, V4V_SOCK_STREAM, 0);
+	srv.domain_id = 1; /* the victim was created first */
+	srv.aport = 6000;
+	CHECK_EQ(v4v_connect(s, &srv), 0);
+	char ch;
+	CHECK_EQ(v4v_recv(s, &ch, 1, 0), 1);
+	kill(pid, SIGKILL);
+	double t0 = now_ms();
+	CHECK_EQ(v4v_recv(s, &ch, 1, 0), -1);
+	double dt = now_ms() - t0;
+	CHECK_EQ(errno, ECONNRESET);
+	fprintf(stderr, "ECONNRESET after %.1f ms\n", dt);
+	CHECK(dt < 100);
+	int st;
+	waitpid(pid, &st, 0);
+	CHECK_EQ(v4v_send(s, "y", 1, 0), -1);
+	CHECK(errno == ECONNRESET || errno == EPIPE);
+}
+
+static const struct t_case cases[] = {
+	{ "dgram_basic", dgram_basic },
+	{ "dgram_poll_full", dgram_poll_full },
+	{ "dgram_partner_only", dgram_partner_only },
+	{ "stream_bulk", stream_bulk },
+	{ "stream_refused", stream_refused },
+	{ "stream_reset_on_death", stream_reset_on_death },
+};
+
+int main(int argc, char **argv)
+{
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
+}
