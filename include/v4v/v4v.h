@@ -109,6 +109,8 @@ int v4v_name_unregister(struct v4v_domain *d, const char *service);
  * -ESRCH no such domain, -ENOENT no such service (or not visible). */
 int v4v_name_lookup(struct v4v_domain *d, const char *domain,
 		    const char *service, struct v4v_addr *out);
+/* A domain's id from its name or id; -ESRCH when there is no such domain. */
+int v4v_domain_resolve(struct v4v_domain *d, const char *domain, uint16_t *domid);
 
 /* ---- sockets ------------------------------------------------------------
  *

@@ -409,6 +409,15 @@ struct hv_client *hv_client_new(struct hv *hv, struct hv_domain *d, void *cookie
 
 struct hv_domain *hv_client_domain(const struct hv_client *c) { return c->d; }
 
+/* Take r off its owner's list. */
+static void ring_unown(struct hv_ring *r)
+{
+	struct hv_ring **pp;
+	for (pp = &r->owner->rings; *pp != r; pp = &(*pp)->cnext)
+		;
+	*pp = r->cnext;
+}
+
 /* Unlink r from the hash, its owner and its domain, and release it. */
 static void ring_remove(struct hv *hv, struct hv_ring *r)
 {
@@ -416,9 +425,7 @@ static void ring_remove(struct hv *hv, struct hv_ring *r)
 	while (*pp != r)
 		pp = &(*pp)->hnext;
 	*pp = r->hnext;
-	for (pp = &r->owner->rings; *pp != r; pp = &(*pp)->cnext)
-		;
-	*pp = r->cnext;
+	ring_unown(r);
 	r->owner->d->nrings--;
 	r->owner->d->ring_bytes -= r->len;
 	/* Senders waiting for space here will never get it: wake them to fail.
@@ -489,6 +496,18 @@ int hv_register_ring(struct hv *hv, struct hv_client *c,
 		r->mem = mem;
 		r->cookie = cookie;
 		r->broken = false;
+		/*
+		 * Another process of the domain may re-register: the ring is now
+		 * its memory and its doorbell, so it is its ring, told its events
+		 * and removed when it goes (else the shell's doorbell would
+		 * outlive the client it names).
+		 */
+		if (r->owner != c) {
+			ring_unown(r);
+			r->owner = c;
+			r->cnext = c->rings;
+			c->rings = r;
+		}
 		atomic_store_explicit((_Atomic uint32_t *)&mem->tx_ptr, r->tx,
 				      memory_order_release);
 		return 0;
@@ -531,6 +550,18 @@ int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport,
 		return -ENOENT;
 	ring_remove(hv, r);
 	tell_ring_gone(hv, c->d->domid, aport);
+	return 0;
+}
+
+int hv_ring_poke(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t partner)
+{
+	struct hv_ring *r = ring_find(hv, c->d->domid, aport, partner);
+	if (!r)
+		return -ENOENT;
+	if (r->cookie)
+		hv->ops.ring_signal(r->cookie, HV_SIG_DATA);
+	else
+		hv->ops.signal(r->owner->cookie);
 	return 0;
 }
 

@@ -104,13 +104,18 @@ struct hv_domain *hv_client_domain(const struct hv_client *c);
  * which the core owns from now on (ops.unmap on removal) when it returns 0,
  * and likewise ring_cookie (the doorbell, may be NULL).
  * On re-registration of an existing ring with the same len, the new mapping
- * replaces the old one and tx_ptr is kept when valid.
+ * replaces the old one and tx_ptr is kept when valid; the ring then belongs
+ * to the re-registering client (which may be another process of the domain).
  */
 int hv_register_ring(struct hv *hv, struct hv_client *c,
 		     const struct v4v_register_ring *r, uint32_t flags,
 		     struct v4v_ring *mem, void *ring_cookie);
 int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport,
 		       uint16_t partner);
+
+/* Raise DATA on the doorbell of one of the caller's domain's rings: a
+ * reader that drained a token it had not yet acted on gets it back. */
+int hv_ring_poke(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t partner);
 
 /*
  * sendv: the source domain is the caller's, whatever src says; src->aport is

@@ -61,7 +61,8 @@ int v4v_req_check(const void *buf, size_t n)
 		memcpy(&r, buf, sizeof(r));
 		return r.ring.pad ? -EINVAL : 0;
 	}
-	case V4V_OP_UNREGISTER_RING: {
+	case V4V_OP_UNREGISTER_RING:
+	case V4V_OP_RING_POKE: {
 		struct v4v_req_unregister r;
 		if (n != sizeof(r))
 			return -EINVAL;

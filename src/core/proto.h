@@ -39,6 +39,7 @@ enum v4v_op {
 	V4V_OP_NAME_REGISTER = 17,
 	V4V_OP_NAME_UNREGISTER = 18,
 	V4V_OP_NAME_LOOKUP = 19, /* by domid, or by domain name */
+	V4V_OP_RING_POKE = 20,   /* raise DATA on one of our rings' doorbell */
 	V4V_OP_ATTACH = 32,      /* on the domain fd only */
 };
 
@@ -61,6 +62,7 @@ struct v4v_req_register {
 	 * the ring. */
 };
 
+/* Also the body of V4V_OP_RING_POKE. */
 struct v4v_req_unregister {
 	struct v4v_req_hdr h;
 	v4v_port_t aport;

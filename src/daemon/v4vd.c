@@ -375,7 +375,8 @@ static int take_channel(int fd)
 
 /*
  * recv returns 0 both for the peer's hang-up and for an empty packet, which
- * a domain may send on purpose: only the first is a reason to let go.
+ * a domain may send on purpose: only the first is a reason to let go.  (An
+ * empty packet that carries fds is never a hang-up.)
  */
 static bool hung_up(int fd)
 {
@@ -392,7 +393,7 @@ static void handle_attach(struct v4vd *s, struct dhold *h)
 
 	if (n == -EAGAIN)
 		return;
-	if ((n < 0 && n != -EMSGSIZE) || (n == 0 && hung_up(h->e.fd))) {
+	if ((n < 0 && n != -EMSGSIZE) || (n == 0 && nfds == 0 && hung_up(h->e.fd))) {
 		struct ddom *dd = h->dd;
 		hold_close(s, dd, h);
 		domain_maybe_gone(s, dd);
@@ -562,7 +563,9 @@ static size_t do_name(struct v4vd *s, struct dchan *ch, const struct v4v_req_nam
 			r = -ESRCH;
 			break;
 		}
-		r = hv_name_lookup(s->hv, d, domid, q->service, &out->name.port);
+		/* An empty service resolves the domain alone. */
+		out->name.port = 0;
+		r = *q->service ? hv_name_lookup(s->hv, d, domid, q->service, &out->name.port) : 0;
 		out->name.domid = domid;
 		out->r.ret = r;
 		return sizeof(out->name);
@@ -597,6 +600,9 @@ static size_t dispatch(struct v4vd *s, struct dchan *ch, union req_buf *q, size_
 	case V4V_OP_SENDV:
 		out->r.ret = do_sendv(s, ch, &q->send);
 		break;
+	case V4V_OP_RING_POKE:
+		out->r.ret = hv_ring_poke(s->hv, ch->hc, q->unreg.aport, q->unreg.partner_id);
+		break;
 	case V4V_OP_NOTIFY: {
 		size_t bytes = q->notify.nent * sizeof(struct v4v_ring_data_ent);
 		out->r.ret = hv_notify(s->hv, ch->hc, q->notify.ent, q->notify.nent);
@@ -630,7 +636,7 @@ static void handle_channel(struct v4vd *s, struct dchan *ch)
 		ssize_t n = v4v_recv_fds(ch->e.fd, &q, sizeof(q), fds, 2, &nfds, MSG_DONTWAIT);
 		if (n == -EAGAIN)
 			return;
-		if ((n < 0 && n != -EMSGSIZE) || (n == 0 && hung_up(ch->e.fd)))
+		if ((n < 0 && n != -EMSGSIZE) || (n == 0 && nfds == 0 && hung_up(ch->e.fd)))
 			goto gone;
 		size_t rlen;
 		if (n < 0) {

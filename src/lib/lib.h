@@ -33,6 +33,8 @@ long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds,
 /* Register a ring with an optional doorbell (see core/proto.h). */
 int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
 		       uint32_t len, uint32_t flags, int bell, struct v4v_rx **out);
+/* Ask v4vd to raise DATA on the ring's doorbell again. */
+int v4v__ring_poke(struct v4v_rx *r);
 /* True when the ring is empty, checked after a full fence (before sleeping). */
 bool v4v__rx_idle(struct v4v_rx *r);
 

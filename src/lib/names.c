@@ -65,3 +65,12 @@ int v4v_name_lookup(struct v4v_domain *d, const char *domain,
 	*out = (struct v4v_addr){ .aport = r.port, .domain_id = r.domid };
 	return 0;
 }
+
+int v4v_domain_resolve(struct v4v_domain *d, const char *domain, uint16_t *domid)
+{
+	struct v4v_addr a;
+	int e = v4v_name_lookup(d, domain, "", &a);
+	if (e == 0)
+		*domid = a.domain_id;
+	return e;
+}

@@ -81,6 +81,22 @@ int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
 	return 0;
 }
 
+int v4v__ring_poke(struct v4v_rx *r)
+{
+	struct v4v_req_unregister q = {
+		.h = { .op = V4V_OP_RING_POKE },
+		.aport = r->aport,
+		.partner_id = r->partner,
+	};
+	struct v4v_reply rep;
+	long ret = v4v__enter(r->d);
+	if (!ret) {
+		ret = v4v__call(r->d, &q, sizeof(q), -1, &rep, sizeof(rep), NULL);
+		v4v__leave(r->d);
+	}
+	return (int)ret;
+}
+
 int v4v_ring_unregister(struct v4v_rx *r)
 {
 	if (!r)

@@ -68,6 +68,8 @@ struct sock {
 	uint32_t peer_max; /* stream: largest message the peer's ring takes */
 	uint32_t msg_off;  /* stream: bytes already read of the head message */
 	bool peer_fin, fin_sent, shut_rd, peer_gone, need_notify;
+	bool raced;        /* drained the doorbell, then found data: see read_done */
+	uint32_t consumed; /* bytes consumed since the last notify */
 	int so_error;      /* pending error, reported once */
 	size_t blocker_len;
 };
@@ -136,7 +138,12 @@ static int fail(int err)
 
 static void handle_events(struct v4v_domain *d);
 
-/* Read the tokens v4vd left; act on the ones that need it now. */
+/*
+ * Read the tokens v4vd left and act on them.  Only called when the ring
+ * has been seen empty: DATA tokens are raised on empty -> non-empty, so
+ * while data is in the ring its token stays queued and the fd polls
+ * readable, as poll(2) users expect.  Returns the bits, or -EPIPE.
+ */
 static int bell_drain(struct sock *s)
 {
 	uint8_t tok[64];
@@ -154,7 +161,7 @@ static int bell_drain(struct sock *s)
 		s->need_notify = true;
 	if (bits & HV_SIG_EVENT)
 		handle_events(s->d);
-	return 0;
+	return (int)bits;
 }
 
 /* Make our end unwritable until v4vd sees space for our waiting send. */
@@ -406,11 +413,10 @@ static long send_msg(struct sock *s, const struct v4v_addr *to, uint32_t type,
 			bell_block(s); /* writable again when v4vd sees room */
 		if (nonblock)
 			return -EAGAIN;
-		/* EBUSY: too many waiters on that ring; v4vd won't call us back. */
-		int e = wait_fd(s, POLLOUT | POLLIN, r == -EBUSY ? 1 : -1);
+		/* EBUSY: too many waiters on that ring; v4vd won't call us back.
+		 * A peer that dies frees its waiters, so POLLOUT comes then too. */
+		int e = wait_fd(s, POLLOUT, r == -EBUSY ? 1 : -1);
 		if (e)
-			return e;
-		if ((e = bell_drain(s)) < 0)
 			return e;
 		if (s->peer_gone)
 			return -ECONNRESET;
@@ -463,8 +469,6 @@ ssize_t v4v_send(int fd, const void *buf, size_t len, int flags)
 		return fail(e);
 	if (s->fin_sent)
 		return fail(EPIPE);
-	if (bell_drain(s) < 0)
-		return fail(EPIPE);
 	if (s->peer_gone)
 		return fail(ECONNRESET);
 
@@ -493,16 +497,50 @@ ssize_t v4v_send(int fd, const void *buf, size_t len, int flags)
 
 /* ---- receiving ------------------------------------------------------- */
 
-/* Wait for something to read, or report why not (-EAGAIN when non-blocking). */
+/*
+ * Nothing to read: drain the doorbell, then look once more after a full
+ * fence (v4v__rx_idle).  Returns 1 when the caller should look at the ring
+ * again without sleeping (data slipped in, or an event changed the
+ * socket's state), 0 after sleeping until the doorbell rang, -EAGAIN when
+ * non-blocking, -EPIPE when v4vd is gone.
+ */
 static int wait_readable(struct sock *s, bool nonblock)
 {
+	int bits = bell_drain(s);
+	if (bits < 0)
+		return bits;
 	notify_if_needed(s);
+	if ((bits & HV_SIG_EVENT) || !v4v__rx_idle(s->rx)) {
+		s->raced = true;
+		return 1;
+	}
+	s->raced = false;
 	if (nonblock)
 		return -EAGAIN;
-	if (!v4v__rx_idle(s->rx))
-		return 0; /* a message slipped in after our last look */
-	int e = wait_fd(s, POLLIN, -1);
-	return e ? e : bell_drain(s);
+	return wait_fd(s, POLLIN, -1);
+}
+
+/* Release a message; every quarter ring, let v4vd re-check its waiters. */
+static void consume(struct sock *s, const struct v4v_msg *m)
+{
+	v4v_rx_consume(s->rx, m);
+	s->consumed += (uint32_t)v4v_msg_footprint(m->len);
+	if (s->consumed >= s->ring_len / 4) {
+		s->consumed = 0;
+		s->need_notify = true;
+	}
+}
+
+/* Returning with data: if we drained a token that data still in the ring
+ * was owed, ask v4vd for it again so the fd stays readable. */
+static void read_done(struct sock *s)
+{
+	notify_if_needed(s);
+	if (s->raced) {
+		s->raced = false;
+		if (!v4v__rx_idle(s->rx))
+			v4v__ring_poke(s->rx);
+	}
 }
 
 /* Refuse a connection request that reached a socket not listening. */
@@ -528,8 +566,6 @@ ssize_t v4v_recvfrom(int fd, void *buf, size_t len, int flags, struct v4v_addr *
 	bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
 	for (;;) {
 		struct v4v_msg m;
-		if (bell_drain(s) < 0)
-			return fail(EPIPE);
 		int r = v4v_rx_peek(s->rx, &m);
 		if (r < 0)
 			return fail(EIO);
@@ -542,15 +578,16 @@ ssize_t v4v_recvfrom(int fd, void *buf, size_t len, int flags, struct v4v_addr *
 			if (keep && from)
 				*from = m.source;
 			if (!(flags & MSG_PEEK) || !keep)
-				v4v_rx_consume(s->rx, &m);
-			notify_if_needed(s);
-			if (keep)
+				consume(s, &m);
+			if (keep) {
+				read_done(s);
 				return (ssize_t)n;
+			}
 			continue;
 		}
 		int e = wait_readable(s, nonblock);
-		if (e)
-			return fail(e == -EPIPE ? EPIPE : -e);
+		if (e < 0)
+			return fail(-e);
 	}
 }
 
@@ -581,8 +618,6 @@ ssize_t v4v_recv(int fd, void *buf, size_t len, int flags)
 	size_t got = 0;
 	for (;;) {
 		struct v4v_msg m;
-		if (bell_drain(s) < 0)
-			return got ? (ssize_t)got : fail(EPIPE);
 		while (got < len && !s->peer_fin) {
 			int r = v4v_rx_peek(s->rx, &m);
 			if (r <= 0) {
@@ -592,7 +627,7 @@ ssize_t v4v_recv(int fd, void *buf, size_t len, int flags)
 			}
 			if (m.message_type != MT_DATA || !same_addr(&m.source, &s->peer)) {
 				stream_control(s, &m);
-				v4v_rx_consume(s->rx, &m);
+				consume(s, &m);
 				continue;
 			}
 			/* Copy from where the last call stopped inside this message. */
@@ -611,11 +646,11 @@ ssize_t v4v_recv(int fd, void *buf, size_t len, int flags)
 			s->msg_off += (uint32_t)n;
 			if (s->msg_off == m.len) {
 				s->msg_off = 0;
-				v4v_rx_consume(s->rx, &m);
+				consume(s, &m);
 			}
 		}
 		if (got > 0 || len == 0) {
-			notify_if_needed(s);
+			read_done(s);
 			return (ssize_t)got;
 		}
 		int e = stream_error(s);
@@ -666,7 +701,7 @@ static int next_syn(struct sock *s, struct v4v_msg *m, struct hello *h)
 			v4v_msg_read(m, h, sizeof(*h));
 			return 1;
 		}
-		v4v_rx_consume(s->rx, m); /* anything else has no business here */
+		consume(s, m); /* anything else has no business here */
 	}
 }
 
@@ -680,19 +715,17 @@ int v4v_accept(int fd, struct v4v_addr *peer)
 	for (;;) {
 		struct v4v_msg m;
 		struct hello h;
-		if (bell_drain(s) < 0)
-			return fail(EPIPE);
 		int r = next_syn(s, &m, &h);
 		if (r < 0)
 			return fail(-r);
 		if (r == 0) {
 			int e = wait_readable(s, s->nonblock);
-			if (e)
+			if (e < 0)
 				return fail(-e);
 			continue;
 		}
-		v4v_rx_consume(s->rx, &m);
-		notify_if_needed(s);
+		consume(s, &m);
+		read_done(s);
 
 		struct sock *c = sock_new(s->d, V4V_SOCK_STREAM, s->nonblock);
 		if (!c)
@@ -722,8 +755,6 @@ static int finish_connect(struct sock *s, bool nonblock)
 	for (;;) {
 		struct v4v_msg m;
 		struct hello h;
-		if (bell_drain(s) < 0)
-			return -EPIPE;
 		int r = v4v_rx_peek(s->rx, &m);
 		if (r < 0)
 			return -EIO;
@@ -731,7 +762,8 @@ static int finish_connect(struct sock *s, bool nonblock)
 			bool from_server = m.source.domain_id == s->peer.domain_id;
 			if (from_server && m.message_type == MT_SYNACK && m.len == sizeof(h)) {
 				v4v_msg_read(&m, &h, sizeof(h));
-				v4v_rx_consume(s->rx, &m);
+				consume(s, &m);
+				read_done(s);
 				if (!v4v_ring_len_ok(h.ring_len))
 					return -EPROTO;
 				s->peer = m.source; /* the connection's own ring */
@@ -739,7 +771,7 @@ static int finish_connect(struct sock *s, bool nonblock)
 				s->state = S_CONNECTED;
 				return 0;
 			}
-			v4v_rx_consume(s->rx, &m);
+			consume(s, &m);
 			if (from_server && m.message_type == MT_RST)
 				return -ECONNREFUSED;
 			continue;
@@ -747,7 +779,7 @@ static int finish_connect(struct sock *s, bool nonblock)
 		if (s->peer_gone)
 			return -ECONNREFUSED; /* the listener went away */
 		int e = wait_readable(s, nonblock);
-		if (e)
+		if (e < 0)
 			return e == -EAGAIN ? -EINPROGRESS : e;
 	}
 }

@@ -18,6 +18,7 @@
  * bought by burning a core shows in the cpu column.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -101,6 +102,7 @@ static double cpu_self(void)
 static pid_t v4vd_pid;    /* the v4vd measured (ours or the running one) */
 static bool v4vd_ours;    /* we started it and must stop it */
 static char tmpdir[64];   /* its runtime dir, when ours */
+static char extdir[256];  /* its runtime dir, when not ours */
 
 static void control_path(char *buf, size_t cap, const char *dir)
 {
@@ -110,21 +112,21 @@ static void control_path(char *buf, size_t cap, const char *dir)
 
 static bool v4vd_listening(const char *dir)
 {
-	char path[128];
-	control_path(path, sizeof(path), dir);
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	strcpy(sa.sun_path, path);
+	control_path(sa.sun_path, sizeof(sa.sun_path), dir);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	bool ok = s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	if (s >= 0)
 		close(s);
 	return ok;
 }
 
-/* Stop our v4vd and remove its directory.  Async-signal-safe: also run
- * from the signal handler. */
+/* Stop our v4vd and remove the files it and we left in its directory.
+ * Async-signal-safe (it also runs from the signal handler), hence the
+ * fixed list of names and strcpy rather than readdir and snprintf. */
 static void v4vd_stop(void)
 {
+	static const char *const files[] = { "control", "v4vd.lock", "v4vd.log" };
 	char p[128];
 	if (v4vd_ours && v4vd_pid > 0) {
 		kill(v4vd_pid, SIGTERM);
@@ -132,9 +134,7 @@ static void v4vd_stop(void)
 		v4vd_pid = 0;
 	}
 	if (*tmpdir) {
-		static const char *const files[] = { "control", "v4vd.log" };
 		for (unsigned i = 0; i < ARRAY_SIZE(files); i++) {
-			/* strcpy/strcat, not snprintf: this runs in a handler */
 			strcpy(p, tmpdir);
 			strcat(p, "/");
 			strcat(p, files[i]);
@@ -149,6 +149,27 @@ static void on_signal(int sig)
 {
 	v4vd_stop();
 	_exit(128 + sig);
+}
+
+/* At exit: also whatever else a newer v4vd leaves there, then stop. */
+static void v4vd_cleanup(void)
+{
+	char p[384];
+	struct dirent *de;
+	DIR *d = *tmpdir ? opendir(tmpdir) : NULL;
+	if (v4vd_ours && v4vd_pid > 0) {
+		kill(v4vd_pid, SIGTERM);
+		waitpid(v4vd_pid, NULL, 0);
+		v4vd_pid = 0;
+	}
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			snprintf(p, sizeof(p), "%s/%s", tmpdir, de->d_name);
+			unlink(p);
+		}
+	if (d)
+		closedir(d);
+	v4vd_stop();
 }
 
 static void print_v4vd_log(void)
@@ -191,7 +212,7 @@ static void v4vd_start(void)
 	if (!mkdtemp(tmpdir))
 		die("cannot create a runtime directory: %s", strerror(errno));
 	v4vd_ours = true;
-	atexit(v4vd_stop);
+	atexit(v4vd_cleanup);
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -232,28 +253,36 @@ static bool v4vd_alive(void)
 {
 	if (v4vd_ours)
 		return v4vd_pid > 0 && waitpid(v4vd_pid, NULL, WNOHANG) == 0;
-	return v4vd_pid > 0 && kill(v4vd_pid, 0) == 0;
+	/* Its pid may be another namespace's: ask its socket instead. */
+	return v4vd_listening(extdir);
 }
 
-/* One column of the "stats" reply, as a number. */
-static bool v4vd_stat(const char *col, double *out)
+/* Columns of one "stats" reply, as numbers (col2 may be NULL).  Sparingly:
+ * each costs v4vd a scan of its fd table. */
+static bool v4vd_stat2(const char *col, double *out, const char *col2, double *out2)
 {
 	char *body;
 	struct table t;
-	bool ok = false;
+	int found = 0;
 	if (ctl_request("stats", &body, NULL) < 0) {
 		free(body);
 		return false;
 	}
 	table_parse(body, &t);
-	for (int c = 0; c < t.ncols && t.nrows == 1; c++)
-		if (strcmp(t.col[c], col) == 0) {
+	for (int c = 0; c < t.ncols && t.nrows == 1; c++) {
+		if (strcmp(t.col[c], col) == 0 && ++found)
 			*out = strtod(t.cell[0][c], NULL);
-			ok = true;
-		}
+		if (col2 && strcmp(t.col[c], col2) == 0 && ++found)
+			*out2 = strtod(t.cell[0][c], NULL);
+	}
 	table_free(&t);
 	free(body);
-	return ok;
+	return found == (col2 ? 2 : 1);
+}
+
+static bool v4vd_stat(const char *col, double *out)
+{
+	return v4vd_stat2(col, out, NULL, NULL);
 }
 
 /* Use the v4vd of --runtime-dir or $V4V_RUNTIME_DIR if one runs there;
@@ -268,6 +297,7 @@ static void v4vd_setup(void)
 		if (v4v_runtime_dir(dir, sizeof(dir)) < 0)
 			die("runtime directory path is too long");
 		if (v4vd_listening(dir)) {
+			snprintf(extdir, sizeof(extdir), "%s", dir);
 			if (!v4vd_stat("pid", &pid))
 				die("v4vd in %s does not answer 'stats'", dir);
 			v4vd_pid = (pid_t)pid;
@@ -304,7 +334,7 @@ static double v4vd_cpu(void)
 	double u, s, t = v4vd_sched_cpu();
 	if (!isnan(t))
 		return t;
-	if (v4vd_stat("cpu_user_ms", &u) && v4vd_stat("cpu_sys_ms", &s))
+	if (v4vd_stat2("cpu_user_ms", &u, "cpu_sys_ms", &s))
 		return (u + s) * 1e-3;
 	return NAN;
 }
@@ -407,7 +437,6 @@ struct pair {
 struct end {
 	struct pair *p;
 	int side;               /* 0: A (sender, client), 1: B (receiver, server) */
-	enum workload w;
 	size_t size;
 	int rfd, wfd, lfd;
 	/* v4v */
@@ -421,7 +450,6 @@ struct end {
 	/* shm */
 	struct shm_ring *txr, *rxr;
 	uint64_t rx_next;       /* tail once the message received last is released */
-	uint8_t *buf;           /* a message copied out of a ring when it wraps */
 };
 
 struct transport {
@@ -1065,6 +1093,7 @@ struct run {
 	int res[2];           /* records, children to parent */
 	int go[2];            /* the parent closes go[1]: everybody starts */
 	int stop[2];          /* idle: the parent closes stop[1] to end it */
+	int quit[2];          /* the parent closes quit[1]: children may exit */
 };
 
 static void send_rec(struct run *r, struct rec *rec)
@@ -1272,13 +1301,14 @@ static __attribute__((noreturn)) void child_main(struct run *r, unsigned idx, in
 	close(r->res[0]);
 	close(r->go[1]);
 	close(r->stop[1]);
+	close(r->quit[1]);
 	/* Only our own end stays open: peers see hang-ups as they should. */
 	for (unsigned i = 0; i < r->npairs; i++)
 		for (int s = 0; s < 2; s++)
 			if (i != idx || s != side)
 				close_pair(&r->pairs[i], s);
 
-	struct end e = { .p = &r->pairs[idx], .side = side, .w = r->w, .size = r->size,
+	struct end e = { .p = &r->pairs[idx], .side = side, .size = r->size,
 			 .rfd = -1, .wfd = -1, .lfd = -1 };
 	struct rec rec = { .type = REC_READY, .pair = idx, .side = (uint32_t)side };
 	uint8_t *buf = malloc(r->size + 1);
@@ -1306,6 +1336,10 @@ static __attribute__((noreturn)) void child_main(struct run *r, unsigned idx, in
 	rec.type = REC_DONE;
 	rec.cpu = cpu_self() - c0;
 	send_rec(r, &rec);
+	/* Stay until the parent has taken its readings: our exit makes v4vd
+	 * tear the domain down, work that belongs to no measurement. */
+	while (read(r->quit[0], &c, 1) < 0 && errno == EINTR)
+		;
 	_exit(0);
 }
 
@@ -1452,7 +1486,7 @@ static void measure(const struct transport *t, enum workload w, size_t size,
 	if (!recs || !r.pairs || !r.kids)
 		die("out of memory");
 	if (pipe2(r.res, O_CLOEXEC) < 0 || pipe2(r.go, O_CLOEXEC) < 0 ||
-	    pipe2(r.stop, O_CLOEXEC) < 0)
+	    pipe2(r.stop, O_CLOEXEC) < 0 || pipe2(r.quit, O_CLOEXEC) < 0)
 		die("pipe: %s", strerror(errno));
 
 	bool ok = true;
@@ -1493,6 +1527,7 @@ static void measure(const struct transport *t, enum workload w, size_t size,
 	close(r.res[1]);
 	close(r.go[0]);
 	close(r.stop[0]);
+	close(r.quit[0]);
 
 	double v0 = 0, t0 = 0, t1 = 0, v1 = 0;
 	if (ok) {
@@ -1519,6 +1554,7 @@ static void measure(const struct transport *t, enum workload w, size_t size,
 		close(r.go[1]);
 	if (r.stop[1] >= 0)
 		close(r.stop[1]);
+	close(r.quit[1]);
 	close(r.res[0]);
 	kill_kids(&r, !ok);
 
@@ -1793,7 +1829,7 @@ static int plot(const char *file)
 		   "(above 1 = better)'\n"
 		   "set datafile separator '\\t'\nset datafile missing '-'\n"
 		   "set style data histograms\nset style histogram clustered gap 1\n"
-		   "set style fill solid 0.85 border -1\nset logscale y 2\n"
+		   "set style fill solid 0.85 border -1\nset logscale y 10\nset format y '%%g'\n"
 		   "set ylabel 'ratio to baseline (log scale)'\nset grid ytics\n"
 		   "set key outside right top\nset xtics rotate by -25\n"
 		   "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2\n");
