@@ -85,6 +85,23 @@ struct v4v_register_ring {
 	uint32_t len;
 };
 
+/*
+ * A socket's send ring (a v4v extension, not Argo): the same layout turned
+ * around.  The owner produces messages (tx_ptr), v4vd consumes them
+ * (rx_ptr) and moves each into its destination ring; a message's `source`
+ * field holds its destination.  Two words of the reserved area carry the
+ * wake-up handshake, each side announcing before it sleeps and re-checking
+ * after (see src/core/hv.c, hv_tx_pump, and src/lib/socket.c, tx_put).
+ */
+struct v4v_tx_ring {
+	uint32_t rx_ptr;     /* v4vd: consumed up to here */
+	uint32_t tx_ptr;     /* owner: produced up to here */
+	uint32_t need_kick;  /* v4vd: set before it stops polling this ring */
+	uint32_t want_space; /* owner: set before it waits for room */
+	uint8_t reserved[48];
+	uint8_t ring[];
+};
+
 #define V4V_RING_HDR_SIZE 64u
 #define V4V_MSG_HDR_SIZE 16u
 
@@ -93,5 +110,6 @@ _Static_assert(sizeof(struct v4v_ring) == V4V_RING_HDR_SIZE, "v4v_ring");
 _Static_assert(sizeof(struct v4v_ring_message_header) == V4V_MSG_HDR_SIZE, "msg hdr");
 _Static_assert(sizeof(struct v4v_ring_data_ent) == 20, "ring data ent");
 _Static_assert(sizeof(struct v4v_register_ring) == 12, "register ring");
+_Static_assert(sizeof(struct v4v_tx_ring) == V4V_RING_HDR_SIZE, "tx ring");
 
 #endif

@@ -30,6 +30,8 @@ struct v4v_msg {
 				 partner, was unregistered */
 #define V4V_EV_RING_BROKEN 3  /* `ring` had a bad rx_ptr and is disabled */
 #define V4V_EV_OVERFLOW 4     /* events were lost: re-check every ring */
+#define V4V_EV_SEND_FAILED 5  /* a queued send from `ring` to `peer` failed:
+				 the errno is in `pad` */
 
 struct v4v_event {
 	uint32_t type;

@@ -131,6 +131,7 @@ int v4v_domain_resolve(struct v4v_domain *d, const char *domain, uint16_t *domid
 
 #define V4V_DGRAM_RING_LEN (256u << 10)  /* default ring of a datagram socket */
 #define V4V_STREAM_RING_LEN (512u << 10) /* default ring of a stream connection */
+#define V4V_SOCK_TX_LEN (256u << 10)     /* every socket's send ring */
 
 int v4v_socket(struct v4v_domain *d, int type, int flags);
 /* The ring size of the socket's next ring (before bind/connect/listen). */

@@ -37,6 +37,14 @@ struct hv_ring {
 	unsigned nwait;
 	struct waiter *wait;     /* limits.waiters_per_ring entries, lazily */
 	struct hv_stats stats;
+	/* The send ring, for sockets (NULL otherwise).  Hostile like the rest. */
+	struct v4v_tx_ring *txmem;
+	uint32_t txlen;
+	uint32_t txhead;         /* our copy of its rx_ptr: consumed up to here */
+	bool tx_broken;
+	struct hv_ring *blocked_on; /* the full ring our first message waits for */
+	uint32_t blocked_need;
+	struct hv_ring *bnext;   /* hv->blocked list */
 };
 
 struct hv_client {
@@ -77,6 +85,7 @@ struct hv {
 	enum hv_fw_action policy;
 	struct hv_name *names;
 	unsigned nnames, names_cap;
+	struct hv_ring *blocked; /* send rings waiting for space somewhere */
 };
 
 void hv_limits_default(struct hv_limits *l)
@@ -117,15 +126,15 @@ const struct hv_limits *hv_limits(const struct hv *hv) { return &hv->lim; }
 
 /* ---- events ---------------------------------------------------------- */
 
-static void post_event(struct hv *hv, struct hv_ring *r, uint32_t type,
-		       const struct v4v_addr *peer)
+static void post_event_err(struct hv *hv, struct hv_ring *r, uint32_t type,
+			   const struct v4v_addr *peer, uint32_t err)
 {
 	struct hv_client *c = r->owner;
 	if (c->ev_n == V4V_EVENTS_MAX) {
 		c->ev_overflow = true;
 	} else {
 		struct hv_event *e = &c->ev[(c->ev_head + c->ev_n) % V4V_EVENTS_MAX];
-		*e = (struct hv_event){ .type = type, .peer = *peer,
+		*e = (struct hv_event){ .type = type, .pad = err, .peer = *peer,
 					.ring = { .aport = r->aport, .domain_id = r->domid } };
 		c->ev_n++;
 	}
@@ -133,6 +142,12 @@ static void post_event(struct hv *hv, struct hv_ring *r, uint32_t type,
 		hv->ops.ring_signal(r->cookie, HV_SIG_EVENT);
 	else
 		hv->ops.signal(c->cookie);
+}
+
+static void post_event(struct hv *hv, struct hv_ring *r, uint32_t type,
+		       const struct v4v_addr *peer)
+{
+	post_event_err(hv, r, type, peer, 0);
 }
 
 unsigned hv_events(struct hv_client *c, struct hv_event *ev, unsigned max)
@@ -290,13 +305,68 @@ static void wait_cancel_all(struct hv_ring *r, const struct hv_client *c)
 	}
 }
 
+/* ---- send rings waiting for space ----------------------------------- */
+
+static void tx_block(struct hv *hv, struct hv_ring *r, struct hv_ring *dest, uint32_t need)
+{
+	r->blocked_on = dest;
+	r->blocked_need = need;
+	r->bnext = hv->blocked;
+	hv->blocked = r;
+	if (dest->cookie)
+		hv->ops.ring_signal(dest->cookie, HV_SIG_WAITER);
+}
+
+static void tx_unblock(struct hv *hv, struct hv_ring *r)
+{
+	struct hv_ring **pp = &hv->blocked;
+	while (*pp != r)
+		pp = &(*pp)->bnext;
+	*pp = r->bnext;
+	r->blocked_on = NULL;
+	hv->ops.tx_ready(r->cookie);
+}
+
+/* Unblock the send rings waiting on dest whose message fits in space
+ * (all of them when dest is going away).  True if any still wait. */
+static bool tx_recheck(struct hv *hv, struct hv_ring *dest, uint32_t space, bool gone)
+{
+	bool left = false;
+	for (struct hv_ring *r = hv->blocked, *next; r; r = next) {
+		next = r->bnext;
+		if (r->blocked_on != dest)
+			continue;
+		if (gone || v4v_msg_footprint(r->blocked_need) <= space)
+			tx_unblock(hv, r);
+		else
+			left = true;
+	}
+	return left;
+}
+
+void hv_poll_waiters(struct hv *hv)
+{
+	for (struct hv_ring *r = hv->blocked, *next; r; r = next) {
+		uint32_t rx;
+		struct hv_ring *d = r->blocked_on;
+		next = r->bnext;
+		if (!ring_read_rx(hv, d, &rx)) {
+			tx_unblock(hv, r); /* broken: the retry reports it */
+			continue;
+		}
+		if (v4v_msg_footprint(r->blocked_need) <= v4v_ring_space(d->len, rx, d->tx))
+			tx_unblock(hv, r);
+	}
+}
+
 /* Wake (and forget) every waiter whose message now fits. */
 static void wait_recheck(struct hv *hv, struct hv_ring *r)
 {
 	uint32_t rx;
-	if (r->nwait == 0 || !ring_read_rx(hv, r, &rx))
+	if (!ring_read_rx(hv, r, &rx))
 		return;
 	uint32_t space = v4v_ring_space(r->len, rx, r->tx);
+	bool tx_left = hv->blocked && tx_recheck(hv, r, space, false);
 	for (unsigned i = 0; i < r->nwait;) {
 		if (v4v_msg_footprint(r->wait[i].need) <= space) {
 			struct waiter w = r->wait[i];
@@ -307,7 +377,7 @@ static void wait_recheck(struct hv *hv, struct hv_ring *r)
 		}
 	}
 	/* Still waiting: the owner must notify again after consuming more. */
-	if (r->nwait && r->cookie)
+	if ((r->nwait || tx_left) && r->cookie)
 		hv->ops.ring_signal(r->cookie, HV_SIG_WAITER);
 }
 
@@ -427,7 +497,15 @@ static void ring_remove(struct hv *hv, struct hv_ring *r)
 	*pp = r->hnext;
 	ring_unown(r);
 	r->owner->d->nrings--;
-	r->owner->d->ring_bytes -= r->len;
+	r->owner->d->ring_bytes -= r->len + r->txlen;
+	if (r->blocked_on) {
+		for (pp = &hv->blocked; *pp != r; pp = &(*pp)->bnext)
+			;
+		*pp = r->bnext;
+	}
+	tx_recheck(hv, r, 0, true);
+	if (r->txmem)
+		hv->ops.unmap(r->txmem, r->txlen, NULL);
 	/* Senders waiting for space here will never get it: wake them to fail.
 	 * The ring is unhashed first so a waiter's own ring is never r. */
 	for (unsigned i = 0; i < r->nwait; i++)
@@ -471,7 +549,7 @@ void hv_client_free(struct hv *hv, struct hv_client *c)
 
 int hv_register_ring(struct hv *hv, struct hv_client *c,
 		     const struct v4v_register_ring *reg, uint32_t flags,
-		     struct v4v_ring *mem, void *cookie)
+		     struct v4v_ring *mem, void *cookie, struct hv_ring **out)
 {
 	struct hv_domain *d = c->d;
 
@@ -510,6 +588,8 @@ int hv_register_ring(struct hv *hv, struct hv_client *c,
 		}
 		atomic_store_explicit((_Atomic uint32_t *)&mem->tx_ptr, r->tx,
 				      memory_order_release);
+		if (out)
+			*out = r;
 		return 0;
 	}
 	if (d->nrings >= hv->lim.rings_per_domain)
@@ -539,6 +619,28 @@ int hv_register_ring(struct hv *hv, struct hv_client *c,
 	c->rings = r;
 	d->nrings++;
 	d->ring_bytes += r->len;
+	if (out)
+		*out = r;
+	return 0;
+}
+
+int hv_ring_attach_tx(struct hv *hv, struct hv_ring *r, struct v4v_tx_ring *txmem,
+		      uint32_t txlen)
+{
+	struct hv_domain *d = r->owner->d;
+	if (!v4v_ring_len_ok(txlen) || txlen > hv->lim.ring_len_max || !r->cookie)
+		return -EINVAL;
+	if (r->txmem)
+		return -EEXIST;
+	if (d->ring_bytes + txlen > hv->lim.ring_bytes_per_domain)
+		return -ENOSPC;
+	r->txmem = txmem;
+	r->txlen = txlen;
+	r->txhead = 0;
+	d->ring_bytes += txlen;
+	atomic_store_explicit((_Atomic uint32_t *)&txmem->rx_ptr, 0, memory_order_relaxed);
+	/* Not polling it yet: the owner's first message must kick us. */
+	atomic_store_explicit((_Atomic uint32_t *)&txmem->need_kick, 1, memory_order_release);
 	return 0;
 }
 
@@ -567,20 +669,19 @@ int hv_ring_poke(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t 
 
 /* ---- sendv ----------------------------------------------------------- */
 
-long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
-	      const struct v4v_addr *dst, uint32_t message_type,
-	      const struct v4v_seg *seg, unsigned nseg)
+/*
+ * Deliver one message of n payload bytes from (c's domain, src_port) to
+ * dst: the hypervisor's copy.  Returns n or -errno; -EAGAIN with *full set
+ * when the destination ring lacks room now (the caller decides how to wait).
+ */
+static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
+		    const struct v4v_addr *dst, uint32_t message_type,
+		    const struct v4v_seg *seg, unsigned nseg, uint64_t n,
+		    struct hv_ring **full)
 {
 	struct hv_domain *sd = c->d;
-	uint64_t n = 0;
-
-	if (nseg > V4V_MAX_IOV)
-		return -EINVAL;
-	for (unsigned i = 0; i < nseg; i++)
-		n += seg[i].len;
 	if (n > V4V_RING_MAX_LEN)
 		return -EMSGSIZE;
-
 	struct hv_domain *dd = hv_domain_find(hv, dst->domain_id);
 	if (!dd)
 		return -ESRCH;
@@ -604,16 +705,10 @@ long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 		return -ECONNREFUSED;
 	if (n > v4v_ring_max_payload(r->len))
 		return -EMSGSIZE;
-	uint64_t need = v4v_msg_footprint(n);
-	if (need > v4v_ring_space(r->len, rx, r->tx)) {
-		int err = wait_add(hv, r, c, (uint32_t)n, src_port);
+	if (v4v_msg_footprint(n) > v4v_ring_space(r->len, rx, r->tx)) {
 		sd->stats.eagain++;
 		r->stats.eagain++;
-		if (err)
-			return err;
-		struct hv_ring *own = ring_at(hv, sd->domid, src_port);
-		if (own && own->cookie && own->owner == c)
-			hv->ops.ring_blocked(own->cookie);
+		*full = r;
 		return -EAGAIN;
 	}
 
@@ -652,6 +747,107 @@ long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	if (now == old_tx)
 		hv->ops.ring_signal(r->cookie, HV_SIG_DATA);
 	return (long)n;
+}
+
+long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
+	      const struct v4v_addr *dst, uint32_t message_type,
+	      const struct v4v_seg *seg, unsigned nseg)
+{
+	uint64_t n = 0;
+	struct hv_ring *full = NULL;
+
+	if (nseg > V4V_MAX_IOV)
+		return -EINVAL;
+	for (unsigned i = 0; i < nseg; i++)
+		n += seg[i].len;
+	long r = deliver(hv, c, src_port, dst, message_type, seg, nseg, n, &full);
+	if (r != -EAGAIN || !full)
+		return r;
+	int err = wait_add(hv, full, c, (uint32_t)n, src_port);
+	if (err)
+		return err;
+	struct hv_ring *own = ring_at(hv, c->d->domid, src_port);
+	if (own && own->cookie && own->owner == c)
+		hv->ops.ring_blocked(own->cookie);
+	return -EAGAIN;
+}
+
+/* ---- send rings (the fast path) -------------------------------------- */
+
+static void tx_break(struct hv *hv, struct hv_ring *r)
+{
+	struct v4v_addr a = ring_addr(r);
+	r->tx_broken = true;
+	post_event(hv, r, V4V_EV_RING_BROKEN, &a);
+}
+
+unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget)
+{
+	if (!r->txmem || r->tx_broken || r->blocked_on)
+		return 0;
+	/* Acquire: the messages up to prod are fully written. Read it once. */
+	uint32_t prod = atomic_load_explicit((_Atomic uint32_t *)&r->txmem->tx_ptr,
+					     memory_order_acquire);
+	if (!v4v_ring_ptr_ok(prod, r->txlen)) {
+		tx_break(hv, r);
+		return 0;
+	}
+	unsigned moved = 0;
+	while (moved < budget && r->txhead != prod) {
+		struct v4v_msg m;
+		struct hv_ring *full = NULL;
+		if (v4v_ring_peek(r->txmem->ring, r->txlen, r->txhead, prod, &m) != 1) {
+			tx_break(hv, r);
+			break;
+		}
+		struct v4v_addr dst = { .aport = m.source.aport, .domain_id = m.source.domain_id };
+		long e = deliver(hv, r->owner, r->aport, &dst, m.message_type, m.seg, 2, m.len,
+				 &full);
+		if (e == -EAGAIN && full) {
+			tx_block(hv, r, full, m.len);
+			break;
+		}
+		if (e < 0)
+			post_event_err(hv, r, V4V_EV_SEND_FAILED, &dst, (uint32_t)-e);
+		r->txhead = m.next_rx;
+		moved++;
+	}
+	if (moved == 0)
+		return 0;
+	/* Release: we are done reading what we hand back. */
+	atomic_store_explicit((_Atomic uint32_t *)&r->txmem->rx_ptr, r->txhead,
+			      memory_order_release);
+	/* Pairs with the owner's fence between setting want_space and
+	 * re-reading rx_ptr (socket.c): one of us sees the other. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit((_Atomic uint32_t *)&r->txmem->want_space,
+				 memory_order_relaxed)) {
+		atomic_store_explicit((_Atomic uint32_t *)&r->txmem->want_space, 0,
+				      memory_order_relaxed);
+		hv->ops.ring_space(r->cookie);
+	}
+	return moved;
+}
+
+bool hv_tx_blocked(const struct hv_ring *r) { return r->blocked_on != NULL; }
+
+bool hv_tx_park(struct hv *hv, struct hv_ring *r)
+{
+	(void)hv;
+	if (!r->txmem || r->tx_broken || r->blocked_on)
+		return true;
+	atomic_store_explicit((_Atomic uint32_t *)&r->txmem->need_kick, 1,
+			      memory_order_relaxed);
+	/* Pairs with the owner's fence between publishing tx_ptr and reading
+	 * need_kick: either it kicks us or we see its message now. */
+	atomic_thread_fence(memory_order_seq_cst);
+	uint32_t prod = atomic_load_explicit((_Atomic uint32_t *)&r->txmem->tx_ptr,
+					     memory_order_acquire);
+	if (prod == r->txhead)
+		return true;
+	atomic_store_explicit((_Atomic uint32_t *)&r->txmem->need_kick, 0,
+			      memory_order_relaxed);
+	return false;
 }
 
 /* ---- notify ---------------------------------------------------------- */

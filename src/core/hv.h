@@ -73,6 +73,7 @@ struct hv_ops {
 	void (*ring_blocked)(void *ring_cookie);
 	void (*ring_space)(void *ring_cookie);
 	void (*unmap)(void *mem, uint32_t ring_len, void *ring_cookie);
+	void (*tx_ready)(void *ring_cookie); /* its send ring can move again */
 };
 
 struct hv *hv_new(const struct hv_limits *lim, const struct hv_ops *ops);
@@ -109,7 +110,30 @@ struct hv_domain *hv_client_domain(const struct hv_client *c);
  */
 int hv_register_ring(struct hv *hv, struct hv_client *c,
 		     const struct v4v_register_ring *r, uint32_t flags,
-		     struct v4v_ring *mem, void *ring_cookie);
+		     struct v4v_ring *mem, void *ring_cookie, struct hv_ring **out);
+
+/*
+ * Give a ring (with a doorbell) a send ring of txlen bytes: the fast path
+ * of sockets.  The core owns txmem from now on (ops.unmap with cookie NULL).
+ */
+int hv_ring_attach_tx(struct hv *hv, struct hv_ring *r, struct v4v_tx_ring *txmem,
+		      uint32_t txlen);
+
+/*
+ * Move up to budget messages from r's send ring into their destinations.
+ * Returns the number moved.  A message whose destination is full stays
+ * first in line and the ring waits (ops.tx_ready when there is room); a
+ * message that cannot be delivered at all is dropped and reported to the
+ * owner as V4V_EV_SEND_FAILED.  A malformed send ring breaks it.
+ */
+unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget);
+/* About to stop polling r's send ring: announce it, then re-check.  True
+ * when the owner must now kick us; false when messages are waiting. */
+bool hv_tx_park(struct hv *hv, struct hv_ring *r);
+/* Whether r's send ring waits for room in a destination. */
+bool hv_tx_blocked(const struct hv_ring *r);
+/* Re-check space for every sender waiting on any ring (cheap when none). */
+void hv_poll_waiters(struct hv *hv);
 int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport,
 		       uint16_t partner);
 

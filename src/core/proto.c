@@ -38,7 +38,7 @@ bool v4v_req_nfds_ok(uint32_t op, unsigned nfds)
 {
 	switch (op) {
 	case V4V_OP_REGISTER_RING:
-		return nfds == 1 || nfds == 2; /* memfd [, doorbell] */
+		return nfds >= 1 && nfds <= 3; /* memfd [, doorbell [, send ring]] */
 	case V4V_OP_ATTACH:
 		return nfds == 2;
 	default:
@@ -59,6 +59,9 @@ int v4v_req_check(const void *buf, size_t n)
 		if (n != sizeof(r))
 			return -EINVAL;
 		memcpy(&r, buf, sizeof(r));
+		if (r.tx_len && (r.tx_len < V4V_RING_MIN_LEN || r.tx_len > V4V_RING_MAX_LEN ||
+				 r.tx_len % V4V_MSG_SLOT))
+			return -EINVAL;
 		return r.ring.pad ? -EINVAL : 0;
 	}
 	case V4V_OP_UNREGISTER_RING:

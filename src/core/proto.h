@@ -52,6 +52,7 @@ struct v4v_req_register {
 	struct v4v_req_hdr h;
 	struct v4v_register_ring ring;
 	uint32_t flags;
+	uint32_t tx_len; /* 0, or the data length of a send ring (third fd) */
 	/* fds: the ring memfd (>= 64 + len bytes, F_SEAL_SHRINK) and, for a
 	 * socket, optionally one end of an AF_UNIX SOCK_SEQPACKET pair: the
 	 * ring's doorbell.  v4vd sends a one-byte token of HV_SIG_* bits on it
@@ -59,7 +60,8 @@ struct v4v_req_register {
 	 * got -EAGAIN, leaves the "blocker" packet the owner writes on it
 	 * unread until the space is there, so the owner's end polls writable
 	 * exactly when it may send again.  Closing the owner's end unregisters
-	 * the ring. */
+	 * the ring.  A third fd, with tx_len, is the socket's send ring
+	 * (struct v4v_tx_ring, >= 64 + tx_len bytes): the fast path. */
 };
 
 /* Also the body of V4V_OP_RING_POKE. */

@@ -33,7 +33,9 @@
 #include "../common/util.h"
 #include "../core/proto.h"
 
-#define BATCH 64 /* requests served per channel per wake-up */
+#define BATCH 64        /* requests served per channel per wake-up */
+#define TX_BUDGET 256   /* messages moved per send ring per round */
+#define SPIN_NS 50000   /* keep polling send rings this long after the last move */
 
 static bool use_syslog;
 
@@ -125,6 +127,24 @@ static void bell_drain(struct dbell *b)
 		;
 }
 
+/* A send ring with work: poll it until it has been idle for SPIN_NS. */
+static void bell_hot(struct dbell *b)
+{
+	if (b->hot || !b->has_tx)
+		return;
+	b->hot = true;
+	b->hot_next = the_daemon->hot;
+	the_daemon->hot = b;
+}
+
+static void on_tx_ready(void *cookie)
+{
+	struct dbell *b = cookie;
+	bell_hot(b);
+	/* It was disarmed while blocked: listen for kicks (and blockers) again. */
+	bell_arm(b, true);
+}
+
 static void on_ring_blocked(void *cookie)
 {
 	((struct dbell *)cookie)->waiting = true;
@@ -143,7 +163,12 @@ static void bell_forget(struct v4vd *s, struct dbell *b)
 	for (struct dbell **pp = &s->bell_kicks; *pp; pp = &(*pp)->kick_next)
 		if (*pp == b) {
 			*pp = b->kick_next;
-			return;
+			break;
+		}
+	for (struct dbell **pp = &s->hot; *pp; pp = &(*pp)->hot_next)
+		if (*pp == b) {
+			*pp = b->hot_next;
+			break;
 		}
 }
 
@@ -164,10 +189,51 @@ static void handle_bell(struct v4vd *s, struct dbell *b, uint32_t events)
 		hv_unregister_ring(s->hv, b->hc, b->aport, b->partner); /* buries b */
 		return;
 	}
-	if (b->waiting)
+	/* Anything from the owner is a kick: move its send ring first. */
+	if (b->has_tx && hv_tx_pump(s->hv, b->ring, TX_BUDGET))
+		bell_hot(b);
+	if (b->waiting || (b->has_tx && hv_tx_blocked(b->ring)))
 		bell_arm(b, false); /* keep the blocker until there is space */
 	else
 		bell_drain(b);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * One polling round over the hot send rings.  Returns whether anything
+ * moved.  Rings idle past SPIN_NS are parked (announce, then re-check),
+ * after which only a kick brings them back: v4vd sleeps when all is idle.
+ */
+static bool pump_hot(struct v4vd *s, uint64_t *last_move)
+{
+	bool moved = false;
+	hv_poll_waiters(s->hv);
+	for (struct dbell *b = s->hot; b; b = b->hot_next)
+		if (hv_tx_pump(s->hv, b->ring, TX_BUDGET))
+			moved = true;
+	uint64_t now = now_ns();
+	if (moved) {
+		*last_move = now;
+		return true;
+	}
+	if (now - *last_move < SPIN_NS)
+		return false;
+	for (struct dbell **pp = &s->hot; *pp;) {
+		struct dbell *b = *pp;
+		if (hv_tx_park(s->hv, b->ring)) {
+			*pp = b->hot_next;
+			b->hot = false;
+		} else {
+			pp = &b->hot_next;
+		}
+	}
+	return false;
 }
 
 static void flush_kicks(struct v4vd *s)
@@ -507,22 +573,45 @@ static int bell_new(struct v4vd *s, struct dchan *ch, const struct v4v_req_regis
 static long do_register(struct v4vd *s, struct dchan *ch,
 			const struct v4v_req_register *q, int *fds, unsigned nfds)
 {
-	void *mem;
+	void *mem, *txmem = NULL;
 	struct dbell *b = NULL;
-	if (!v4v_ring_len_ok(q->ring.len))
+	struct hv_ring *r;
+	if (!v4v_ring_len_ok(q->ring.len) || (nfds == 3) != (q->tx_len != 0))
 		return -EINVAL;
 	size_t size = V4V_RING_HDR_SIZE + (size_t)q->ring.len;
+	size_t txsize = V4V_RING_HDR_SIZE + (size_t)q->tx_len;
 	int e = map_domain_memfd(fds[0], size, &mem);
 	if (e)
 		return e;
 	s->mapped_bytes += size;
-	if (nfds == 2 && (e = bell_new(s, ch, q, &fds[1], &b)) < 0) {
-		on_unmap(mem, q->ring.len, NULL);
-		return e;
+	if (nfds == 3) {
+		if ((e = map_domain_memfd(fds[2], txsize, &txmem)) < 0) {
+			on_unmap(mem, q->ring.len, NULL);
+			return e;
+		}
+		s->mapped_bytes += txsize;
 	}
-	e = hv_register_ring(s->hv, ch->hc, &q->ring, q->flags, mem, b);
+	if (nfds >= 2 && (e = bell_new(s, ch, q, &fds[1], &b)) < 0)
+		goto fail;
+	e = hv_register_ring(s->hv, ch->hc, &q->ring, q->flags, mem, b, &r);
 	if (e)
-		on_unmap(mem, q->ring.len, b);
+		goto fail;
+	if (b)
+		b->ring = r;
+	if (txmem) {
+		e = hv_ring_attach_tx(s->hv, r, txmem, q->tx_len);
+		if (e) {
+			on_unmap(txmem, q->tx_len, NULL);
+			hv_unregister_ring(s->hv, ch->hc, q->ring.aport, q->ring.partner_id);
+			return e;
+		}
+		b->has_tx = true;
+	}
+	return 0;
+fail:
+	if (txmem)
+		on_unmap(txmem, q->tx_len, NULL);
+	on_unmap(mem, q->ring.len, b);
 	return e;
 }
 
@@ -631,9 +720,9 @@ static void handle_channel(struct v4vd *s, struct dchan *ch)
 	static union reply_buf out;
 
 	for (int i = 0; i < BATCH; i++) {
-		int fds[2];
+		int fds[3];
 		unsigned nfds;
-		ssize_t n = v4v_recv_fds(ch->e.fd, &q, sizeof(q), fds, 2, &nfds, MSG_DONTWAIT);
+		ssize_t n = v4v_recv_fds(ch->e.fd, &q, sizeof(q), fds, 3, &nfds, MSG_DONTWAIT);
 		if (n == -EAGAIN)
 			return;
 		if ((n < 0 && n != -EMSGSIZE) || (n == 0 && nfds == 0 && hung_up(ch->e.fd)))
@@ -710,13 +799,13 @@ static int mkdir_p(const char *dir)
 
 static int open_control(struct v4vd *s)
 {
-	char lock[160];
+	char *lock = s->lock_path;
 	int e = mkdir_p(s->rundir);
 	if (e) {
 		fprintf(stderr, "v4vd: cannot create runtime dir %s: %s\n", s->rundir, strerror(-e));
 		return -1;
 	}
-	snprintf(lock, sizeof(lock), "%s/v4vd.lock", s->rundir);
+	snprintf(lock, sizeof(s->lock_path), "%s/v4vd.lock", s->rundir);
 	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
 		fprintf(stderr, "v4vd: %s: %s\n", lock,
@@ -812,8 +901,10 @@ static int daemonize(void)
 static void run(struct v4vd *s)
 {
 	struct epoll_event ev[64];
+	uint64_t last_move = 0;
 	while (!s->stop) {
-		int n = epoll_wait(s->epfd, ev, 64, -1);
+		/* Poll (timeout 0) while send rings are hot, else sleep. */
+		int n = epoll_wait(s->epfd, ev, 64, s->hot ? 0 : -1);
 		if (n < 0 && errno != EINTR) {
 			logmsg(LOG_ERR, "epoll_wait: %s", strerror(errno));
 			return;
@@ -843,6 +934,10 @@ static void run(struct v4vd *s)
 				break;
 			}
 		}
+		if (s->hot)
+			pump_hot(s, &last_move);
+		else
+			last_move = now_ns();
 		flush_kicks(s);
 		free_dead(s);
 	}
@@ -895,6 +990,7 @@ int main(int argc, char **argv)
 		.ring_blocked = on_ring_blocked,
 		.ring_space = on_ring_space,
 		.unmap = on_unmap,
+		.tx_ready = on_tx_ready,
 	};
 	the_daemon = &s;
 	s.hv = hv_new(&cfg.lim, &ops);
@@ -940,5 +1036,6 @@ int main(int argc, char **argv)
 	hv_free(s.hv);
 	free_dead(&s);
 	unlink(s.ctl_path);
+	unlink(s.lock_path);
 	return 0;
 }

@@ -51,6 +51,10 @@ struct dbell {
 	bool waiting;         /* the owner's send waits for space */
 	bool armed;           /* EPOLLIN wanted (off while a blocker waits) */
 	struct dbell *kick_next;
+	struct hv_ring *ring;
+	bool has_tx;          /* the ring has a send ring: pump it */
+	bool hot;             /* on the polled list */
+	struct dbell *hot_next;
 };
 
 struct ddom {
@@ -65,10 +69,12 @@ struct v4vd {
 	int epfd;
 	const char *rundir;
 	char ctl_path[128];
+	char lock_path[160];
 	bool foreground;
 	bool stop;
 	struct dchan *kicks;
 	struct dbell *bell_kicks;
+	struct dbell *hot; /* send rings polled until idle for SPIN_NS */
 	struct fdent *dead;
 	struct ddom *doms[V4V_DOMID_MAX + 1];
 	uint64_t requests, bad_requests, mapped_bytes;

@@ -30,9 +30,10 @@ long v4v__call(struct v4v_domain *d, void *req, size_t n, int fd, void *reply,
 	       size_t cap, size_t *got);
 long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds,
 		  unsigned nfds, void *reply, size_t cap, size_t *got);
-/* Register a ring with an optional doorbell (see core/proto.h). */
+/* Register a ring with an optional doorbell and send ring (core/proto.h). */
 int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
-		       uint32_t len, uint32_t flags, int bell, struct v4v_rx **out);
+		       uint32_t len, uint32_t flags, int bell, int txfd, uint32_t txlen,
+		       struct v4v_rx **out);
 /* Ask v4vd to raise DATA on the ring's doorbell again. */
 int v4v__ring_poke(struct v4v_rx *r);
 /* True when the ring is empty, checked after a full fence (before sleeping). */

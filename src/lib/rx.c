@@ -29,11 +29,12 @@ struct v4v_rx {
 int v4v_ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
 		      uint32_t len, uint32_t flags, struct v4v_rx **out)
 {
-	return v4v__ring_register(d, aport, partner, len, flags, -1, out);
+	return v4v__ring_register(d, aport, partner, len, flags, -1, -1, 0, out);
 }
 
 int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
-		       uint32_t len, uint32_t flags, int bell, struct v4v_rx **out)
+		       uint32_t len, uint32_t flags, int bell, int txfd, uint32_t txlen,
+		       struct v4v_rx **out)
 {
 	if (!v4v_ring_len_ok(len))
 		return -EINVAL;
@@ -62,13 +63,14 @@ int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
 		.h = { .op = V4V_OP_REGISTER_RING },
 		.ring = { .aport = aport, .partner_id = partner, .len = len },
 		.flags = flags,
+		.tx_len = txfd >= 0 ? txlen : 0,
 	};
 	struct v4v_reply rep;
 	long ret = v4v__enter(d);
 	if (!ret) {
-		int fds[2] = { fd, bell };
-		ret = v4v__call_fds(d, &q, sizeof(q), fds, bell >= 0 ? 2 : 1, &rep,
-				    sizeof(rep), NULL);
+		int fds[3] = { fd, bell, txfd };
+		ret = v4v__call_fds(d, &q, sizeof(q), fds, txfd >= 0 ? 3 : bell >= 0 ? 2 : 1,
+				    &rep, sizeof(rep), NULL);
 		v4v__leave(d);
 	}
 	close(fd); /* v4vd has its own mapping; ours stays */

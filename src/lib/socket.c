@@ -24,6 +24,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "core/hv.h"
 #include "core/ring.h"
 #include "lib.h"
@@ -44,7 +47,8 @@
 
 #define EPHEMERAL_BASE 0x80000000u /* ports picked for port 0 start here */
 #define STREAM_CHUNK_MAX (256u << 10)
-#define CLOSE_FIN_WAIT_MS 1000 /* how long close() waits to deliver FIN */
+#define CLOSE_FIN_WAIT_MS 1000 /* how long close() waits to hand v4vd what is queued */
+#define DEST_CACHE 8           /* datagram destinations known to exist */
 
 enum state { S_NEW, S_BOUND, S_LISTEN, S_CONNECTING, S_CONNECTED };
 
@@ -72,6 +76,16 @@ struct sock {
 	uint32_t consumed; /* bytes consumed since the last notify */
 	int so_error;      /* pending error, reported once */
 	size_t blocker_len;
+	/* The send ring: we produce, v4vd moves messages to their rings. */
+	struct v4v_tx_ring *tx;
+	uint32_t txlen, txtail;
+	/* Datagram destinations a synchronous send found alive: later sends
+	 * to them are queued on the send ring; failures come back as events. */
+	struct dest {
+		struct v4v_addr addr;
+		uint32_t max; /* largest payload its ring takes */
+	} dest[DEST_CACHE];
+	unsigned ndest, dest_next;
 };
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -98,6 +112,8 @@ static void sock_free(struct sock *s)
 {
 	if (s->rx)
 		v4v_ring_unregister(s->rx);
+	if (s->tx)
+		munmap(s->tx, V4V_RING_HDR_SIZE + (size_t)s->txlen);
 	if (s->bell >= 0)
 		close(s->bell);
 	free(s);
@@ -216,6 +232,15 @@ static void apply_event(struct sock *s, const struct v4v_event *e)
 	case V4V_EV_RING_BROKEN:
 		s->so_error = EIO;
 		break;
+	case V4V_EV_SEND_FAILED:
+		for (unsigned i = 0; i < s->ndest; i++)
+			if (same_addr(&s->dest[i].addr, &e->peer))
+				s->dest[i] = s->dest[--s->ndest];
+		if (s->type == V4V_SOCK_STREAM && s->has_peer && same_addr(&s->peer, &e->peer))
+			s->peer_gone = true;
+		else
+			s->so_error = e->pad == ESRCH ? EHOSTUNREACH : (int)e->pad;
+		break;
 	}
 }
 
@@ -333,15 +358,29 @@ int v4v_sock_set_nonblock(int fd, int on)
 	return 0;
 }
 
-/* Register the socket's ring on port (0: pick one) with its doorbell. */
+/* Register the socket's ring on port (0: pick one) with its doorbell and
+ * its send ring. */
 static int ring_up(struct sock *s, v4v_port_t port, uint16_t partner)
 {
 	int e;
 	if (s->rx)
 		return -EINVAL;
+	size_t txsize = V4V_RING_HDR_SIZE + (size_t)V4V_SOCK_TX_LEN;
+	int txfd = v4v_memfd_sealed("v4v-send", txsize);
+	if (txfd < 0)
+		return txfd;
+	s->tx = mmap(NULL, txsize, PROT_READ | PROT_WRITE, MAP_SHARED, txfd, 0);
+	if (s->tx == MAP_FAILED) {
+		e = -errno;
+		s->tx = NULL;
+		close(txfd);
+		return e;
+	}
+	s->txlen = V4V_SOCK_TX_LEN;
+	s->txtail = 0;
 	if (port != 0) {
 		e = v4v__ring_register(s->d, port, partner, s->ring_len,
-				       V4V_REGISTER_FAIL_EXIST, s->bell, &s->rx);
+				       V4V_REGISTER_FAIL_EXIST, s->bell, txfd, s->txlen, &s->rx);
 		if (e == -EEXIST)
 			e = -EADDRINUSE;
 	} else {
@@ -357,13 +396,18 @@ static int ring_up(struct sock *s, v4v_port_t port, uint16_t partner)
 				next_port = EPHEMERAL_BASE;
 			pthread_mutex_unlock(&table_lock);
 			e = v4v__ring_register(s->d, port, partner, s->ring_len,
-					       V4V_REGISTER_FAIL_EXIST, s->bell, &s->rx);
+					       V4V_REGISTER_FAIL_EXIST, s->bell, txfd, s->txlen,
+					       &s->rx);
 			if (e == -EEXIST)
 				e = -EADDRINUSE;
 		}
 	}
-	if (e)
+	close(txfd);
+	if (e) {
+		munmap(s->tx, txsize);
+		s->tx = NULL;
 		return e;
+	}
 	close(s->bell); /* v4vd holds its copy now */
 	s->bell = -1;
 	s->port = port;
@@ -423,6 +467,108 @@ static long send_msg(struct sock *s, const struct v4v_addr *to, uint32_t type,
 	}
 }
 
+static int stream_error(struct sock *s)
+{
+	if (s->so_error) {
+		int e = s->so_error;
+		s->so_error = 0;
+		return e;
+	}
+	return 0;
+}
+
+static uint32_t tx_head(struct sock *s)
+{
+	/* Acquire: v4vd has finished reading what it hands back. */
+	return atomic_load_explicit((_Atomic uint32_t *)&s->tx->rx_ptr, memory_order_acquire);
+}
+
+/*
+ * Wait until the send ring has `need` bytes free (need 0: until it is
+ * empty).  Announce first (want_space), then re-check, then sleep: v4vd
+ * sees want_space after it consumes and makes our end writable again.
+ */
+static int tx_wait(struct sock *s, uint64_t need, bool nonblock, int limit_ms)
+{
+	for (int waited = 0;; waited += 100) {
+		uint32_t head = tx_head(s);
+		if (!v4v_ring_ptr_ok(head, s->txlen))
+			return -EIO;
+		if (need ? need <= v4v_ring_space(s->txlen, head, s->txtail) : head == s->txtail)
+			return 0;
+		atomic_store_explicit((_Atomic uint32_t *)&s->tx->want_space, 1,
+				      memory_order_relaxed);
+		/* Pairs with v4vd's fence between storing rx_ptr and reading
+		 * want_space (hv_tx_pump). */
+		atomic_thread_fence(memory_order_seq_cst);
+		head = tx_head(s);
+		if (need ? need <= v4v_ring_space(s->txlen, head, s->txtail) : head == s->txtail)
+			return 0;
+		bell_block(s);
+		if (nonblock)
+			return -EAGAIN;
+		if (limit_ms >= 0 && waited >= limit_ms)
+			return -ETIMEDOUT;
+		int e = wait_fd(s, POLLOUT, 100);
+		if (e)
+			return e;
+		handle_events(s->d); /* a queued send may have failed meanwhile */
+		if (s->peer_gone)
+			return -ECONNRESET;
+	}
+}
+
+/*
+ * Queue one message on the send ring: the fast path, no system call
+ * unless v4vd has stopped polling this ring (then one kick).
+ */
+static long tx_put(struct sock *s, const struct v4v_addr *to, uint32_t type,
+		   const void *buf, size_t len, bool nonblock)
+{
+	uint64_t need = v4v_msg_footprint(len);
+	if (need > s->txlen - V4V_MSG_SLOT)
+		return -EMSGSIZE;
+	int e = tx_wait(s, need, nonblock, -1);
+	if (e)
+		return e;
+	struct v4v_ring_message_header h = {
+		.len = (uint32_t)(V4V_MSG_HDR_SIZE + len),
+		.source = { .aport = to->aport, .domain_id = to->domain_id },
+		.message_type = type,
+	};
+	struct v4v_seg seg = { buf, len };
+	s->txtail = v4v_ring_put(s->tx->ring, s->txlen, s->txtail, &h, &seg, 1);
+	/* Release: the message is written before v4vd can see it. */
+	atomic_store_explicit((_Atomic uint32_t *)&s->tx->tx_ptr, s->txtail,
+			      memory_order_release);
+	/* Pairs with v4vd's fence in hv_tx_park: it parks, then re-checks. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit((_Atomic uint32_t *)&s->tx->need_kick, memory_order_relaxed)) {
+		atomic_store_explicit((_Atomic uint32_t *)&s->tx->need_kick, 0,
+				      memory_order_relaxed);
+		send(s->fd, "k", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
+	return (long)len;
+}
+
+static struct dest *dest_find(struct sock *s, const struct v4v_addr *to)
+{
+	for (unsigned i = 0; i < s->ndest; i++)
+		if (same_addr(&s->dest[i].addr, to))
+			return &s->dest[i];
+	return NULL;
+}
+
+/* Remember a destination that took a synchronous send, with its size. */
+static void dest_add(struct sock *s, const struct v4v_addr *to)
+{
+	struct v4v_ring_data_ent e = { .ring = { .aport = to->aport, .domain_id = to->domain_id } };
+	if (v4v_notify(s->d, &e, 1) < 0 || !(e.flags & V4V_RING_EXISTS))
+		return;
+	unsigned i = s->ndest < DEST_CACHE ? s->ndest++ : s->dest_next++ % DEST_CACHE;
+	s->dest[i] = (struct dest){ .addr = e.ring, .max = e.max_message_size };
+}
+
 ssize_t v4v_sendto(int fd, const void *buf, size_t len, int flags, const struct v4v_addr *to)
 {
 	struct sock *s = lookup(fd);
@@ -441,18 +587,26 @@ ssize_t v4v_sendto(int fd, const void *buf, size_t len, int flags, const struct 
 			return fail(-e);
 		s->state = S_BOUND;
 	}
-	long r = send_msg(s, to, MT_DGRAM, buf, len, s->nonblock || (flags & MSG_DONTWAIT));
-	return r < 0 ? fail(map_send_error(r)) : r;
-}
-
-static int stream_error(struct sock *s)
-{
-	if (s->so_error) {
-		int e = s->so_error;
-		s->so_error = 0;
-		return e;
+	int e = stream_error(s);
+	if (e)
+		return fail(e);
+	bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
+	struct dest *d = dest_find(s, to);
+	long r;
+	if (d && len > d->max)
+		return fail(EMSGSIZE);
+	if (d && v4v_msg_footprint(len) <= s->txlen - V4V_MSG_SLOT) {
+		r = tx_put(s, to, MT_DGRAM, buf, len, nonblock);
+	} else {
+		/* First send to here: synchronous, so its errors are this call's.
+		 * Queued messages go first, to keep the order per destination. */
+		r = tx_wait(s, 0, nonblock, -1);
+		if (r == 0)
+			r = send_msg(s, to, MT_DGRAM, buf, len, nonblock);
+		if (r >= 0 && !d)
+			dest_add(s, to);
 	}
-	return 0;
+	return r < 0 ? fail(map_send_error(r)) : r;
 }
 
 ssize_t v4v_send(int fd, const void *buf, size_t len, int flags)
@@ -476,11 +630,13 @@ ssize_t v4v_send(int fd, const void *buf, size_t len, int flags)
 	size_t sent = 0, chunk_max = s->peer_max / 4;
 	if (chunk_max > STREAM_CHUNK_MAX)
 		chunk_max = STREAM_CHUNK_MAX;
+	if (chunk_max > s->txlen / 4)
+		chunk_max = s->txlen / 4;
 	if (chunk_max < 16)
 		chunk_max = s->peer_max;
 	while (sent < len) {
 		size_t n = len - sent < chunk_max ? len - sent : chunk_max;
-		long r = send_msg(s, &s->peer, MT_DATA, (const char *)buf + sent, n, nonblock);
+		long r = tx_put(s, &s->peer, MT_DATA, (const char *)buf + sent, n, nonblock);
 		if (r == -EAGAIN && sent > 0)
 			break;
 		if (r < 0) {
@@ -829,21 +985,22 @@ int v4v_connect(int fd, const struct v4v_addr *peer)
 
 /* ---- teardown -------------------------------------------------------- */
 
+/* FIN goes down the send ring, after the data: order is the point. */
 static void send_fin(struct sock *s)
 {
 	if (s->state != S_CONNECTED || s->fin_sent || s->peer_gone)
 		return;
-	struct iovec iov = { NULL, 0 };
 	s->fin_sent = true;
-	/* FIN is data too: wait (boundedly) for room rather than lose it. */
-	for (int waited = 0; waited <= CLOSE_FIN_WAIT_MS; waited += 10) {
-		long r = v4v_sendv(s->d, s->port, &s->peer, &iov, 0, MT_FIN);
-		if (r != -EAGAIN && r != -EBUSY)
-			return;
-		bell_block(s);
-		if (wait_fd(s, POLLOUT, 10) < 0)
-			return;
-	}
+	tx_put(s, &s->peer, MT_FIN, NULL, 0, false);
+}
+
+/* Before the ring goes: give v4vd (boundedly) what is still queued. */
+static void linger(struct sock *s)
+{
+	if (!s->tx)
+		return;
+	if (!s->peer_gone)
+		tx_wait(s, 0, false, CLOSE_FIN_WAIT_MS);
 }
 
 int v4v_shutdown(int fd, int how)
@@ -872,6 +1029,7 @@ int v4v_sock_close(int fd)
 	if (!s)
 		return fail(EBADF);
 	send_fin(s);
+	linger(s);
 	sock_free(s);
 	close(fd);
 	return 0;

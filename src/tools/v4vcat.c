@@ -84,6 +84,17 @@ static struct v4v_addr resolve(const char *domain, const char *port)
 	return a;
 }
 
+/* strerror, in the words of this tool's situations. */
+static const char *why(int e)
+{
+	switch (e) {
+	case ECONNRESET: return "connection reset by peer";
+	case EPIPE: return "v4vd went away or the domain was destroyed";
+	case EACCES: return "rejected by the firewall";
+	default: return strerror(e);
+	}
+}
+
 static void write_all(int fd, const void *buf, size_t n)
 {
 	const char *p = buf;
@@ -104,8 +115,7 @@ static void send_all(int s, const void *buf, size_t n)
 	while (n > 0) {
 		ssize_t w = v4v_send(s, p, n, 0);
 		if (w < 0)
-			die("send: %s", errno == ECONNRESET ? "connection reset by peer"
-							    : strerror(errno));
+			die("send: %s", why(errno));
 		p += w;
 		n -= (size_t)w;
 	}
@@ -137,8 +147,7 @@ static void pump_stream(int s)
 				continue;
 			}
 			if (n < 0 && errno != EAGAIN)
-				die("receive: %s", errno == ECONNRESET ? "connection reset by peer"
-								   : strerror(errno));
+				die("receive: %s", why(errno));
 			if (n > 0)
 				write_all(1, buf, (size_t)n);
 		}
@@ -173,7 +182,7 @@ static int do_connect(const struct opts *o)
 			die("connection refused by %s:%s", o->domain, o->port);
 		if (errno == EACCES)
 			die("connection to %s:%s rejected by the firewall", o->domain, o->port);
-		die("connect to %s:%s: %s", o->domain, o->port, strerror(errno));
+		die("connect to %s:%s: %s", o->domain, o->port, why(errno));
 	}
 	if (!o->udp) {
 		pump_stream(s);
@@ -188,8 +197,7 @@ static int do_connect(const struct opts *o)
 		if (n > DGRAM_MAX)
 			die("line of %zd bytes is longer than a datagram (%d)", n, DGRAM_MAX);
 		if (v4v_send(s, line, (size_t)n, 0) < 0)
-			die("send to %s:%s: %s", o->domain, o->port,
-			    errno == EACCES ? "rejected by the firewall" : strerror(errno));
+			die("send to %s:%s: %s", o->domain, o->port, why(errno));
 	}
 	free(line);
 	v4v_sock_close(s);
@@ -218,18 +226,18 @@ static int do_listen(const struct opts *o)
 		for (uint64_t got = 0; !o->count || got < o->count; got++) {
 			ssize_t n = v4v_recvfrom(s, buf, sizeof(buf), 0, NULL);
 			if (n < 0)
-				die("receive: %s", strerror(errno));
+				die("receive: %s", why(errno));
 			write_all(1, buf, (size_t)n);
 		}
 		return 0;
 	}
 	if (v4v_listen(s, 16) < 0)
-		die("listen: %s", strerror(errno));
+		die("listen: %s", why(errno));
 	do {
 		struct v4v_addr peer;
 		int c = v4v_accept(s, &peer);
 		if (c < 0)
-			die("accept: %s", strerror(errno));
+			die("accept: %s", why(errno));
 		pump_stream(c);
 		v4v_sock_close(c);
 	} while (o->keep);
@@ -273,8 +281,8 @@ int main(int argc, char **argv)
 		die("-p does not go with -l");
 	o.port = argv[argc - 1];
 	o.domain = o.listen ? NULL : argv[optind];
-	if (o.listen)
-		port_arg(o.port, "port");
+	if (o.listen || (*o.port >= '0' && *o.port <= '9'))
+		port_arg(o.port, "port"); /* a bad number fails before anything else */
 
 	signal(SIGPIPE, SIG_IGN);
 	int e = v4v_open(&dom);

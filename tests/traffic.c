@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Random datagram traffic between several domains, each a process of its
+ * own.  Every message is a function of (seed, sender, seq): the receiver
+ * recomputes its destination, length and bytes, so it can tell a lost,
+ * duplicated, misrouted, mis-stamped or corrupted message.  Senders that
+ * get -EAGAIN sleep on their VIRQ; receivers notify after consuming.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "t.h"
+
+#define NDOM 4
+#define NMSG 3000
+#define MAXPAY 2000
+#define PORT 100
+#define SRC_PORT 1000 /* + sender index */
+#define WILD_LEN 8192
+#define EXACT_LEN 4096
+#define GUARD_MS 20000 /* a child stuck this long has failed */
+
+/* In a child: report and leave without the parent's atexit handlers. */
+#define CCHECK(cond)                                                                  \
+	do {                                                                          \
+		if (!(cond)) {                                                        \
+			fprintf(stderr, "child %u: %s:%d: check failed: %s\n", me,     \
+				__FILE__, __LINE__, #cond);                           \
+			_exit(1);                                                     \
+		}                                                                     \
+	} while (0)
+
+static uint64_t seed;
+static uint16_t domid[NDOM];
+static unsigned me; /* this child's index */
+
+struct report {
+	uint32_t got_from[NDOM];
+	uint32_t sent, eagain;
+};
+
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9E3779B97F4A7C15ull;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+	return x ^ (x >> 31);
+}
+
+static uint64_t msg_key(unsigned from, uint32_t seq)
+{
+	return mix(seed ^ mix((uint64_t)from << 32 | seq));
+}
+
+/* Destination index: any domain but the sender. */
+static unsigned msg_dst(unsigned from, uint32_t seq)
+{
+	unsigned k = (unsigned)(mix(msg_key(from, seq) ^ 1) % (NDOM - 1));
+	return k >= from ? k + 1 : k;
+}
+
+static size_t msg_len(unsigned from, uint32_t seq)
+{
+	return (size_t)(mix(msg_key(from, seq) ^ 2) % (MAXPAY + 1));
+}
+
+static void msg_fill(uint8_t *p, unsigned from, uint32_t seq, size_t n)
+{
+	uint64_t s = msg_key(from, seq);
+	for (size_t i = 0; i < n; i++) {
+		if (i % 8 == 0)
+			s = mix(s + i);
+		p[i] = (uint8_t)(s >> (8 * (i % 8)));
+	}
+}
+
+/* The domain whose messages land in j's exact ring. */
+static unsigned partner_of(unsigned j)
+{
+	return (j + 1) % NDOM;
+}
+
+static unsigned index_of(uint16_t id)
+{
+	for (unsigned i = 0; i < NDOM; i++)
+		if (domid[i] == id)
+			return i;
+	return NDOM;
+}
+
+struct rxstate {
+	uint8_t seen[NDOM][NMSG];
+	struct report rep;
+	uint32_t got;
+};
+
+/* Check and consume everything in r; returns messages taken. */
+static unsigned drain(struct v4v_rx *r, bool exact, struct rxstate *st)
+{
+	static uint8_t got[MAXPAY], want[MAXPAY];
+	struct v4v_msg m;
+	unsigned n = 0;
+	int e;
+
+	while ((e = v4v_rx_peek(r, &m)) == 1) {
+		unsigned from = index_of(m.source.domain_id);
+		uint32_t seq = m.message_type;
+		CCHECK(from < NDOM && from != me);
+		CCHECK(m.source.aport == SRC_PORT + from);
+		CCHECK(seq < NMSG);
+		CCHECK(msg_dst(from, seq) == me);
+		/* Routing: the partner's messages go to the exact ring only. */
+		CCHECK(exact == (from == partner_of(me)));
+		CCHECK(m.len == msg_len(from, seq));
+		CCHECK(v4v_msg_read(&m, got, sizeof(got)) == m.len);
+		msg_fill(want, from, seq, m.len);
+		CCHECK(memcmp(got, want, m.len) == 0);
+		CCHECK(!st->seen[from][seq]);
+		st->seen[from][seq] = 1;
+		st->rep.got_from[from]++;
+		st->got++;
+		v4v_rx_consume(r, &m);
+		n++;
+	}
+	CCHECK(e == 0);
+	return n;
+}
+
+static uint32_t expected(unsigned from, unsigned to)
+{
+	uint32_t n = 0;
+	for (uint32_t seq = 0; seq < NMSG; seq++)
+		n += msg_dst(from, seq) == to;
+	return n;
+}
+
+static void child(int domain_fd, int report_fd)
+{
+	static struct rxstate st;
+	static uint8_t buf[MAXPAY];
+	struct v4v_domain *d;
+	struct v4v_rx *wild, *exact;
+	uint32_t need = 0, seq = 0;
+
+	CCHECK(v4v_open_fd(domain_fd, &d) == 0);
+	CCHECK(v4v_ring_register(d, PORT, V4V_DOMID_ANY, WILD_LEN, 0, &wild) == 0);
+	CCHECK(v4v_ring_register(d, PORT, domid[partner_of(me)], EXACT_LEN, 0, &exact) == 0);
+	/* Everyone's rings must exist before anyone sends: barrier on the pipe. */
+	CCHECK(write(report_fd, "r", 1) == 1);
+	char go;
+	CCHECK(read(report_fd, &go, 1) == 1);
+	for (unsigned k = 0; k < NDOM; k++)
+		if (k != me)
+			need += expected(k, me);
+
+	struct pollfd pfd = { .fd = v4v_virq_fd(d), .events = POLLIN };
+	while (seq < NMSG || st.got < need) {
+		unsigned progress = drain(wild, false, &st) + drain(exact, true, &st);
+		/* Freed space: let v4vd wake senders waiting on our rings. */
+		if (progress)
+			CCHECK(v4v_notify(d, NULL, 0) == 0);
+		for (int burst = 0; burst < 16 && seq < NMSG; burst++) {
+			unsigned to = msg_dst(me, seq);
+			size_t n = msg_len(me, seq);
+			struct v4v_addr dst = { .aport = PORT, .domain_id = domid[to] };
+			struct iovec iov = { buf, n };
+			msg_fill(buf, me, seq, n);
+			long r = v4v_sendv(d, SRC_PORT + me, &dst, &iov, 1, seq);
+			if (r == -EAGAIN) {
+				st.rep.eagain++;
+				break; /* queued as a waiter: the VIRQ says when */
+			}
+			if (r != (long)n)
+				fprintf(stderr, "child %u: send %u -> %u: %ld\n", me, seq, to, r);
+			CCHECK(r == (long)n);
+			seq++;
+			progress++;
+		}
+		if (!progress) {
+			int pr = poll(&pfd, 1, GUARD_MS);
+			if (pr != 1)
+				fprintf(stderr, "child %u: stuck: sent %u/%u got %u/%u\n", me, seq,
+					NMSG, st.got, need);
+			CCHECK(pr == 1);
+			CCHECK(v4v_virq_ack(d) == 0);
+		}
+	}
+	st.rep.sent = seq;
+	CCHECK(write(report_fd, &st.rep, sizeof(st.rep)) == sizeof(st.rep));
+	_exit(0);
+}
+
+static bool read_full(int fd, void *buf, size_t n)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	for (size_t got = 0; got < n;) {
+		if (poll(&p, 1, 2 * GUARD_MS) != 1)
+			return false;
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r <= 0)
+			return false;
+		got += (size_t)r;
+	}
+	return true;
+}
+
+static void many_domains(void)
+{
+	int dfd[NDOM], sv[NDOM][2];
+	pid_t pid[NDOM];
+
+	seed = t_seed();
+	t_v4vd_start(NULL);
+	for (unsigned i = 0; i < NDOM; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "t%u", i);
+		dfd[i] = t_domain_fd(name, &domid[i]);
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]) == 0);
+	}
+	for (unsigned i = 0; i < NDOM; i++) {
+		pid[i] = fork();
+		CHECK(pid[i] >= 0);
+		if (pid[i] == 0) {
+			me = i;
+			for (unsigned k = 0; k < NDOM; k++) {
+				close(sv[k][0]);
+				if (k != i) {
+					close(dfd[k]);
+					close(sv[k][1]);
+				}
+			}
+			child(dfd[i], sv[i][1]);
+		}
+	}
+	for (unsigned i = 0; i < NDOM; i++) {
+		close(dfd[i]);
+		close(sv[i][1]);
+	}
+	char c;
+	for (unsigned i = 0; i < NDOM; i++)
+		CHECK(read_full(sv[i][0], &c, 1) && c == 'r');
+	for (unsigned i = 0; i < NDOM; i++)
+		CHECK_EQ(write(sv[i][0], "g", 1), 1);
+
+	uint32_t total = 0, eagain = 0;
+	for (unsigned i = 0; i < NDOM; i++) {
+		struct report rep;
+		if (!read_full(sv[i][0], &rep, sizeof(rep))) {
+			fprintf(stderr, "child %u sent no report\n", i);
+			for (unsigned k = 0; k < NDOM; k++)
+				kill(pid[k], SIGKILL);
+			exit(1);
+		}
+		CHECK_EQ(rep.sent, NMSG);
+		for (unsigned k = 0; k < NDOM; k++) {
+			uint32_t want = k == i ? 0 : expected(k, i);
+			if (rep.got_from[k] != want)
+				fprintf(stderr, "domain %u got %u from %u, expected %u\n", i,
+					rep.got_from[k], k, want);
+			CHECK_EQ(rep.got_from[k], want);
+			total += rep.got_from[k];
+		}
+		eagain += rep.eagain;
+	}
+	for (unsigned i = 0; i < NDOM; i++) {
+		int st;
+		CHECK_EQ(waitpid(pid[i], &st, 0), pid[i]);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	CHECK_EQ(total, NDOM * NMSG);
+	fprintf(stderr, "%u messages delivered exactly once, %u EAGAIN waits\n", total, eagain);
+}
+
+static const struct t_case cases[] = {
+	{ "many_domains", many_domains },
+};
+
+int main(int argc, char **argv)
+{
+	return t_main(argc, argv, cases, 1);
+}
