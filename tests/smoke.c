@@ -22,9 +22,14 @@ static void smoke(void)
 	char buf[8] = {0};
 	v4v_msg_read(&m, buf, sizeof buf);
 	CHECK(strcmp(buf, "hello") == 0);
+	/* v4vd's view: rx as last read by v4vd, tx after one 32-byte slot */
 	char *rings = t_ctl("rings");
 	CHECK(strstr(rings, "\tany\t4096\t0\t32\t"));
 	free(rings);
+	v4v_rx_consume(r, &m);
+	CHECK_EQ(v4v_ring_unregister(r), 0);
+	v4v_close(a);
+	v4v_close(b);
 }
 static const struct t_case cases[] = {{"hello", smoke}};
 

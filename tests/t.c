@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -83,6 +84,8 @@ pid_t t_v4vd_start(const char *const *extra)
 	daemon_pid = fork();
 	CHECK(daemon_pid >= 0);
 	if (daemon_pid == 0) {
+		/* If the test dies (abort, crash), its v4vd goes too, promptly. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		execv(bin, (char *const *)argv);
 		perror(bin);
 		_exit(127);
@@ -180,6 +183,11 @@ int t_domain_fd(const char *name, uint16_t *domid)
 	return fd;
 }
 
+/* Handles from t_domain live until the test exits; kept here, they are
+ * not leaks to LeakSanitizer. */
+static struct v4v_domain *domains[256];
+static unsigned ndomains;
+
 struct v4v_domain *t_domain(const char *name)
 {
 	struct v4v_domain *d;
@@ -189,6 +197,8 @@ struct v4v_domain *t_domain(const char *name)
 		fprintf(stderr, "v4v_open_fd: %s\n", strerror(-e));
 		exit(1);
 	}
+	if (ndomains < sizeof(domains) / sizeof(domains[0]))
+		domains[ndomains++] = d;
 	return d;
 }
 

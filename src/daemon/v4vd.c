@@ -35,7 +35,7 @@
 
 #define BATCH 64        /* requests served per channel per wake-up */
 #define TX_BUDGET 256   /* messages moved per send ring per round */
-#define SPIN_NS 50000   /* keep polling send rings this long after the last move */
+#define SPIN_NS 200000  /* keep polling send rings this long after the last move */
 
 static bool use_syslog;
 
@@ -182,22 +182,6 @@ static void on_unmap(void *mem, uint32_t len, void *cookie)
 	}
 }
 
-/* The owner's end of the doorbell went away: so does its ring. */
-static void handle_bell(struct v4vd *s, struct dbell *b, uint32_t events)
-{
-	if (events & (EPOLLHUP | EPOLLERR)) {
-		hv_unregister_ring(s->hv, b->hc, b->aport, b->partner); /* buries b */
-		return;
-	}
-	/* Anything from the owner is a kick: move its send ring first. */
-	if (b->has_tx && hv_tx_pump(s->hv, b->ring, TX_BUDGET))
-		bell_hot(b);
-	if (b->waiting || (b->has_tx && hv_tx_blocked(b->ring)))
-		bell_arm(b, false); /* keep the blocker until there is space */
-	else
-		bell_drain(b);
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -205,12 +189,33 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The owner's end of the doorbell went away: so does its ring. */
+static void handle_bell(struct v4vd *s, struct dbell *b, uint32_t events)
+{
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		hv_unregister_ring(s->hv, b->hc, b->aport, b->partner); /* buries b */
+		return;
+	}
+	/* Anything from the owner is a kick: move its send ring first, and
+	 * poll it for a while: the next message will likely come soon. */
+	if (b->has_tx) {
+		hv_tx_pump(s->hv, b->ring, TX_BUDGET);
+		bell_hot(b);
+		s->last_move = now_ns();
+	}
+	if (b->waiting || (b->has_tx && hv_tx_blocked(b->ring)))
+		bell_arm(b, false); /* keep the blocker until there is space */
+	else
+		bell_drain(b);
+}
+
+
 /*
  * One polling round over the hot send rings.  Returns whether anything
  * moved.  Rings idle past SPIN_NS are parked (announce, then re-check),
  * after which only a kick brings them back: v4vd sleeps when all is idle.
  */
-static bool pump_hot(struct v4vd *s, uint64_t *last_move)
+static bool pump_hot(struct v4vd *s)
 {
 	bool moved = false;
 	hv_poll_waiters(s->hv);
@@ -219,10 +224,10 @@ static bool pump_hot(struct v4vd *s, uint64_t *last_move)
 			moved = true;
 	uint64_t now = now_ns();
 	if (moved) {
-		*last_move = now;
+		s->last_move = now;
 		return true;
 	}
-	if (now - *last_move < SPIN_NS)
+	if (now - s->last_move < SPIN_NS)
 		return false;
 	for (struct dbell **pp = &s->hot; *pp;) {
 		struct dbell *b = *pp;
@@ -901,7 +906,6 @@ static int daemonize(void)
 static void run(struct v4vd *s)
 {
 	struct epoll_event ev[64];
-	uint64_t last_move = 0;
 	while (!s->stop) {
 		/* Poll (timeout 0) while send rings are hot, else sleep. */
 		int n = epoll_wait(s->epfd, ev, 64, s->hot ? 0 : -1);
@@ -935,9 +939,7 @@ static void run(struct v4vd *s)
 			}
 		}
 		if (s->hot)
-			pump_hot(s, &last_move);
-		else
-			last_move = now_ns();
+			pump_hot(s);
 		flush_kicks(s);
 		free_dead(s);
 	}

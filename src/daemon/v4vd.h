@@ -75,6 +75,7 @@ struct v4vd {
 	struct dchan *kicks;
 	struct dbell *bell_kicks;
 	struct dbell *hot; /* send rings polled until idle for SPIN_NS */
+	uint64_t last_move; /* when a send ring last moved a message (ns) */
 	struct fdent *dead;
 	struct ddom *doms[V4V_DOMID_MAX + 1];
 	uint64_t requests, bad_requests, mapped_bytes;
