@@ -292,6 +292,51 @@ static void stream_reset_on_death(void)
 	CHECK(errno == ECONNRESET || errno == EPIPE);
 }
 
+
+enum { CONN_LOOPS = 2000 };
+
+static void conn_server(struct v4v_domain *d)
+{
+	int l = v4v_socket(d, V4V_SOCK_STREAM, 0);
+	struct v4v_addr any = { .aport = 7000, .domain_id = V4V_DOMID_ANY };
+	CHECK_EQ(v4v_bind(l, &any), 0);
+	CHECK_EQ(v4v_listen(l, 16), 0);
+	CHECK_EQ(write(READY_FD, "r", 1), 1);
+	for (int i = 0; i < CONN_LOOPS; i++) {
+		struct pollfd p = { .fd = l, .events = POLLIN };
+		if (poll(&p, 1, 5000) != 1) {
+			fprintf(stderr, "server: no connection %d after 5 s\n", i);
+			_exit(1);
+		}
+		int c = v4v_accept(l, NULL);
+		CHECK(c >= 0);
+		CHECK_EQ(v4v_sock_close(c), 0);
+	}
+}
+
+/* connect + accept + close, many times over: nothing lost or stuck. */
+static void stream_connect_loop(void)
+{
+	t_v4vd_start(NULL);
+	int p[2];
+	CHECK_EQ(pipe(p), 0);
+	CHECK_EQ(dup2(p[1], READY_FD), READY_FD);
+	close(p[1]);
+	pid_t pid = child("srv", conn_server);
+	close(READY_FD);
+	char r;
+	CHECK_EQ(read(p[0], &r, 1), 1);
+	struct v4v_domain *d = t_domain("cli");
+	struct v4v_addr to = { .aport = 7000, .domain_id = 1 };
+	for (int i = 0; i < CONN_LOOPS; i++) {
+		int s = v4v_socket(d, V4V_SOCK_STREAM, 0);
+		CHECK(s >= 0);
+		CHECK_EQ(v4v_connect(s, &to), 0);
+		CHECK_EQ(v4v_sock_close(s), 0);
+	}
+	wait_ok(pid);
+}
+
 static const struct t_case cases[] = {
 	{ "dgram_basic", dgram_basic },
 	{ "dgram_poll_full", dgram_poll_full },
@@ -299,6 +344,7 @@ static const struct t_case cases[] = {
 	{ "stream_bulk", stream_bulk },
 	{ "stream_refused", stream_refused },
 	{ "stream_reset_on_death", stream_reset_on_death },
+	{ "stream_connect_loop", stream_connect_loop },
 };
 
 int main(int argc, char **argv)
