@@ -1007,6 +1007,15 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < cfg.nrules; i++)
 		hv_fw_insert(s.hv, i, &cfg.rules[i]);
 
+	if (open_control(&s) < 0)
+		return 1;
+	int ready = -1;
+	if (!s.foreground) {
+		ready = daemonize();
+		use_syslog = true;
+		openlog("v4vd", LOG_PID, LOG_DAEMON);
+	}
+	/* After the fork: a signalfd wakes epoll only for its creator. */
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -1017,14 +1026,7 @@ int main(int argc, char **argv)
 	sig = (struct fdent){ .kind = FD_SIGNAL, .fd = signalfd(-1, &mask, SFD_CLOEXEC) };
 	ep_add(&s, &sig);
 
-	if (open_control(&s) < 0)
-		return 1;
-	int ready = -1;
-	if (!s.foreground) {
-		ready = daemonize();
-		use_syslog = true;
-		openlog("v4vd", LOG_PID, LOG_DAEMON);
-	}
+
 	logmsg(LOG_INFO, "listening on %s (policy %s, %u rules)", s.ctl_path,
 	       v4v_action_name(cfg.policy), cfg.nrules);
 	if (ready >= 0) {

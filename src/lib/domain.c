@@ -167,7 +167,9 @@ int v4v__enter(struct v4v_domain *d)
 		return -EPIPE;
 	}
 	if (d->pid != getpid()) {
-		/* A fork child: the channel is the parent's; get our own. */
+		/* A fork child: the channel is the parent's; get our own.
+		 * Events left over were the parent's. */
+		d->ev_n = 0;
 		detach(d);
 		int e = attach(d);
 		if (e) {

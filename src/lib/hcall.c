@@ -88,16 +88,27 @@ int v4v_events(struct v4v_domain *d, struct v4v_event *ev, unsigned max)
 	int e = v4v__enter(d);
 	if (e)
 		return e;
-	long ret = v4v__call(d, &q, sizeof(q), -1, &r, sizeof(r), &got);
+	if (!d->ev_n) {
+		long ret = v4v__call(d, &q, sizeof(q), -1, &r, sizeof(r), &got);
+		if (ret < 0) {
+			v4v__leave(d);
+			return (int)ret;
+		}
+		size_t k = (got - sizeof(r.r)) / sizeof(*ev);
+		if ((size_t)ret != k || k > sizeof(d->ev_left) / sizeof(d->ev_left[0])) {
+			v4v__leave(d);
+			return -EPROTO;
+		}
+		/* v4vd sends as many as fit in a reply and forgets them: what
+		 * the caller has no room for now is kept for its next call. */
+		memcpy(d->ev_left, r.raw + sizeof(r.r), k * sizeof(*ev));
+		d->ev_head = 0;
+		d->ev_n = (unsigned)k;
+	}
+	unsigned k = d->ev_n < max ? d->ev_n : max;
+	memcpy(ev, d->ev_left + d->ev_head, k * sizeof(*ev));
+	d->ev_head += k;
+	d->ev_n -= k;
 	v4v__leave(d);
-	if (ret < 0)
-		return (int)ret;
-	size_t k = (got - sizeof(r.r)) / sizeof(*ev);
-	if ((size_t)ret != k)
-		return -EPROTO;
-	/* v4vd sends at most what fits in a reply; we keep at most max. */
-	if (k > max)
-		k = max;
-	memcpy(ev, r.raw + sizeof(r.r), k * sizeof(*ev));
 	return (int)k;
 }

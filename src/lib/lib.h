@@ -22,6 +22,11 @@ struct v4v_domain {
 	uint16_t domid;
 	char name[32];
 	bool dead;            /* v4vd went away */
+	/* Events v4vd handed over beyond what a v4v_events() caller asked
+	 * for: returned by the next calls, never dropped. */
+	struct v4v_event ev_left[(V4V_REPLY_MAX - sizeof(struct v4v_reply)) /
+				 sizeof(struct v4v_event)];
+	unsigned ev_head, ev_n;
 };
 
 /* One request/reply round trip (lock held by the caller).  Returns the

@@ -34,7 +34,8 @@ int v4v_name_register(struct v4v_domain *d, const char *service,
 	if (nacl > ARRAY_SIZE(q.acl) || set_service(&q, service))
 		return -EINVAL;
 	q.nacl = (uint16_t)nacl;
-	memcpy(q.acl, acl, nacl * sizeof(*acl));
+	if (nacl)
+		memcpy(q.acl, acl, nacl * sizeof(*acl));
 	return (int)name_call(d, &q, &r);
 }
 

@@ -73,6 +73,7 @@ struct sock {
 	uint32_t msg_off;  /* stream: bytes already read of the head message */
 	bool peer_fin, fin_sent, shut_rd, peer_gone, need_notify;
 	bool raced;        /* drained the doorbell, then found data: see read_done */
+	bool v4vd_gone;    /* the doorbell hung up: every later send fails EPIPE */
 	uint32_t consumed; /* bytes consumed since the last notify */
 	int so_error;      /* pending error, reported once */
 	size_t blocker_len;
@@ -166,8 +167,10 @@ static int bell_drain(struct sock *s)
 	unsigned bits = 0;
 	for (;;) {
 		ssize_t n = recv(s->fd, tok, sizeof(tok), MSG_DONTWAIT);
-		if (n == 0 && s->rx)
+		if (n == 0 && s->rx) {
+			s->v4vd_gone = true;
 			return -EPIPE; /* v4vd hung up: it is gone */
+		}
 		if (n <= 0)
 			break;
 		for (ssize_t i = 0; i < n; i++)
@@ -206,8 +209,10 @@ static int wait_fd(struct sock *s, short events, int ms)
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -errno;
-	if (p.revents & (POLLHUP | POLLERR))
+	if (p.revents & (POLLHUP | POLLERR)) {
+		s->v4vd_gone = true;
 		return -EPIPE;
+	}
 	return 0;
 }
 
@@ -576,6 +581,8 @@ ssize_t v4v_sendto(int fd, const void *buf, size_t len, int flags, const struct 
 		return -1;
 	if (s->type == V4V_SOCK_STREAM)
 		return to ? fail(EISCONN) : v4v_send(fd, buf, len, flags);
+	if (s->v4vd_gone)
+		return fail(EPIPE); /* the send ring's fast path would not notice */
 	if (!to) {
 		if (!s->has_peer)
 			return fail(EDESTADDRREQ);
@@ -618,6 +625,8 @@ ssize_t v4v_send(int fd, const void *buf, size_t len, int flags)
 		return v4v_sendto(fd, buf, len, flags, NULL);
 	if (s->state != S_CONNECTED)
 		return fail(ENOTCONN);
+	if (s->v4vd_gone)
+		return fail(EPIPE); /* the send ring's fast path would not notice */
 	int e = stream_error(s);
 	if (e)
 		return fail(e);
@@ -687,16 +696,24 @@ static void consume(struct sock *s, const struct v4v_msg *m)
 	}
 }
 
-/* Returning with data: if we drained a token that data still in the ring
- * was owed, ask v4vd for it again so the fd stays readable. */
+/*
+ * Returning with data: keep POLLIN true exactly while the ring holds
+ * something.  If we emptied it, the tokens left are stale: drop them (a
+ * later poll must not promise a message that is not there, or a blocking
+ * accept/recv after it would hang).  If a message slipped in meanwhile, or
+ * we drained earlier in this call, its token may be gone: ask v4vd again.
+ */
 static void read_done(struct sock *s)
 {
+	bool poke = s->raced;
+	s->raced = false;
+	if (v4v__rx_idle(s->rx) && bell_drain(s) >= 0)
+		poke = !v4v__rx_idle(s->rx);
+	else if (poke)
+		poke = !v4v__rx_idle(s->rx);
 	notify_if_needed(s);
-	if (s->raced) {
-		s->raced = false;
-		if (!v4v__rx_idle(s->rx))
-			v4v__ring_poke(s->rx);
-	}
+	if (poke)
+		v4v__ring_poke(s->rx);
 }
 
 /* Refuse a connection request that reached a socket not listening. */
