@@ -23,7 +23,7 @@ static int fake_resolve(void *ctx, const char *name, uint16_t *domid)
 	static const struct {
 		const char *name;
 		uint16_t domid;
-	} known[] = { { "a", 1 }, { "b", 2 }, { "dom-x", 300 } };
+	} known[] = {{"a", 1}, {"b", 2}, {"dom-x", 300}};
 	(void)ctx;
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (strcmp(name, known[i].name) == 0) {

@@ -31,9 +31,9 @@
 #include "core/ring.h"
 #include "fuzz.h"
 
-#define GUARD 64u              /* bytes each side of every ring */
-#define GUARD_BYTE 0xA5u
-#define RING_CAP 65536u        /* the scene's ring_len_max */
+#define GUARD	    64u /* bytes each side of every ring */
+#define GUARD_BYTE  0xA5u
+#define RING_CAP    65536u /* the scene's ring_len_max */
 #define MAX_REGIONS 8u
 
 /* A ring's memory as the shell would map it, framed by guard bytes. */
@@ -41,7 +41,7 @@ struct region {
 	uint8_t *base;
 	uint32_t len; /* data bytes after the 64-byte header */
 	bool live;
-	void *bell;   /* the doorbell cookie it was registered with */
+	void *bell;		    /* the doorbell cookie it was registered with */
 	const struct hv_client *by; /* the client that registered it */
 };
 
@@ -149,10 +149,10 @@ struct scene {
 	enum hv_fw_action policy;
 };
 
-static void ring_add(struct scene *s, struct hv_client *c, v4v_port_t aport,
-		     uint16_t partner, uint32_t len, void *bell, struct v4v_ring **out)
+static void ring_add(struct scene *s, struct hv_client *c, v4v_port_t aport, uint16_t partner,
+		     uint32_t len, void *bell, struct v4v_ring **out)
 {
-	struct v4v_register_ring reg = { .aport = aport, .partner_id = partner, .len = len };
+	struct v4v_register_ring reg = {.aport = aport, .partner_id = partner, .len = len};
 	struct v4v_ring *mem = region_new(len);
 	region_of(mem)->bell = bell;
 	region_of(mem)->by = c;
@@ -164,12 +164,12 @@ static void ring_add(struct scene *s, struct hv_client *c, v4v_port_t aport,
 static void scene_init(struct scene *s)
 {
 	static const struct hv_ops ops = {
-		.signal = fake_signal,
-		.ring_signal = fake_ring_signal,
-		.ring_blocked = fake_ring_edge,
-		.ring_space = fake_ring_edge,
-		.unmap = fake_unmap,
-		.tx_ready = fake_ring_edge,
+	    .signal = fake_signal,
+	    .ring_signal = fake_ring_signal,
+	    .ring_blocked = fake_ring_edge,
+	    .ring_space = fake_ring_edge,
+	    .unmap = fake_unmap,
+	    .tx_ready = fake_ring_edge,
 	};
 	struct hv_limits lim;
 
@@ -195,8 +195,8 @@ static void scene_init(struct scene *s)
 
 static void scene_set(struct scene *s, uint32_t seq)
 {
-	struct v4v_addr dst = { .aport = 80, .domain_id = 2 };
-	struct v4v_seg seg = { staging, ((seq >> 3) & 63) * 4 };
+	struct v4v_addr dst = {.aport = 80, .domain_id = 2};
+	struct v4v_seg seg = {staging, ((seq >> 3) & 63) * 4};
 
 	for (unsigned i = 0; i < (seq & 7); i++)
 		hv_sendv(s->hv, s->ca, 1, &dst, 0, &seg, 1);
@@ -207,9 +207,11 @@ static void scene_set(struct scene *s, uint32_t seq)
 
 	s->policy = (enum hv_fw_action)((seq >> 13) & 3);
 	if (s->policy > HV_FW_DROP) {
-		struct hv_fw_rule r = { .src_dom = V4V_DOMID_ANY, .dst_dom = V4V_DOMID_ANY,
-					.src_port = V4V_PORT_ANY, .dst_port = 81,
-					.action = HV_FW_REJECT };
+		struct hv_fw_rule r = {.src_dom = V4V_DOMID_ANY,
+				       .dst_dom = V4V_DOMID_ANY,
+				       .src_port = V4V_PORT_ANY,
+				       .dst_port = 81,
+				       .action = HV_FW_REJECT};
 		CHECK(hv_fw_insert(s->hv, 0, &r) == 0);
 		s->policy = HV_FW_ACCEPT;
 	}
@@ -224,8 +226,7 @@ static struct hv_client *scene_caller(const struct scene *s, uint32_t seq)
 	return seq & (1u << 12) ? s->ca2 : s->ca;
 }
 
-static void do_register(struct scene *s, struct hv_client *c,
-			const struct v4v_req_register *q)
+static void do_register(struct scene *s, struct hv_client *c, const struct v4v_req_register *q)
 {
 	/* The shell maps 64 + len bytes only for a len it accepts; an absurd
 	 * len gets a header-only block, so any use of it shows up. */
@@ -269,7 +270,7 @@ static void do_sendv(struct scene *s, struct hv_client *c, const struct v4v_req_
 	uint64_t off = q->staging_off;
 
 	for (unsigned i = 0; i < q->niov; i++) {
-		seg[i] = (struct v4v_seg){ staging + off, q->iov_len[i] };
+		seg[i] = (struct v4v_seg){staging + off, q->iov_len[i]};
 		off += q->iov_len[i];
 	}
 	for (unsigned i = 0; i < MAX_REGIONS; i++)
@@ -323,9 +324,7 @@ static void do_name(struct scene *s, struct hv_client *c, const struct v4v_req_n
 	case V4V_OP_NAME_REGISTER:
 		hv_name_register(s->hv, d, q->service, q->port, q->acl, q->nacl);
 		break;
-	case V4V_OP_NAME_UNREGISTER:
-		hv_name_unregister(s->hv, d, q->service);
-		break;
+	case V4V_OP_NAME_UNREGISTER: hv_name_unregister(s->hv, d, q->service); break;
 	default: {
 		uint16_t domid = q->domid;
 		if (domid == V4V_DOMID_ANY) {
@@ -393,31 +392,18 @@ static void serve(struct scene *s, const void *pkt, size_t n)
 	struct hv_client *c = scene_caller(s, q.h.seq);
 
 	switch (q.h.op) {
-	case V4V_OP_REGISTER_RING:
-		do_register(s, c, &q.reg);
-		break;
+	case V4V_OP_REGISTER_RING: do_register(s, c, &q.reg); break;
 	case V4V_OP_UNREGISTER_RING:
 		hv_unregister_ring(s->hv, c, q.unreg.aport, q.unreg.partner_id);
 		break;
-	case V4V_OP_RING_POKE:
-		hv_ring_poke(s->hv, c, q.unreg.aport, q.unreg.partner_id);
-		break;
-	case V4V_OP_SENDV:
-		do_sendv(s, c, &q.send);
-		break;
-	case V4V_OP_NOTIFY:
-		do_notify(s, c, &q.notify, n);
-		break;
-	case V4V_OP_EVENTS:
-		drain_events(c);
-		break;
+	case V4V_OP_RING_POKE: hv_ring_poke(s->hv, c, q.unreg.aport, q.unreg.partner_id); break;
+	case V4V_OP_SENDV: do_sendv(s, c, &q.send); break;
+	case V4V_OP_NOTIFY: do_notify(s, c, &q.notify, n); break;
+	case V4V_OP_EVENTS: drain_events(c); break;
 	case V4V_OP_NAME_REGISTER:
 	case V4V_OP_NAME_UNREGISTER:
-	case V4V_OP_NAME_LOOKUP:
-		do_name(s, c, &q.name);
-		break;
-	case V4V_OP_ATTACH:
-		break; /* handled by the shell on the domain fd */
+	case V4V_OP_NAME_LOOKUP: do_name(s, c, &q.name); break;
+	case V4V_OP_ATTACH: break; /* handled by the shell on the domain fd */
 	default:
 		/* A new op needs a case here, or it goes unfuzzed. */
 		CHECK(!"v4v_req_check accepted an op this target does not know");

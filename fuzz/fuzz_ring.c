@@ -35,8 +35,8 @@ static uint8_t payload_at(const uint8_t *data, uint32_t len, uint32_t rx, uint32
 	return data[((uint64_t)rx + V4V_MSG_HDR_SIZE + i) % len];
 }
 
-static void check_copy(const struct v4v_msg *m, const uint8_t *data, uint32_t len,
-		       uint32_t rx, uint32_t cap_seed)
+static void check_copy(const struct v4v_msg *m, const uint8_t *data, uint32_t len, uint32_t rx,
+		       uint32_t cap_seed)
 {
 	size_t cap = cap_seed % ((size_t)m->len + 32);
 	uint8_t *buf = malloc(cap ? cap : 1);

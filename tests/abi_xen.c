@@ -12,7 +12,7 @@
 #include "v4v/abi.h"
 
 #define SAME_SIZE(a, b) _Static_assert(sizeof(a) == sizeof(b), "size of " #a)
-#define SAME_OFF(a, fa, b, fb) \
+#define SAME_OFF(a, fa, b, fb)                                                                     \
 	_Static_assert(offsetof(a, fa) == offsetof(b, fb), "offset of " #a "." #fa)
 
 SAME_SIZE(struct v4v_addr, xen_argo_addr_t);
@@ -38,8 +38,7 @@ SAME_OFF(struct v4v_ring_data_ent, ring, xen_argo_ring_data_ent_t, ring);
 SAME_OFF(struct v4v_ring_data_ent, flags, xen_argo_ring_data_ent_t, flags);
 SAME_OFF(struct v4v_ring_data_ent, pad, xen_argo_ring_data_ent_t, pad);
 SAME_OFF(struct v4v_ring_data_ent, space_required, xen_argo_ring_data_ent_t, space_required);
-SAME_OFF(struct v4v_ring_data_ent, max_message_size, xen_argo_ring_data_ent_t,
-	 max_message_size);
+SAME_OFF(struct v4v_ring_data_ent, max_message_size, xen_argo_ring_data_ent_t, max_message_size);
 
 SAME_SIZE(struct v4v_register_ring, xen_argo_register_ring_t);
 SAME_OFF(struct v4v_register_ring, aport, xen_argo_register_ring_t, aport);
@@ -68,7 +67,7 @@ static void layout(void)
 	       sizeof(xen_argo_ring_data_ent_t));
 }
 
-static const struct t_case cases[] = { { "layout", layout } };
+static const struct t_case cases[] = {{"layout", layout}};
 
 int main(int argc, char **argv)
 {

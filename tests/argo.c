@@ -73,27 +73,25 @@ static int reg(struct v4v_domain *d, v4v_port_t port, uint16_t partner, uint32_t
 
 static struct v4v_addr to(uint16_t domid, v4v_port_t port)
 {
-	return (struct v4v_addr){ .aport = port, .domain_id = domid };
+	return (struct v4v_addr){.aport = port, .domain_id = domid};
 }
 
-static struct v4v_rx *ring(struct v4v_domain *d, v4v_port_t port, uint16_t partner,
-			   uint32_t len)
+static struct v4v_rx *ring(struct v4v_domain *d, v4v_port_t port, uint16_t partner, uint32_t len)
 {
 	struct v4v_rx *r;
 	int e = v4v_ring_register(d, port, partner, len, 0, &r);
 	if (e) {
-		fprintf(stderr, "register %u/%u len %u: %s\n", port, partner, len,
-			strerror(-e));
+		fprintf(stderr, "register %u/%u len %u: %s\n", port, partner, len, strerror(-e));
 		exit(1);
 	}
 	return track(r);
 }
 
-static long send_buf(struct v4v_domain *d, v4v_port_t sport, uint16_t domid,
-		     v4v_port_t port, const void *buf, size_t n)
+static long send_buf(struct v4v_domain *d, v4v_port_t sport, uint16_t domid, v4v_port_t port,
+		     const void *buf, size_t n)
 {
 	struct v4v_addr dst = to(domid, port);
-	struct iovec iov = { (void *)buf, n };
+	struct iovec iov = {(void *)buf, n};
 	return v4v_sendv(d, sport, &dst, &iov, 1, 0);
 }
 
@@ -131,8 +129,8 @@ static bool get_event(struct v4v_domain *d, uint32_t type, struct v4v_event *out
 }
 
 /* A row of `v4vctl rings`: waiters and state of (domid, aport, partner). */
-static bool ring_row(uint16_t domid, v4v_port_t aport, uint16_t partner,
-		     unsigned *waiters, char state[16])
+static bool ring_row(uint16_t domid, v4v_port_t aport, uint16_t partner, unsigned *waiters,
+		     char state[16])
 {
 	char *list = t_ctl("rings"), *save = NULL, want[8] = "any";
 	bool found = false;
@@ -179,13 +177,13 @@ static long raw_call(struct v4v_domain *d, void *req, size_t n, int fd)
 	return e;
 }
 
-static long raw_register(struct v4v_domain *d, int fd, v4v_port_t port,
-			 uint16_t partner, uint32_t len, uint32_t flags)
+static long raw_register(struct v4v_domain *d, int fd, v4v_port_t port, uint16_t partner,
+			 uint32_t len, uint32_t flags)
 {
 	struct v4v_req_register q = {
-		.h = { .op = V4V_OP_REGISTER_RING },
-		.ring = { .aport = port, .partner_id = partner, .len = len },
-		.flags = flags,
+	    .h = {.op = V4V_OP_REGISTER_RING},
+	    .ring = {.aport = port, .partner_id = partner, .len = len},
+	    .flags = flags,
 	};
 	return raw_call(d, &q, sizeof(q), fd);
 }
@@ -193,9 +191,9 @@ static long raw_register(struct v4v_domain *d, int fd, v4v_port_t port,
 static long raw_unregister(struct v4v_domain *d, v4v_port_t port, uint16_t partner)
 {
 	struct v4v_req_unregister q = {
-		.h = { .op = V4V_OP_UNREGISTER_RING },
-		.aport = port,
-		.partner_id = partner,
+	    .h = {.op = V4V_OP_UNREGISTER_RING},
+	    .aport = port,
+	    .partner_id = partner,
 	};
 	return raw_call(d, &q, sizeof(q), -1);
 }
@@ -205,8 +203,8 @@ static struct v4v_ring *ring_memfd(uint32_t len, int *fd)
 {
 	*fd = v4v_memfd_sealed("test-ring", V4V_RING_HDR_SIZE + (size_t)len);
 	CHECK(*fd >= 0);
-	void *p = mmap(NULL, V4V_RING_HDR_SIZE + (size_t)len, PROT_READ | PROT_WRITE,
-		       MAP_SHARED, *fd, 0);
+	void *p =
+	    mmap(NULL, V4V_RING_HDR_SIZE + (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
 	CHECK(p != MAP_FAILED);
 	return p;
 }
@@ -220,8 +218,8 @@ static uint32_t load_tx(const struct v4v_ring *r)
 
 static void register_len(void)
 {
-	static const uint32_t bad[] = { 0, 16, 32, 47, 56, 100, 4104,
-					V4V_RING_MAX_LEN + 16, 0xFFFFFFF0u };
+	static const uint32_t bad[] = {0,	   16, 32, 47, 56, 100, 4104, V4V_RING_MAX_LEN + 16,
+				       0xFFFFFFF0u};
 	t_v4vd_start(NULL);
 	struct v4v_domain *d = dom("d");
 	int fd;
@@ -254,8 +252,7 @@ static void register_exist(void)
 	int ofd = t_domain_fd("other", &other);
 
 	CHECK_EQ(reg(d, 7, V4V_DOMID_ANY, 4096, V4V_REGISTER_FAIL_EXIST), 0);
-	CHECK_EQ(reg(d, 7, V4V_DOMID_ANY, 4096, V4V_REGISTER_FAIL_EXIST),
-		 -EEXIST);
+	CHECK_EQ(reg(d, 7, V4V_DOMID_ANY, 4096, V4V_REGISTER_FAIL_EXIST), -EEXIST);
 	CHECK_EQ(reg(d, 7, V4V_DOMID_ANY, 4096, 0), 0);
 	CHECK_EQ(reg(d, 7, V4V_DOMID_ANY, 8192, 0), -EEXIST);
 	CHECK_EQ(reg(d, 7, V4V_DOMID_ANY, 2048, 0), -EEXIST);
@@ -415,7 +412,7 @@ static void sendv_ebusy(void)
 	struct v4v_domain *s[V4V_MAX_WAITERS + 1];
 	struct v4v_rx *r = ring(b, 80, V4V_DOMID_ANY, 48);
 	uint16_t bid = v4v_domid(b);
-	uint8_t buf[16] = { 0 };
+	uint8_t buf[16] = {0};
 	struct v4v_msg m;
 
 	for (unsigned i = 0; i <= V4V_MAX_WAITERS; i++) {
@@ -446,7 +443,7 @@ static void sendv_iov(void)
 	t_v4vd_start(NULL);
 	struct v4v_domain *a = dom("a"), *b = dom("b");
 	struct v4v_rx *r = ring(b, 80, V4V_DOMID_ANY, 4096);
-	static const size_t lens[V4V_MAX_IOV] = { 1, 0, 17, 100, 3, 256, 0, 64 };
+	static const size_t lens[V4V_MAX_IOV] = {1, 0, 17, 100, 3, 256, 0, 64};
 	uint8_t src[V4V_MAX_IOV][256], want[1024], got[1024];
 	struct iovec iov[V4V_MAX_IOV + 1];
 	struct v4v_addr dst = to(v4v_domid(b), 80);
@@ -455,11 +452,11 @@ static void sendv_iov(void)
 
 	for (unsigned i = 0; i < V4V_MAX_IOV; i++) {
 		fill(src[i], lens[i], i * 50 + 1);
-		iov[i] = (struct iovec){ src[i], lens[i] };
+		iov[i] = (struct iovec){src[i], lens[i]};
 		memcpy(want + total, src[i], lens[i]);
 		total += lens[i];
 	}
-	iov[V4V_MAX_IOV] = (struct iovec){ src[0], 1 };
+	iov[V4V_MAX_IOV] = (struct iovec){src[0], 1};
 	CHECK_EQ(v4v_sendv(a, 1, &dst, iov, V4V_MAX_IOV, 0xabcd), (long)total);
 	CHECK_EQ(recv_buf(r, got, sizeof(got), &m), total);
 	CHECK_EQ(m.len, total);
@@ -469,9 +466,9 @@ static void sendv_iov(void)
 	CHECK_EQ(v4v_sendv(a, 1, &dst, iov, V4V_MAX_IOV + 1, 0), -EINVAL);
 	/* v4vd refuses it as well when the library is bypassed. */
 	struct v4v_req_sendv q = {
-		.h = { .op = V4V_OP_SENDV },
-		.dst = dst,
-		.niov = V4V_MAX_IOV + 1,
+	    .h = {.op = V4V_OP_SENDV},
+	    .dst = dst,
+	    .niov = V4V_MAX_IOV + 1,
 	};
 	CHECK_EQ(raw_call(a, &q, sizeof(q), -1), -EINVAL);
 	/* No iov at all is an empty message. */
@@ -505,11 +502,11 @@ static void source_stamped(void)
 	memcpy(a->staging, "forged", 6);
 	v4v__leave(a);
 	struct v4v_req_sendv q = {
-		.h = { .op = V4V_OP_SENDV },
-		.src = { .aport = 99, .domain_id = v4v_domid(c) },
-		.dst = to(v4v_domid(b), 80),
-		.niov = 1,
-		.iov_len = { 6 },
+	    .h = {.op = V4V_OP_SENDV},
+	    .src = {.aport = 99, .domain_id = v4v_domid(c)},
+	    .dst = to(v4v_domid(b), 80),
+	    .niov = 1,
+	    .iov_len = {6},
 	};
 	CHECK_EQ(raw_call(a, &q, sizeof(q), -1), 6);
 	CHECK_EQ(recv_buf(r, got, sizeof(got), &m), 6);
@@ -541,7 +538,7 @@ static void exact_before_wildcard(void)
 	CHECK_EQ(v4v_rx_peek(any, &m), 0);
 
 	/* A full exact ring does not spill into the wildcard one. */
-	uint8_t big[4096 - 32] = { 0 };
+	uint8_t big[4096 - 32] = {0};
 	CHECK_EQ(send_buf(a, 1, cid, 80, big, sizeof(big)), (long)sizeof(big));
 	CHECK_EQ(send_buf(a, 1, cid, 80, "A", 1), -EAGAIN);
 	CHECK_EQ(v4v_rx_peek(any, &m), 0);
@@ -560,8 +557,10 @@ static void exact_before_wildcard(void)
 
 static struct v4v_ring_data_ent ent(uint16_t domid, v4v_port_t port, uint32_t need)
 {
-	return (struct v4v_ring_data_ent){ .ring = to(domid, port), .space_required = need,
-					   .flags = 0xffff, .max_message_size = 12345 };
+	return (struct v4v_ring_data_ent){.ring = to(domid, port),
+					  .space_required = need,
+					  .flags = 0xffff,
+					  .max_message_size = 12345};
 }
 
 static void notify_flags(void)
@@ -572,26 +571,26 @@ static void notify_flags(void)
 	struct v4v_rx *any = ring(b, 10, V4V_DOMID_ANY, 256);
 	ring(b, 11, v4v_domid(a), 512);
 	struct v4v_ring_data_ent e[6] = {
-		ent(bid, 10, 0),
-		ent(bid, 11, 100),
-		ent(bid, 12, 0),           /* no such ring */
-		ent(bid, 10, 256 - 32 + 1), /* can never fit */
-		ent(0x7000, 10, 0),        /* no such domain */
-		ent(bid, 10, 256 - 32),    /* fits exactly, in an empty ring */
+	    ent(bid, 10, 0),
+	    ent(bid, 11, 100),
+	    ent(bid, 12, 0),		/* no such ring */
+	    ent(bid, 10, 256 - 32 + 1), /* can never fit */
+	    ent(0x7000, 10, 0),		/* no such domain */
+	    ent(bid, 10, 256 - 32),	/* fits exactly, in an empty ring */
 	};
-	uint8_t buf[100] = { 0 };
+	uint8_t buf[100] = {0};
 	struct v4v_msg m;
 
 	CHECK_EQ(v4v_notify(a, e, 6), 0);
-	CHECK_EQ(e[0].flags, V4V_RING_EXISTS | V4V_RING_SHARED | V4V_RING_EMPTY |
-				     V4V_RING_SUFFICIENT);
+	CHECK_EQ(e[0].flags,
+		 V4V_RING_EXISTS | V4V_RING_SHARED | V4V_RING_EMPTY | V4V_RING_SUFFICIENT);
 	CHECK_EQ(e[0].max_message_size, 256 - 32);
 	CHECK_EQ(e[1].flags, V4V_RING_EXISTS | V4V_RING_EMPTY | V4V_RING_SUFFICIENT);
 	CHECK_EQ(e[1].max_message_size, 512 - 32);
 	CHECK_EQ(e[2].flags, 0);
 	CHECK_EQ(e[2].max_message_size, 0);
-	CHECK_EQ(e[3].flags, V4V_RING_EXISTS | V4V_RING_SHARED | V4V_RING_EMPTY |
-				     V4V_RING_EMSGSIZE);
+	CHECK_EQ(e[3].flags,
+		 V4V_RING_EXISTS | V4V_RING_SHARED | V4V_RING_EMPTY | V4V_RING_EMSGSIZE);
 	CHECK_EQ(e[3].max_message_size, 256 - 32);
 	CHECK_EQ(e[4].flags, 0);
 	CHECK_EQ(e[5].flags & (V4V_RING_SUFFICIENT | V4V_RING_EMSGSIZE), V4V_RING_SUFFICIENT);
@@ -623,8 +622,8 @@ static void notify_flags(void)
 	CHECK_EQ(ring_waiters(bid, 10, V4V_DOMID_ANY), 0);
 	e[0] = ent(bid, 10, 100);
 	CHECK_EQ(v4v_notify(a, e, 1), 0);
-	CHECK_EQ(e[0].flags, V4V_RING_EXISTS | V4V_RING_SHARED | V4V_RING_EMPTY |
-				     V4V_RING_SUFFICIENT);
+	CHECK_EQ(e[0].flags,
+		 V4V_RING_EXISTS | V4V_RING_SHARED | V4V_RING_EMPTY | V4V_RING_SUFFICIENT);
 
 	/* At most V4V_MAX_NOTIFY entries per call. */
 	static struct v4v_ring_data_ent many[V4V_MAX_NOTIFY + 1];
@@ -636,7 +635,7 @@ static void notify_flags(void)
 	union {
 		struct v4v_req_notify q;
 		uint8_t raw[V4V_REQ_MAX];
-	} q = { .q = { .h = { .op = V4V_OP_NOTIFY }, .nent = V4V_MAX_NOTIFY + 1 } };
+	} q = {.q = {.h = {.op = V4V_OP_NOTIFY}, .nent = V4V_MAX_NOTIFY + 1}};
 	CHECK(raw_call(a, &q, sizeof(q.q) + (V4V_MAX_NOTIFY + 1) * sizeof(many[0]), -1) < 0);
 	done();
 }
@@ -648,7 +647,7 @@ static void notify_ebusy(void)
 	uint16_t bid = v4v_domid(b);
 	ring(b, 80, V4V_DOMID_ANY, 48);
 	struct v4v_ring_data_ent e;
-	uint8_t buf[16] = { 0 };
+	uint8_t buf[16] = {0};
 
 	for (unsigned i = 0; i <= V4V_MAX_WAITERS; i++) {
 		char name[16];
@@ -922,26 +921,26 @@ static void memfd_checks(void)
 }
 
 static const struct t_case cases[] = {
-	{ "register_len", register_len },
-	{ "register_exist", register_exist },
-	{ "register_quota", register_quota },
-	{ "unregister_enoent", unregister_enoent },
-	{ "sendv_esrch", sendv_esrch },
-	{ "sendv_econnrefused", sendv_econnrefused },
-	{ "sendv_emsgsize", sendv_emsgsize },
-	{ "sendv_eagain_wait", sendv_eagain_wait },
-	{ "sendv_ebusy", sendv_ebusy },
-	{ "sendv_iov", sendv_iov },
-	{ "source_stamped", source_stamped },
-	{ "exact_before_wildcard", exact_before_wildcard },
-	{ "notify_flags", notify_flags },
-	{ "notify_ebusy", notify_ebusy },
-	{ "virq_on_delivery", virq_on_delivery },
-	{ "rx_ptr_bad", rx_ptr_bad },
-	{ "partner_gone", partner_gone },
-	{ "ring_gone", ring_gone },
-	{ "reregister_keeps_tx", reregister_keeps_tx },
-	{ "memfd_checks", memfd_checks },
+    {"register_len", register_len},
+    {"register_exist", register_exist},
+    {"register_quota", register_quota},
+    {"unregister_enoent", unregister_enoent},
+    {"sendv_esrch", sendv_esrch},
+    {"sendv_econnrefused", sendv_econnrefused},
+    {"sendv_emsgsize", sendv_emsgsize},
+    {"sendv_eagain_wait", sendv_eagain_wait},
+    {"sendv_ebusy", sendv_ebusy},
+    {"sendv_iov", sendv_iov},
+    {"source_stamped", source_stamped},
+    {"exact_before_wildcard", exact_before_wildcard},
+    {"notify_flags", notify_flags},
+    {"notify_ebusy", notify_ebusy},
+    {"virq_on_delivery", virq_on_delivery},
+    {"rx_ptr_bad", rx_ptr_bad},
+    {"partner_gone", partner_gone},
+    {"ring_gone", ring_gone},
+    {"reregister_keeps_tx", reregister_keeps_tx},
+    {"memfd_checks", memfd_checks},
 };
 
 int main(int argc, char **argv)

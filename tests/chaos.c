@@ -37,28 +37,28 @@
 
 #include "t.h"
 
-#define NDOM 6
-#define LPORT 1000     /* everyone's stream listener */
-#define DPORT 2000     /* everyone's datagram socket */
-#define CHUNK_MAX 16384
-#define DGRAM_MAX 1024
-#define GUARD_MS 20000 /* failure guard: nothing legitimate takes this long */
+#define NDOM	     6
+#define LPORT	     1000 /* everyone's stream listener */
+#define DPORT	     2000 /* everyone's datagram socket */
+#define CHUNK_MAX    16384
+#define DGRAM_MAX    1024
+#define GUARD_MS     20000 /* failure guard: nothing legitimate takes this long */
 #define RESET_MAX_NS 1000000000LL
 
-#define CCHECK(cond)                                                                  \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
+#define CCHECK(cond)                                                                               \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
 			fprintf(stderr, "round %u child %u: %s:%d: check failed: %s (errno %s)\n", \
-				round_no, me, __FILE__, __LINE__, #cond, strerror(errno)); \
-			_exit(1);                                                     \
-		}                                                                     \
+				round_no, me, __FILE__, __LINE__, #cond, strerror(errno));         \
+			_exit(1);                                                                  \
+		}                                                                                  \
 	} while (0)
 
 /* The round's plan: set by the parent before fork, inherited. */
 static uint64_t seed;
 static unsigned round_no, me;
 static uint16_t domid[NDOM];
-static bool dial[NDOM][NDOM];       /* dial[a][b]: a connects to b */
+static bool dial[NDOM][NDOM];	      /* dial[a][b]: a connects to b */
 static uint32_t ring_len[NDOM][NDOM]; /* a's ring for its connection to b (0: default) */
 
 enum msg_type { M_LISTENING = 1, M_GO, M_CONNECTED, M_STOP, M_SENT, M_EXPECT, M_DONE, M_QUIT };
@@ -77,7 +77,7 @@ struct msg_expect {
 struct msg_done {
 	uint32_t type;
 	uint64_t rcvd[NDOM], rcvd_ck[NDOM];
-	int32_t err[NDOM];   /* first error seen on the connection, or 0 */
+	int32_t err[NDOM];    /* first error seen on the connection, or 0 */
 	int64_t err_ns[NDOM]; /* when (CLOCK_MONOTONIC) */
 	uint64_t stream_bytes, dgram_bytes, dgrams;
 };
@@ -242,10 +242,10 @@ static void dgram_send(int g)
 	unsigned to = (unsigned)(crand() % NDOM);
 	if (to == me)
 		return;
-	struct dg_hdr h = { dg_seq[to], me, (uint32_t)(crand() % (DGRAM_MAX + 1)) };
+	struct dg_hdr h = {dg_seq[to], me, (uint32_t)(crand() % (DGRAM_MAX + 1))};
 	memcpy(buf, &h, sizeof(h));
 	pat_fill(buf + sizeof(h), dgram_key(me, to, h.seq), 0, h.len);
-	struct v4v_addr dst = { .aport = DPORT, .domain_id = domid[to] };
+	struct v4v_addr dst = {.aport = DPORT, .domain_id = domid[to]};
 	ssize_t r = v4v_sendto(g, buf, sizeof(h) + h.len, 0, &dst);
 	if (r >= 0) {
 		CCHECK((size_t)r == sizeof(h) + h.len);
@@ -306,7 +306,7 @@ static void child(int domain_fd, int ctl)
 {
 	enum { TRAFFIC, STOPPED, DRAIN } phase = TRAFFIC;
 	struct v4v_domain *d;
-	struct msg_expect ex = { 0 };
+	struct msg_expect ex = {0};
 	union {
 		uint32_t type;
 		struct msg_expect ex;
@@ -320,7 +320,7 @@ static void child(int domain_fd, int ctl)
 	int l = v4v_socket(d, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
 	int g = v4v_socket(d, V4V_SOCK_DGRAM, V4V_SOCK_NONBLOCK);
 	CCHECK(l >= 0 && g >= 0);
-	struct v4v_addr any = { .aport = LPORT, .domain_id = V4V_DOMID_ANY };
+	struct v4v_addr any = {.aport = LPORT, .domain_id = V4V_DOMID_ANY};
 	CCHECK(v4v_bind(l, &any) == 0 && v4v_listen(l, 8) == 0);
 	any.aport = DPORT;
 	CCHECK(v4v_bind(g, &any) == 0);
@@ -337,7 +337,7 @@ static void child(int domain_fd, int ctl)
 		CCHECK(s >= 0);
 		if (ring_len[me][p])
 			CCHECK(v4v_sock_set_ring_len(s, ring_len[me][p]) == 0);
-		struct v4v_addr to = { .aport = LPORT, .domain_id = domid[p] };
+		struct v4v_addr to = {.aport = LPORT, .domain_id = domid[p]};
 		conn[p].fd = s;
 		if (v4v_connect(s, &to) == 0)
 			conn[p].up = true;
@@ -380,12 +380,12 @@ static void child(int domain_fd, int ctl)
 				break;
 		}
 
-		pfd[n] = (struct pollfd){ .fd = ctl, .events = POLLIN };
+		pfd[n] = (struct pollfd){.fd = ctl, .events = POLLIN};
 		who[n++] = NDOM;
-		pfd[n] = (struct pollfd){ .fd = g, .events = POLLIN };
+		pfd[n] = (struct pollfd){.fd = g, .events = POLLIN};
 		who[n++] = NDOM + 1;
 		if (expected_in) {
-			pfd[n] = (struct pollfd){ .fd = l, .events = POLLIN };
+			pfd[n] = (struct pollfd){.fd = l, .events = POLLIN};
 			who[n++] = NDOM + 2;
 		}
 		for (unsigned p = 0; p < NDOM; p++) {
@@ -395,7 +395,7 @@ static void child(int domain_fd, int ctl)
 			short ev = POLLIN;
 			if (phase == TRAFFIC && c->blocked)
 				ev |= POLLOUT;
-			pfd[n] = (struct pollfd){ .fd = c->fd, .events = ev };
+			pfd[n] = (struct pollfd){.fd = c->fd, .events = ev};
 			who[n++] = p;
 		}
 		int r = poll(pfd, n, busy ? 0 : GUARD_MS);
@@ -406,9 +406,10 @@ static void child(int domain_fd, int ctl)
 				(int)phase);
 			for (unsigned p = 0; p < NDOM; p++)
 				if (linked(me, p))
-					fprintf(stderr, " [%u%s up %d err %d got %llu want %llu]", p,
-						ex.victims & 1u << p ? " killed" : "", conn[p].up,
-						conn[p].err, (unsigned long long)conn[p].rcvd,
+					fprintf(stderr, " [%u%s up %d err %d got %llu want %llu]",
+						p, ex.victims & 1u << p ? " killed" : "",
+						conn[p].up, conn[p].err,
+						(unsigned long long)conn[p].rcvd,
 						(unsigned long long)ex.want[p]);
 			fprintf(stderr, "\n");
 			_exit(1);
@@ -422,7 +423,7 @@ static void child(int domain_fd, int ctl)
 				if (ty == M_STOP) {
 					CCHECK(phase == TRAFFIC);
 					phase = STOPPED;
-					struct msg_sent ms = { .type = M_SENT };
+					struct msg_sent ms = {.type = M_SENT};
 					for (unsigned p = 0; p < NDOM; p++) {
 						ms.sent[p] = conn[p].sent;
 						ms.sent_ck[p] = conn[p].sent_ck;
@@ -449,8 +450,8 @@ static void child(int domain_fd, int ctl)
 			} else {
 				struct conn *c = &conn[who[i]];
 				if (c->connecting) {
-					struct v4v_addr to = { .aport = LPORT,
-							       .domain_id = domid[who[i]] };
+					struct v4v_addr to = {.aport = LPORT,
+							      .domain_id = domid[who[i]]};
 					if (v4v_connect(c->fd, &to) == 0) {
 						c->connecting = false;
 						c->up = true;
@@ -476,7 +477,7 @@ static void child(int domain_fd, int ctl)
 	ctl_write(ctl, &done, sizeof(done));
 	/* Keep reading until everyone has reported: senders' queues drain. */
 	for (;;) {
-		struct pollfd pfd[2] = { { .fd = ctl, .events = POLLIN }, { .fd = g, .events = POLLIN } };
+		struct pollfd pfd[2] = {{.fd = ctl, .events = POLLIN}, {.fd = g, .events = POLLIN}};
 		CCHECK(poll(pfd, 2, GUARD_MS) > 0);
 		if (pfd[1].revents)
 			dgram_recv(g);
@@ -562,26 +563,26 @@ static int v4vd_memfd_maps(void)
 }
 
 /* Poll (bounded) until cond holds; a timeout is a failure. */
-#define WAIT_FOR(cond)                                                                 \
-	do {                                                                           \
-		int _i = 0;                                                            \
-		while (!(cond)) {                                                      \
-			if (++_i > GUARD_MS) {                                         \
-				fprintf(stderr, "round %u: %s:%d: timed out waiting for %s\n", \
-					round_no, __FILE__, __LINE__, #cond);          \
-				exit(1);                                               \
-			}                                                              \
-			poll(NULL, 0, 1);                                              \
-		}                                                                      \
+#define WAIT_FOR(cond)                                                                             \
+	do {                                                                                       \
+		int _i = 0;                                                                        \
+		while (!(cond)) {                                                                  \
+			if (++_i > GUARD_MS) {                                                     \
+				fprintf(stderr, "round %u: %s:%d: timed out waiting for %s\n",     \
+					round_no, __FILE__, __LINE__, #cond);                      \
+				exit(1);                                                           \
+			}                                                                          \
+			poll(NULL, 0, 1);                                                          \
+		}                                                                                  \
 	} while (0)
 
-#define RCHECK(cond)                                                                   \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "round %u: %s:%d: check failed: %s\n", round_no, \
-				__FILE__, __LINE__, #cond);                            \
-			exit(1);                                                       \
-		}                                                                      \
+#define RCHECK(cond)                                                                               \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "round %u: %s:%d: check failed: %s\n", round_no, __FILE__, \
+				__LINE__, #cond);                                                  \
+			exit(1);                                                                   \
+		}                                                                                  \
 	} while (0)
 
 static pid_t pid[NDOM];
@@ -596,16 +597,17 @@ static void kill_children(void)
 /* One message from child i, of the expected type; any failure is fatal. */
 static void from_child(int fd, unsigned i, void *m, size_t n, uint32_t type)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	uint32_t t;
 	if (poll(&p, 1, GUARD_MS) != 1) {
-		fprintf(stderr, "round %u: child %u silent (waiting for message %u)\n", round_no, i, type);
+		fprintf(stderr, "round %u: child %u silent (waiting for message %u)\n", round_no, i,
+			type);
 		exit(1);
 	}
 	ssize_t r = read(fd, m, n);
 	if (r != (ssize_t)n) {
-		fprintf(stderr, "round %u: child %u died (read %zd, wanted message %u)\n",
-			round_no, i, r, type);
+		fprintf(stderr, "round %u: child %u died (read %zd, wanted message %u)\n", round_no,
+			i, r, type);
 		exit(1);
 	}
 	memcpy(&t, m, sizeof(t));
@@ -626,7 +628,7 @@ struct totals {
 static void one_round(struct totals *tot)
 {
 	int dfd[NDOM], sv[NDOM][2];
-	int64_t kill_ns[NDOM] = { 0 };
+	int64_t kill_ns[NDOM] = {0};
 	uint32_t t, victims = 0;
 	static struct msg_sent sent[NDOM];
 	static struct msg_done done_of[NDOM];
@@ -646,7 +648,7 @@ static void one_round(struct totals *tot)
 			bool ab = t_rand() % 2;
 			unsigned from = ab ? a : b, to = ab ? b : a;
 			dial[from][to] = true;
-			static const uint32_t lens[] = { 0, 0, 4096, 65536, 1u << 20 };
+			static const uint32_t lens[] = {0, 0, 4096, 65536, 1u << 20};
 			ring_len[from][to] = lens[t_rand() % 5];
 		}
 	for (unsigned i = 0; i < NDOM; i++) {
@@ -719,7 +721,7 @@ static void one_round(struct totals *tot)
 	for (unsigned i = 0; i < NDOM; i++) {
 		if (victims & 1u << i)
 			continue;
-		struct msg_expect ex = { .type = M_EXPECT, .victims = victims };
+		struct msg_expect ex = {.type = M_EXPECT, .victims = victims};
 		for (unsigned p = 0; p < NDOM; p++)
 			if (!(victims & 1u << p))
 				ex.want[p] = sent[p].sent[i];
@@ -738,10 +740,12 @@ static void one_round(struct totals *tot)
 			if (victims & 1u << p) {
 				int64_t lat = dn->err_ns[p] - kill_ns[p];
 				if (dn->err[p] != ECONNRESET || lat < 0 || lat > RESET_MAX_NS) {
-					fprintf(stderr, "round %u: %u's connection to killed %u: "
+					fprintf(stderr,
+						"round %u: %u's connection to killed %u: "
 						"error %d (%s) %.3f ms after the kill\n",
 						round_no, i, p, dn->err[p],
-						dn->err[p] > 0 ? strerror(dn->err[p]) : "end of stream",
+						dn->err[p] > 0 ? strerror(dn->err[p])
+							       : "end of stream",
 						lat / 1e6);
 					exit(1);
 				}
@@ -753,10 +757,10 @@ static void one_round(struct totals *tot)
 			tot->conns += i < p;
 			if (dn->err[p] || dn->rcvd[p] != sent[p].sent[i] ||
 			    dn->rcvd_ck[p] != sent[p].sent_ck[i]) {
-				fprintf(stderr, "round %u: %u<-%u: error %d, got %llu bytes "
+				fprintf(stderr,
+					"round %u: %u<-%u: error %d, got %llu bytes "
 					"(ck %016llx), sent %llu (ck %016llx)\n",
-					round_no, i, p, dn->err[p],
-					(unsigned long long)dn->rcvd[p],
+					round_no, i, p, dn->err[p], (unsigned long long)dn->rcvd[p],
 					(unsigned long long)dn->rcvd_ck[p],
 					(unsigned long long)sent[p].sent[i],
 					(unsigned long long)sent[p].sent_ck[i]);
@@ -797,7 +801,7 @@ static void rounds(void)
 {
 	const char *env = getenv("CHAOS_ROUNDS");
 	unsigned n = env ? (unsigned)strtoul(env, NULL, 0) : 50;
-	struct totals tot = { 0 };
+	struct totals tot = {0};
 	int64_t t0 = now_ns();
 
 	seed = t_seed();
@@ -818,13 +822,13 @@ static void rounds(void)
 	printf("chaos: seed %llu rounds %u domains spawned %u killed %u "
 	       "connections verified %u resets %u (worst %.1f ms) datagrams %llu "
 	       "bytes verified %llu leaks: 0 (%.1f s)\n",
-	       (unsigned long long)seed, tot.rounds, tot.spawned, tot.killed, tot.conns,
-	       tot.resets, tot.worst_reset_ns / 1e6, (unsigned long long)tot.dgrams,
+	       (unsigned long long)seed, tot.rounds, tot.spawned, tot.killed, tot.conns, tot.resets,
+	       tot.worst_reset_ns / 1e6, (unsigned long long)tot.dgrams,
 	       (unsigned long long)tot.bytes, (now_ns() - t0) / 1e9);
 }
 
 static const struct t_case cases[] = {
-	{ "rounds", rounds },
+    {"rounds", rounds},
 };
 
 int main(int argc, char **argv)

@@ -92,7 +92,7 @@ static void others_unaffected(void)
 	uint8_t msg[200], got[200];
 	size_t n = 1 + t_rand() % sizeof(msg);
 	struct v4v_addr dst = v4v_rx_addr(good_ring);
-	struct iovec iov = { msg, n };
+	struct iovec iov = {msg, n};
 	struct v4v_msg m;
 
 	v4vd_alive();
@@ -143,7 +143,7 @@ static int v4vd_memfd_maps(void)
 
 static struct counts counts_now(void)
 {
-	return (struct counts){ t_v4vd_fds(), t_v4vd_maps(), v4vd_memfd_maps() };
+	return (struct counts){t_v4vd_fds(), t_v4vd_maps(), v4vd_memfd_maps()};
 }
 
 /*
@@ -197,13 +197,13 @@ static uint32_t next_seq = 1000;
 /* Wait for a packet on fd; a hang is a failure, not a test timeout. */
 static void readable(int fd)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	CHECK_EQ(poll(&p, 1, WAIT_MS), 1);
 }
 
 /* Send n raw bytes (and fds) on d's channel; returns the reply's ret. */
-static long raw_fds(struct v4v_domain *d, const void *pkt, size_t n, const int *fds,
-		    unsigned nfds, union reply *rep, size_t *got)
+static long raw_fds(struct v4v_domain *d, const void *pkt, size_t n, const int *fds, unsigned nfds,
+		    union reply *rep, size_t *got)
 {
 	unsigned nr;
 	CHECK_EQ(v4v_send_fds(d->chan, pkt, n, fds, nfds, 0), n);
@@ -230,8 +230,8 @@ static long raw(struct v4v_domain *d, void *pkt, size_t n, const int *fds, unsig
 static struct v4v_req_register reg_req(v4v_port_t aport, uint32_t len)
 {
 	return (struct v4v_req_register){
-		.h = { .op = V4V_OP_REGISTER_RING },
-		.ring = { .aport = aport, .partner_id = V4V_DOMID_ANY, .len = len },
+	    .h = {.op = V4V_OP_REGISTER_RING},
+	    .ring = {.aport = aport, .partner_id = V4V_DOMID_ANY, .len = len},
 	};
 }
 
@@ -244,18 +244,18 @@ static long raw_register(struct v4v_domain *d, v4v_port_t aport, uint32_t len, i
 static struct v4v_req_sendv sendv_req(uint16_t domid, v4v_port_t aport, uint32_t n)
 {
 	return (struct v4v_req_sendv){
-		.h = { .op = V4V_OP_SENDV },
-		.src = { .aport = 1 },
-		.dst = { .aport = aport, .domain_id = domid },
-		.niov = 1,
-		.iov_len = { n },
+	    .h = {.op = V4V_OP_SENDV},
+	    .src = {.aport = 1},
+	    .dst = {.aport = aport, .domain_id = domid},
+	    .niov = 1,
+	    .iov_len = {n},
 	};
 }
 
 /* The attacker's channel still works: a well-formed request succeeds. */
 static void channel_works(struct v4v_domain *d)
 {
-	struct v4v_req_hdr q = { .op = V4V_OP_EVENTS };
+	struct v4v_req_hdr q = {.op = V4V_OP_EVENTS};
 	CHECK(raw(d, &q, sizeof(q), NULL, 0) >= 0);
 }
 
@@ -263,9 +263,9 @@ static void channel_works(struct v4v_domain *d)
 static void not_registered(struct v4v_domain *d, v4v_port_t aport)
 {
 	struct v4v_req_unregister q = {
-		.h = { .op = V4V_OP_UNREGISTER_RING },
-		.aport = aport,
-		.partner_id = V4V_DOMID_ANY,
+	    .h = {.op = V4V_OP_UNREGISTER_RING},
+	    .aport = aport,
+	    .partner_id = V4V_DOMID_ANY,
 	};
 	CHECK_EQ(raw(d, &q, sizeof(q), NULL, 0), -ENOENT);
 }
@@ -290,14 +290,14 @@ static void truncated(void)
 		uint32_t op;
 		size_t size;
 	} ops[] = {
-		{ V4V_OP_REGISTER_RING, sizeof(struct v4v_req_register) },
-		{ V4V_OP_UNREGISTER_RING, sizeof(struct v4v_req_unregister) },
-		{ V4V_OP_RING_POKE, sizeof(struct v4v_req_unregister) },
-		{ V4V_OP_SENDV, sizeof(struct v4v_req_sendv) },
-		{ V4V_OP_NOTIFY, sizeof(struct v4v_req_notify) },
-		{ V4V_OP_NAME_REGISTER, sizeof(struct v4v_req_name) },
-		{ V4V_OP_NAME_UNREGISTER, sizeof(struct v4v_req_name) },
-		{ V4V_OP_NAME_LOOKUP, sizeof(struct v4v_req_name) },
+	    {V4V_OP_REGISTER_RING, sizeof(struct v4v_req_register)},
+	    {V4V_OP_UNREGISTER_RING, sizeof(struct v4v_req_unregister)},
+	    {V4V_OP_RING_POKE, sizeof(struct v4v_req_unregister)},
+	    {V4V_OP_SENDV, sizeof(struct v4v_req_sendv)},
+	    {V4V_OP_NOTIFY, sizeof(struct v4v_req_notify)},
+	    {V4V_OP_NAME_REGISTER, sizeof(struct v4v_req_name)},
+	    {V4V_OP_NAME_UNREGISTER, sizeof(struct v4v_req_name)},
+	    {V4V_OP_NAME_LOOKUP, sizeof(struct v4v_req_name)},
 	};
 	union {
 		struct v4v_req_hdr h;
@@ -323,7 +323,7 @@ static void truncated(void)
 	q.h.op = V4V_OP_EVENTS;
 	CHECK_EQ(raw(h, &q, sizeof(q.h) + 1, NULL, 0), -EINVAL);
 	/* Shorter than a header: nothing to echo, still an answer. */
-	q.h = (struct v4v_req_hdr){ .op = V4V_OP_SENDV, .seq = 77 };
+	q.h = (struct v4v_req_hdr){.op = V4V_OP_SENDV, .seq = 77};
 	CHECK_EQ(raw_fds(h, &q, 4, NULL, 0, &rep, NULL), -EINVAL);
 	CHECK_EQ(rep.r.h.seq, 0);
 	CHECK_EQ(raw_fds(h, &q, 1, NULL, 0, &rep, NULL), -EINVAL);
@@ -343,7 +343,7 @@ static void oversize(void)
 {
 	static uint8_t big[65536];
 	union reply rep;
-	size_t sizes[] = { V4V_REQ_MAX + 1, V4V_REQ_MAX + 4096, sizeof(big) };
+	size_t sizes[] = {V4V_REQ_MAX + 1, V4V_REQ_MAX + 4096, sizeof(big)};
 
 	start();
 	struct v4v_domain *h = dom("evil");
@@ -364,7 +364,7 @@ static void oversize(void)
 
 static void unknown_op(void)
 {
-	static const uint32_t ops[] = { 0, 5, 15, 31, 33, 0x100, 0x80000003u, 0xFFFFFFFFu };
+	static const uint32_t ops[] = {0, 5, 15, 31, 33, 0x100, 0x80000003u, 0xFFFFFFFFu};
 	uint8_t q[64];
 
 	start();
@@ -388,7 +388,7 @@ static void wrong_fds(void)
 	int ring = memfd_of(64 + 4096, F_SEAL_SHRINK), p[2];
 	CHECK(pipe2(p, O_CLOEXEC) == 0);
 	int extra = dup(p[0]);
-	int four[4] = { ring, p[0], p[1], extra };
+	int four[4] = {ring, p[0], p[1], extra};
 
 	struct v4v_req_register q = reg_req(1, 4096);
 	CHECK_EQ(raw(h, &q, sizeof(q), NULL, 0), -EBADF);
@@ -401,10 +401,10 @@ static void wrong_fds(void)
 
 	struct v4v_req_sendv s = sendv_req(v4v_domid(good_rx), 7, 1);
 	CHECK_EQ(raw(h, &s, sizeof(s), &ring, 1), -EBADF);
-	struct v4v_req_hdr ev = { .op = V4V_OP_EVENTS };
+	struct v4v_req_hdr ev = {.op = V4V_OP_EVENTS};
 	CHECK_EQ(raw(h, &ev, sizeof(ev), four, 2), -EBADF);
 	/* ATTACH belongs on the domain fd, never on a channel. */
-	struct v4v_req_attach at = { .h = { .op = V4V_OP_ATTACH }, .version = V4V_PROTO_VERSION };
+	struct v4v_req_attach at = {.h = {.op = V4V_OP_ATTACH}, .version = V4V_PROTO_VERSION};
 	CHECK_EQ(raw(h, &at, sizeof(at), four, 2), -EINVAL);
 	CHECK_EQ(raw(h, &at, sizeof(at), NULL, 0), -EBADF);
 
@@ -422,7 +422,7 @@ static void unsealed_memfd(void)
 	start();
 	struct v4v_domain *h = dom("evil");
 	struct counts base = baseline();
-	static const unsigned seals[] = { 0, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_GROW | F_SEAL_SEAL };
+	static const unsigned seals[] = {0, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_GROW | F_SEAL_SEAL};
 
 	for (unsigned i = 0; i < ARRAY_SIZE(seals); i++) {
 		int fd = memfd_of(64 + 4096, seals[i]);
@@ -441,7 +441,7 @@ static void unsealed_memfd(void)
 
 static void short_memfd(void)
 {
-	static const size_t sizes[] = { 0, 64, 64 + 4096 - 1, 4096 };
+	static const size_t sizes[] = {0, 64, 64 + 4096 - 1, 4096};
 	start();
 	struct v4v_domain *h = dom("evil");
 	struct counts base = baseline();
@@ -458,7 +458,9 @@ static void short_memfd(void)
 	CHECK(ftruncate(fd, 1 << 20) == 0);
 	close(fd);
 	struct v4v_req_unregister u = {
-		.h = { .op = V4V_OP_UNREGISTER_RING }, .aport = 1, .partner_id = V4V_DOMID_ANY,
+	    .h = {.op = V4V_OP_UNREGISTER_RING},
+	    .aport = 1,
+	    .partner_id = V4V_DOMID_ANY,
 	};
 	CHECK_EQ(raw(h, &u, sizeof(u), NULL, 0), 0);
 	counts_back(&base);
@@ -493,15 +495,19 @@ static void non_memfd(void)
 
 	CHECK(pipe2(p, O_CLOEXEC) == 0);
 	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
-	const int fds[] = { p[0], p[1], sv[0], eventfd(0, EFD_CLOEXEC),
-			    open("/dev/null", O_RDWR | O_CLOEXEC), open("/", O_PATH | O_CLOEXEC) };
+	const int fds[] = {p[0],
+			   p[1],
+			   sv[0],
+			   eventfd(0, EFD_CLOEXEC),
+			   open("/dev/null", O_RDWR | O_CLOEXEC),
+			   open("/", O_PATH | O_CLOEXEC)};
 	for (unsigned i = 0; i < ARRAY_SIZE(fds); i++) {
 		CHECK(fds[i] >= 0);
 		CHECK_EQ(raw_register(h, 1, 4096, fds[i]), -EBADF);
 		close(fds[i]);
 	}
 	close(sv[1]);
-	static const char *const dirs[] = { ".", "/dev/shm" };
+	static const char *const dirs[] = {".", "/dev/shm"};
 	for (unsigned i = 0; i < ARRAY_SIZE(dirs); i++) {
 		int fd = plain_file(dirs[i]);
 		CHECK_EQ(raw_register(h, 1, 4096, fd), plain_file_error(fd));
@@ -520,13 +526,9 @@ static void staging_bounds(void)
 		uint64_t off;
 		uint32_t len;
 	} bad[] = {
-		{ V4V_STAGING_SIZE + 1ull, 0 },
-		{ V4V_STAGING_SIZE, 1 },
-		{ V4V_STAGING_SIZE - 10, 11 },
-		{ 1, V4V_STAGING_SIZE },
-		{ 1ull << 32, 1 },
-		{ UINT64_MAX, 1 },
-		{ UINT64_MAX - 15, 16 },
+	    {V4V_STAGING_SIZE + 1ull, 0}, {V4V_STAGING_SIZE, 1}, {V4V_STAGING_SIZE - 10, 11},
+	    {1, V4V_STAGING_SIZE},	  {1ull << 32, 1},	 {UINT64_MAX, 1},
+	    {UINT64_MAX - 15, 16},
 	};
 	start();
 	struct v4v_domain *h = dom("evil");
@@ -569,7 +571,7 @@ static void staging_bounds(void)
 
 static void niov(void)
 {
-	static const uint32_t counts[] = { V4V_MAX_IOV + 1, 64, 0x80000000u, 0xFFFFFFFFu };
+	static const uint32_t counts[] = {V4V_MAX_IOV + 1, 64, 0x80000000u, 0xFFFFFFFFu};
 	start();
 	struct v4v_domain *h = dom("evil");
 	uint16_t rx = v4v_domid(good_rx);
@@ -610,8 +612,10 @@ static void pads(void)
 	not_registered(h, 1);
 
 	struct v4v_req_unregister u = {
-		.h = { .op = V4V_OP_UNREGISTER_RING }, .aport = 7, .partner_id = V4V_DOMID_ANY,
-		.pad = 0x100,
+	    .h = {.op = V4V_OP_UNREGISTER_RING},
+	    .aport = 7,
+	    .partner_id = V4V_DOMID_ANY,
+	    .pad = 0x100,
 	};
 	CHECK_EQ(raw(h, &u, sizeof(u), NULL, 0), -EINVAL);
 
@@ -622,16 +626,18 @@ static void pads(void)
 	s.dst.pad = 0x8000;
 	CHECK_EQ(raw(h, &s, sizeof(s), NULL, 0), -EINVAL);
 
-	struct v4v_req_notify n = { .h = { .op = V4V_OP_NOTIFY }, .pad = 1 };
+	struct v4v_req_notify n = {.h = {.op = V4V_OP_NOTIFY}, .pad = 1};
 	CHECK_EQ(raw(h, &n, sizeof(n), NULL, 0), -EINVAL);
 
 	/* On the domain fd: an attach with a nonzero pad. */
 	int sv[2], staging = v4v_memfd_sealed("staging", V4V_STAGING_SIZE);
 	CHECK(staging >= 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
 	struct v4v_req_attach a = {
-		.h = { .op = V4V_OP_ATTACH, .seq = 5 }, .version = V4V_PROTO_VERSION, .pad = 1,
+	    .h = {.op = V4V_OP_ATTACH, .seq = 5},
+	    .version = V4V_PROTO_VERSION,
+	    .pad = 1,
 	};
-	int afds[2] = { sv[1], staging };
+	int afds[2] = {sv[1], staging};
 	union reply rep;
 	CHECK_EQ(v4v_send_fds(h->domain_fd, &a, sizeof(a), afds, 2, 0), sizeof(a));
 	readable(h->domain_fd);
@@ -664,7 +670,7 @@ static void notify_limits(void)
 	q.q.h.op = V4V_OP_NOTIFY;
 
 	/* Too many entries, whether or not the packet carries them. */
-	static const uint32_t big[] = { V4V_MAX_NOTIFY + 1, 1000, 0xFFFFFFFFu };
+	static const uint32_t big[] = {V4V_MAX_NOTIFY + 1, 1000, 0xFFFFFFFFu};
 	for (unsigned i = 0; i < ARRAY_SIZE(big); i++) {
 		q.q.nent = big[i];
 		CHECK_EQ(raw(h, &q, sizeof(q.q), NULL, 0), -E2BIG);
@@ -675,7 +681,7 @@ static void notify_limits(void)
 	/* A length that does not match nent. */
 	static const struct {
 		uint32_t nent, carried;
-	} odd[] = { { 2, 1 }, { 1, 2 }, { 0, 1 }, { V4V_MAX_NOTIFY, V4V_MAX_NOTIFY - 1 } };
+	} odd[] = {{2, 1}, {1, 2}, {0, 1}, {V4V_MAX_NOTIFY, V4V_MAX_NOTIFY - 1}};
 	for (unsigned i = 0; i < ARRAY_SIZE(odd); i++) {
 		q.q.nent = odd[i].nent;
 		CHECK_EQ(raw(h, &q, sizeof(q.q) + odd[i].carried * ent, NULL, 0), -EINVAL);
@@ -688,8 +694,10 @@ static void notify_limits(void)
 	struct v4v_ring_data_ent *e = (struct v4v_ring_data_ent *)(q.raw + sizeof(q.q));
 	for (unsigned i = 0; i < V4V_MAX_NOTIFY; i++)
 		e[i] = (struct v4v_ring_data_ent){
-			.ring = { .aport = i % 2 ? 7 : 1000 + i, .domain_id = v4v_domid(good_rx) },
-			.flags = 0xFFFF, .pad = 0xFFFF, .space_required = i,
+		    .ring = {.aport = i % 2 ? 7 : 1000 + i, .domain_id = v4v_domid(good_rx)},
+		    .flags = 0xFFFF,
+		    .pad = 0xFFFF,
+		    .space_required = i,
 		};
 	CHECK_EQ(raw_fds(h, &q, sizeof(q.q) + V4V_MAX_NOTIFY * ent, NULL, 0, &rep, &got), 0);
 	CHECK_EQ(got, sizeof(rep.r) + V4V_MAX_NOTIFY * ent);
@@ -697,7 +705,7 @@ static void notify_limits(void)
 	for (unsigned i = 0; i < V4V_MAX_NOTIFY; i++) {
 		CHECK_EQ(e[i].pad, 0);
 		CHECK_EQ(e[i].flags, i % 2 ? V4V_RING_EXISTS | V4V_RING_SHARED | V4V_RING_EMPTY |
-						     V4V_RING_SUFFICIENT
+						 V4V_RING_SUFFICIENT
 					   : 0);
 	}
 	channel_works(h);
@@ -708,15 +716,15 @@ static void notify_limits(void)
 
 static void spoofed_source(void)
 {
-	static const uint16_t claims[] = { 0, 1, 2, 3, V4V_DOMID_ANY, V4V_DOMID_MAX, 0xFFFF };
+	static const uint16_t claims[] = {0, 1, 2, 3, V4V_DOMID_ANY, V4V_DOMID_MAX, 0xFFFF};
 	start();
 	struct v4v_domain *h = dom("evil");
 	uint16_t victim = v4v_domid(good_tx);
 
 	for (unsigned i = 0; i < ARRAY_SIZE(claims) + 1; i++) {
 		struct v4v_req_sendv q = sendv_req(v4v_domid(good_rx), 7, 3);
-		q.src = (struct v4v_addr){ .aport = 4242 + i,
-					   .domain_id = i ? claims[i - 1] : victim };
+		q.src =
+		    (struct v4v_addr){.aport = 4242 + i, .domain_id = i ? claims[i - 1] : victim};
 		memcpy(h->staging, "who", 3);
 		CHECK_EQ(raw(h, &q, sizeof(q), NULL, 0), 3);
 		struct v4v_msg m;
@@ -730,7 +738,9 @@ static void spoofed_source(void)
 
 	/* Nor can it take down, or poke, another domain's ring. */
 	struct v4v_req_unregister u = {
-		.h = { .op = V4V_OP_UNREGISTER_RING }, .aport = 7, .partner_id = V4V_DOMID_ANY,
+	    .h = {.op = V4V_OP_UNREGISTER_RING},
+	    .aport = 7,
+	    .partner_id = V4V_DOMID_ANY,
 	};
 	CHECK_EQ(raw(h, &u, sizeof(u), NULL, 0), -ENOENT);
 	u.h.op = V4V_OP_RING_POKE;
@@ -763,13 +773,13 @@ static void told_broken(struct v4v_domain *owner, v4v_port_t port)
 static void send_to(struct v4v_domain *from, struct v4v_rx *r, long expect)
 {
 	struct v4v_addr dst = v4v_rx_addr(r);
-	struct iovec iov = { "ping", 4 };
+	struct iovec iov = {"ping", 4};
 	CHECK_EQ(v4v_sendv(from, 1, &dst, &iov, 1, 0), expect);
 }
 
 static void garbage_rx(void)
 {
-	static const uint32_t garbage[] = { 8, 4096, 0xFFFFFFF0u, 1 };
+	static const uint32_t garbage[] = {8, 4096, 0xFFFFFFF0u, 1};
 	struct v4v_rx *r[ARRAY_SIZE(garbage)], *spare;
 	struct v4v_msg m;
 
@@ -794,7 +804,7 @@ static void garbage_rx(void)
 	store_rx(r[0], 0);
 	send_to(good_tx, r[0], -ECONNREFUSED);
 	/* Notify reports a broken ring as absent. */
-	struct v4v_ring_data_ent e = { .ring = v4v_rx_addr(r[1]), .space_required = 4 };
+	struct v4v_ring_data_ent e = {.ring = v4v_rx_addr(r[1]), .space_required = 4};
 	CHECK_EQ(v4v_notify(good_tx, &e, 1), 0);
 	CHECK_EQ(e.flags, 0);
 	/* Registering it afresh gives a working ring. */
@@ -825,7 +835,7 @@ static void garbage_msg(void)
 	CHECK(memcmp(got, "ping", 4) == 0);
 
 	/* Headers claiming too little, too much, or an absurd length. */
-	static const uint32_t lens[] = { 0, 15, 4096, 0xFFFFFFF8u };
+	static const uint32_t lens[] = {0, 15, 4096, 0xFFFFFFF8u};
 	struct v4v_ring_message_header *hdr = (void *)ring->ring;
 	uint32_t saved = hdr->len;
 	for (unsigned i = 0; i < ARRAY_SIZE(lens); i++) {
@@ -856,7 +866,7 @@ static void flood(void)
 	enum { EXTRA = V4V_MAX_WAITERS + 1, SENDS = 5000 };
 	struct v4v_domain *c[EXTRA];
 	struct v4v_rx *sink_ring;
-	struct iovec iov = { NULL, 100 };
+	struct iovec iov = {NULL, 100};
 	long full = 0, again = 0;
 
 	start();
@@ -904,7 +914,7 @@ static void flood(void)
 /* A client that sends and never reads its replies is dropped, not waited for. */
 static void pipeline(void)
 {
-	struct v4v_req_hdr q = { .op = V4V_OP_EVENTS };
+	struct v4v_req_hdr q = {.op = V4V_OP_EVENTS};
 	long sent = 0;
 
 	start();
@@ -920,7 +930,7 @@ static void pipeline(void)
 		if (errno != EAGAIN)
 			break;
 		/* Our queue is full: v4vd either reads on or hangs up. */
-		struct pollfd p = { .fd = h->chan, .events = POLLOUT };
+		struct pollfd p = {.fd = h->chan, .events = POLLOUT};
 		CHECK_EQ(poll(&p, 1, WAIT_MS), 1);
 	}
 	CHECK(errno == EPIPE || errno == ECONNRESET);
@@ -946,10 +956,11 @@ static uint32_t send_attach(int dfd, int chan, uint32_t version, unsigned nfds)
 {
 	int staging = v4v_memfd_sealed("staging", V4V_STAGING_SIZE);
 	struct v4v_req_attach a = {
-		.h = { .op = V4V_OP_ATTACH, .seq = next_seq++ }, .version = version,
+	    .h = {.op = V4V_OP_ATTACH, .seq = next_seq++},
+	    .version = version,
 	};
 	CHECK(staging >= 0);
-	int fds[2] = { chan, staging };
+	int fds[2] = {chan, staging};
 	CHECK_EQ(v4v_send_fds(dfd, &a, sizeof(a), fds, nfds, 0), sizeof(a));
 	close(staging);
 	return a.h.seq;
@@ -978,7 +989,7 @@ static long raw_attach(int dfd, uint32_t version, unsigned nfds)
 
 static void bad_version(void)
 {
-	static const uint32_t versions[] = { 0, V4V_PROTO_VERSION + 1, 0xFFFFFFFFu };
+	static const uint32_t versions[] = {0, V4V_PROTO_VERSION + 1, 0xFFFFFFFFu};
 	start();
 	uint16_t id;
 	int dfd = t_domain_fd("evil", &id);
@@ -990,7 +1001,7 @@ static void bad_version(void)
 	CHECK_EQ(raw_attach(dfd, V4V_PROTO_VERSION, 1), -EINVAL);
 	/* Garbage on the domain fd is answered there, like a bad attach; an
 	 * empty packet too (it is not a hang-up). */
-	struct v4v_req_hdr junk = { .op = V4V_OP_SENDV, .seq = 9 };
+	struct v4v_req_hdr junk = {.op = V4V_OP_SENDV, .seq = 9};
 	union reply rep;
 	CHECK_EQ(send(dfd, &junk, sizeof(junk), 0), sizeof(junk));
 	readable(dfd);
@@ -1048,7 +1059,7 @@ static void looped_channel(void)
 	CHECK_EQ(rep.r.h.op, V4V_OP_ATTACH);
 	CHECK_EQ(rep.r.h.seq, seq);
 	CHECK(rep.r.ret < 0);
-	struct v4v_req_hdr q = { .op = V4V_OP_EVENTS, .seq = next_seq++ };
+	struct v4v_req_hdr q = {.op = V4V_OP_EVENTS, .seq = next_seq++};
 	CHECK_EQ(send(sv[0], &q, sizeof(q), 0), sizeof(q));
 	readable(sv[0]);
 	CHECK_EQ(recv(sv[0], &rep, sizeof(rep), 0), sizeof(rep.r));
@@ -1090,9 +1101,8 @@ static void bell_owner_gone(void)
 	CHECK_EQ(v4v_ring_register(x, 5, V4V_DOMID_ANY, 4096, 0, &rx), 0);
 	CHECK_EQ(v4v_open_fd(dfd, &y), 0);
 	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
-	int fds[2] = { memfd_of(64 + 4096, F_SEAL_SHRINK), sv[1] };
-	struct v4v_ring *mem = mmap(NULL, 64 + 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
-				    fds[0], 0);
+	int fds[2] = {memfd_of(64 + 4096, F_SEAL_SHRINK), sv[1]};
+	struct v4v_ring *mem = mmap(NULL, 64 + 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
 	CHECK(mem != MAP_FAILED);
 	struct v4v_req_register q = reg_req(5, 4096);
 	CHECK_EQ(raw(y, &q, sizeof(q), fds, 2), 0);
@@ -1122,23 +1132,23 @@ static void bad_strings(void)
 {
 	start();
 	struct v4v_domain *h = dom("evil");
-	static const uint32_t ops[] = { V4V_OP_NAME_REGISTER, V4V_OP_NAME_UNREGISTER,
-					V4V_OP_NAME_LOOKUP };
+	static const uint32_t ops[] = {V4V_OP_NAME_REGISTER, V4V_OP_NAME_UNREGISTER,
+				       V4V_OP_NAME_LOOKUP};
 
 	for (unsigned i = 0; i < ARRAY_SIZE(ops); i++) {
-		struct v4v_req_name q = { .h = { .op = ops[i] }, .domid = V4V_DOMID_ANY };
+		struct v4v_req_name q = {.h = {.op = ops[i]}, .domid = V4V_DOMID_ANY};
 		memset(q.service, 'A', sizeof(q.service));
 		CHECK_EQ(raw(h, &q, sizeof(q), NULL, 0), -EINVAL);
-		q = (struct v4v_req_name){ .h = { .op = ops[i] }, .domid = V4V_DOMID_ANY };
+		q = (struct v4v_req_name){.h = {.op = ops[i]}, .domid = V4V_DOMID_ANY};
 		strcpy(q.service, "svc");
 		memset(q.domain, 'B', sizeof(q.domain));
 		CHECK_EQ(raw(h, &q, sizeof(q), NULL, 0), -EINVAL);
-		q = (struct v4v_req_name){ .h = { .op = ops[i] }, .nacl = 9 };
+		q = (struct v4v_req_name){.h = {.op = ops[i]}, .nacl = 9};
 		strcpy(q.service, "svc");
 		CHECK_EQ(raw(h, &q, sizeof(q), NULL, 0), -EINVAL);
 	}
 	/* A name that is terminated but not a legal name. */
-	struct v4v_req_name q = { .h = { .op = V4V_OP_NAME_REGISTER }, .port = 1 };
+	struct v4v_req_name q = {.h = {.op = V4V_OP_NAME_REGISTER}, .port = 1};
 	strcpy(q.service, "bad name/with:junk");
 	CHECK_EQ(raw(h, &q, sizeof(q), NULL, 0), -EINVAL);
 	channel_works(h);
@@ -1146,26 +1156,26 @@ static void bad_strings(void)
 }
 
 static const struct t_case cases[] = {
-	{ "truncated", truncated },
-	{ "oversize", oversize },
-	{ "unknown_op", unknown_op },
-	{ "wrong_fds", wrong_fds },
-	{ "unsealed_memfd", unsealed_memfd },
-	{ "short_memfd", short_memfd },
-	{ "non_memfd", non_memfd },
-	{ "staging_bounds", staging_bounds },
-	{ "niov", niov },
-	{ "pads", pads },
-	{ "notify_limits", notify_limits },
-	{ "spoofed_source", spoofed_source },
-	{ "garbage_rx", garbage_rx },
-	{ "garbage_msg", garbage_msg },
-	{ "flood", flood },
-	{ "pipeline", pipeline },
-	{ "bad_version", bad_version },
-	{ "looped_channel", looped_channel },
-	{ "bell_owner_gone", bell_owner_gone },
-	{ "bad_strings", bad_strings },
+    {"truncated", truncated},
+    {"oversize", oversize},
+    {"unknown_op", unknown_op},
+    {"wrong_fds", wrong_fds},
+    {"unsealed_memfd", unsealed_memfd},
+    {"short_memfd", short_memfd},
+    {"non_memfd", non_memfd},
+    {"staging_bounds", staging_bounds},
+    {"niov", niov},
+    {"pads", pads},
+    {"notify_limits", notify_limits},
+    {"spoofed_source", spoofed_source},
+    {"garbage_rx", garbage_rx},
+    {"garbage_msg", garbage_msg},
+    {"flood", flood},
+    {"pipeline", pipeline},
+    {"bad_version", bad_version},
+    {"looped_channel", looped_channel},
+    {"bell_owner_gone", bell_owner_gone},
+    {"bad_strings", bad_strings},
 };
 
 int main(int argc, char **argv)

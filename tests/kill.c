@@ -19,22 +19,22 @@
 
 enum { S1, S2, VICTIM, NDOM };
 
-#define PORT 100       /* everyone's wildcard ring */
+#define PORT	     100 /* everyone's wildcard ring */
 #define PARTNER_PORT 300 /* S1's ring whose partner is the victim */
-#define RING_LEN 4096
-#define MAXPAY 1500
-#define READY_MSGS 200 /* per peer, before the kill */
-#define AFTER_MSGS 500 /* each way between the survivors, after it */
-#define PHASE2 0x80000000u
-#define GUARD_MS 20000
+#define RING_LEN     4096
+#define MAXPAY	     1500
+#define READY_MSGS   200 /* per peer, before the kill */
+#define AFTER_MSGS   500 /* each way between the survivors, after it */
+#define PHASE2	     0x80000000u
+#define GUARD_MS     20000
 
-#define CCHECK(cond)                                                                  \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
-			fprintf(stderr, "child %u: %s:%d: check failed: %s\n", me,     \
-				__FILE__, __LINE__, #cond);                           \
-			_exit(1);                                                     \
-		}                                                                     \
+#define CCHECK(cond)                                                                               \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "child %u: %s:%d: check failed: %s\n", me, __FILE__,       \
+				__LINE__, #cond);                                                  \
+			_exit(1);                                                                  \
+		}                                                                                  \
 	} while (0)
 
 static uint64_t seed;
@@ -43,20 +43,20 @@ static unsigned me;
 
 struct report {
 	uint32_t got_from[NDOM]; /* before and after the kill */
-	uint32_t got_after;      /* phase-2 messages from the other survivor */
+	uint32_t got_after;	 /* phase-2 messages from the other survivor */
 	uint32_t sent_after;
-	uint32_t partner_gone;   /* PARTNER_GONE events naming the victim */
-	uint32_t gone_port;      /* ... and the ring they named */
-	uint32_t victim_errors;  /* sends to the victim refused after its death */
+	uint32_t partner_gone;	/* PARTNER_GONE events naming the victim */
+	uint32_t gone_port;	/* ... and the ring they named */
+	uint32_t victim_errors; /* sends to the victim refused after its death */
 };
 
 struct peer {
 	struct v4v_domain *d;
-	int ctl;                 /* socketpair to the parent */
+	int ctl; /* socketpair to the parent */
 	struct v4v_rx *rings[2];
 	unsigned nrings;
-	uint32_t seq[NDOM];      /* next seq to each destination */
-	uint32_t next_rx[NDOM];  /* next seq expected from each sender, per phase */
+	uint32_t seq[NDOM];	/* next seq to each destination */
+	uint32_t next_rx[NDOM]; /* next seq expected from each sender, per phase */
 	uint32_t next_rx2[NDOM];
 	bool go, victim_dead, reported;
 	struct report rep;
@@ -177,10 +177,10 @@ static unsigned send_one(struct peer *p)
 	size_t n = msg_len(me, to, tag);
 	/* The victim sends to S1's ring partnered with it, and to S2's wildcard. */
 	struct v4v_addr dst = {
-		.aport = me == VICTIM && to == S1 ? PARTNER_PORT : PORT,
-		.domain_id = domid[to],
+	    .aport = me == VICTIM && to == S1 ? PARTNER_PORT : PORT,
+	    .domain_id = domid[to],
 	};
-	struct iovec iov = { buf, n };
+	struct iovec iov = {buf, n};
 	msg_fill(buf, me, to, tag, n);
 	long r = v4v_sendv(p->d, 1, &dst, &iov, 1, tag);
 	if (r == (long)n) {
@@ -231,12 +231,12 @@ static void child(int domain_fd, int ctl)
 		p.nrings = 2;
 	}
 	char c;
-	CCHECK(write(ctl, "r", 1) == 1); /* rings up */
+	CCHECK(write(ctl, "r", 1) == 1);	   /* rings up */
 	CCHECK(read(ctl, &c, 1) == 1 && c == 's'); /* everyone's are */
 
 	struct pollfd pfd[2] = {
-		{ .fd = v4v_virq_fd(p.d), .events = POLLIN },
-		{ .fd = ctl, .events = POLLIN },
+	    {.fd = v4v_virq_fd(p.d), .events = POLLIN},
+	    {.fd = ctl, .events = POLLIN},
 	};
 	while (!finished(&p)) {
 		unsigned progress = drain(&p);
@@ -269,7 +269,7 @@ static void child(int domain_fd, int ctl)
 
 static bool read_full(int fd, void *buf, size_t n)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	for (size_t got = 0; got < n;) {
 		if (poll(&p, 1, 2 * GUARD_MS) != 1)
 			return false;
@@ -367,17 +367,17 @@ static int v4vd_memfd_maps(void)
 #endif
 
 /* Poll (bounded) until cond holds; a timeout is a failure. */
-#define WAIT_FOR(cond)                                                                 \
-	do {                                                                           \
-		int _i = 0;                                                            \
-		while (!(cond)) {                                                      \
-			if (++_i > GUARD_MS) {                                         \
-				fprintf(stderr, "%s:%d: timed out waiting for %s\n",   \
-					__FILE__, __LINE__, #cond);                    \
-				exit(1);                                               \
-			}                                                              \
-			poll(NULL, 0, 1);                                              \
-		}                                                                      \
+#define WAIT_FOR(cond)                                                                             \
+	do {                                                                                       \
+		int _i = 0;                                                                        \
+		while (!(cond)) {                                                                  \
+			if (++_i > GUARD_MS) {                                                     \
+				fprintf(stderr, "%s:%d: timed out waiting for %s\n", __FILE__,     \
+					__LINE__, #cond);                                          \
+				exit(1);                                                           \
+			}                                                                          \
+			poll(NULL, 0, 1);                                                          \
+		}                                                                                  \
 	} while (0)
 
 static pid_t pid[NDOM];
@@ -407,7 +407,7 @@ static void sigkill_mid_traffic(void)
 	CHECK_EQ(v4vd_memfd_maps(), 0);
 
 	for (unsigned i = 0; i < NDOM; i++) {
-		static const char *const names[NDOM] = { "s1", "s2", "victim" };
+		static const char *const names[NDOM] = {"s1", "s2", "victim"};
 		dfd[i] = t_domain_fd(names[i], &domid[i]);
 		CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]) == 0);
 	}
@@ -485,7 +485,7 @@ static void sigkill_mid_traffic(void)
 }
 
 static const struct t_case cases[] = {
-	{ "sigkill_mid_traffic", sigkill_mid_traffic },
+    {"sigkill_mid_traffic", sigkill_mid_traffic},
 };
 
 int main(int argc, char **argv)

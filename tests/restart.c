@@ -28,31 +28,31 @@
 #include "common/util.h"
 #include "t.h"
 
-#define NDOM 4
-#define PORT 7
-#define BULK (1u << 20)
-#define GUARD_MS 20000
+#define NDOM	  4
+#define PORT	  7
+#define BULK	  (1u << 20)
+#define GUARD_MS  20000
 #define PROMPT_NS 1000000000LL /* "promptly": under a second */
 
-#define CCHECK(cond)                                                                  \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
-			fprintf(stderr, "child %u: %s:%d: check failed: %s (errno %s)\n", \
-				me, __FILE__, __LINE__, #cond, strerror(errno));      \
-			_exit(1);                                                     \
-		}                                                                     \
+#define CCHECK(cond)                                                                               \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "child %u: %s:%d: check failed: %s (errno %s)\n", me,      \
+				__FILE__, __LINE__, #cond, strerror(errno));                       \
+			_exit(1);                                                                  \
+		}                                                                                  \
 	} while (0)
 
 static unsigned me;
 static uint16_t domid[NDOM];
 
 struct report {
-	int32_t err;          /* what the blocked call returned (errno) */
-	int64_t when_ns;      /* when it returned */
-	int32_t again_err;    /* the same call once more */
+	int32_t err;	   /* what the blocked call returned (errno) */
+	int64_t when_ns;   /* when it returned */
+	int32_t again_err; /* the same call once more */
 	int32_t virq_readable;
-	int64_t virq_ns;      /* when the VIRQ fd was seen readable */
-	int64_t close_ns;     /* how long v4v_sock_close took on the dead socket */
+	int64_t virq_ns;  /* when the VIRQ fd was seen readable */
+	int64_t close_ns; /* how long v4v_sock_close took on the dead socket */
 };
 
 struct renew {
@@ -78,18 +78,21 @@ static void tell(int ctl, char c)
 
 static void expect(int ctl, char c)
 {
-	struct pollfd p = { .fd = ctl, .events = POLLIN };
+	struct pollfd p = {.fd = ctl, .events = POLLIN};
 	char got;
 	CCHECK(poll(&p, 1, GUARD_MS) == 1);
 	CCHECK(read(ctl, &got, 1) == 1 && got == c);
 }
 
 /* The pair a process is in: 0-1 and 2-3; the even one dials. */
-static unsigned peer_of(unsigned i) { return i ^ 1; }
+static unsigned peer_of(unsigned i)
+{
+	return i ^ 1;
+}
 
 static int connect_or_accept(struct v4v_domain *d, int ctl, int *listener)
 {
-	struct v4v_addr a = { .aport = PORT, .domain_id = V4V_DOMID_ANY };
+	struct v4v_addr a = {.aport = PORT, .domain_id = V4V_DOMID_ANY};
 	int s = v4v_socket(d, V4V_SOCK_STREAM, 0);
 	CCHECK(s >= 0);
 	if (me % 2) {
@@ -136,7 +139,7 @@ static void send_bulk(int s, uint64_t n)
 static void child(int domain_fd, int ctl)
 {
 	struct v4v_domain *d;
-	struct report rep = { 0 };
+	struct report rep = {0};
 	static uint8_t buf[65536];
 	int l;
 	ssize_t r;
@@ -162,7 +165,7 @@ static void child(int domain_fd, int ctl)
 		recv_bulk(s, BULK);
 		tell(ctl, 'R'); /* and read no more: 0 blocks in send */
 		for (;;) {
-			struct pollfd p = { .fd = v4v_virq_fd(d), .events = POLLIN };
+			struct pollfd p = {.fd = v4v_virq_fd(d), .events = POLLIN};
 			CCHECK(poll(&p, 1, GUARD_MS) == 1);
 			int e = v4v_virq_ack(d);
 			if (e == 0)
@@ -188,21 +191,21 @@ static void child(int domain_fd, int ctl)
 	}
 
 	/* The handle is dead, and says so everywhere. */
-	struct pollfd p = { .fd = v4v_virq_fd(d), .events = POLLIN };
+	struct pollfd p = {.fd = v4v_virq_fd(d), .events = POLLIN};
 	/* Bounded wait: v4vd's fds close one by one as it dies, and the
 	 * socket's may have gone before the channel the VIRQ fd watches. */
 	rep.virq_readable = poll(&p, 1, GUARD_MS) == 1 && (p.revents & POLLIN);
 	rep.virq_ns = now_ns();
 	CCHECK(v4v_virq_ack(d) == -EPIPE);
 	CCHECK(v4v_notify(d, NULL, 0) == -EPIPE);
-	struct v4v_addr to = { .aport = PORT, .domain_id = domid[peer_of(me)] };
-	struct iovec iov = { buf, 1 };
+	struct v4v_addr to = {.aport = PORT, .domain_id = domid[peer_of(me)]};
+	struct iovec iov = {buf, 1};
 	CCHECK(v4v_sendv(d, 1, &to, &iov, 1, 0) == -EPIPE);
 	struct v4v_rx *rx;
 	CCHECK(v4v_ring_register(d, 99, V4V_DOMID_ANY, 4096, 0, &rx) == -EPIPE);
 	int s2 = v4v_socket(d, V4V_SOCK_DGRAM, 0);
 	CCHECK(s2 >= 0);
-	struct v4v_addr any = { .aport = 99, .domain_id = V4V_DOMID_ANY };
+	struct v4v_addr any = {.aport = 99, .domain_id = V4V_DOMID_ANY};
 	CCHECK(v4v_bind(s2, &any) == -1 && errno == EPIPE);
 	CCHECK(v4v_sock_close(s2) == 0);
 	/* Closing the dead sockets does not wait for the dead v4vd. */
@@ -217,7 +220,7 @@ static void child(int domain_fd, int ctl)
 	struct renew rn;
 	int fd = -1;
 	unsigned nfds = 0;
-	CCHECK(poll(&(struct pollfd){ .fd = ctl, .events = POLLIN }, 1, GUARD_MS) == 1);
+	CCHECK(poll(&(struct pollfd){.fd = ctl, .events = POLLIN}, 1, GUARD_MS) == 1);
 	CCHECK(v4v_recv_fds(ctl, &rn, sizeof(rn), &fd, 1, &nfds, 0) == sizeof(rn) && nfds == 1);
 	memcpy(domid, rn.domid, sizeof(domid));
 	/* Still dead: the old handle belongs to the old v4vd. */
@@ -260,7 +263,7 @@ static void kill_children(void)
 
 static void from(int fd, void *m, size_t n)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	CHECK(poll(&p, 1, 2 * GUARD_MS) == 1);
 	CHECK_EQ(read(fd, m, n), (ssize_t)n);
 }
@@ -333,14 +336,18 @@ static void v4vd_restart(void)
 	CHECK_EQ(waitpid(old, &st, 0), old);
 	for (unsigned i = 0; i < NDOM; i++) {
 		static const char *const what[NDOM] = {
-			"send (blocked, ring full)", "poll on the VIRQ fd",
-			"recv (blocked)", "recv (blocked)",
+		    "send (blocked, ring full)",
+		    "poll on the VIRQ fd",
+		    "recv (blocked)",
+		    "recv (blocked)",
 		};
 		struct report rep;
 		from(sv[i][0], &rep, sizeof(rep));
 		double ms = (rep.when_ns - t_kill) / 1e6;
-		fprintf(stderr, "domain %u: %s -> %s after %.1f ms; again -> %s; VIRQ fd %s "
-			"after %.1f ms; close %.1f ms\n", i, what[i], strerror(rep.err), ms,
+		fprintf(stderr,
+			"domain %u: %s -> %s after %.1f ms; again -> %s; VIRQ fd %s "
+			"after %.1f ms; close %.1f ms\n",
+			i, what[i], strerror(rep.err), ms,
 			rep.again_err ? strerror(rep.again_err) : "success",
 			rep.virq_readable ? "readable" : "NOT readable",
 			(rep.virq_ns - t_kill) / 1e6, rep.close_ns / 1e6);
@@ -363,7 +370,8 @@ static void v4vd_restart(void)
 	for (unsigned i = 0; i < NDOM; i++)
 		nfd[i] = t_domain_fd(NULL, &rn.domid[i]);
 	for (unsigned i = 0; i < NDOM; i++) {
-		CHECK_EQ(v4v_send_fds(sv[i][0], &rn, sizeof(rn), &nfd[i], 1, 0), (ssize_t)sizeof(rn));
+		CHECK_EQ(v4v_send_fds(sv[i][0], &rn, sizeof(rn), &nfd[i], 1, 0),
+			 (ssize_t)sizeof(rn));
 		close(nfd[i]);
 	}
 	pairs_meet(sv);
@@ -380,7 +388,7 @@ static void v4vd_restart(void)
 }
 
 static const struct t_case cases[] = {
-	{ "v4vd_restart", v4vd_restart },
+    {"v4vd_restart", v4vd_restart},
 };
 
 int main(int argc, char **argv)

@@ -49,8 +49,8 @@ static void put_peek_wrap(void)
 	uint8_t data[64];
 	struct v4v_msg m;
 	char out[64];
-	struct v4v_ring_message_header h = { .len = 16 + 20, .source = { 7, 3, 0 }, .message_type = 9 };
-	struct v4v_seg seg[2] = { { "0123456789", 10 }, { "abcdefghij", 10 } };
+	struct v4v_ring_message_header h = {.len = 16 + 20, .source = {7, 3, 0}, .message_type = 9};
+	struct v4v_seg seg[2] = {{"0123456789", 10}, {"abcdefghij", 10}};
 
 	memset(data, 0xEE, sizeof(data));
 	/* Start at 32 so the 48-byte message wraps. */
@@ -73,9 +73,9 @@ static void put_peek_wrap(void)
 
 static void peek_rejects(void)
 {
-	uint8_t data[64] = { 0 };
+	uint8_t data[64] = {0};
 	struct v4v_msg m;
-	struct v4v_ring_message_header h = { .len = 15 };
+	struct v4v_ring_message_header h = {.len = 15};
 	memcpy(data, &h, sizeof(h));
 	CHECK_EQ(v4v_ring_peek(data, 64, 0, 16, &m), -EBADMSG); /* len < header */
 	h.len = 40;
@@ -83,8 +83,8 @@ static void peek_rejects(void)
 	CHECK_EQ(v4v_ring_peek(data, 64, 0, 32, &m), -EBADMSG); /* beyond tx */
 	h.len = 0xFFFFFFF8u;
 	memcpy(data, &h, sizeof(h));
-	CHECK_EQ(v4v_ring_peek(data, 64, 0, 32, &m), -EBADMSG); /* overflow bait */
-	CHECK_EQ(v4v_ring_peek(data, 64, 8, 32, &m), -EBADMSG); /* misaligned rx */
+	CHECK_EQ(v4v_ring_peek(data, 64, 0, 32, &m), -EBADMSG);	 /* overflow bait */
+	CHECK_EQ(v4v_ring_peek(data, 64, 8, 32, &m), -EBADMSG);	 /* misaligned rx */
 	CHECK_EQ(v4v_ring_peek(data, 64, 64, 32, &m), -EBADMSG); /* rx out of range */
 }
 
@@ -112,8 +112,8 @@ static void random_model(void)
 			for (uint32_t i = 0; i < n; i++)
 				payload[slot][i] = (uint8_t)t_rand();
 			plen[slot] = n;
-			struct v4v_ring_message_header h = { .len = 16 + n, .message_type = slot };
-			struct v4v_seg seg = { payload[slot], n };
+			struct v4v_ring_message_header h = {.len = 16 + n, .message_type = slot};
+			struct v4v_seg seg = {payload[slot], n};
 			tx = v4v_ring_put(data, LEN, tx, &h, &seg, 1);
 			count++;
 			used += (unsigned)need;
@@ -137,11 +137,11 @@ static void random_model(void)
 }
 
 static const struct t_case cases[] = {
-	{ "slots", slots },
-	{ "space", space },
-	{ "put_peek_wrap", put_peek_wrap },
-	{ "peek_rejects", peek_rejects },
-	{ "random_model", random_model },
+    {"slots", slots},
+    {"space", space},
+    {"put_peek_wrap", put_peek_wrap},
+    {"peek_rejects", peek_rejects},
+    {"random_model", random_model},
 };
 
 int main(int argc, char **argv)

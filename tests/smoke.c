@@ -10,8 +10,8 @@ static void smoke(void)
 	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
 	struct v4v_rx *r;
 	CHECK_EQ(v4v_ring_register(b, 80, V4V_DOMID_ANY, 4096, 0, &r), 0);
-	struct v4v_addr dst = { .aport = 80, .domain_id = v4v_domid(b) };
-	struct iovec iov = { "hello", 5 };
+	struct v4v_addr dst = {.aport = 80, .domain_id = v4v_domid(b)};
+	struct iovec iov = {"hello", 5};
 	CHECK_EQ(v4v_sendv(a, 1234, &dst, &iov, 1, 7), 5);
 	CHECK(t_wait_virq(b, 1000));
 	struct v4v_msg m;

@@ -15,7 +15,7 @@
 
 static struct v4v_addr addr(struct v4v_domain *d, uint32_t port)
 {
-	return (struct v4v_addr){ .aport = port, .domain_id = v4v_domid(d) };
+	return (struct v4v_addr){.aport = port, .domain_id = v4v_domid(d)};
 }
 
 static double now_ms(void)
@@ -31,7 +31,7 @@ static void dgram_basic(void)
 	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
 	int sb = v4v_socket(b, V4V_SOCK_DGRAM, 0), sa = v4v_socket(a, V4V_SOCK_DGRAM, 0);
 	CHECK(sb >= 0 && sa >= 0);
-	struct v4v_addr bind_any = { .aport = 80, .domain_id = V4V_DOMID_ANY };
+	struct v4v_addr bind_any = {.aport = 80, .domain_id = V4V_DOMID_ANY};
 	CHECK_EQ(v4v_bind(sb, &bind_any), 0);
 	CHECK_EQ(v4v_bind(v4v_socket(b, V4V_SOCK_DGRAM, 0), &bind_any), -1);
 	CHECK_EQ(errno, EADDRINUSE);
@@ -54,7 +54,7 @@ static void dgram_basic(void)
 	CHECK_EQ(v4v_recvfrom(sb, buf, sizeof(buf), MSG_DONTWAIT, NULL), -1);
 	CHECK_EQ(errno, EAGAIN);
 	/* errors */
-	struct v4v_addr nobody = addr(b, 81), nodom = { .aport = 1, .domain_id = 999 };
+	struct v4v_addr nobody = addr(b, 81), nodom = {.aport = 1, .domain_id = 999};
 	CHECK_EQ(v4v_sendto(sa, "x", 1, 0, &nobody), -1);
 	CHECK_EQ(errno, ECONNREFUSED);
 	CHECK_EQ(v4v_sendto(sa, "x", 1, 0, &nodom), -1);
@@ -74,13 +74,13 @@ static void dgram_poll_full(void)
 	int sb = v4v_socket(b, V4V_SOCK_DGRAM, 0);
 	int sa = v4v_socket(a, V4V_SOCK_DGRAM, V4V_SOCK_NONBLOCK);
 	CHECK_EQ(v4v_sock_set_ring_len(sb, 4096), 0);
-	struct v4v_addr any = { .aport = 9, .domain_id = V4V_DOMID_ANY }, to = addr(b, 9);
+	struct v4v_addr any = {.aport = 9, .domain_id = V4V_DOMID_ANY}, to = addr(b, 9);
 	CHECK_EQ(v4v_bind(sb, &any), 0);
-	struct pollfd p = { .fd = sb, .events = POLLIN };
+	struct pollfd p = {.fd = sb, .events = POLLIN};
 	CHECK_EQ(poll(&p, 1, 0), 0); /* nothing yet */
-	char msg[1000] = { 0 };
+	char msg[1000] = {0};
 	int sent = 0;
-	struct pollfd w = { .fd = sa, .events = POLLOUT };
+	struct pollfd w = {.fd = sa, .events = POLLOUT};
 	/* Fill until EAGAIN, and again while v4vd still makes room (it moves
 	 * queued messages until the receiver's ring is full). */
 	do {
@@ -91,7 +91,7 @@ static void dgram_poll_full(void)
 	/* The receiver's ring holds 3; the rest wait in the sender's send ring. */
 	CHECK(sent > 3);
 	CHECK_EQ(poll(&p, 1, 1000), 1); /* receiver readable */
-	CHECK_EQ(poll(&w, 1, 0), 0);    /* sender not writable while full */
+	CHECK_EQ(poll(&w, 1, 0), 0);	/* sender not writable while full */
 	char buf[1000];
 	CHECK_EQ(v4v_recvfrom(sb, buf, sizeof(buf), 0, NULL), 1000);
 	CHECK_EQ(poll(&w, 1, 2000), 1); /* writable again, woken by v4vd */
@@ -109,7 +109,7 @@ static void dgram_partner_only(void)
 	t_v4vd_start(NULL);
 	struct v4v_domain *a = t_domain("a"), *b = t_domain("b"), *c = t_domain("c");
 	int sb = v4v_socket(b, V4V_SOCK_DGRAM, 0);
-	struct v4v_addr only_a = { .aport = 7, .domain_id = v4v_domid(a) }, to = addr(b, 7);
+	struct v4v_addr only_a = {.aport = 7, .domain_id = v4v_domid(a)}, to = addr(b, 7);
 	CHECK_EQ(v4v_bind(sb, &only_a), 0);
 	int sc = v4v_socket(c, V4V_SOCK_DGRAM, 0), sa = v4v_socket(a, V4V_SOCK_DGRAM, 0);
 	CHECK_EQ(v4v_sendto(sc, "c", 1, 0, &to), -1);
@@ -154,7 +154,7 @@ static uint8_t pattern(size_t i)
 static void server_echo_bulk(struct v4v_domain *d)
 {
 	int l = v4v_socket(d, V4V_SOCK_STREAM, 0);
-	struct v4v_addr any = { .aport = 5000, .domain_id = V4V_DOMID_ANY }, peer;
+	struct v4v_addr any = {.aport = 5000, .domain_id = V4V_DOMID_ANY}, peer;
 	CHECK_EQ(v4v_bind(l, &any), 0);
 	CHECK_EQ(v4v_listen(l, 16), 0);
 	/* ready: tell the parent */
@@ -201,7 +201,7 @@ static void stream_bulk(void)
 	}
 	free(doms);
 	CHECK(srv_id);
-	struct v4v_addr to = { .aport = 5000, .domain_id = (uint16_t)srv_id };
+	struct v4v_addr to = {.aport = 5000, .domain_id = (uint16_t)srv_id};
 	CHECK_EQ(v4v_connect(s, &to), 0);
 	static uint8_t buf[BULK];
 	for (size_t i = 0; i < BULK; i++)
@@ -234,14 +234,14 @@ static void stream_refused(void)
 	CHECK_EQ(errno, ECONNREFUSED);
 	/* a datagram socket there refuses too */
 	int db = v4v_socket(b, V4V_SOCK_DGRAM, 0);
-	struct v4v_addr any = { .aport = 77, .domain_id = V4V_DOMID_ANY };
+	struct v4v_addr any = {.aport = 77, .domain_id = V4V_DOMID_ANY};
 	CHECK_EQ(v4v_bind(db, &any), 0);
 	int s2 = v4v_socket(a, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
 	CHECK_EQ(v4v_connect(s2, &to), -1);
 	CHECK_EQ(errno, EINPROGRESS);
 	char ch;
 	CHECK_EQ(v4v_recvfrom(db, &ch, 1, MSG_DONTWAIT, NULL), -1); /* the SYN: refused */
-	struct pollfd p = { .fd = s2, .events = POLLIN };
+	struct pollfd p = {.fd = s2, .events = POLLIN};
 	CHECK_EQ(poll(&p, 1, 2000), 1);
 	CHECK_EQ(v4v_connect(s2, &to), -1);
 	CHECK_EQ(errno, ECONNREFUSED);
@@ -250,7 +250,7 @@ static void stream_refused(void)
 static void peer_dies(struct v4v_domain *d)
 {
 	int l = v4v_socket(d, V4V_SOCK_STREAM, 0);
-	struct v4v_addr any = { .aport = 6000, .domain_id = V4V_DOMID_ANY };
+	struct v4v_addr any = {.aport = 6000, .domain_id = V4V_DOMID_ANY};
 	CHECK_EQ(v4v_bind(l, &any), 0);
 	CHECK_EQ(v4v_listen(l, 1), 0);
 	CHECK_EQ(write(READY_FD, "r", 1), 1);
@@ -292,18 +292,17 @@ static void stream_reset_on_death(void)
 	CHECK(errno == ECONNRESET || errno == EPIPE);
 }
 
-
 enum { CONN_LOOPS = 2000 };
 
 static void conn_server(struct v4v_domain *d)
 {
 	int l = v4v_socket(d, V4V_SOCK_STREAM, 0);
-	struct v4v_addr any = { .aport = 7000, .domain_id = V4V_DOMID_ANY };
+	struct v4v_addr any = {.aport = 7000, .domain_id = V4V_DOMID_ANY};
 	CHECK_EQ(v4v_bind(l, &any), 0);
 	CHECK_EQ(v4v_listen(l, 16), 0);
 	CHECK_EQ(write(READY_FD, "r", 1), 1);
 	for (int i = 0; i < CONN_LOOPS; i++) {
-		struct pollfd p = { .fd = l, .events = POLLIN };
+		struct pollfd p = {.fd = l, .events = POLLIN};
 		if (poll(&p, 1, 5000) != 1) {
 			fprintf(stderr, "server: no connection %d after 5 s\n", i);
 			_exit(1);
@@ -327,7 +326,7 @@ static void stream_connect_loop(void)
 	char r;
 	CHECK_EQ(read(p[0], &r, 1), 1);
 	struct v4v_domain *d = t_domain("cli");
-	struct v4v_addr to = { .aport = 7000, .domain_id = 1 };
+	struct v4v_addr to = {.aport = 7000, .domain_id = 1};
 	for (int i = 0; i < CONN_LOOPS; i++) {
 		int s = v4v_socket(d, V4V_SOCK_STREAM, 0);
 		CHECK(s >= 0);
@@ -338,13 +337,13 @@ static void stream_connect_loop(void)
 }
 
 static const struct t_case cases[] = {
-	{ "dgram_basic", dgram_basic },
-	{ "dgram_poll_full", dgram_poll_full },
-	{ "dgram_partner_only", dgram_partner_only },
-	{ "stream_bulk", stream_bulk },
-	{ "stream_refused", stream_refused },
-	{ "stream_reset_on_death", stream_reset_on_death },
-	{ "stream_connect_loop", stream_connect_loop },
+    {"dgram_basic", dgram_basic},
+    {"dgram_poll_full", dgram_poll_full},
+    {"dgram_partner_only", dgram_partner_only},
+    {"stream_bulk", stream_bulk},
+    {"stream_refused", stream_refused},
+    {"stream_reset_on_death", stream_reset_on_death},
+    {"stream_connect_loop", stream_connect_loop},
 };
 
 int main(int argc, char **argv)

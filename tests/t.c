@@ -22,8 +22,14 @@
 static pid_t daemon_pid;
 static char rundir[128];
 
-const char *t_rundir(void) { return rundir; }
-pid_t t_v4vd_pid(void) { return daemon_pid; }
+const char *t_rundir(void)
+{
+	return rundir;
+}
+pid_t t_v4vd_pid(void)
+{
+	return daemon_pid;
+}
 
 static void rm_rf(const char *dir)
 {
@@ -57,7 +63,7 @@ static bool control_ready(void)
 	char path[160];
 	snprintf(path, sizeof(path), "%s/control", rundir);
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	strcpy(sa.sun_path, path);
 	bool ok = connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	close(s);
@@ -76,7 +82,7 @@ pid_t t_v4vd_start(const char *const *extra)
 		owner_pid = getpid();
 		atexit(cleanup);
 	}
-	const char *argv[32] = { bin, "--foreground", "--runtime-dir", rundir };
+	const char *argv[32] = {bin, "--foreground", "--runtime-dir", rundir};
 	int n = 4;
 	for (; extra && *extra && n < 31; extra++)
 		argv[n++] = *extra;
@@ -123,7 +129,7 @@ static char *ctl_va(char **err, const char *fmt, va_list ap)
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	snprintf(path, sizeof(path), "%s/control", rundir);
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	strcpy(sa.sun_path, path);
 	CHECK(connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	int fd = -1;
@@ -204,7 +210,7 @@ struct v4v_domain *t_domain(const char *name)
 
 bool t_wait_virq(struct v4v_domain *d, int ms)
 {
-	struct pollfd p = { .fd = v4v_virq_fd(d), .events = POLLIN };
+	struct pollfd p = {.fd = v4v_virq_fd(d), .events = POLLIN};
 	int r = poll(&p, 1, ms);
 	if (r == 1)
 		v4v_virq_ack(d);
@@ -254,7 +260,8 @@ uint64_t t_seed(void)
 		const char *s = getenv("T_SEED");
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		rng_state = s ? strtoull(s, NULL, 0) : (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
+		rng_state =
+		    s ? strtoull(s, NULL, 0) : (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
 		if (!rng_state)
 			rng_state = 1;
 		fprintf(stderr, "seed: T_SEED=%llu\n", (unsigned long long)rng_state);

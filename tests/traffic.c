@@ -17,23 +17,23 @@
 
 #include "t.h"
 
-#define NDOM 4
-#define NMSG 3000
-#define MAXPAY 2000
-#define PORT 100
-#define SRC_PORT 1000 /* + sender index */
-#define WILD_LEN 8192
+#define NDOM	  4
+#define NMSG	  3000
+#define MAXPAY	  2000
+#define PORT	  100
+#define SRC_PORT  1000 /* + sender index */
+#define WILD_LEN  8192
 #define EXACT_LEN 4096
-#define GUARD_MS 20000 /* a child stuck this long has failed */
+#define GUARD_MS  20000 /* a child stuck this long has failed */
 
 /* In a child: report and leave without the parent's atexit handlers. */
-#define CCHECK(cond)                                                                  \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
-			fprintf(stderr, "child %u: %s:%d: check failed: %s\n", me,     \
-				__FILE__, __LINE__, #cond);                           \
-			_exit(1);                                                     \
-		}                                                                     \
+#define CCHECK(cond)                                                                               \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "child %u: %s:%d: check failed: %s\n", me, __FILE__,       \
+				__LINE__, #cond);                                                  \
+			_exit(1);                                                                  \
+		}                                                                                  \
 	} while (0)
 
 static uint64_t seed;
@@ -159,7 +159,7 @@ static void child(int domain_fd, int report_fd)
 		if (k != me)
 			need += expected(k, me);
 
-	struct pollfd pfd = { .fd = v4v_virq_fd(d), .events = POLLIN };
+	struct pollfd pfd = {.fd = v4v_virq_fd(d), .events = POLLIN};
 	while (seq < NMSG || st.got < need) {
 		unsigned progress = drain(wild, false, &st) + drain(exact, true, &st);
 		/* Freed space: let v4vd wake senders waiting on our rings. */
@@ -168,8 +168,8 @@ static void child(int domain_fd, int report_fd)
 		for (int burst = 0; burst < 16 && seq < NMSG; burst++) {
 			unsigned to = msg_dst(me, seq);
 			size_t n = msg_len(me, seq);
-			struct v4v_addr dst = { .aport = PORT, .domain_id = domid[to] };
-			struct iovec iov = { buf, n };
+			struct v4v_addr dst = {.aport = PORT, .domain_id = domid[to]};
+			struct iovec iov = {buf, n};
 			msg_fill(buf, me, seq, n);
 			long r = v4v_sendv(d, SRC_PORT + me, &dst, &iov, 1, seq);
 			if (r == -EAGAIN) {
@@ -198,7 +198,7 @@ static void child(int domain_fd, int report_fd)
 
 static bool read_full(int fd, void *buf, size_t n)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	for (size_t got = 0; got < n;) {
 		if (poll(&p, 1, 2 * GUARD_MS) != 1)
 			return false;
@@ -278,7 +278,7 @@ static void many_domains(void)
 }
 
 static const struct t_case cases[] = {
-	{ "many_domains", many_domains },
+    {"many_domains", many_domains},
 };
 
 int main(int argc, char **argv)

@@ -24,28 +24,28 @@
 
 #include <stdint.h>
 
-#define V4V_DOMID_ANY 0x7FF4u /* Xen's DOMID_INVALID, XEN_ARGO_DOMID_ANY */
-#define V4V_DOMID_MAX 0x7FEFu /* highest ordinary domid (DOMID_FIRST_RESERVED-1) */
-#define V4V_PORT_ANY 0xFFFFFFFFu /* "pick a port" in the socket layer */
+#define V4V_DOMID_ANY 0x7FF4u	  /* Xen's DOMID_INVALID, XEN_ARGO_DOMID_ANY */
+#define V4V_DOMID_MAX 0x7FEFu	  /* highest ordinary domid (DOMID_FIRST_RESERVED-1) */
+#define V4V_PORT_ANY  0xFFFFFFFFu /* "pick a port" in the socket layer */
 
-#define V4V_MSG_SLOT 16u                /* XEN_ARGO_MSG_SLOT_SIZE */
-#define V4V_RING_MIN_LEN 48u            /* smallest legal data area */
-#define V4V_RING_MAX_LEN 0x1000000u     /* XEN_ARGO_MAX_RING_SIZE: 16 MiB */
-#define V4V_MAX_IOV 8u                  /* XEN_ARGO_MAXIOV */
-#define V4V_MAX_NOTIFY 256u             /* ring-data entries per notify */
-#define V4V_MAX_WAITERS 32u             /* space waiters per ring (default) */
-#define V4V_MAX_RINGS 128u              /* rings per domain (default) */
+#define V4V_MSG_SLOT	 16u	    /* XEN_ARGO_MSG_SLOT_SIZE */
+#define V4V_RING_MIN_LEN 48u	    /* smallest legal data area */
+#define V4V_RING_MAX_LEN 0x1000000u /* XEN_ARGO_MAX_RING_SIZE: 16 MiB */
+#define V4V_MAX_IOV	 8u	    /* XEN_ARGO_MAXIOV */
+#define V4V_MAX_NOTIFY	 256u	    /* ring-data entries per notify */
+#define V4V_MAX_WAITERS	 32u	    /* space waiters per ring (default) */
+#define V4V_MAX_RINGS	 128u	    /* rings per domain (default) */
 
 /* register_ring flags (XEN_ARGO_REGISTER_FLAG_*) */
 #define V4V_REGISTER_FAIL_EXIST 0x1u
 
 /* ring-data entry flags (XEN_ARGO_RING_*) */
-#define V4V_RING_EXISTS (1u << 0)
-#define V4V_RING_SHARED (1u << 1)
-#define V4V_RING_EMPTY (1u << 2)
+#define V4V_RING_EXISTS	    (1u << 0)
+#define V4V_RING_SHARED	    (1u << 1)
+#define V4V_RING_EMPTY	    (1u << 2)
 #define V4V_RING_SUFFICIENT (1u << 3)
-#define V4V_RING_EMSGSIZE (1u << 4)
-#define V4V_RING_EBUSY (1u << 5)
+#define V4V_RING_EMSGSIZE   (1u << 4)
+#define V4V_RING_EBUSY	    (1u << 5)
 
 typedef uint32_t v4v_port_t;
 typedef uint16_t v4v_domid_t;
@@ -103,7 +103,7 @@ struct v4v_tx_ring {
 };
 
 #define V4V_RING_HDR_SIZE 64u
-#define V4V_MSG_HDR_SIZE 16u
+#define V4V_MSG_HDR_SIZE  16u
 
 _Static_assert(sizeof(struct v4v_addr) == 8, "v4v_addr");
 _Static_assert(sizeof(struct v4v_ring) == V4V_RING_HDR_SIZE, "v4v_ring");

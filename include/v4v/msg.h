@@ -26,12 +26,14 @@ struct v4v_msg {
 
 /* Events, drained with v4v_events() after the VIRQ fires. */
 #define V4V_EV_PARTNER_GONE 1 /* the partner domain of `ring` died */
-#define V4V_EV_RING_GONE 2    /* ring `peer`, of the domain `ring` names as
-				 partner, was unregistered */
-#define V4V_EV_RING_BROKEN 3  /* `ring` had a bad rx_ptr and is disabled */
-#define V4V_EV_OVERFLOW 4     /* events were lost: re-check every ring */
-#define V4V_EV_SEND_FAILED 5  /* a queued send from `ring` to `peer` failed:
-				 the errno is in `pad` */
+#define V4V_EV_RING_GONE                                                                           \
+	2		     /* ring `peer`, of the domain `ring` names as                         \
+				partner, was unregistered */
+#define V4V_EV_RING_BROKEN 3 /* `ring` had a bad rx_ptr and is disabled */
+#define V4V_EV_OVERFLOW	   4 /* events were lost: re-check every ring */
+#define V4V_EV_SEND_FAILED                                                                         \
+	5 /* a queued send from `ring` to `peer` failed:                                           \
+	     the errno is in `pad` */
 
 struct v4v_event {
 	uint32_t type;

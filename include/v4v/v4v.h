@@ -58,8 +58,8 @@ struct v4v_rx;
  * Errors (Argo's): -EINVAL bad len/flags, -EEXIST already registered
  * (always with V4V_REGISTER_FAIL_EXIST, or when len differs), -ENOSPC ring
  * quota, -ENOMEM. */
-int v4v_ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
-		      uint32_t len, uint32_t flags, struct v4v_rx **out);
+int v4v_ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner, uint32_t len,
+		      uint32_t flags, struct v4v_rx **out);
 /* Unregister and free.  -ENOENT if v4vd had already dropped it. */
 int v4v_ring_unregister(struct v4v_rx *r);
 
@@ -85,9 +85,8 @@ struct v4v_ring *v4v_rx_ring(struct v4v_rx *r);
  * -EAGAIN no space now (this process is queued as a space waiter and its
  * VIRQ fires when there is), -EBUSY too many waiters, -EACCES firewall,
  * -EINVAL niov > 8. */
-long v4v_sendv(struct v4v_domain *d, v4v_port_t src_port,
-	       const struct v4v_addr *dst, const struct iovec *iov,
-	       unsigned niov, uint32_t message_type);
+long v4v_sendv(struct v4v_domain *d, v4v_port_t src_port, const struct v4v_addr *dst,
+	       const struct iovec *iov, unsigned niov, uint32_t message_type);
 
 /* Argo notify: for each entry (ring address + space_required) v4vd fills
  * flags (V4V_RING_*) and max_message_size, and queues or cancels a space
@@ -102,13 +101,13 @@ int v4v_events(struct v4v_domain *d, struct v4v_event *ev, unsigned max);
 
 /* Register `service` -> port for this domain; visible to the nacl domains
  * listed (nacl 0: to any domain).  -EEXIST, -ENOSPC (quota), -EINVAL. */
-int v4v_name_register(struct v4v_domain *d, const char *service,
-		      v4v_port_t port, const uint16_t *acl, unsigned nacl);
+int v4v_name_register(struct v4v_domain *d, const char *service, v4v_port_t port,
+		      const uint16_t *acl, unsigned nacl);
 int v4v_name_unregister(struct v4v_domain *d, const char *service);
 /* Look up (domain, service); domain is a domid or a domain name.
  * -ESRCH no such domain, -ENOENT no such service (or not visible). */
-int v4v_name_lookup(struct v4v_domain *d, const char *domain,
-		    const char *service, struct v4v_addr *out);
+int v4v_name_lookup(struct v4v_domain *d, const char *domain, const char *service,
+		    struct v4v_addr *out);
 /* A domain's id from its name or id; -ESRCH when there is no such domain. */
 int v4v_domain_resolve(struct v4v_domain *d, const char *domain, uint16_t *domid);
 
@@ -125,13 +124,13 @@ int v4v_domain_resolve(struct v4v_domain *d, const char *domain, uint16_t *domid
  * send to this socket (V4V_DOMID_ANY: anyone).  Peer addresses returned by
  * recvfrom/accept/getpeername are those v4vd stamped.
  */
-#define V4V_SOCK_DGRAM 1
-#define V4V_SOCK_STREAM 2
+#define V4V_SOCK_DGRAM	  1
+#define V4V_SOCK_STREAM	  2
 #define V4V_SOCK_NONBLOCK 04000 /* O_NONBLOCK, for v4v_socket's flags */
 
-#define V4V_DGRAM_RING_LEN (256u << 10)  /* default ring of a datagram socket */
+#define V4V_DGRAM_RING_LEN  (256u << 10) /* default ring of a datagram socket */
 #define V4V_STREAM_RING_LEN (512u << 10) /* default ring of a stream connection */
-#define V4V_SOCK_TX_LEN (256u << 10)     /* every socket's send ring */
+#define V4V_SOCK_TX_LEN	    (256u << 10) /* every socket's send ring */
 
 int v4v_socket(struct v4v_domain *d, int type, int flags);
 /* The ring size of the socket's next ring (before bind/connect/listen). */

@@ -36,15 +36,14 @@ int v4v_control_path(char *buf, size_t cap, const char *dir)
 	return n < 0 || (size_t)n >= cap || n >= 108 ? -ENAMETOOLONG : 0;
 }
 
-ssize_t v4v_send_fds(int sock, const void *buf, size_t n, const int *fds,
-		     unsigned nfds, int flags)
+ssize_t v4v_send_fds(int sock, const void *buf, size_t n, const int *fds, unsigned nfds, int flags)
 {
 	union {
 		struct cmsghdr h;
 		char b[CMSG_SPACE(sizeof(int) * 4)];
 	} u;
-	struct iovec iov = { (void *)buf, n };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {(void *)buf, n};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
 
 	if (nfds > 4)
 		return -EINVAL;
@@ -65,16 +64,16 @@ ssize_t v4v_send_fds(int sock, const void *buf, size_t n, const int *fds,
 	return r < 0 ? -errno : r;
 }
 
-ssize_t v4v_recv_fds(int sock, void *buf, size_t cap, int *fds, unsigned max,
-		     unsigned *nfds, int flags)
+ssize_t v4v_recv_fds(int sock, void *buf, size_t cap, int *fds, unsigned max, unsigned *nfds,
+		     int flags)
 {
 	union {
 		struct cmsghdr h;
 		char b[CMSG_SPACE(sizeof(int) * 8)];
 	} u;
-	struct iovec iov = { buf, cap };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct iovec iov = {buf, cap};
+	struct msghdr m = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)};
 	ssize_t r;
 
 	*nfds = 0;

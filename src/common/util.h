@@ -18,10 +18,9 @@ int v4v_control_path(char *buf, size_t cap, const char *dir);
 /* sendmsg/recvmsg of one packet with up to `max` fds.  recv returns bytes,
  * sets *nfds; fds beyond max, or a truncated packet, are closed and
  * reported as -EMSGSIZE. */
-ssize_t v4v_send_fds(int sock, const void *buf, size_t n, const int *fds,
-		     unsigned nfds, int flags);
-ssize_t v4v_recv_fds(int sock, void *buf, size_t cap, int *fds, unsigned max,
-		     unsigned *nfds, int flags);
+ssize_t v4v_send_fds(int sock, const void *buf, size_t n, const int *fds, unsigned nfds, int flags);
+ssize_t v4v_recv_fds(int sock, void *buf, size_t cap, int *fds, unsigned max, unsigned *nfds,
+		     int flags);
 
 /* A memfd of `size` bytes sealed against shrinking; -errno on failure. */
 int v4v_memfd_sealed(const char *name, size_t size);

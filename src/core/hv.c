@@ -18,37 +18,37 @@
 
 struct waiter {
 	struct hv_client *c;
-	uint32_t need;       /* payload bytes the waiter wants to send */
+	uint32_t need;	     /* payload bytes the waiter wants to send */
 	v4v_port_t src_port; /* the sender's port, to find its doorbell */
 };
 
 struct hv_ring {
-	struct hv_ring *hnext;   /* hash chain */
-	struct hv_ring *cnext;   /* owner's list */
+	struct hv_ring *hnext; /* hash chain */
+	struct hv_ring *cnext; /* owner's list */
 	struct hv_client *owner;
 	uint16_t domid, partner;
 	v4v_port_t aport;
-	uint32_t len;            /* our copy: never re-read from shared memory */
-	uint32_t tx;             /* our copy of tx_ptr */
-	uint32_t last_rx;        /* last validated rx_ptr, for v4vctl */
+	uint32_t len;	  /* our copy: never re-read from shared memory */
+	uint32_t tx;	  /* our copy of tx_ptr */
+	uint32_t last_rx; /* last validated rx_ptr, for v4vctl */
 	struct v4v_ring *mem;
-	void *cookie;            /* the shell's doorbell, or NULL */
+	void *cookie; /* the shell's doorbell, or NULL */
 	bool broken;
 	unsigned nwait;
-	struct waiter *wait;     /* limits.waiters_per_ring entries, lazily */
+	struct waiter *wait; /* limits.waiters_per_ring entries, lazily */
 	struct hv_stats stats;
 	/* The send ring, for sockets (NULL otherwise).  Hostile like the rest. */
 	struct v4v_tx_ring *txmem;
 	uint32_t txlen;
-	uint32_t txhead;         /* our copy of its rx_ptr: consumed up to here */
+	uint32_t txhead; /* our copy of its rx_ptr: consumed up to here */
 	bool tx_broken;
 	struct hv_ring *blocked_on; /* the full ring our first message waits for */
 	uint32_t blocked_need;
-	struct hv_ring *bnext;   /* hv->blocked list */
+	struct hv_ring *bnext; /* hv->blocked list */
 };
 
 struct hv_client {
-	struct hv_client *next;  /* domain's list */
+	struct hv_client *next; /* domain's list */
 	struct hv_domain *d;
 	void *cookie;
 	struct hv_ring *rings;
@@ -91,12 +91,12 @@ struct hv {
 void hv_limits_default(struct hv_limits *l)
 {
 	*l = (struct hv_limits){
-		.domains = 1024,
-		.rings_per_domain = V4V_MAX_RINGS,
-		.ring_bytes_per_domain = 256ull << 20,
-		.ring_len_max = V4V_RING_MAX_LEN,
-		.waiters_per_ring = V4V_MAX_WAITERS,
-		.names_per_domain = 64,
+	    .domains = 1024,
+	    .rings_per_domain = V4V_MAX_RINGS,
+	    .ring_bytes_per_domain = 256ull << 20,
+	    .ring_len_max = V4V_RING_MAX_LEN,
+	    .waiters_per_ring = V4V_MAX_WAITERS,
+	    .names_per_domain = 64,
 	};
 }
 
@@ -122,7 +122,10 @@ void hv_free(struct hv *hv)
 	free(hv);
 }
 
-const struct hv_limits *hv_limits(const struct hv *hv) { return &hv->lim; }
+const struct hv_limits *hv_limits(const struct hv *hv)
+{
+	return &hv->lim;
+}
 
 /* ---- events ---------------------------------------------------------- */
 
@@ -134,8 +137,10 @@ static void post_event_err(struct hv *hv, struct hv_ring *r, uint32_t type,
 		c->ev_overflow = true;
 	} else {
 		struct hv_event *e = &c->ev[(c->ev_head + c->ev_n) % V4V_EVENTS_MAX];
-		*e = (struct hv_event){ .type = type, .pad = err, .peer = *peer,
-					.ring = { .aport = r->aport, .domain_id = r->domid } };
+		*e = (struct hv_event){.type = type,
+				       .pad = err,
+				       .peer = *peer,
+				       .ring = {.aport = r->aport, .domain_id = r->domid}};
 		c->ev_n++;
 	}
 	if (r->cookie)
@@ -144,8 +149,7 @@ static void post_event_err(struct hv *hv, struct hv_ring *r, uint32_t type,
 		hv->ops.signal(c->cookie);
 }
 
-static void post_event(struct hv *hv, struct hv_ring *r, uint32_t type,
-		       const struct v4v_addr *peer)
+static void post_event(struct hv *hv, struct hv_ring *r, uint32_t type, const struct v4v_addr *peer)
 {
 	post_event_err(hv, r, type, peer, 0);
 }
@@ -154,7 +158,7 @@ unsigned hv_events(struct hv_client *c, struct hv_event *ev, unsigned max)
 {
 	unsigned n = 0;
 	if (c->ev_overflow && max > 0) {
-		ev[n++] = (struct hv_event){ .type = V4V_EV_OVERFLOW };
+		ev[n++] = (struct hv_event){.type = V4V_EV_OVERFLOW};
 		c->ev_overflow = false;
 	}
 	for (; n < max && c->ev_n > 0; n++) {
@@ -174,8 +178,7 @@ static unsigned bucket_of(uint16_t domid, v4v_port_t aport)
 }
 
 /* Partner is part of the key: exact and wildcard rings coexist. */
-static struct hv_ring *ring_find(struct hv *hv, uint16_t domid, v4v_port_t aport,
-				 uint16_t partner)
+static struct hv_ring *ring_find(struct hv *hv, uint16_t domid, v4v_port_t aport, uint16_t partner)
 {
 	for (struct hv_ring *r = hv->bucket[bucket_of(domid, aport)]; r; r = r->hnext)
 		if (r->domid == domid && r->aport == aport && r->partner == partner)
@@ -184,8 +187,7 @@ static struct hv_ring *ring_find(struct hv *hv, uint16_t domid, v4v_port_t aport
 }
 
 /* The ring a send from `from` to dst lands in: exact partner first. */
-static struct hv_ring *ring_route(struct hv *hv, const struct v4v_addr *dst,
-				  uint16_t from)
+static struct hv_ring *ring_route(struct hv *hv, const struct v4v_addr *dst, uint16_t from)
 {
 	struct hv_ring *r = ring_find(hv, dst->domain_id, dst->aport, from);
 	return r ? r : ring_find(hv, dst->domain_id, dst->aport, V4V_DOMID_ANY);
@@ -216,7 +218,7 @@ struct hv_ring *hv_ring_next(struct hv *hv, struct hv_ring *prev)
 
 static struct v4v_addr ring_addr(const struct hv_ring *r)
 {
-	return (struct v4v_addr){ .aport = r->aport, .domain_id = r->domid };
+	return (struct v4v_addr){.aport = r->aport, .domain_id = r->domid};
 }
 
 /*
@@ -228,8 +230,8 @@ static bool ring_read_rx(struct hv *hv, struct hv_ring *r, uint32_t *rx)
 {
 	if (r->broken)
 		return false;
-	uint32_t v = atomic_load_explicit((_Atomic uint32_t *)&r->mem->rx_ptr,
-					  memory_order_acquire);
+	uint32_t v =
+	    atomic_load_explicit((_Atomic uint32_t *)&r->mem->rx_ptr, memory_order_acquire);
 	if (!v4v_ring_ptr_ok(v, r->len)) {
 		struct v4v_addr a = ring_addr(r);
 		r->broken = true;
@@ -244,16 +246,22 @@ static bool ring_read_rx(struct hv *hv, struct hv_ring *r, uint32_t *rx)
 void hv_ring_info(const struct hv_ring *r, struct hv_ring_info *out)
 {
 	*out = (struct hv_ring_info){
-		.domid = r->domid, .partner = r->partner, .aport = r->aport,
-		.len = r->len, .rx = r->last_rx, .tx = r->tx,
-		.waiters = r->nwait, .broken = r->broken, .stats = r->stats,
+	    .domid = r->domid,
+	    .partner = r->partner,
+	    .aport = r->aport,
+	    .len = r->len,
+	    .rx = r->last_rx,
+	    .tx = r->tx,
+	    .waiters = r->nwait,
+	    .broken = r->broken,
+	    .stats = r->stats,
 	};
 }
 
 /* ---- space waiters --------------------------------------------------- */
 
-static int wait_add(struct hv *hv, struct hv_ring *r, struct hv_client *c,
-		    uint32_t need, v4v_port_t src_port)
+static int wait_add(struct hv *hv, struct hv_ring *r, struct hv_client *c, uint32_t need,
+		    v4v_port_t src_port)
 {
 	for (unsigned i = 0; i < r->nwait; i++)
 		if (r->wait[i].c == c && r->wait[i].src_port == src_port) {
@@ -267,7 +275,7 @@ static int wait_add(struct hv *hv, struct hv_ring *r, struct hv_client *c,
 		if (!r->wait)
 			return -ENOMEM;
 	}
-	r->wait[r->nwait++] = (struct waiter){ c, need, src_port };
+	r->wait[r->nwait++] = (struct waiter){c, need, src_port};
 	/* Tell the owner someone waits, so it notifies after consuming. */
 	if (r->cookie)
 		hv->ops.ring_signal(r->cookie, HV_SIG_WAITER);
@@ -284,8 +292,7 @@ static void wake(struct hv *hv, const struct waiter *w)
 		hv->ops.signal(w->c->cookie);
 }
 
-static void wait_cancel(struct hv_ring *r, const struct hv_client *c,
-			v4v_port_t src_port)
+static void wait_cancel(struct hv_ring *r, const struct hv_client *c, v4v_port_t src_port)
 {
 	for (unsigned i = 0; i < r->nwait; i++)
 		if (r->wait[i].c == c && r->wait[i].src_port == src_port) {
@@ -383,8 +390,7 @@ static void wait_recheck(struct hv *hv, struct hv_ring *r)
 
 /* ---- domains and clients --------------------------------------------- */
 
-int hv_domain_create(struct hv *hv, uint16_t domid, const char *name,
-		     struct hv_domain **out)
+int hv_domain_create(struct hv *hv, uint16_t domid, const char *name, struct hv_domain **out)
 {
 	if (name && *name && !hv_name_ok(name))
 		return -EINVAL;
@@ -418,7 +424,7 @@ static void names_drop_domain(struct hv *hv, uint16_t domid);
 
 static void tell_partners_gone(struct hv *hv, uint16_t domid)
 {
-	struct v4v_addr dead = { .domain_id = domid };
+	struct v4v_addr dead = {.domain_id = domid};
 	for (struct hv_ring *r = hv_ring_next(hv, NULL); r; r = hv_ring_next(hv, r))
 		if (r->partner == domid)
 			post_event(hv, r, V4V_EV_PARTNER_GONE, &dead);
@@ -456,12 +462,30 @@ struct hv_domain *hv_domain_next(struct hv *hv, struct hv_domain *prev)
 	return NULL;
 }
 
-uint16_t hv_domain_id(const struct hv_domain *d) { return d->domid; }
-const char *hv_domain_name(const struct hv_domain *d) { return d->name; }
-const struct hv_stats *hv_domain_stats(const struct hv_domain *d) { return &d->stats; }
-unsigned hv_domain_nclients(const struct hv_domain *d) { return d->nclients; }
-unsigned hv_domain_nrings(const struct hv_domain *d) { return d->nrings; }
-uint64_t hv_domain_ring_bytes(const struct hv_domain *d) { return d->ring_bytes; }
+uint16_t hv_domain_id(const struct hv_domain *d)
+{
+	return d->domid;
+}
+const char *hv_domain_name(const struct hv_domain *d)
+{
+	return d->name;
+}
+const struct hv_stats *hv_domain_stats(const struct hv_domain *d)
+{
+	return &d->stats;
+}
+unsigned hv_domain_nclients(const struct hv_domain *d)
+{
+	return d->nclients;
+}
+unsigned hv_domain_nrings(const struct hv_domain *d)
+{
+	return d->nrings;
+}
+uint64_t hv_domain_ring_bytes(const struct hv_domain *d)
+{
+	return d->ring_bytes;
+}
 
 struct hv_client *hv_client_new(struct hv *hv, struct hv_domain *d, void *cookie)
 {
@@ -477,7 +501,10 @@ struct hv_client *hv_client_new(struct hv *hv, struct hv_domain *d, void *cookie
 	return c;
 }
 
-struct hv_domain *hv_client_domain(const struct hv_client *c) { return c->d; }
+struct hv_domain *hv_client_domain(const struct hv_client *c)
+{
+	return c->d;
+}
 
 /* Take r off its owner's list. */
 static void ring_unown(struct hv_ring *r)
@@ -518,7 +545,7 @@ static void ring_remove(struct hv *hv, struct hv_ring *r)
 /* Tell owners of rings that name r's domain as partner that r is gone. */
 static void tell_ring_gone(struct hv *hv, uint16_t domid, v4v_port_t aport)
 {
-	struct v4v_addr gone = { .aport = aport, .domain_id = domid };
+	struct v4v_addr gone = {.aport = aport, .domain_id = domid};
 	for (struct hv_ring *r = hv_ring_next(hv, NULL); r; r = hv_ring_next(hv, r))
 		if (r->partner == domid && r->domid != domid)
 			post_event(hv, r, V4V_EV_RING_GONE, &gone);
@@ -547,9 +574,8 @@ void hv_client_free(struct hv *hv, struct hv_client *c)
 
 /* ---- register / unregister ------------------------------------------- */
 
-int hv_register_ring(struct hv *hv, struct hv_client *c,
-		     const struct v4v_register_ring *reg, uint32_t flags,
-		     struct v4v_ring *mem, void *cookie, struct hv_ring **out)
+int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_register_ring *reg,
+		     uint32_t flags, struct v4v_ring *mem, void *cookie, struct hv_ring **out)
 {
 	struct hv_domain *d = c->d;
 
@@ -562,12 +588,11 @@ int hv_register_ring(struct hv *hv, struct hv_client *c,
 
 	struct hv_ring *r = ring_find(hv, d->domid, reg->aport, reg->partner_id);
 	if (r) {
-		if (flags & V4V_REGISTER_FAIL_EXIST || r->len != reg->len ||
-		    r->owner->d != d)
+		if (flags & V4V_REGISTER_FAIL_EXIST || r->len != reg->len || r->owner->d != d)
 			return -EEXIST;
 		/* Re-registration: new mapping, keep tx if the new ring agrees. */
-		uint32_t tx = atomic_load_explicit((_Atomic uint32_t *)&mem->tx_ptr,
-						   memory_order_relaxed);
+		uint32_t tx =
+		    atomic_load_explicit((_Atomic uint32_t *)&mem->tx_ptr, memory_order_relaxed);
 		if (v4v_ring_ptr_ok(tx, r->len))
 			r->tx = tx;
 		hv->ops.unmap(r->mem, r->len, r->cookie);
@@ -624,8 +649,7 @@ int hv_register_ring(struct hv *hv, struct hv_client *c,
 	return 0;
 }
 
-int hv_ring_attach_tx(struct hv *hv, struct hv_ring *r, struct v4v_tx_ring *txmem,
-		      uint32_t txlen)
+int hv_ring_attach_tx(struct hv *hv, struct hv_ring *r, struct v4v_tx_ring *txmem, uint32_t txlen)
 {
 	struct hv_domain *d = r->owner->d;
 	if (!v4v_ring_len_ok(txlen) || txlen > hv->lim.ring_len_max || !r->cookie)
@@ -644,8 +668,7 @@ int hv_ring_attach_tx(struct hv *hv, struct hv_ring *r, struct v4v_tx_ring *txme
 	return 0;
 }
 
-int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport,
-		       uint16_t partner)
+int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t partner)
 {
 	struct hv_ring *r = ring_find(hv, c->d->domid, aport, partner);
 	if (!r || r->owner->d != c->d)
@@ -675,9 +698,8 @@ int hv_ring_poke(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t 
  * when the destination ring lacks room now (the caller decides how to wait).
  */
 static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
-		    const struct v4v_addr *dst, uint32_t message_type,
-		    const struct v4v_seg *seg, unsigned nseg, uint64_t n,
-		    struct hv_ring **full)
+		    const struct v4v_addr *dst, uint32_t message_type, const struct v4v_seg *seg,
+		    unsigned nseg, uint64_t n, struct hv_ring **full)
 {
 	struct hv_domain *sd = c->d;
 	if (n > V4V_RING_MAX_LEN)
@@ -687,16 +709,11 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 		return -ESRCH;
 
 	/* The source is stamped here: the caller's domid, never its claim. */
-	struct v4v_addr src = { .aport = src_port, .domain_id = sd->domid };
+	struct v4v_addr src = {.aport = src_port, .domain_id = sd->domid};
 	switch (hv_fw_check(hv, &src, dst, NULL)) {
-	case HV_FW_REJECT:
-		sd->stats.rejected++;
-		return -EACCES;
-	case HV_FW_DROP:
-		sd->stats.dropped++;
-		return (long)n;
-	case HV_FW_ACCEPT:
-		break;
+	case HV_FW_REJECT: sd->stats.rejected++; return -EACCES;
+	case HV_FW_DROP: sd->stats.dropped++; return (long)n;
+	case HV_FW_ACCEPT: break;
 	}
 
 	struct hv_ring *r = ring_route(hv, dst, sd->domid);
@@ -713,15 +730,14 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	}
 
 	struct v4v_ring_message_header h = {
-		.len = (uint32_t)(V4V_MSG_HDR_SIZE + n),
-		.source = src,
-		.message_type = message_type,
+	    .len = (uint32_t)(V4V_MSG_HDR_SIZE + n),
+	    .source = src,
+	    .message_type = message_type,
 	};
 	uint32_t old_tx = r->tx;
 	r->tx = v4v_ring_put(r->mem->ring, r->len, r->tx, &h, seg, nseg);
 	/* Release: the message bytes are visible before the new tx_ptr. */
-	atomic_store_explicit((_Atomic uint32_t *)&r->mem->tx_ptr, r->tx,
-			      memory_order_release);
+	atomic_store_explicit((_Atomic uint32_t *)&r->mem->tx_ptr, r->tx, memory_order_release);
 	if (r->nwait)
 		wait_cancel(r, c, src_port);
 	sd->stats.tx_msgs++;
@@ -742,16 +758,15 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	 * either the reader sees our message or we see it caught up.
 	 */
 	atomic_thread_fence(memory_order_seq_cst);
-	uint32_t now = atomic_load_explicit((_Atomic uint32_t *)&r->mem->rx_ptr,
-					    memory_order_relaxed);
+	uint32_t now =
+	    atomic_load_explicit((_Atomic uint32_t *)&r->mem->rx_ptr, memory_order_relaxed);
 	if (now == old_tx)
 		hv->ops.ring_signal(r->cookie, HV_SIG_DATA);
 	return (long)n;
 }
 
-long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
-	      const struct v4v_addr *dst, uint32_t message_type,
-	      const struct v4v_seg *seg, unsigned nseg)
+long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port, const struct v4v_addr *dst,
+	      uint32_t message_type, const struct v4v_seg *seg, unsigned nseg)
 {
 	uint64_t n = 0;
 	struct hv_ring *full = NULL;
@@ -786,8 +801,8 @@ unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget)
 	if (!r->txmem || r->tx_broken || r->blocked_on)
 		return 0;
 	/* Acquire: the messages up to prod are fully written. Read it once. */
-	uint32_t prod = atomic_load_explicit((_Atomic uint32_t *)&r->txmem->tx_ptr,
-					     memory_order_acquire);
+	uint32_t prod =
+	    atomic_load_explicit((_Atomic uint32_t *)&r->txmem->tx_ptr, memory_order_acquire);
 	if (!v4v_ring_ptr_ok(prod, r->txlen)) {
 		tx_break(hv, r);
 		return 0;
@@ -800,9 +815,9 @@ unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget)
 			tx_break(hv, r);
 			break;
 		}
-		struct v4v_addr dst = { .aport = m.source.aport, .domain_id = m.source.domain_id };
-		long e = deliver(hv, r->owner, r->aport, &dst, m.message_type, m.seg, 2, m.len,
-				 &full);
+		struct v4v_addr dst = {.aport = m.source.aport, .domain_id = m.source.domain_id};
+		long e =
+		    deliver(hv, r->owner, r->aport, &dst, m.message_type, m.seg, 2, m.len, &full);
 		if (e == -EAGAIN && full) {
 			tx_block(hv, r, full, m.len);
 			break;
@@ -820,8 +835,7 @@ unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget)
 	/* Pairs with the owner's fence between setting want_space and
 	 * re-reading rx_ptr (socket.c): one of us sees the other. */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit((_Atomic uint32_t *)&r->txmem->want_space,
-				 memory_order_relaxed)) {
+	if (atomic_load_explicit((_Atomic uint32_t *)&r->txmem->want_space, memory_order_relaxed)) {
 		atomic_store_explicit((_Atomic uint32_t *)&r->txmem->want_space, 0,
 				      memory_order_relaxed);
 		hv->ops.ring_space(r->cookie);
@@ -829,31 +843,31 @@ unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget)
 	return moved;
 }
 
-bool hv_tx_blocked(const struct hv_ring *r) { return r->blocked_on != NULL; }
+bool hv_tx_blocked(const struct hv_ring *r)
+{
+	return r->blocked_on != NULL;
+}
 
 bool hv_tx_park(struct hv *hv, struct hv_ring *r)
 {
 	(void)hv;
 	if (!r->txmem || r->tx_broken || r->blocked_on)
 		return true;
-	atomic_store_explicit((_Atomic uint32_t *)&r->txmem->need_kick, 1,
-			      memory_order_relaxed);
+	atomic_store_explicit((_Atomic uint32_t *)&r->txmem->need_kick, 1, memory_order_relaxed);
 	/* Pairs with the owner's fence between publishing tx_ptr and reading
 	 * need_kick: either it kicks us or we see its message now. */
 	atomic_thread_fence(memory_order_seq_cst);
-	uint32_t prod = atomic_load_explicit((_Atomic uint32_t *)&r->txmem->tx_ptr,
-					     memory_order_acquire);
+	uint32_t prod =
+	    atomic_load_explicit((_Atomic uint32_t *)&r->txmem->tx_ptr, memory_order_acquire);
 	if (prod == r->txhead)
 		return true;
-	atomic_store_explicit((_Atomic uint32_t *)&r->txmem->need_kick, 0,
-			      memory_order_relaxed);
+	atomic_store_explicit((_Atomic uint32_t *)&r->txmem->need_kick, 0, memory_order_relaxed);
 	return false;
 }
 
 /* ---- notify ---------------------------------------------------------- */
 
-static void notify_one(struct hv *hv, struct hv_client *c,
-		       struct v4v_ring_data_ent *e)
+static void notify_one(struct hv *hv, struct hv_client *c, struct v4v_ring_data_ent *e)
 {
 	uint32_t need = e->space_required, rx;
 	struct hv_ring *r = ring_route(hv, &e->ring, c->d->domid);
@@ -880,8 +894,7 @@ static void notify_one(struct hv *hv, struct hv_client *c,
 	}
 }
 
-int hv_notify(struct hv *hv, struct hv_client *c, struct v4v_ring_data_ent *ent,
-	      unsigned n)
+int hv_notify(struct hv *hv, struct hv_client *c, struct v4v_ring_data_ent *ent, unsigned n)
 {
 	if (n > V4V_MAX_NOTIFY)
 		return -EINVAL;
@@ -920,14 +933,26 @@ int hv_fw_delete(struct hv *hv, unsigned pos)
 	return 0;
 }
 
-void hv_fw_flush(struct hv *hv) { hv->nfw = 0; }
-unsigned hv_fw_count(const struct hv *hv) { return hv->nfw; }
+void hv_fw_flush(struct hv *hv)
+{
+	hv->nfw = 0;
+}
+unsigned hv_fw_count(const struct hv *hv)
+{
+	return hv->nfw;
+}
 const struct hv_fw_rule *hv_fw_rule(const struct hv *hv, unsigned pos)
 {
 	return pos < hv->nfw ? &hv->fw[pos] : NULL;
 }
-void hv_fw_set_policy(struct hv *hv, enum hv_fw_action a) { hv->policy = a; }
-enum hv_fw_action hv_fw_policy(const struct hv *hv) { return hv->policy; }
+void hv_fw_set_policy(struct hv *hv, enum hv_fw_action a)
+{
+	hv->policy = a;
+}
+enum hv_fw_action hv_fw_policy(const struct hv *hv)
+{
+	return hv->policy;
+}
 
 static bool fw_match(const struct hv_fw_rule *r, const struct v4v_addr *src,
 		     const struct v4v_addr *dst)
@@ -938,8 +963,8 @@ static bool fw_match(const struct hv_fw_rule *r, const struct v4v_addr *src,
 	       (r->dst_port == V4V_PORT_ANY || r->dst_port == dst->aport);
 }
 
-enum hv_fw_action hv_fw_check(struct hv *hv, const struct v4v_addr *src,
-			      const struct v4v_addr *dst, int *rule)
+enum hv_fw_action hv_fw_check(struct hv *hv, const struct v4v_addr *src, const struct v4v_addr *dst,
+			      int *rule)
 {
 	for (unsigned i = 0; i < hv->nfw; i++)
 		if (fw_match(&hv->fw[i], src, dst)) {
@@ -969,18 +994,16 @@ bool hv_name_ok(const char *s)
 	return true;
 }
 
-static struct hv_name *name_find(const struct hv *hv, uint16_t domid,
-				 const char *service)
+static struct hv_name *name_find(const struct hv *hv, uint16_t domid, const char *service)
 {
 	for (unsigned i = 0; i < hv->nnames; i++)
-		if (hv->names[i].domid == domid &&
-		    strcmp(hv->names[i].service, service) == 0)
+		if (hv->names[i].domid == domid && strcmp(hv->names[i].service, service) == 0)
 			return &hv->names[i];
 	return NULL;
 }
 
-int hv_name_register(struct hv *hv, struct hv_domain *d, const char *service,
-		     v4v_port_t port, const uint16_t *acl, unsigned nacl)
+int hv_name_register(struct hv *hv, struct hv_domain *d, const char *service, v4v_port_t port,
+		     const uint16_t *acl, unsigned nacl)
 {
 	if (!hv_name_ok(service) || nacl > HV_NAME_ACL_MAX)
 		return -EINVAL;
@@ -998,7 +1021,7 @@ int hv_name_register(struct hv *hv, struct hv_domain *d, const char *service,
 		hv->names_cap = cap;
 	}
 	n = &hv->names[hv->nnames++];
-	*n = (struct hv_name){ .domid = d->domid, .port = port, .nacl = nacl };
+	*n = (struct hv_name){.domid = d->domid, .port = port, .nacl = nacl};
 	strcpy(n->service, service);
 	memcpy(n->acl, acl, nacl * sizeof(*acl));
 	d->nnames++;
@@ -1056,7 +1079,7 @@ int hv_name_at(const struct hv *hv, unsigned i, struct hv_name_info *out)
 	if (i >= hv->nnames)
 		return -ENOENT;
 	const struct hv_name *n = &hv->names[i];
-	*out = (struct hv_name_info){ .domid = n->domid, .port = n->port, .nacl = n->nacl };
+	*out = (struct hv_name_info){.domid = n->domid, .port = n->port, .nacl = n->nacl};
 	memcpy(out->service, n->service, sizeof(out->service));
 	memcpy(out->acl, n->acl, sizeof(out->acl));
 	return 0;

@@ -25,15 +25,15 @@
 #include "ring.h"
 #include "v4v/abi.h"
 
-#define V4V_NAME_MAX 32u /* domain and service names, including NUL */
+#define V4V_NAME_MAX   32u  /* domain and service names, including NUL */
 #define V4V_EVENTS_MAX 256u /* queued events per client before overflow */
 
 /* Limits; every one is configurable (v4vd.conf) and documented in v4vd(8). */
 struct hv_limits {
-	uint32_t domains;          /* live domains */
+	uint32_t domains;	   /* live domains */
 	uint32_t rings_per_domain; /* Argo: 128 */
 	uint64_t ring_bytes_per_domain;
-	uint32_t ring_len_max;     /* at most V4V_RING_MAX_LEN */
+	uint32_t ring_len_max;	   /* at most V4V_RING_MAX_LEN */
 	uint32_t waiters_per_ring; /* Argo: 32 */
 	uint32_t names_per_domain;
 };
@@ -64,11 +64,11 @@ struct hv_ring;
  * own ring's doorbell hears ring_blocked when its send got -EAGAIN and
  * ring_space when the space it waits for is there.
  */
-#define HV_SIG_DATA 1u
+#define HV_SIG_DATA   1u
 #define HV_SIG_WAITER 2u
-#define HV_SIG_EVENT 4u
+#define HV_SIG_EVENT  4u
 struct hv_ops {
-	void (*signal)(void *client_cookie);                   /* raise the VIRQ */
+	void (*signal)(void *client_cookie);		       /* raise the VIRQ */
 	void (*ring_signal)(void *ring_cookie, unsigned what); /* HV_SIG_* */
 	void (*ring_blocked)(void *ring_cookie);
 	void (*ring_space)(void *ring_cookie);
@@ -81,8 +81,7 @@ void hv_free(struct hv *hv);
 const struct hv_limits *hv_limits(const struct hv *hv);
 
 /* Domains.  domid V4V_DOMID_ANY picks the lowest free id >= 1. */
-int hv_domain_create(struct hv *hv, uint16_t domid, const char *name,
-		     struct hv_domain **out);
+int hv_domain_create(struct hv *hv, uint16_t domid, const char *name, struct hv_domain **out);
 void hv_domain_destroy(struct hv *hv, struct hv_domain *d);
 struct hv_domain *hv_domain_find(struct hv *hv, uint16_t domid);
 struct hv_domain *hv_domain_by_name(struct hv *hv, const char *name);
@@ -108,16 +107,14 @@ struct hv_domain *hv_client_domain(const struct hv_client *c);
  * replaces the old one and tx_ptr is kept when valid; the ring then belongs
  * to the re-registering client (which may be another process of the domain).
  */
-int hv_register_ring(struct hv *hv, struct hv_client *c,
-		     const struct v4v_register_ring *r, uint32_t flags,
-		     struct v4v_ring *mem, void *ring_cookie, struct hv_ring **out);
+int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_register_ring *r,
+		     uint32_t flags, struct v4v_ring *mem, void *ring_cookie, struct hv_ring **out);
 
 /*
  * Give a ring (with a doorbell) a send ring of txlen bytes: the fast path
  * of sockets.  The core owns txmem from now on (ops.unmap with cookie NULL).
  */
-int hv_ring_attach_tx(struct hv *hv, struct hv_ring *r, struct v4v_tx_ring *txmem,
-		      uint32_t txlen);
+int hv_ring_attach_tx(struct hv *hv, struct hv_ring *r, struct v4v_tx_ring *txmem, uint32_t txlen);
 
 /*
  * Move up to budget messages from r's send ring into their destinations.
@@ -134,8 +131,7 @@ bool hv_tx_park(struct hv *hv, struct hv_ring *r);
 bool hv_tx_blocked(const struct hv_ring *r);
 /* Re-check space for every sender waiting on any ring (cheap when none). */
 void hv_poll_waiters(struct hv *hv);
-int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport,
-		       uint16_t partner);
+int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t partner);
 
 /* Raise DATA on the doorbell of one of the caller's domain's rings: a
  * reader that drained a token it had not yet acted on gets it back. */
@@ -146,13 +142,11 @@ int hv_ring_poke(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t 
  * kept.  The payload is nseg segments (at most V4V_MAX_IOV) in memory the
  * shell has bounds-checked.  Returns payload bytes or -errno.
  */
-long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
-	      const struct v4v_addr *dst, uint32_t message_type,
-	      const struct v4v_seg *seg, unsigned nseg);
+long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port, const struct v4v_addr *dst,
+	      uint32_t message_type, const struct v4v_seg *seg, unsigned nseg);
 
 /* notify: fills each entry's flags in place; see Argo's ring_data. */
-int hv_notify(struct hv *hv, struct hv_client *c, struct v4v_ring_data_ent *ent,
-	      unsigned n);
+int hv_notify(struct hv *hv, struct hv_client *c, struct v4v_ring_data_ent *ent, unsigned n);
 
 /* Drain up to max queued events of this client. */
 unsigned hv_events(struct hv_client *c, struct hv_event *ev, unsigned max);
@@ -171,7 +165,7 @@ void hv_ring_info(const struct hv_ring *r, struct hv_ring_info *out);
 /* Firewall: an ordered rule list, first match wins, else the policy. */
 enum hv_fw_action { HV_FW_ACCEPT = 0, HV_FW_REJECT = 1, HV_FW_DROP = 2 };
 struct hv_fw_rule {
-	uint16_t src_dom, dst_dom; /* V4V_DOMID_ANY matches any */
+	uint16_t src_dom, dst_dom;     /* V4V_DOMID_ANY matches any */
 	v4v_port_t src_port, dst_port; /* V4V_PORT_ANY matches any */
 	enum hv_fw_action action;
 	uint64_t hits;
@@ -186,13 +180,13 @@ const struct hv_fw_rule *hv_fw_rule(const struct hv *hv, unsigned pos);
 void hv_fw_set_policy(struct hv *hv, enum hv_fw_action a);
 enum hv_fw_action hv_fw_policy(const struct hv *hv);
 /* The verdict for one send, counting the hit; -1 when the policy applied. */
-enum hv_fw_action hv_fw_check(struct hv *hv, const struct v4v_addr *src,
-			      const struct v4v_addr *dst, int *rule);
+enum hv_fw_action hv_fw_check(struct hv *hv, const struct v4v_addr *src, const struct v4v_addr *dst,
+			      int *rule);
 
 /* Names: (domain, service) -> port, visible to any domain or to a list. */
 #define HV_NAME_ACL_MAX 8u
-int hv_name_register(struct hv *hv, struct hv_domain *d, const char *service,
-		     v4v_port_t port, const uint16_t *acl, unsigned nacl);
+int hv_name_register(struct hv *hv, struct hv_domain *d, const char *service, v4v_port_t port,
+		     const uint16_t *acl, unsigned nacl);
 int hv_name_unregister(struct hv *hv, struct hv_domain *d, const char *service);
 /* Lookup on behalf of `asker` (NULL: the admin, who sees everything). */
 int hv_name_lookup(struct hv *hv, const struct hv_domain *asker, uint16_t domid,

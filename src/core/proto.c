@@ -28,8 +28,8 @@ static int check_sendv(const struct v4v_req_sendv *s)
 
 static int check_name(const struct v4v_req_name *r)
 {
-	if (!str_ok(r->service, sizeof(r->service)) ||
-	    !str_ok(r->domain, sizeof(r->domain)) || r->nacl > 8)
+	if (!str_ok(r->service, sizeof(r->service)) || !str_ok(r->domain, sizeof(r->domain)) ||
+	    r->nacl > 8)
 		return -EINVAL;
 	return 0;
 }
@@ -39,10 +39,8 @@ bool v4v_req_nfds_ok(uint32_t op, unsigned nfds)
 	switch (op) {
 	case V4V_OP_REGISTER_RING:
 		return nfds >= 1 && nfds <= 3; /* memfd [, doorbell [, send ring]] */
-	case V4V_OP_ATTACH:
-		return nfds == 2;
-	default:
-		return nfds == 0;
+	case V4V_OP_ATTACH: return nfds == 2;
+	default: return nfds == 0;
 	}
 }
 
@@ -90,8 +88,7 @@ int v4v_req_check(const void *buf, size_t n)
 			return -EINVAL;
 		return 0;
 	}
-	case V4V_OP_EVENTS:
-		return n == sizeof(h) ? 0 : -EINVAL;
+	case V4V_OP_EVENTS: return n == sizeof(h) ? 0 : -EINVAL;
 	case V4V_OP_NAME_REGISTER:
 	case V4V_OP_NAME_UNREGISTER:
 	case V4V_OP_NAME_LOOKUP: {
@@ -111,7 +108,6 @@ int v4v_req_check(const void *buf, size_t n)
 			return -EPROTO;
 		return a.pad ? -EINVAL : 0;
 	}
-	default:
-		return -ENOSYS;
+	default: return -ENOSYS;
 	}
 }

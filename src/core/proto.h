@@ -26,21 +26,21 @@
 #include "v4v/abi.h"
 
 #define V4V_PROTO_VERSION 1u
-#define V4V_STAGING_SIZE (V4V_RING_MAX_LEN) /* largest payload + headroom */
-#define V4V_REQ_MAX 8192u                   /* largest request packet */
-#define V4V_REPLY_MAX 8192u                 /* largest reply packet */
+#define V4V_STAGING_SIZE  (V4V_RING_MAX_LEN) /* largest payload + headroom */
+#define V4V_REQ_MAX	  8192u		     /* largest request packet */
+#define V4V_REPLY_MAX	  8192u		     /* largest reply packet */
 
 enum v4v_op {
 	V4V_OP_REGISTER_RING = 1, /* Argo numbering for the four Argo ops */
 	V4V_OP_UNREGISTER_RING = 2,
 	V4V_OP_SENDV = 3,
 	V4V_OP_NOTIFY = 4,
-	V4V_OP_EVENTS = 16,      /* drain this process's event queue */
+	V4V_OP_EVENTS = 16, /* drain this process's event queue */
 	V4V_OP_NAME_REGISTER = 17,
 	V4V_OP_NAME_UNREGISTER = 18,
 	V4V_OP_NAME_LOOKUP = 19, /* by domid, or by domain name */
-	V4V_OP_RING_POKE = 20,   /* raise DATA on one of our rings' doorbell */
-	V4V_OP_ATTACH = 32,      /* on the domain fd only */
+	V4V_OP_RING_POKE = 20,	 /* raise DATA on one of our rings' doorbell */
+	V4V_OP_ATTACH = 32,	 /* on the domain fd only */
 };
 
 struct v4v_req_hdr {
@@ -53,15 +53,15 @@ struct v4v_req_register {
 	struct v4v_register_ring ring;
 	uint32_t flags;
 	uint32_t tx_len; /* 0, or the data length of a send ring (third fd) */
-	/* fds: the ring memfd (>= 64 + len bytes, F_SEAL_SHRINK) and, for a
-	 * socket, optionally one end of an AF_UNIX SOCK_SEQPACKET pair: the
-	 * ring's doorbell.  v4vd sends a one-byte token of HV_SIG_* bits on it
-	 * (data, waiter, event) and, when the owner's send from this ring's port
-	 * got -EAGAIN, leaves the "blocker" packet the owner writes on it
-	 * unread until the space is there, so the owner's end polls writable
-	 * exactly when it may send again.  Closing the owner's end unregisters
-	 * the ring.  A third fd, with tx_len, is the socket's send ring
-	 * (struct v4v_tx_ring, >= 64 + tx_len bytes): the fast path. */
+			 /* fds: the ring memfd (>= 64 + len bytes, F_SEAL_SHRINK) and, for a
+			  * socket, optionally one end of an AF_UNIX SOCK_SEQPACKET pair: the
+			  * ring's doorbell.  v4vd sends a one-byte token of HV_SIG_* bits on it
+			  * (data, waiter, event) and, when the owner's send from this ring's port
+			  * got -EAGAIN, leaves the "blocker" packet the owner writes on it
+			  * unread until the space is there, so the owner's end polls writable
+			  * exactly when it may send again.  Closing the owner's end unregisters
+			  * the ring.  A third fd, with tx_len, is the socket's send ring
+			  * (struct v4v_tx_ring, >= 64 + tx_len bytes): the fast path. */
 };
 
 /* Also the body of V4V_OP_RING_POKE. */
@@ -91,11 +91,11 @@ struct v4v_req_notify {
 
 struct v4v_req_name {
 	struct v4v_req_hdr h;
-	v4v_port_t port;      /* register */
-	uint16_t domid;       /* lookup; V4V_DOMID_ANY: use `domain` */
-	uint16_t nacl;        /* register: 0 = any domain may look it up */
+	v4v_port_t port; /* register */
+	uint16_t domid;	 /* lookup; V4V_DOMID_ANY: use `domain` */
+	uint16_t nacl;	 /* register: 0 = any domain may look it up */
 	uint16_t acl[8];
-	char domain[32];      /* lookup by domain name */
+	char domain[32]; /* lookup by domain name */
 	char service[32];
 };
 
@@ -108,8 +108,8 @@ struct v4v_req_attach {
 
 struct v4v_reply {
 	struct v4v_req_hdr h; /* op and seq of the request */
-	int64_t ret;          /* >= 0 result, or -errno */
-	/* op-specific payload follows: notify entries, events, lookups */
+	int64_t ret;	      /* >= 0 result, or -errno */
+			      /* op-specific payload follows: notify entries, events, lookups */
 };
 
 struct v4v_attach_reply {

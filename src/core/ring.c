@@ -5,8 +5,7 @@
 #include <string.h>
 
 /* Copy n bytes into the data area at off, wrapping at len; returns new off. */
-static uint32_t put_bytes(uint8_t *data, uint32_t len, uint32_t off,
-			  const void *src, size_t n)
+static uint32_t put_bytes(uint8_t *data, uint32_t len, uint32_t off, const void *src, size_t n)
 {
 	const uint8_t *s = src;
 	while (n > 0) {
@@ -20,8 +19,8 @@ static uint32_t put_bytes(uint8_t *data, uint32_t len, uint32_t off,
 }
 
 uint32_t v4v_ring_put(uint8_t *data, uint32_t len, uint32_t tx,
-		      const struct v4v_ring_message_header *hdr,
-		      const struct v4v_seg *seg, unsigned nseg)
+		      const struct v4v_ring_message_header *hdr, const struct v4v_seg *seg,
+		      unsigned nseg)
 {
 	static const uint8_t zero[V4V_MSG_SLOT];
 	uint32_t off = put_bytes(data, len, tx, hdr, V4V_MSG_HDR_SIZE);
@@ -33,8 +32,7 @@ uint32_t v4v_ring_put(uint8_t *data, uint32_t len, uint32_t tx,
 }
 
 /* Copy n bytes out of the data area at off, wrapping at len. */
-static void get_bytes(const uint8_t *data, uint32_t len, uint32_t off,
-		      void *dst, size_t n)
+static void get_bytes(const uint8_t *data, uint32_t len, uint32_t off, void *dst, size_t n)
 {
 	uint8_t *d = dst;
 	while (n > 0) {
@@ -46,8 +44,7 @@ static void get_bytes(const uint8_t *data, uint32_t len, uint32_t off,
 	}
 }
 
-int v4v_ring_peek(const uint8_t *data, uint32_t len, uint32_t rx, uint32_t tx,
-		  struct v4v_msg *m)
+int v4v_ring_peek(const uint8_t *data, uint32_t len, uint32_t rx, uint32_t tx, struct v4v_msg *m)
 {
 	struct v4v_ring_message_header h;
 
@@ -58,8 +55,7 @@ int v4v_ring_peek(const uint8_t *data, uint32_t len, uint32_t rx, uint32_t tx,
 		return 0;
 	/* The header never straddles the end: rx and len are slot aligned. */
 	get_bytes(data, len, rx, &h, sizeof(h));
-	if (h.len < V4V_MSG_HDR_SIZE || h.len > used ||
-	    v4v_slot_round(h.len) > used)
+	if (h.len < V4V_MSG_HDR_SIZE || h.len > used || v4v_slot_round(h.len) > used)
 		return -EBADMSG;
 
 	uint32_t start = (rx + V4V_MSG_HDR_SIZE) % len;
@@ -69,8 +65,8 @@ int v4v_ring_peek(const uint8_t *data, uint32_t len, uint32_t rx, uint32_t tx,
 	m->source = h.source;
 	m->message_type = h.message_type;
 	m->len = n;
-	m->seg[0] = (struct v4v_seg){ data + start, first };
-	m->seg[1] = (struct v4v_seg){ data, n - first };
+	m->seg[0] = (struct v4v_seg){data + start, first};
+	m->seg[1] = (struct v4v_seg){data, n - first};
 	m->next_rx = (rx + v4v_slot_round(h.len)) % len;
 	return 1;
 }

@@ -25,8 +25,7 @@ static inline uint32_t v4v_slot_round(uint32_t n)
 /* A legal data-area length: 48 <= len <= 16 MiB, a multiple of 16. */
 static inline bool v4v_ring_len_ok(uint32_t len)
 {
-	return len >= V4V_RING_MIN_LEN && len <= V4V_RING_MAX_LEN &&
-	       len % V4V_MSG_SLOT == 0;
+	return len >= V4V_RING_MIN_LEN && len <= V4V_RING_MAX_LEN && len % V4V_MSG_SLOT == 0;
 }
 
 /* A legal index into a ring of len bytes: below len, slot aligned. */
@@ -66,15 +65,14 @@ static inline uint32_t v4v_ring_max_payload(uint32_t len)
  * no stale bytes of an earlier message show through.
  */
 uint32_t v4v_ring_put(uint8_t *data, uint32_t len, uint32_t tx,
-		      const struct v4v_ring_message_header *hdr,
-		      const struct v4v_seg *seg, unsigned nseg);
+		      const struct v4v_ring_message_header *hdr, const struct v4v_seg *seg,
+		      unsigned nseg);
 
 /*
  * Find the message at rx.  Returns 1 and fills *m, 0 when the ring is
  * empty, -EBADMSG when the header at rx is inconsistent with (rx, tx, len).
  */
-int v4v_ring_peek(const uint8_t *data, uint32_t len, uint32_t rx, uint32_t tx,
-		  struct v4v_msg *m);
+int v4v_ring_peek(const uint8_t *data, uint32_t len, uint32_t rx, uint32_t tx, struct v4v_msg *m);
 
 /* Copy up to cap payload bytes of m into buf; returns bytes copied. */
 size_t v4v_msg_copy(const struct v4v_msg *m, void *buf, size_t cap);

@@ -24,7 +24,7 @@ int v4v_tokenize(char *line, char **argv, int max)
 	}
 }
 
-static const char *const action_names[] = { "accept", "reject", "drop" };
+static const char *const action_names[] = {"accept", "reject", "drop"};
 
 int v4v_action_parse(const char *s, enum hv_fw_action *a)
 {
@@ -52,8 +52,8 @@ void v4v_endpoint_format(char *buf, size_t cap, uint16_t dom, uint32_t port)
 		snprintf(buf, cap, "%s:%u", d, port);
 }
 
-static int endpoint_parse(const char *spec, v4v_resolve_fn resolve, void *ctx,
-			  uint16_t *dom, uint32_t *port, char *err, size_t errlen)
+static int endpoint_parse(const char *spec, v4v_resolve_fn resolve, void *ctx, uint16_t *dom,
+			  uint32_t *port, char *err, size_t errlen)
 {
 	char buf[64];
 	uint64_t v;
@@ -69,8 +69,9 @@ static int endpoint_parse(const char *spec, v4v_resolve_fn resolve, void *ctx,
 		*colon = '\0';
 		if (strcmp(colon + 1, "any") != 0) {
 			if (!v4v_parse_u64(colon + 1, 0, 0xFFFFFFFEu, &v)) {
-				snprintf(err, errlen, "bad port '%s' in '%s' (0..4294967294 or any)",
-					 colon + 1, spec);
+				snprintf(err, errlen,
+					 "bad port '%s' in '%s' (0..4294967294 or any)", colon + 1,
+					 spec);
 				return -EINVAL;
 			}
 			*port = (uint32_t)v;
@@ -90,13 +91,15 @@ static int endpoint_parse(const char *spec, v4v_resolve_fn resolve, void *ctx,
 	return 0;
 }
 
-int v4v_rule_parse(int argc, char *const argv[], v4v_resolve_fn resolve,
-		   void *ctx, struct hv_fw_rule *out, char *err, size_t errlen)
+int v4v_rule_parse(int argc, char *const argv[], v4v_resolve_fn resolve, void *ctx,
+		   struct hv_fw_rule *out, char *err, size_t errlen)
 {
 	bool have_action = false;
 
-	*out = (struct hv_fw_rule){ .src_dom = V4V_DOMID_ANY, .dst_dom = V4V_DOMID_ANY,
-				    .src_port = V4V_PORT_ANY, .dst_port = V4V_PORT_ANY };
+	*out = (struct hv_fw_rule){.src_dom = V4V_DOMID_ANY,
+				   .dst_dom = V4V_DOMID_ANY,
+				   .src_port = V4V_PORT_ANY,
+				   .dst_port = V4V_PORT_ANY};
 	for (int i = 0; i < argc; i++) {
 		bool src = strcmp(argv[i], "--src") == 0;
 		if (src || strcmp(argv[i], "--dst") == 0) {
@@ -131,14 +134,17 @@ struct limit_key {
 	uint64_t lo, hi;
 };
 
-#define LIMIT(f, lo, hi) { #f, offsetof(struct hv_limits, f), sizeof(((struct hv_limits *)0)->f), lo, hi }
+#define LIMIT(f, lo, hi)                                                                           \
+	{                                                                                          \
+#f, offsetof(struct hv_limits, f), sizeof(((struct hv_limits *)0)->f), lo, hi      \
+	}
 static const struct limit_key limit_keys[] = {
-	LIMIT(domains, 1, V4V_DOMID_MAX + 1),
-	LIMIT(rings_per_domain, 1, 65536),
-	LIMIT(ring_bytes_per_domain, V4V_RING_MIN_LEN, 1ull << 40),
-	LIMIT(ring_len_max, V4V_RING_MIN_LEN, V4V_RING_MAX_LEN),
-	LIMIT(waiters_per_ring, 1, 4096),
-	LIMIT(names_per_domain, 0, 65536),
+    LIMIT(domains, 1, V4V_DOMID_MAX + 1),
+    LIMIT(rings_per_domain, 1, 65536),
+    LIMIT(ring_bytes_per_domain, V4V_RING_MIN_LEN, 1ull << 40),
+    LIMIT(ring_len_max, V4V_RING_MIN_LEN, V4V_RING_MAX_LEN),
+    LIMIT(waiters_per_ring, 1, 4096),
+    LIMIT(names_per_domain, 0, 65536),
 };
 
 static int config_line(char *line, struct v4v_config *cfg, char *err, size_t errlen)
@@ -159,8 +165,8 @@ static int config_line(char *line, struct v4v_config *cfg, char *err, size_t err
 			snprintf(err, errlen, "more than %u rules", HV_FW_MAX_RULES);
 			return -EINVAL;
 		}
-		return v4v_rule_parse(argc - 1, argv + 1, NULL, NULL,
-				      &cfg->rules[cfg->nrules++], err, errlen);
+		return v4v_rule_parse(argc - 1, argv + 1, NULL, NULL, &cfg->rules[cfg->nrules++],
+				      err, errlen);
 	}
 	if (argc != 2) {
 		snprintf(err, errlen, "'%s' takes exactly one value", argv[0]);
@@ -179,8 +185,8 @@ static int config_line(char *line, struct v4v_config *cfg, char *err, size_t err
 			continue;
 		if (!v4v_parse_u64(argv[1], k->lo, k->hi, &v)) {
 			snprintf(err, errlen, "%s must be a number in %llu..%llu, not '%s'",
-				 k->name, (unsigned long long)k->lo,
-				 (unsigned long long)k->hi, argv[1]);
+				 k->name, (unsigned long long)k->lo, (unsigned long long)k->hi,
+				 argv[1]);
 			return -EINVAL;
 		}
 		char *f = (char *)&cfg->lim + k->off;
@@ -196,8 +202,7 @@ static int config_line(char *line, struct v4v_config *cfg, char *err, size_t err
 	return -EINVAL;
 }
 
-int v4v_config_parse(const char *text, struct v4v_config *cfg, char *err,
-		     size_t errlen)
+int v4v_config_parse(const char *text, struct v4v_config *cfg, char *err, size_t errlen)
 {
 	char line[1024], msg[256];
 	unsigned lineno = 0;

@@ -19,8 +19,8 @@ int v4v_tokenize(char *line, char **argv, int max);
 
 /* [--src DOM[:PORT]] [--dst DOM[:PORT]] accept|reject|drop
  * DOM: a domid, `any`, or (with resolve) a domain name. PORT: number|any. */
-int v4v_rule_parse(int argc, char *const argv[], v4v_resolve_fn resolve,
-		   void *ctx, struct hv_fw_rule *out, char *err, size_t errlen);
+int v4v_rule_parse(int argc, char *const argv[], v4v_resolve_fn resolve, void *ctx,
+		   struct hv_fw_rule *out, char *err, size_t errlen);
 int v4v_action_parse(const char *s, enum hv_fw_action *a);
 const char *v4v_action_name(enum hv_fw_action a);
 /* "any", "5" or "5:80", "any:80". */
@@ -35,7 +35,6 @@ struct v4v_config {
 
 /* Parse a whole config text over the defaults already in cfg.
  * Returns 0, or -EINVAL with "line N: ..." in err. */
-int v4v_config_parse(const char *text, struct v4v_config *cfg, char *err,
-		     size_t errlen);
+int v4v_config_parse(const char *text, struct v4v_config *cfg, char *err, size_t errlen);
 
 #endif

@@ -99,11 +99,10 @@ static int cmd_domains(struct v4vd *s, int argc, char **argv, struct out *o, int
 		outf(o, "%u\t%s\t%u\t%u\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\n",
 		     hv_domain_id(d), *hv_domain_name(d) ? hv_domain_name(d) : "-",
 		     hv_domain_nclients(d), hv_domain_nrings(d),
-		     (unsigned long long)hv_domain_ring_bytes(d),
-		     (unsigned long long)st->tx_msgs, (unsigned long long)st->tx_bytes,
-		     (unsigned long long)st->rx_msgs, (unsigned long long)st->rx_bytes,
-		     (unsigned long long)st->eagain, (unsigned long long)st->rejected,
-		     (unsigned long long)st->dropped);
+		     (unsigned long long)hv_domain_ring_bytes(d), (unsigned long long)st->tx_msgs,
+		     (unsigned long long)st->tx_bytes, (unsigned long long)st->rx_msgs,
+		     (unsigned long long)st->rx_bytes, (unsigned long long)st->eagain,
+		     (unsigned long long)st->rejected, (unsigned long long)st->dropped);
 	}
 	return 0;
 }
@@ -120,8 +119,8 @@ static int cmd_rings(struct v4vd *s, int argc, char **argv, struct out *o, int *
 		dom_name(s, ri.domid, name, sizeof(name));
 		if (ri.partner != V4V_DOMID_ANY)
 			snprintf(partner, sizeof(partner), "%u", ri.partner);
-		outf(o, "%u\t%s\t%u\t%s\t%u\t%u\t%u\t%u\t%s\t%llu\t%llu\t%llu\n", ri.domid,
-		     name, ri.aport, partner, ri.len, ri.rx, ri.tx, ri.waiters,
+		outf(o, "%u\t%s\t%u\t%s\t%u\t%u\t%u\t%u\t%s\t%llu\t%llu\t%llu\n", ri.domid, name,
+		     ri.aport, partner, ri.len, ri.rx, ri.tx, ri.waiters,
 		     ri.broken ? "broken" : "ok", (unsigned long long)ri.stats.rx_msgs,
 		     (unsigned long long)ri.stats.rx_bytes, (unsigned long long)ri.stats.eagain);
 	}
@@ -138,7 +137,8 @@ static int cmd_names(struct v4vd *s, int argc, char **argv, struct out *o, int *
 		dom_name(s, ni.domid, name, sizeof(name));
 		size_t n = 0;
 		for (unsigned k = 0; k < ni.nacl; k++)
-			n += (size_t)snprintf(acl + n, sizeof(acl) - n, "%s%u", k ? "," : "", ni.acl[k]);
+			n += (size_t)snprintf(acl + n, sizeof(acl) - n, "%s%u", k ? "," : "",
+					      ni.acl[k]);
 		outf(o, "%u\t%s\t%s\t%u\t%s\n", ni.domid, name, ni.service, ni.port, acl);
 	}
 	return 0;
@@ -166,8 +166,9 @@ static int cmd_stats(struct v4vd *s, int argc, char **argv, struct out *o, int *
 		ndom++;
 	for (struct hv_ring *r = hv_ring_next(s->hv, NULL); r; r = hv_ring_next(s->hv, r))
 		nring++;
-	outf(o, "ok\ndomains:n\tprocs:n\trings:n\tmapped_bytes:n\trequests:n\tbad_requests:n"
-		"\tfw_rules:n\tpolicy:s\tcpu_user_ms:n\tcpu_sys_ms:n\tmax_rss_kb:n\tfds:n\tpid:n\n");
+	outf(o,
+	     "ok\ndomains:n\tprocs:n\trings:n\tmapped_bytes:n\trequests:n\tbad_requests:n"
+	     "\tfw_rules:n\tpolicy:s\tcpu_user_ms:n\tcpu_sys_ms:n\tmax_rss_kb:n\tfds:n\tpid:n\n");
 	outf(o, "%u\t%u\t%u\t%llu\t%llu\t%llu\t%u\t%s\t%ld\t%ld\t%ld\t%u\t%d\n", ndom, s->nchans,
 	     nring, (unsigned long long)s->mapped_bytes, (unsigned long long)s->requests,
 	     (unsigned long long)s->bad_requests, hv_fw_count(s->hv),
@@ -191,12 +192,16 @@ static int domain_create(struct v4vd *s, int argc, char **argv, struct out *o, i
 		return fail(o, "bad domid '%s' (0..%u or auto)", argv[0], V4V_DOMID_MAX);
 	const char *name = strcmp(argv[1], "-") ? argv[1] : NULL;
 	if (name && !hv_name_ok(name))
-		return fail(o, "bad domain name '%s' (1-31 of A-Z a-z 0-9 . _ -, not starting "
-			       "with a digit or -)", name);
+		return fail(o,
+			    "bad domain name '%s' (1-31 of A-Z a-z 0-9 . _ -, not starting "
+			    "with a digit or -)",
+			    name);
 	int e = v4vd_domain_create(s, (uint16_t)v, name, argv[2][0] == 'p', &dd);
 	if (e == -EEXIST)
-		return fail(o, "domain %s already exists", name && (v == V4V_DOMID_ANY ||
-				hv_domain_by_name(s->hv, name)) ? name : argv[0]);
+		return fail(o, "domain %s already exists",
+			    name && (v == V4V_DOMID_ANY || hv_domain_by_name(s->hv, name))
+				? name
+				: argv[0]);
 	if (e == -ENOSPC)
 		return fail(o, "too many domains (limit %u)", hv_limits(s->hv)->domains);
 	if (e)
@@ -209,8 +214,7 @@ static int domain_create(struct v4vd *s, int argc, char **argv, struct out *o, i
 			return fail(o, "cannot create domain channel: %s", strerror(-e));
 		}
 	}
-	outf(o, "ok\ndomid:n\tname:s\n%u\t%s\n", hv_domain_id(dd->hd),
-	     name ? name : "-");
+	outf(o, "ok\ndomid:n\tname:s\n%u\t%s\n", hv_domain_id(dd->hd), name ? name : "-");
 	return 0;
 }
 
@@ -343,19 +347,19 @@ static const struct {
 	const char *word1, *word2;
 	cmd_fn fn;
 } commands[] = {
-	{ "domains", NULL, cmd_domains },
-	{ "rings", NULL, cmd_rings },
-	{ "names", NULL, cmd_names },
-	{ "stats", NULL, cmd_stats },
-	{ "domain", "create", domain_create },
-	{ "domain", "open", domain_open },
-	{ "domain", "destroy", domain_destroy },
-	{ "fw", "list", fw_list },
-	{ "fw", "add", fw_add },
-	{ "fw", "insert", fw_insert },
-	{ "fw", "delete", fw_delete },
-	{ "fw", "flush", fw_flush },
-	{ "fw", "policy", fw_policy },
+    {"domains", NULL, cmd_domains},
+    {"rings", NULL, cmd_rings},
+    {"names", NULL, cmd_names},
+    {"stats", NULL, cmd_stats},
+    {"domain", "create", domain_create},
+    {"domain", "open", domain_open},
+    {"domain", "destroy", domain_destroy},
+    {"fw", "list", fw_list},
+    {"fw", "add", fw_add},
+    {"fw", "insert", fw_insert},
+    {"fw", "delete", fw_delete},
+    {"fw", "flush", fw_flush},
+    {"fw", "policy", fw_policy},
 };
 
 static void run_command(struct v4vd *s, char *line, struct out *o, int *fd)
@@ -393,7 +397,7 @@ void ctl_handle(struct v4vd *s, struct fdent *e)
 	char *req = NULL;
 	uint32_t n;
 	int fd = -1;
-	struct out o = { 0 };
+	struct out o = {0};
 
 	if (v4v_frame_recv(e->fd, &req, &n, CTL_REQ_MAX, NULL) < 0) {
 		v4vd_bury(s, e);

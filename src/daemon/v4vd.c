@@ -33,9 +33,9 @@
 #include "../common/util.h"
 #include "../core/proto.h"
 
-#define BATCH 64        /* requests served per channel per wake-up */
-#define TX_BUDGET 256   /* messages moved per send ring per round */
-#define SPIN_NS 200000  /* keep polling send rings this long after the last move */
+#define BATCH	  64	 /* requests served per channel per wake-up */
+#define TX_BUDGET 256	 /* messages moved per send ring per round */
+#define SPIN_NS	  200000 /* keep polling send rings this long after the last move */
 
 static bool use_syslog;
 
@@ -78,7 +78,7 @@ static void free_dead(struct v4vd *s)
 
 static int ep_add(struct v4vd *s, struct fdent *e)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = e };
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = e};
 	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, e->fd, &ev) < 0 ? -errno : 0;
 }
 
@@ -114,7 +114,7 @@ static void on_ring_signal(void *cookie, unsigned what)
 
 static void bell_arm(struct dbell *b, bool on)
 {
-	struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.ptr = b };
+	struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.ptr = b};
 	if (b->armed != on && epoll_ctl(the_daemon->epfd, EPOLL_CTL_MOD, b->e.fd, &ev) == 0)
 		b->armed = on;
 }
@@ -211,7 +211,6 @@ static void handle_bell(struct v4vd *s, struct dbell *b, uint32_t events)
 		bell_drain(b);
 }
 
-
 /*
  * One polling round over the hot send rings.  Returns whether anything
  * moved.  Rings idle past SPIN_NS are parked (announce, then re-check),
@@ -276,8 +275,8 @@ static void kick_forget(struct v4vd *s, struct dchan *ch)
 
 /* ---- domains --------------------------------------------------------- */
 
-int v4vd_domain_create(struct v4vd *s, uint16_t domid, const char *name,
-		       bool persistent, struct ddom **out)
+int v4vd_domain_create(struct v4vd *s, uint16_t domid, const char *name, bool persistent,
+		       struct ddom **out)
 {
 	struct ddom *dd = calloc(1, sizeof(*dd));
 	if (!dd)
@@ -302,7 +301,7 @@ int v4vd_domain_create(struct v4vd *s, uint16_t domid, const char *name,
  */
 static int name_own_end(int fd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	return bind(fd, (struct sockaddr *)&sa, sizeof(sa_family_t)) < 0 ? -errno : 0;
 }
 
@@ -324,7 +323,7 @@ int v4vd_domain_hold(struct v4vd *s, struct ddom *dd)
 		close(sv[1]);
 		return -ENOMEM;
 	}
-	h->e = (struct fdent){ .kind = FD_DOMAIN, .fd = sv[0] };
+	h->e = (struct fdent){.kind = FD_DOMAIN, .fd = sv[0]};
 	h->dd = dd;
 	int e = ep_add(s, &h->e);
 	if (e) {
@@ -453,13 +452,13 @@ static int take_channel(int fd)
  */
 static bool hung_up(int fd)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 static void handle_attach(struct v4vd *s, struct dhold *h)
 {
-	struct v4v_req_attach req = { 0 }; /* a short packet echoes no stack bytes */
+	struct v4v_req_attach req = {0}; /* a short packet echoes no stack bytes */
 	int fds[2];
 	unsigned nfds;
 	ssize_t n = v4v_recv_fds(h->e.fd, &req, sizeof(req), fds, 2, &nfds, MSG_DONTWAIT);
@@ -478,7 +477,7 @@ static void handle_attach(struct v4vd *s, struct dhold *h)
 	if (err) {
 		/* No channel to answer on: the domain fd carries the error. */
 		s->bad_requests++;
-		struct v4v_reply r = { .h = req.h, .ret = err };
+		struct v4v_reply r = {.h = req.h, .ret = err};
 		v4v_send_fds(h->e.fd, &r, sizeof(r), NULL, 0, MSG_DONTWAIT);
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
@@ -503,7 +502,7 @@ static void handle_attach(struct v4vd *s, struct dhold *h)
 			err = -ENOMEM;
 	}
 	if (err) {
-		struct v4v_reply r = { .h = req.h, .ret = err };
+		struct v4v_reply r = {.h = req.h, .ret = err};
 		v4v_send_fds(fds[0], &r, sizeof(r), NULL, 0, MSG_DONTWAIT);
 		if (staging)
 			munmap(staging, V4V_STAGING_SIZE);
@@ -514,7 +513,7 @@ static void handle_attach(struct v4vd *s, struct dhold *h)
 		return;
 	}
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
-	ch->e = (struct fdent){ .kind = FD_CHANNEL, .fd = fds[0] };
+	ch->e = (struct fdent){.kind = FD_CHANNEL, .fd = fds[0]};
 	ch->dd = h->dd;
 	ch->staging = staging;
 	ch->next = h->dd->chans;
@@ -524,9 +523,9 @@ static void handle_attach(struct v4vd *s, struct dhold *h)
 	ep_add(s, &ch->e);
 
 	struct v4v_attach_reply ar = {
-		.r = { .h = req.h, .ret = 0 },
-		.domid = hv_domain_id(h->dd->hd),
-		.version = V4V_PROTO_VERSION,
+	    .r = {.h = req.h, .ret = 0},
+	    .domid = hv_domain_id(h->dd->hd),
+	    .version = V4V_PROTO_VERSION,
 	};
 	snprintf(ar.name, sizeof(ar.name), "%s", hv_domain_name(h->dd->hd));
 	if (v4v_send_fds(ch->e.fd, &ar, sizeof(ar), &ch->virq, 1, MSG_DONTWAIT) < 0) {
@@ -555,8 +554,8 @@ union reply_buf {
 };
 
 /* A doorbell for the ring being registered; takes ownership of fd. */
-static int bell_new(struct v4vd *s, struct dchan *ch, const struct v4v_req_register *q,
-		    int *fd, struct dbell **out)
+static int bell_new(struct v4vd *s, struct dchan *ch, const struct v4v_req_register *q, int *fd,
+		    struct dbell **out)
 {
 	int e = is_seqpacket(*fd);
 	if (e)
@@ -564,9 +563,11 @@ static int bell_new(struct v4vd *s, struct dchan *ch, const struct v4v_req_regis
 	struct dbell *b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	*b = (struct dbell){ .e = { .kind = FD_BELL, .fd = *fd }, .hc = ch->hc,
-			     .aport = q->ring.aport, .partner = q->ring.partner_id,
-			     .armed = true };
+	*b = (struct dbell){.e = {.kind = FD_BELL, .fd = *fd},
+			    .hc = ch->hc,
+			    .aport = q->ring.aport,
+			    .partner = q->ring.partner_id,
+			    .armed = true};
 	fcntl(b->e.fd, F_SETFL, O_NONBLOCK);
 	if ((e = ep_add(s, &b->e)) < 0) {
 		free(b);
@@ -577,8 +578,8 @@ static int bell_new(struct v4vd *s, struct dchan *ch, const struct v4v_req_regis
 	return 0;
 }
 
-static long do_register(struct v4vd *s, struct dchan *ch,
-			const struct v4v_req_register *q, int *fds, unsigned nfds)
+static long do_register(struct v4vd *s, struct dchan *ch, const struct v4v_req_register *q,
+			int *fds, unsigned nfds)
 {
 	void *mem, *txmem = NULL;
 	struct dbell *b = NULL;
@@ -627,13 +628,13 @@ static long do_sendv(struct v4vd *s, struct dchan *ch, const struct v4v_req_send
 	struct v4v_seg seg[V4V_MAX_IOV];
 	uint64_t off = q->staging_off; /* bounds checked by v4v_req_check */
 	for (unsigned i = 0; i < q->niov; i++) {
-		seg[i] = (struct v4v_seg){ ch->staging + off, q->iov_len[i] };
+		seg[i] = (struct v4v_seg){ch->staging + off, q->iov_len[i]};
 		off += q->iov_len[i];
 	}
 	long r = hv_sendv(s->hv, ch->hc, q->src.aport, &q->dst, q->message_type, seg, q->niov);
 	if (r == -EACCES)
-		logmsg(LOG_NOTICE, "firewall rejected %u:%u -> %u:%u",
-		       hv_domain_id(ch->dd->hd), q->src.aport, q->dst.domain_id, q->dst.aport);
+		logmsg(LOG_NOTICE, "firewall rejected %u:%u -> %u:%u", hv_domain_id(ch->dd->hd),
+		       q->src.aport, q->dst.domain_id, q->dst.aport);
 	return r;
 }
 
@@ -646,9 +647,7 @@ static size_t do_name(struct v4vd *s, struct dchan *ch, const struct v4v_req_nam
 	case V4V_OP_NAME_REGISTER:
 		r = hv_name_register(s->hv, d, q->service, q->port, q->acl, q->nacl);
 		break;
-	case V4V_OP_NAME_UNREGISTER:
-		r = hv_name_unregister(s->hv, d, q->service);
-		break;
+	case V4V_OP_NAME_UNREGISTER: r = hv_name_unregister(s->hv, d, q->service); break;
 	default: {
 		uint16_t domid = q->domid;
 		if (domid == V4V_DOMID_ANY) {
@@ -672,11 +671,11 @@ static size_t do_name(struct v4vd *s, struct dchan *ch, const struct v4v_req_nam
 }
 
 /* Serve one request; returns the reply length. */
-static size_t dispatch(struct v4vd *s, struct dchan *ch, union req_buf *q, size_t n,
-		       int *fds, unsigned nfds, union reply_buf *out)
+static size_t dispatch(struct v4vd *s, struct dchan *ch, union req_buf *q, size_t n, int *fds,
+		       unsigned nfds, union reply_buf *out)
 {
 	int err = v4v_req_check(q, n);
-	out->r = (struct v4v_reply){ .h = n >= sizeof(q->h) ? q->h : (struct v4v_req_hdr){ 0 } };
+	out->r = (struct v4v_reply){.h = n >= sizeof(q->h) ? q->h : (struct v4v_req_hdr){0}};
 	if (!err && !v4v_req_nfds_ok(q->h.op, nfds))
 		err = -EBADF;
 	if (!err && q->h.op == V4V_OP_ATTACH)
@@ -687,15 +686,11 @@ static size_t dispatch(struct v4vd *s, struct dchan *ch, union req_buf *q, size_
 		return sizeof(out->r);
 	}
 	switch (q->h.op) {
-	case V4V_OP_REGISTER_RING:
-		out->r.ret = do_register(s, ch, &q->reg, fds, nfds);
-		break;
+	case V4V_OP_REGISTER_RING: out->r.ret = do_register(s, ch, &q->reg, fds, nfds); break;
 	case V4V_OP_UNREGISTER_RING:
 		out->r.ret = hv_unregister_ring(s->hv, ch->hc, q->unreg.aport, q->unreg.partner_id);
 		break;
-	case V4V_OP_SENDV:
-		out->r.ret = do_sendv(s, ch, &q->send);
-		break;
+	case V4V_OP_SENDV: out->r.ret = do_sendv(s, ch, &q->send); break;
 	case V4V_OP_RING_POKE:
 		out->r.ret = hv_ring_poke(s->hv, ch->hc, q->unreg.aport, q->unreg.partner_id);
 		break;
@@ -708,15 +703,16 @@ static size_t dispatch(struct v4vd *s, struct dchan *ch, union req_buf *q, size_
 		return sizeof(out->r) + bytes;
 	}
 	case V4V_OP_EVENTS: {
-		unsigned max = (unsigned)((sizeof(*out) - sizeof(out->r)) / sizeof(struct hv_event));
-		struct hv_event ev[(V4V_REPLY_MAX - sizeof(struct v4v_reply)) / sizeof(struct hv_event)];
+		unsigned max =
+		    (unsigned)((sizeof(*out) - sizeof(out->r)) / sizeof(struct hv_event));
+		struct hv_event
+		    ev[(V4V_REPLY_MAX - sizeof(struct v4v_reply)) / sizeof(struct hv_event)];
 		unsigned k = hv_events(ch->hc, ev, max);
 		out->r.ret = k;
 		memcpy(out->raw + sizeof(out->r), ev, k * sizeof(ev[0]));
 		return sizeof(out->r) + k * sizeof(ev[0]);
 	}
-	default:
-		return do_name(s, ch, &q->name, out);
+	default: return do_name(s, ch, &q->name, out);
 	}
 	return sizeof(out->r);
 }
@@ -736,7 +732,7 @@ static void handle_channel(struct v4vd *s, struct dchan *ch)
 			goto gone;
 		size_t rlen;
 		if (n < 0) {
-			out.r = (struct v4v_reply){ .ret = -EMSGSIZE };
+			out.r = (struct v4v_reply){.ret = -EMSGSIZE};
 			rlen = sizeof(out.r);
 			s->bad_requests++;
 		} else {
@@ -774,7 +770,9 @@ static int load_config(const char *path, struct v4v_config *cfg)
 	fclose(f);
 	if (!text || too_big || strlen(text) != n) {
 		fprintf(stderr, "v4vd: config %s: %s\n", path,
-			!text ? "out of memory" : too_big ? "larger than 1 MiB" : "contains a NUL byte");
+			!text	  ? "out of memory"
+			: too_big ? "larger than 1 MiB"
+				  : "contains a NUL byte");
 		free(text);
 		return -1;
 	}
@@ -809,7 +807,8 @@ static int open_control(struct v4vd *s)
 	char *lock = s->lock_path;
 	int e = mkdir_p(s->rundir);
 	if (e) {
-		fprintf(stderr, "v4vd: cannot create runtime dir %s: %s\n", s->rundir, strerror(-e));
+		fprintf(stderr, "v4vd: cannot create runtime dir %s: %s\n", s->rundir,
+			strerror(-e));
 		return -1;
 	}
 	snprintf(lock, sizeof(s->lock_path), "%s/v4vd.lock", s->rundir);
@@ -826,7 +825,7 @@ static int open_control(struct v4vd *s)
 		return -1;
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	strcpy(sa.sun_path, s->ctl_path);
 	unlink(s->ctl_path);
 	mode_t old = umask(0077); /* the control socket is the admin's: 0600 */
@@ -837,7 +836,7 @@ static int open_control(struct v4vd *s)
 		return -1;
 	}
 	static struct fdent ctl;
-	ctl = (struct fdent){ .kind = FD_CONTROL_LISTEN, .fd = fd };
+	ctl = (struct fdent){.kind = FD_CONTROL_LISTEN, .fd = fd};
 	return ep_add(s, &ctl);
 }
 
@@ -855,7 +854,7 @@ static void accept_control(struct v4vd *s, int lfd)
 		return;
 	}
 	/* Admin clients are trusted to be brief; never let one hang v4vd. */
-	struct timeval tv = { .tv_sec = 1 };
+	struct timeval tv = {.tv_sec = 1};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	struct fdent *e = malloc(sizeof(*e));
@@ -863,7 +862,7 @@ static void accept_control(struct v4vd *s, int lfd)
 		close(fd);
 		return;
 	}
-	*e = (struct fdent){ .kind = FD_CONTROL, .fd = fd };
+	*e = (struct fdent){.kind = FD_CONTROL, .fd = fd};
 	if (ep_add(s, e) < 0) {
 		close(fd);
 		free(e);
@@ -872,11 +871,12 @@ static void accept_control(struct v4vd *s, int lfd)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: v4vd [--runtime-dir DIR] [--foreground] [--config FILE]\n"
-		   "  --runtime-dir DIR  control socket directory (default: $V4V_RUNTIME_DIR,\n"
-		   "                     /run/v4v for root, else $XDG_RUNTIME_DIR/v4v)\n"
-		   "  --foreground       stay attached, log to stderr (default: daemonize, syslog)\n"
-		   "  --config FILE      limits and firewall rules, see v4vd.conf(5)\n");
+	fprintf(f,
+		"usage: v4vd [--runtime-dir DIR] [--foreground] [--config FILE]\n"
+		"  --runtime-dir DIR  control socket directory (default: $V4V_RUNTIME_DIR,\n"
+		"                     /run/v4v for root, else $XDG_RUNTIME_DIR/v4v)\n"
+		"  --foreground       stay attached, log to stderr (default: daemonize, syslog)\n"
+		"  --config FILE      limits and firewall rules, see v4vd.conf(5)\n");
 }
 
 static int daemonize(void)
@@ -918,26 +918,13 @@ static void run(struct v4vd *s)
 		for (int i = 0; i < n; i++) {
 			struct fdent *e = ev[i].data.ptr;
 			switch (e->kind) {
-			case FD_CONTROL_LISTEN:
-				accept_control(s, e->fd);
-				break;
-			case FD_CONTROL:
-				ctl_handle(s, e);
-				break;
-			case FD_DOMAIN:
-				handle_attach(s, (struct dhold *)e);
-				break;
-			case FD_CHANNEL:
-				handle_channel(s, (struct dchan *)e);
-				break;
-			case FD_BELL:
-				handle_bell(s, (struct dbell *)e, ev[i].events);
-				break;
-			case FD_SIGNAL:
-				s->stop = true;
-				break;
-			case FD_DEAD:
-				break;
+			case FD_CONTROL_LISTEN: accept_control(s, e->fd); break;
+			case FD_CONTROL: ctl_handle(s, e); break;
+			case FD_DOMAIN: handle_attach(s, (struct dhold *)e); break;
+			case FD_CHANNEL: handle_channel(s, (struct dchan *)e); break;
+			case FD_BELL: handle_bell(s, (struct dbell *)e, ev[i].events); break;
+			case FD_SIGNAL: s->stop = true; break;
+			case FD_DEAD: break;
 			}
 		}
 		if (s->hot)
@@ -950,11 +937,11 @@ static void run(struct v4vd *s)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "runtime-dir", required_argument, NULL, 'r' },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"runtime-dir", required_argument, NULL, 'r'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	static struct v4vd s;
 	static struct v4v_config cfg;
@@ -989,12 +976,12 @@ int main(int argc, char **argv)
 		return 1;
 
 	static const struct hv_ops ops = {
-		.signal = on_signal,
-		.ring_signal = on_ring_signal,
-		.ring_blocked = on_ring_blocked,
-		.ring_space = on_ring_space,
-		.unmap = on_unmap,
-		.tx_ready = on_tx_ready,
+	    .signal = on_signal,
+	    .ring_signal = on_ring_signal,
+	    .ring_blocked = on_ring_blocked,
+	    .ring_space = on_ring_space,
+	    .unmap = on_unmap,
+	    .tx_ready = on_tx_ready,
 	};
 	the_daemon = &s;
 	s.hv = hv_new(&cfg.lim, &ops);
@@ -1023,14 +1010,14 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	static struct fdent sig;
-	sig = (struct fdent){ .kind = FD_SIGNAL, .fd = signalfd(-1, &mask, SFD_CLOEXEC) };
+	sig = (struct fdent){.kind = FD_SIGNAL, .fd = signalfd(-1, &mask, SFD_CLOEXEC)};
 	ep_add(&s, &sig);
-
 
 	logmsg(LOG_INFO, "listening on %s (policy %s, %u rules)", s.ctl_path,
 	       v4v_action_name(cfg.policy), cfg.nrules);
 	if (ready >= 0) {
-		if (write(ready, "y", 1) < 0) { /* parent gone: carry on */ }
+		if (write(ready, "y", 1) < 0) { /* parent gone: carry on */
+		}
 		close(ready);
 	}
 	run(&s);

@@ -46,14 +46,14 @@ struct dbell {
 	struct hv_client *hc; /* the ring's owner, to unregister on hang-up */
 	v4v_port_t aport;
 	uint16_t partner;
-	unsigned pending;     /* HV_SIG_* bits to send at the end of the batch */
+	unsigned pending; /* HV_SIG_* bits to send at the end of the batch */
 	bool kicked;
-	bool waiting;         /* the owner's send waits for space */
-	bool armed;           /* EPOLLIN wanted (off while a blocker waits) */
+	bool waiting; /* the owner's send waits for space */
+	bool armed;   /* EPOLLIN wanted (off while a blocker waits) */
 	struct dbell *kick_next;
 	struct hv_ring *ring;
-	bool has_tx;          /* the ring has a send ring: pump it */
-	bool hot;             /* on the polled list */
+	bool has_tx; /* the ring has a send ring: pump it */
+	bool hot;    /* on the polled list */
 	struct dbell *hot_next;
 };
 
@@ -74,7 +74,7 @@ struct v4vd {
 	bool stop;
 	struct dchan *kicks;
 	struct dbell *bell_kicks;
-	struct dbell *hot; /* send rings polled until idle for SPIN_NS */
+	struct dbell *hot;  /* send rings polled until idle for SPIN_NS */
 	uint64_t last_move; /* when a send ring last moved a message (ns) */
 	struct fdent *dead;
 	struct ddom *doms[V4V_DOMID_MAX + 1];
@@ -85,8 +85,8 @@ struct v4vd {
 void logmsg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Domain life cycle (v4vd.c). */
-int v4vd_domain_create(struct v4vd *s, uint16_t domid, const char *name,
-		       bool persistent, struct ddom **out);
+int v4vd_domain_create(struct v4vd *s, uint16_t domid, const char *name, bool persistent,
+		       struct ddom **out);
 int v4vd_domain_hold(struct v4vd *s, struct ddom *dd); /* returns the client's fd */
 void v4vd_domain_destroy(struct v4vd *s, struct ddom *dd);
 struct ddom *v4vd_domain_lookup(struct v4vd *s, const char *spec);

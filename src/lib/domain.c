@@ -48,8 +48,8 @@ static int attach(struct v4v_domain *d)
 		goto fail;
 	}
 
-	struct v4v_req_attach req = { .h = { V4V_OP_ATTACH, 0 }, .version = V4V_PROTO_VERSION };
-	int fds[2] = { sv[1], mfd };
+	struct v4v_req_attach req = {.h = {V4V_OP_ATTACH, 0}, .version = V4V_PROTO_VERSION};
+	int fds[2] = {sv[1], mfd};
 	ssize_t n = v4v_send_fds(d->domain_fd, &req, sizeof(req), fds, 2, 0);
 	close(sv[1]);
 	close(mfd);
@@ -87,8 +87,8 @@ static int attach(struct v4v_domain *d)
 
 	/* The VIRQ fd users poll: our eventfd, plus the channel hanging up. */
 	d->poll_fd = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = { .events = EPOLLIN };
-	struct epoll_event hup = { .events = EPOLLRDHUP };
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct epoll_event hup = {.events = EPOLLRDHUP};
 	if (d->poll_fd < 0 || epoll_ctl(d->poll_fd, EPOLL_CTL_ADD, d->virq, &ev) < 0 ||
 	    epoll_ctl(d->poll_fd, EPOLL_CTL_ADD, d->chan, &hup) < 0) {
 		err = -errno;
@@ -140,9 +140,18 @@ void v4v_close(struct v4v_domain *d)
 	free(d);
 }
 
-uint16_t v4v_domid(const struct v4v_domain *d) { return d->domid; }
-const char *v4v_domain_name(const struct v4v_domain *d) { return d->name; }
-int v4v_virq_fd(const struct v4v_domain *d) { return d->poll_fd; }
+uint16_t v4v_domid(const struct v4v_domain *d)
+{
+	return d->domid;
+}
+const char *v4v_domain_name(const struct v4v_domain *d)
+{
+	return d->name;
+}
+int v4v_virq_fd(const struct v4v_domain *d)
+{
+	return d->poll_fd;
+}
 
 int v4v_virq_ack(struct v4v_domain *d)
 {
@@ -181,16 +190,19 @@ int v4v__enter(struct v4v_domain *d)
 	return 0;
 }
 
-void v4v__leave(struct v4v_domain *d) { pthread_mutex_unlock(&d->lock); }
+void v4v__leave(struct v4v_domain *d)
+{
+	pthread_mutex_unlock(&d->lock);
+}
 
-long v4v__call(struct v4v_domain *d, void *req, size_t n, int fd, void *reply,
-	       size_t cap, size_t *got)
+long v4v__call(struct v4v_domain *d, void *req, size_t n, int fd, void *reply, size_t cap,
+	       size_t *got)
 {
 	return v4v__call_fds(d, req, n, &fd, fd >= 0 ? 1 : 0, reply, cap, got);
 }
 
-long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds,
-		   unsigned nfds, void *reply, size_t cap, size_t *got)
+long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds, unsigned nfds,
+		   void *reply, size_t cap, size_t *got)
 {
 	struct v4v_req_hdr *h = req;
 	h->seq = ++d->seq;

@@ -5,16 +5,15 @@
 
 #include "lib.h"
 
-long v4v_sendv(struct v4v_domain *d, v4v_port_t src_port,
-	       const struct v4v_addr *dst, const struct iovec *iov,
-	       unsigned niov, uint32_t message_type)
+long v4v_sendv(struct v4v_domain *d, v4v_port_t src_port, const struct v4v_addr *dst,
+	       const struct iovec *iov, unsigned niov, uint32_t message_type)
 {
 	struct v4v_req_sendv q = {
-		.h = { .op = V4V_OP_SENDV },
-		.src = { .aport = src_port },
-		.dst = { .aport = dst->aport, .domain_id = dst->domain_id },
-		.message_type = message_type,
-		.niov = niov,
+	    .h = {.op = V4V_OP_SENDV},
+	    .src = {.aport = src_port},
+	    .dst = {.aport = dst->aport, .domain_id = dst->domain_id},
+	    .message_type = message_type,
+	    .niov = niov,
 	};
 	uint64_t total = 0;
 
@@ -59,7 +58,7 @@ int v4v_notify(struct v4v_domain *d, struct v4v_ring_data_ent *ent, unsigned n)
 
 	if (n > V4V_MAX_NOTIFY)
 		return -E2BIG;
-	q.q = (struct v4v_req_notify){ .h = { .op = V4V_OP_NOTIFY }, .nent = n };
+	q.q = (struct v4v_req_notify){.h = {.op = V4V_OP_NOTIFY}, .nent = n};
 	if (bytes) /* v4v_notify(d, NULL, 0) only wakes our rings' waiters */
 		memcpy(q.raw + sizeof(q.q), ent, bytes);
 	int e = v4v__enter(d);
@@ -82,7 +81,7 @@ int v4v_events(struct v4v_domain *d, struct v4v_event *ev, unsigned max)
 		struct v4v_reply r;
 		uint8_t raw[V4V_REPLY_MAX];
 	} r;
-	struct v4v_req_hdr q = { .op = V4V_OP_EVENTS };
+	struct v4v_req_hdr q = {.op = V4V_OP_EVENTS};
 	size_t got;
 
 	int e = v4v__enter(d);

@@ -11,34 +11,33 @@
 
 struct v4v_domain {
 	pthread_mutex_t lock; /* one hypercall at a time per process */
-	int domain_fd;        /* membership; attach requests go here */
+	int domain_fd;	      /* membership; attach requests go here */
 	bool own_domain_fd;
-	int chan;             /* private channel to v4vd */
-	int virq;             /* eventfd from v4vd */
-	int poll_fd;          /* epoll over virq + chan hang-up */
-	uint8_t *staging;     /* V4V_STAGING_SIZE, shared with v4vd */
-	pid_t pid;            /* the process attached; re-attach after fork */
+	int chan;	  /* private channel to v4vd */
+	int virq;	  /* eventfd from v4vd */
+	int poll_fd;	  /* epoll over virq + chan hang-up */
+	uint8_t *staging; /* V4V_STAGING_SIZE, shared with v4vd */
+	pid_t pid;	  /* the process attached; re-attach after fork */
 	uint32_t seq;
 	uint16_t domid;
 	char name[32];
-	bool dead;            /* v4vd went away */
+	bool dead; /* v4vd went away */
 	/* Events v4vd handed over beyond what a v4v_events() caller asked
 	 * for: returned by the next calls, never dropped. */
-	struct v4v_event ev_left[(V4V_REPLY_MAX - sizeof(struct v4v_reply)) /
-				 sizeof(struct v4v_event)];
+	struct v4v_event
+	    ev_left[(V4V_REPLY_MAX - sizeof(struct v4v_reply)) / sizeof(struct v4v_event)];
 	unsigned ev_head, ev_n;
 };
 
 /* One request/reply round trip (lock held by the caller).  Returns the
  * reply's ret, or -EPIPE when v4vd is gone. */
-long v4v__call(struct v4v_domain *d, void *req, size_t n, int fd, void *reply,
-	       size_t cap, size_t *got);
-long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds,
-		  unsigned nfds, void *reply, size_t cap, size_t *got);
+long v4v__call(struct v4v_domain *d, void *req, size_t n, int fd, void *reply, size_t cap,
+	       size_t *got);
+long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds, unsigned nfds,
+		   void *reply, size_t cap, size_t *got);
 /* Register a ring with an optional doorbell and send ring (core/proto.h). */
-int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
-		       uint32_t len, uint32_t flags, int bell, int txfd, uint32_t txlen,
-		       struct v4v_rx **out);
+int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner, uint32_t len,
+		       uint32_t flags, int bell, int txfd, uint32_t txlen, struct v4v_rx **out);
 /* Ask v4vd to raise DATA on the ring's doorbell again. */
 int v4v__ring_poke(struct v4v_rx *r);
 /* True when the ring is empty, checked after a full fence (before sleeping). */

@@ -7,8 +7,7 @@
 #include "common/util.h"
 #include "lib.h"
 
-static long name_call(struct v4v_domain *d, struct v4v_req_name *q,
-		      struct v4v_name_reply *r)
+static long name_call(struct v4v_domain *d, struct v4v_req_name *q, struct v4v_name_reply *r)
 {
 	long e = v4v__enter(d);
 	if (e)
@@ -26,10 +25,10 @@ static int set_service(struct v4v_req_name *q, const char *service)
 	return 0;
 }
 
-int v4v_name_register(struct v4v_domain *d, const char *service,
-		      v4v_port_t port, const uint16_t *acl, unsigned nacl)
+int v4v_name_register(struct v4v_domain *d, const char *service, v4v_port_t port,
+		      const uint16_t *acl, unsigned nacl)
 {
-	struct v4v_req_name q = { .h = { .op = V4V_OP_NAME_REGISTER }, .port = port };
+	struct v4v_req_name q = {.h = {.op = V4V_OP_NAME_REGISTER}, .port = port};
 	struct v4v_name_reply r;
 	if (nacl > ARRAY_SIZE(q.acl) || set_service(&q, service))
 		return -EINVAL;
@@ -41,17 +40,17 @@ int v4v_name_register(struct v4v_domain *d, const char *service,
 
 int v4v_name_unregister(struct v4v_domain *d, const char *service)
 {
-	struct v4v_req_name q = { .h = { .op = V4V_OP_NAME_UNREGISTER } };
+	struct v4v_req_name q = {.h = {.op = V4V_OP_NAME_UNREGISTER}};
 	struct v4v_name_reply r;
 	if (set_service(&q, service))
 		return -EINVAL;
 	return (int)name_call(d, &q, &r);
 }
 
-int v4v_name_lookup(struct v4v_domain *d, const char *domain,
-		    const char *service, struct v4v_addr *out)
+int v4v_name_lookup(struct v4v_domain *d, const char *domain, const char *service,
+		    struct v4v_addr *out)
 {
-	struct v4v_req_name q = { .h = { .op = V4V_OP_NAME_LOOKUP }, .domid = V4V_DOMID_ANY };
+	struct v4v_req_name q = {.h = {.op = V4V_OP_NAME_LOOKUP}, .domid = V4V_DOMID_ANY};
 	struct v4v_name_reply r;
 	uint64_t v;
 	if (set_service(&q, service) || strlen(domain) >= sizeof(q.domain))
@@ -63,7 +62,7 @@ int v4v_name_lookup(struct v4v_domain *d, const char *domain,
 	long e = name_call(d, &q, &r);
 	if (e < 0)
 		return (int)e;
-	*out = (struct v4v_addr){ .aport = r.port, .domain_id = r.domid };
+	*out = (struct v4v_addr){.aport = r.port, .domain_id = r.domid};
 	return 0;
 }
 

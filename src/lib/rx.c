@@ -26,15 +26,14 @@ struct v4v_rx {
 	uint32_t rx; /* our own copy of rx_ptr: the header is writable by us only */
 };
 
-int v4v_ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
-		      uint32_t len, uint32_t flags, struct v4v_rx **out)
+int v4v_ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner, uint32_t len,
+		      uint32_t flags, struct v4v_rx **out)
 {
 	return v4v__ring_register(d, aport, partner, len, flags, -1, -1, 0, out);
 }
 
-int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
-		       uint32_t len, uint32_t flags, int bell, int txfd, uint32_t txlen,
-		       struct v4v_rx **out)
+int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner, uint32_t len,
+		       uint32_t flags, int bell, int txfd, uint32_t txlen, struct v4v_rx **out)
 {
 	if (!v4v_ring_len_ok(len))
 		return -EINVAL;
@@ -60,16 +59,19 @@ int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
 	r->len = len;
 
 	struct v4v_req_register q = {
-		.h = { .op = V4V_OP_REGISTER_RING },
-		.ring = { .aport = aport, .partner_id = partner, .len = len },
-		.flags = flags,
-		.tx_len = txfd >= 0 ? txlen : 0,
+	    .h = {.op = V4V_OP_REGISTER_RING},
+	    .ring = {.aport = aport, .partner_id = partner, .len = len},
+	    .flags = flags,
+	    .tx_len = txfd >= 0 ? txlen : 0,
 	};
 	struct v4v_reply rep;
 	long ret = v4v__enter(d);
 	if (!ret) {
-		int fds[3] = { fd, bell, txfd };
-		ret = v4v__call_fds(d, &q, sizeof(q), fds, txfd >= 0 ? 3 : bell >= 0 ? 2 : 1,
+		int fds[3] = {fd, bell, txfd};
+		ret = v4v__call_fds(d, &q, sizeof(q), fds,
+				    txfd >= 0	? 3
+				    : bell >= 0 ? 2
+						: 1,
 				    &rep, sizeof(rep), NULL);
 		v4v__leave(d);
 	}
@@ -86,9 +88,9 @@ int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
 int v4v__ring_poke(struct v4v_rx *r)
 {
 	struct v4v_req_unregister q = {
-		.h = { .op = V4V_OP_RING_POKE },
-		.aport = r->aport,
-		.partner_id = r->partner,
+	    .h = {.op = V4V_OP_RING_POKE},
+	    .aport = r->aport,
+	    .partner_id = r->partner,
 	};
 	struct v4v_reply rep;
 	long ret = v4v__enter(r->d);
@@ -104,9 +106,9 @@ int v4v_ring_unregister(struct v4v_rx *r)
 	if (!r)
 		return 0;
 	struct v4v_req_unregister q = {
-		.h = { .op = V4V_OP_UNREGISTER_RING },
-		.aport = r->aport,
-		.partner_id = r->partner,
+	    .h = {.op = V4V_OP_UNREGISTER_RING},
+	    .aport = r->aport,
+	    .partner_id = r->partner,
 	};
 	struct v4v_reply rep;
 	long ret = v4v__enter(r->d);
@@ -122,8 +124,8 @@ int v4v_ring_unregister(struct v4v_rx *r)
 int v4v_rx_peek(struct v4v_rx *r, struct v4v_msg *m)
 {
 	/* Acquire: pairs with v4vd's release of tx_ptr after writing data. */
-	uint32_t tx = atomic_load_explicit((_Atomic uint32_t *)&r->ring->tx_ptr,
-					   memory_order_acquire);
+	uint32_t tx =
+	    atomic_load_explicit((_Atomic uint32_t *)&r->ring->tx_ptr, memory_order_acquire);
 	return v4v_ring_peek(r->ring->ring, r->len, r->rx, tx, m);
 }
 
@@ -131,8 +133,7 @@ void v4v_rx_consume(struct v4v_rx *r, const struct v4v_msg *m)
 {
 	r->rx = m->next_rx;
 	/* Release: our reads of the message happen before v4vd may reuse it. */
-	atomic_store_explicit((_Atomic uint32_t *)&r->ring->rx_ptr, r->rx,
-			      memory_order_release);
+	atomic_store_explicit((_Atomic uint32_t *)&r->ring->rx_ptr, r->rx, memory_order_release);
 }
 
 bool v4v__rx_idle(struct v4v_rx *r)
@@ -143,8 +144,8 @@ bool v4v__rx_idle(struct v4v_rx *r)
 	 * between storing tx_ptr and re-reading rx_ptr (hv.c, hv_sendv).
 	 */
 	atomic_thread_fence(memory_order_seq_cst);
-	uint32_t tx = atomic_load_explicit((_Atomic uint32_t *)&r->ring->tx_ptr,
-					   memory_order_acquire);
+	uint32_t tx =
+	    atomic_load_explicit((_Atomic uint32_t *)&r->ring->tx_ptr, memory_order_acquire);
 	return tx == r->rx;
 }
 
@@ -155,8 +156,17 @@ size_t v4v_msg_read(const struct v4v_msg *m, void *buf, size_t cap)
 
 struct v4v_addr v4v_rx_addr(const struct v4v_rx *r)
 {
-	return (struct v4v_addr){ .aport = r->aport, .domain_id = r->d->domid };
+	return (struct v4v_addr){.aport = r->aport, .domain_id = r->d->domid};
 }
-uint16_t v4v_rx_partner(const struct v4v_rx *r) { return r->partner; }
-uint32_t v4v_rx_len(const struct v4v_rx *r) { return r->len; }
-struct v4v_ring *v4v_rx_ring(struct v4v_rx *r) { return r->ring; }
+uint16_t v4v_rx_partner(const struct v4v_rx *r)
+{
+	return r->partner;
+}
+uint32_t v4v_rx_len(const struct v4v_rx *r)
+{
+	return r->len;
+}
+struct v4v_ring *v4v_rx_ring(struct v4v_rx *r)
+{
+	return r->ring;
+}

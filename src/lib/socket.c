@@ -38,17 +38,17 @@
 #include "core/ring.h"
 #include "lib.h"
 
-#define MT_DGRAM 0u
-#define MT_SYN 0x53540001u
+#define MT_DGRAM  0u
+#define MT_SYN	  0x53540001u
 #define MT_SYNACK 0x53540002u
-#define MT_DATA 0x53540003u
-#define MT_FIN 0x53540004u
-#define MT_RST 0x53540005u
+#define MT_DATA	  0x53540003u
+#define MT_FIN	  0x53540004u
+#define MT_RST	  0x53540005u
 
-#define EPHEMERAL_BASE 0x80000000u /* ports picked for port 0 start here */
-#define STREAM_CHUNK_MAX (256u << 10)
+#define EPHEMERAL_BASE	  0x80000000u /* ports picked for port 0 start here */
+#define STREAM_CHUNK_MAX  (256u << 10)
 #define CLOSE_FIN_WAIT_MS 1000 /* how long close() waits to hand v4vd what is queued */
-#define DEST_CACHE 8           /* datagram destinations known to exist */
+#define DEST_CACHE	  8    /* datagram destinations known to exist */
 
 enum state { S_NEW, S_BOUND, S_LISTEN, S_CONNECTING, S_CONNECTED };
 
@@ -57,7 +57,7 @@ struct hello {
 };
 
 struct sock {
-	int fd;   /* ours: the user's socket */
+	int fd;	  /* ours: the user's socket */
 	int bell; /* v4vd's end, until the ring is registered */
 	struct v4v_domain *d;
 	int type;
@@ -72,10 +72,10 @@ struct sock {
 	uint32_t peer_max; /* stream: largest message the peer's ring takes */
 	uint32_t msg_off;  /* stream: bytes already read of the head message */
 	bool peer_fin, fin_sent, shut_rd, peer_gone, need_notify;
-	bool raced;        /* drained the doorbell, then found data: see read_done */
-	bool v4vd_gone;    /* the doorbell hung up: every later send fails EPIPE */
+	bool raced;	   /* drained the doorbell, then found data: see read_done */
+	bool v4vd_gone;	   /* the doorbell hung up: every later send fails EPIPE */
 	uint32_t consumed; /* bytes consumed since the last notify */
-	int so_error;      /* pending error, reported once */
+	int so_error;	   /* pending error, reported once */
 	size_t blocker_len;
 	/* The send ring: we produce, v4vd moves messages to their rings. */
 	struct v4v_tx_ring *tx;
@@ -202,7 +202,7 @@ static void notify_if_needed(struct sock *s)
 /* Sleep until the fd is ready for `events` (both modes use the doorbell). */
 static int wait_fd(struct sock *s, short events, int ms)
 {
-	struct pollfd p = { .fd = s->fd, .events = events };
+	struct pollfd p = {.fd = s->fd, .events = events};
 	int r;
 	do
 		r = poll(&p, 1, ms);
@@ -234,9 +234,7 @@ static void apply_event(struct sock *s, const struct v4v_event *e)
 		if (s->has_peer && same_addr(&s->peer, &e->peer))
 			s->peer_gone = true;
 		break;
-	case V4V_EV_RING_BROKEN:
-		s->so_error = EIO;
-		break;
+	case V4V_EV_RING_BROKEN: s->so_error = EIO; break;
 	case V4V_EV_SEND_FAILED:
 		for (unsigned i = 0; i < s->ndest; i++)
 			if (same_addr(&s->dest[i].addr, &e->peer))
@@ -252,7 +250,7 @@ static void apply_event(struct sock *s, const struct v4v_event *e)
 /* A probe after lost events: does the peer's ring still exist? */
 static void probe_peer(struct sock *s)
 {
-	struct v4v_ring_data_ent e = { .ring = s->peer };
+	struct v4v_ring_data_ent e = {.ring = s->peer};
 	if (v4v_notify(s->d, &e, 1) == 0 && !(e.flags & V4V_RING_EXISTS))
 		s->peer_gone = true;
 }
@@ -384,8 +382,8 @@ static int ring_up(struct sock *s, v4v_port_t port, uint16_t partner)
 	s->txlen = V4V_SOCK_TX_LEN;
 	s->txtail = 0;
 	if (port != 0) {
-		e = v4v__ring_register(s->d, port, partner, s->ring_len,
-				       V4V_REGISTER_FAIL_EXIST, s->bell, txfd, s->txlen, &s->rx);
+		e = v4v__ring_register(s->d, port, partner, s->ring_len, V4V_REGISTER_FAIL_EXIST,
+				       s->bell, txfd, s->txlen, &s->rx);
 		if (e == -EEXIST)
 			e = -EADDRINUSE;
 	} else {
@@ -450,10 +448,10 @@ static int map_send_error(long e)
  * One message, whole or nothing, waiting for space unless non-blocking.
  * Returns the payload length or -errno.
  */
-static long send_msg(struct sock *s, const struct v4v_addr *to, uint32_t type,
-		     const void *buf, size_t len, bool nonblock)
+static long send_msg(struct sock *s, const struct v4v_addr *to, uint32_t type, const void *buf,
+		     size_t len, bool nonblock)
 {
-	struct iovec iov = { (void *)buf, len };
+	struct iovec iov = {(void *)buf, len};
 	for (;;) {
 		long r = v4v_sendv(s->d, s->port, to, &iov, 1, type);
 		if (r != -EAGAIN && r != -EBUSY)
@@ -527,8 +525,8 @@ static int tx_wait(struct sock *s, uint64_t need, bool nonblock, int limit_ms)
  * Queue one message on the send ring: the fast path, no system call
  * unless v4vd has stopped polling this ring (then one kick).
  */
-static long tx_put(struct sock *s, const struct v4v_addr *to, uint32_t type,
-		   const void *buf, size_t len, bool nonblock)
+static long tx_put(struct sock *s, const struct v4v_addr *to, uint32_t type, const void *buf,
+		   size_t len, bool nonblock)
 {
 	uint64_t need = v4v_msg_footprint(len);
 	if (need > s->txlen - V4V_MSG_SLOT)
@@ -537,15 +535,14 @@ static long tx_put(struct sock *s, const struct v4v_addr *to, uint32_t type,
 	if (e)
 		return e;
 	struct v4v_ring_message_header h = {
-		.len = (uint32_t)(V4V_MSG_HDR_SIZE + len),
-		.source = { .aport = to->aport, .domain_id = to->domain_id },
-		.message_type = type,
+	    .len = (uint32_t)(V4V_MSG_HDR_SIZE + len),
+	    .source = {.aport = to->aport, .domain_id = to->domain_id},
+	    .message_type = type,
 	};
-	struct v4v_seg seg = { buf, len };
+	struct v4v_seg seg = {buf, len};
 	s->txtail = v4v_ring_put(s->tx->ring, s->txlen, s->txtail, &h, &seg, 1);
 	/* Release: the message is written before v4vd can see it. */
-	atomic_store_explicit((_Atomic uint32_t *)&s->tx->tx_ptr, s->txtail,
-			      memory_order_release);
+	atomic_store_explicit((_Atomic uint32_t *)&s->tx->tx_ptr, s->txtail, memory_order_release);
 	/* Pairs with v4vd's fence in hv_tx_park: it parks, then re-checks. */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit((_Atomic uint32_t *)&s->tx->need_kick, memory_order_relaxed)) {
@@ -567,11 +564,11 @@ static struct dest *dest_find(struct sock *s, const struct v4v_addr *to)
 /* Remember a destination that took a synchronous send, with its size. */
 static void dest_add(struct sock *s, const struct v4v_addr *to)
 {
-	struct v4v_ring_data_ent e = { .ring = { .aport = to->aport, .domain_id = to->domain_id } };
+	struct v4v_ring_data_ent e = {.ring = {.aport = to->aport, .domain_id = to->domain_id}};
 	if (v4v_notify(s->d, &e, 1) < 0 || !(e.flags & V4V_RING_EXISTS))
 		return;
 	unsigned i = s->ndest < DEST_CACHE ? s->ndest++ : s->dest_next++ % DEST_CACHE;
-	s->dest[i] = (struct dest){ .addr = e.ring, .max = e.max_message_size };
+	s->dest[i] = (struct dest){.addr = e.ring, .max = e.max_message_size};
 }
 
 ssize_t v4v_sendto(int fd, const void *buf, size_t len, int flags, const struct v4v_addr *to)
@@ -719,7 +716,7 @@ static void read_done(struct sock *s)
 /* Refuse a connection request that reached a socket not listening. */
 static void refuse(struct sock *s, const struct v4v_msg *m)
 {
-	struct iovec iov = { NULL, 0 };
+	struct iovec iov = {NULL, 0};
 	v4v_sendv(s->d, s->port, &m->source, &iov, 0, MT_RST);
 }
 
@@ -851,14 +848,14 @@ int v4v_listen(int fd, int backlog)
 		return 0;
 	if (s->state != S_BOUND)
 		return fail(EINVAL); /* bind first: a listener needs a known port */
-	(void)backlog; /* the ring is the backlog: ring_len / 32 requests */
+	(void)backlog;		     /* the ring is the backlog: ring_len / 32 requests */
 	s->state = S_LISTEN;
 	return 0;
 }
 
 static int send_hello(struct sock *s, uint32_t type, bool nonblock)
 {
-	struct hello h = { .ring_len = s->ring_len };
+	struct hello h = {.ring_len = s->ring_len};
 	long r = send_msg(s, &s->peer, type, &h, sizeof(h), nonblock);
 	return r < 0 ? (int)r : 0;
 }
@@ -964,7 +961,7 @@ int v4v_connect(int fd, const struct v4v_addr *peer)
 		return -1;
 	if (s->type == V4V_SOCK_DGRAM) {
 		/* Default destination, and the only source we accept from. */
-		s->peer = (struct v4v_addr){ .aport = peer->aport, .domain_id = peer->domain_id };
+		s->peer = (struct v4v_addr){.aport = peer->aport, .domain_id = peer->domain_id};
 		s->has_peer = true;
 		return 0;
 	}
@@ -985,7 +982,7 @@ int v4v_connect(int fd, const struct v4v_addr *peer)
 		if (e)
 			return fail(-e);
 	}
-	s->peer = (struct v4v_addr){ .aport = peer->aport, .domain_id = peer->domain_id };
+	s->peer = (struct v4v_addr){.aport = peer->aport, .domain_id = peer->domain_id};
 	s->has_peer = true;
 	s->peer_gone = false;
 	int e = send_hello(s, MT_SYN, false);
@@ -1057,7 +1054,7 @@ int v4v_getsockname(int fd, struct v4v_addr *addr)
 	struct sock *s = lookup(fd);
 	if (!s)
 		return -1;
-	*addr = (struct v4v_addr){ .aport = s->port, .domain_id = v4v_domid(s->d) };
+	*addr = (struct v4v_addr){.aport = s->port, .domain_id = v4v_domid(s->d)};
 	return 0;
 }
 

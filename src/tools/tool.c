@@ -27,16 +27,16 @@ void die(const char *fmt, ...)
 int ctl_request(const char *cmd, char **body, int *fd)
 {
 	char dir[256], path[128];
-	if (v4v_runtime_dir(dir, sizeof(dir)) < 0 ||
-	    v4v_control_path(path, sizeof(path), dir) < 0)
+	if (v4v_runtime_dir(dir, sizeof(dir)) < 0 || v4v_control_path(path, sizeof(path), dir) < 0)
 		die("runtime directory path is too long");
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	strcpy(sa.sun_path, path);
 	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		if (errno == ENOENT || errno == ECONNREFUSED)
 			die("v4vd is not running (no control socket at %s); start it with "
-			    "'v4vd --runtime-dir %s' or set V4V_RUNTIME_DIR", path, dir);
+			    "'v4vd --runtime-dir %s' or set V4V_RUNTIME_DIR",
+			    path, dir);
 		die("cannot connect to %s: %s", path, strerror(errno));
 	}
 	char *reply;

@@ -19,9 +19,9 @@ int ctl_request(const char *cmd, char **body, int *fd);
 /* Parse a typed TSV table ("name:n\tother:s" header, then rows). */
 struct table {
 	int ncols, nrows;
-	char **col;    /* names */
-	char *type;    /* 'n' or 's' per column */
-	char ***cell;  /* [row][col] */
+	char **col;   /* names */
+	char *type;   /* 'n' or 's' per column */
+	char ***cell; /* [row][col] */
 };
 int table_parse(char *text, struct table *t);
 void table_free(struct table *t);

@@ -55,23 +55,23 @@ const char *prog = "v4v-bench";
 enum workload { W_THROUGHPUT, W_LATENCY, W_CONNECT, W_PAIRS, W_IDLE, W_COUNT };
 
 static const char *const wl_names[W_COUNT] = {
-	"throughput", "latency", "connect", "pairs", "idle",
+    "throughput", "latency", "connect", "pairs", "idle",
 };
 
-static const size_t tput_sizes[] = { 64, 1024, 65536 };
-#define LAT_SIZE 64
+static const size_t tput_sizes[] = {64, 1024, 65536};
+#define LAT_SIZE   64
 #define PAIRS_SIZE 1024
 
 static struct {
-	double secs;      /* per measurement */
+	double secs; /* per measurement */
 	double idle_secs;
 	unsigned npairs;
 	bool json;
 	const char *plot;
 	const char *rundir; /* --runtime-dir: a running v4vd to use */
-	unsigned tmask;   /* selected transports (bit per table index) */
-	unsigned wmask;   /* selected workloads */
-} opt = { .secs = 0.5, .idle_secs = 1.0, .npairs = 64 };
+	unsigned tmask;	    /* selected transports (bit per table index) */
+	unsigned wmask;	    /* selected workloads */
+} opt = {.secs = 0.5, .idle_secs = 1.0, .npairs = 64};
 
 /* ---- time and CPU ------------------------------------------------------- */
 
@@ -99,10 +99,10 @@ static double cpu_self(void)
 
 /* ---- v4vd --------------------------------------------------------------- */
 
-static pid_t v4vd_pid;    /* the v4vd measured (ours or the running one) */
-static bool v4vd_ours;    /* we started it and must stop it */
-static char tmpdir[64];   /* its runtime dir, when ours */
-static char extdir[256];  /* its runtime dir, when not ours */
+static pid_t v4vd_pid;	 /* the v4vd measured (ours or the running one) */
+static bool v4vd_ours;	 /* we started it and must stop it */
+static char tmpdir[64];	 /* its runtime dir, when ours */
+static char extdir[256]; /* its runtime dir, when not ours */
 
 static void control_path(char *buf, size_t cap, const char *dir)
 {
@@ -112,7 +112,7 @@ static void control_path(char *buf, size_t cap, const char *dir)
 
 static bool v4vd_listening(const char *dir)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	control_path(sa.sun_path, sizeof(sa.sun_path), dir);
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	bool ok = s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
@@ -126,7 +126,7 @@ static bool v4vd_listening(const char *dir)
  * fixed list of names and strcpy rather than readdir and snprintf. */
 static void v4vd_stop(void)
 {
-	static const char *const files[] = { "control", "v4vd.lock", "v4vd.log" };
+	static const char *const files[] = {"control", "v4vd.lock", "v4vd.log"};
 	char p[128];
 	if (v4vd_ours && v4vd_pid > 0) {
 		kill(v4vd_pid, SIGTERM);
@@ -213,7 +213,7 @@ static void v4vd_start(void)
 		die("cannot create a runtime directory: %s", strerror(errno));
 	v4vd_ours = true;
 	atexit(v4vd_cleanup);
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
@@ -307,7 +307,8 @@ static void v4vd_setup(void)
 		}
 		if (opt.rundir)
 			die("no v4vd is running in %s (start one, or drop --runtime-dir to let "
-			    "v4v-bench start its own)", opt.rundir);
+			    "v4v-bench start its own)",
+			    opt.rundir);
 	}
 	v4vd_start();
 }
@@ -415,47 +416,47 @@ static int domain_create(uint16_t *domid)
 
 /* ---- pairs and ends ----------------------------------------------------- */
 
-#define RING_LEN V4V_DGRAM_RING_LEN /* v4v rings and the shm ring alike */
+#define RING_LEN   V4V_DGRAM_RING_LEN /* v4v rings and the shm ring alike */
 #define PORT(side) ((side) ? 2002u : 2001u)
-#define NFD 3
-#define F_AUX 2 /* A tells B over this pipe how many connections it made */
+#define NFD	   3
+#define F_AUX	   2 /* A tells B over this pipe how many connections it made */
 
 struct shm_pair;
 
 /* Set up by the parent before forking; each child keeps its side's fds. */
 struct pair {
 	unsigned idx;
-	int fd[2][NFD];         /* [side][]: -1 when unused */
-	uint16_t domid[2];      /* v4v */
-	struct shm_pair *shm;   /* shm: one ring each way */
+	int fd[2][NFD];		    /* [side][]: -1 when unused */
+	uint16_t domid[2];	    /* v4v */
+	struct shm_pair *shm;	    /* shm: one ring each way */
 	struct sockaddr_storage sa; /* listener address (connect workload) */
 	socklen_t salen;
-	int type;               /* and its socket type */
+	int type; /* and its socket type */
 };
 
 /* One end of a pair, in its child. */
 struct end {
 	struct pair *p;
-	int side;               /* 0: A (sender, client), 1: B (receiver, server) */
+	int side; /* 0: A (sender, client), 1: B (receiver, server) */
 	size_t size;
 	int rfd, wfd, lfd;
 	/* v4v */
 	struct v4v_domain *d;
 	struct v4v_rx *rx;
 	struct v4v_addr peer;
-	struct v4v_msg held;    /* received last, consumed on the next receive */
+	struct v4v_msg held; /* received last, consumed on the next receive */
 	bool holding;
-	uint32_t fp;            /* ring footprint of one message of this run */
-	uint64_t consumed;      /* bytes consumed since our last notify */
+	uint32_t fp;	   /* ring footprint of one message of this run */
+	uint64_t consumed; /* bytes consumed since our last notify */
 	/* shm */
 	struct shm_ring *txr, *rxr;
-	uint64_t rx_next;       /* tail once the message received last is released */
+	uint64_t rx_next; /* tail once the message received last is released */
 };
 
 struct transport {
 	const char *name;
 	const char *baseline; /* the Unix socket it is compared with */
-	bool v4v;             /* needs a domain per end */
+	bool v4v;	      /* needs a domain per end */
 	int (*setup)(struct pair *p, enum workload w);
 	/* In the child, first: join the domain (v4v only). */
 	int (*attach)(struct end *e);
@@ -547,8 +548,8 @@ static int listener(struct pair *p, int family, int type)
 		/* Abstract names: nothing to clean up if we are killed. */
 		struct sockaddr_un *un = (struct sockaddr_un *)&p->sa;
 		un->sun_family = AF_UNIX;
-		int n = snprintf(un->sun_path + 1, sizeof(un->sun_path) - 1,
-				 "v4v-bench.%d.%u", (int)getpid(), listener_seq++);
+		int n = snprintf(un->sun_path + 1, sizeof(un->sun_path) - 1, "v4v-bench.%d.%u",
+				 (int)getpid(), listener_seq++);
 		p->salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 	} else {
 		struct sockaddr_in *in = (struct sockaddr_in *)&p->sa;
@@ -559,8 +560,7 @@ static int listener(struct pair *p, int family, int type)
 		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	}
 	if (bind(s, (struct sockaddr *)&p->sa, p->salen) < 0 ||
-	    getsockname(s, (struct sockaddr *)&p->sa, &p->salen) < 0 ||
-	    listen(s, SOMAXCONN) < 0) {
+	    getsockname(s, (struct sockaddr *)&p->sa, &p->salen) < 0 || listen(s, SOMAXCONN) < 0) {
 		int e = -errno;
 		close(s);
 		return e;
@@ -679,10 +679,10 @@ static void sock_close(struct end *e, int fd)
  * side only, so the two never fight over a cache line they both write.
  */
 struct shm_ring {
-	_Atomic uint64_t head;       /* bytes produced: producer writes */
+	_Atomic uint64_t head;	     /* bytes produced: producer writes */
 	_Atomic uint32_t prod_sleep; /* producer waits for space */
 	uint8_t pad0[52];
-	_Atomic uint64_t tail;       /* bytes consumed: consumer writes */
+	_Atomic uint64_t tail;	     /* bytes consumed: consumer writes */
 	_Atomic uint32_t cons_sleep; /* consumer waits for data */
 	uint8_t pad1[52];
 	uint8_t data[RING_LEN];
@@ -692,7 +692,7 @@ struct shm_pair {
 	struct shm_ring ring[2]; /* [0]: A to B, [1]: B to A */
 };
 
-#define SHM_HDR 8u
+#define SHM_HDR	 8u
 #define SHM_WRAP 0xFFFFFFFFu /* "the rest of the ring is padding" */
 
 static void futex_wait(_Atomic uint32_t *w, uint32_t val)
@@ -725,8 +725,8 @@ static void shm_sleep(_Atomic uint32_t *w, _Atomic uint64_t *ptr, uint64_t seen)
 
 static int shm_setup(struct pair *p, enum workload w)
 {
-	p->shm = mmap(NULL, sizeof(*p->shm), PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	p->shm =
+	    mmap(NULL, sizeof(*p->shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p->shm == MAP_FAILED) {
 		p->shm = NULL;
 		return -errno;
@@ -757,11 +757,11 @@ static int shm_send(struct end *e, const void *buf, size_t len)
 		shm_sleep(&r->prod_sleep, &r->tail, tail);
 	}
 	if (skip) {
-		memcpy(r->data + off, &(uint32_t){ SHM_WRAP }, 4);
+		memcpy(r->data + off, &(uint32_t){SHM_WRAP}, 4);
 		head += skip;
 		off = 0;
 	}
-	memcpy(r->data + off, &(uint32_t){ (uint32_t)len }, 4);
+	memcpy(r->data + off, &(uint32_t){(uint32_t)len}, 4);
 	memcpy(r->data + off + SHM_HDR, buf, len);
 	atomic_store_explicit(&r->head, head + fp, memory_order_release);
 	shm_kick(&r->cons_sleep);
@@ -810,7 +810,7 @@ static int v4v_attach(struct end *e)
 
 static int v4v_ring_open(struct end *e)
 {
-	e->peer = (struct v4v_addr){ .aport = PORT(!e->side), .domain_id = e->p->domid[!e->side] };
+	e->peer = (struct v4v_addr){.aport = PORT(!e->side), .domain_id = e->p->domid[!e->side]};
 	e->fp = (uint32_t)v4v_msg_footprint(e->size);
 	return v4v_ring_register(e->d, PORT(e->side), V4V_DOMID_ANY, RING_LEN, 0, &e->rx);
 }
@@ -819,7 +819,7 @@ static int v4v_ring_open(struct end *e)
  * ack comes before the re-check, so a signal after it is not lost. */
 static int virq_wait(struct end *e)
 {
-	struct pollfd p = { .fd = v4v_virq_fd(e->d), .events = POLLIN };
+	struct pollfd p = {.fd = v4v_virq_fd(e->d), .events = POLLIN};
 	while (poll(&p, 1, -1) < 0)
 		if (errno != EINTR)
 			return -errno;
@@ -828,7 +828,7 @@ static int virq_wait(struct end *e)
 
 static int v4v_ring_send(struct end *e, const void *buf, size_t len)
 {
-	struct iovec iov = { (void *)buf, len };
+	struct iovec iov = {(void *)buf, len};
 	for (;;) {
 		long n = v4v_sendv(e->d, PORT(e->side), &e->peer, &iov, 1, 0);
 		if (n >= 0)
@@ -909,7 +909,7 @@ static int v4v_setup(struct pair *p, enum workload w)
 /* A socket bound to this side's port, accepting from any domain. */
 static int vsock_bound(struct end *e, int type)
 {
-	struct v4v_addr a = { .aport = PORT(e->side), .domain_id = V4V_DOMID_ANY };
+	struct v4v_addr a = {.aport = PORT(e->side), .domain_id = V4V_DOMID_ANY};
 	int s = v4v_socket(e->d, type, 0);
 	if (s < 0)
 		return -errno;
@@ -927,7 +927,7 @@ static int vdgram_open(struct end *e)
 	if (s < 0)
 		return s;
 	e->rfd = e->wfd = s;
-	e->peer = (struct v4v_addr){ .aport = PORT(!e->side), .domain_id = e->p->domid[!e->side] };
+	e->peer = (struct v4v_addr){.aport = PORT(!e->side), .domain_id = e->p->domid[!e->side]};
 	return 0;
 }
 
@@ -951,7 +951,7 @@ static int vdgram_recv(struct end *e, void *buf, size_t len, const uint8_t **dat
 /* A connects to B's listener, B accepts (in open2, once A may connect). */
 static int vstream_connect(struct end *e)
 {
-	struct v4v_addr peer = { .aport = PORT(1), .domain_id = e->p->domid[1] };
+	struct v4v_addr peer = {.aport = PORT(1), .domain_id = e->p->domid[1]};
 	int s = v4v_socket(e->d, V4V_SOCK_STREAM, 0);
 	if (s < 0)
 		return -errno;
@@ -1027,33 +1027,77 @@ static void vstream_close(struct end *e, int fd)
 /* ---- the table ---------------------------------------------------------- */
 
 static const struct transport transports[] = {
-	{ .name = "v4v-dgram", .baseline = "unix-seqpacket", .v4v = true,
-	  .setup = v4v_setup, .attach = v4v_attach, .open = vdgram_open,
-	  .send = vdgram_send, .recv = vdgram_recv },
-	{ .name = "v4v-stream", .baseline = "unix-stream", .v4v = true,
-	  .setup = v4v_setup, .attach = v4v_attach, .open = vstream_open,
-	  .open2 = vstream_open2, .send = vstream_send, .recv = vstream_recv,
-	  .c_listen = vstream_listen, .c_connect = vstream_connect,
-	  .c_accept = vstream_accept, .c_close = vstream_close },
-	{ .name = "v4v-ring", .baseline = "unix-seqpacket", .v4v = true,
-	  .setup = v4v_setup, .attach = v4v_attach, .open = v4v_ring_open,
-	  .send = v4v_ring_send, .recv = v4v_ring_recv },
-	{ .name = "unix-stream", .baseline = "unix-stream",
-	  .setup = unix_stream_setup, .open = fd_open, .send = stream_send, .recv = stream_recv,
-	  .c_listen = sock_listen, .c_connect = sock_connect, .c_accept = sock_accept,
-	  .c_close = sock_close },
-	{ .name = "unix-seqpacket", .baseline = "unix-seqpacket",
-	  .setup = unix_seqpacket_setup, .open = fd_open, .send = dgram_send, .recv = dgram_recv,
-	  .c_listen = sock_listen, .c_connect = sock_connect, .c_accept = sock_accept,
-	  .c_close = sock_close },
-	{ .name = "pipe", .baseline = "unix-stream",
-	  .setup = pipe_setup, .open = fd_open, .send = stream_send, .recv = stream_recv },
-	{ .name = "tcp", .baseline = "unix-stream",
-	  .setup = tcp_setup, .open = fd_open, .send = stream_send, .recv = stream_recv,
-	  .c_listen = sock_listen, .c_connect = sock_connect, .c_accept = sock_accept,
-	  .c_close = sock_close },
-	{ .name = "shm", .baseline = "unix-stream",
-	  .setup = shm_setup, .open = shm_open_end, .send = shm_send, .recv = shm_recv },
+    {.name = "v4v-dgram",
+     .baseline = "unix-seqpacket",
+     .v4v = true,
+     .setup = v4v_setup,
+     .attach = v4v_attach,
+     .open = vdgram_open,
+     .send = vdgram_send,
+     .recv = vdgram_recv},
+    {.name = "v4v-stream",
+     .baseline = "unix-stream",
+     .v4v = true,
+     .setup = v4v_setup,
+     .attach = v4v_attach,
+     .open = vstream_open,
+     .open2 = vstream_open2,
+     .send = vstream_send,
+     .recv = vstream_recv,
+     .c_listen = vstream_listen,
+     .c_connect = vstream_connect,
+     .c_accept = vstream_accept,
+     .c_close = vstream_close},
+    {.name = "v4v-ring",
+     .baseline = "unix-seqpacket",
+     .v4v = true,
+     .setup = v4v_setup,
+     .attach = v4v_attach,
+     .open = v4v_ring_open,
+     .send = v4v_ring_send,
+     .recv = v4v_ring_recv},
+    {.name = "unix-stream",
+     .baseline = "unix-stream",
+     .setup = unix_stream_setup,
+     .open = fd_open,
+     .send = stream_send,
+     .recv = stream_recv,
+     .c_listen = sock_listen,
+     .c_connect = sock_connect,
+     .c_accept = sock_accept,
+     .c_close = sock_close},
+    {.name = "unix-seqpacket",
+     .baseline = "unix-seqpacket",
+     .setup = unix_seqpacket_setup,
+     .open = fd_open,
+     .send = dgram_send,
+     .recv = dgram_recv,
+     .c_listen = sock_listen,
+     .c_connect = sock_connect,
+     .c_accept = sock_accept,
+     .c_close = sock_close},
+    {.name = "pipe",
+     .baseline = "unix-stream",
+     .setup = pipe_setup,
+     .open = fd_open,
+     .send = stream_send,
+     .recv = stream_recv},
+    {.name = "tcp",
+     .baseline = "unix-stream",
+     .setup = tcp_setup,
+     .open = fd_open,
+     .send = stream_send,
+     .recv = stream_recv,
+     .c_listen = sock_listen,
+     .c_connect = sock_connect,
+     .c_accept = sock_accept,
+     .c_close = sock_close},
+    {.name = "shm",
+     .baseline = "unix-stream",
+     .setup = shm_setup,
+     .open = shm_open_end,
+     .send = shm_send,
+     .recv = shm_recv},
 };
 #define NT ARRAY_SIZE(transports)
 
@@ -1073,11 +1117,11 @@ enum { REC_READY = 1, REC_DONE, REC_FAIL };
 struct rec {
 	uint32_t type;
 	uint32_t pair, side;
-	int32_t err;          /* REC_FAIL: -errno */
-	char what[24];        /* REC_FAIL: the operation that failed */
-	uint64_t n;           /* messages, round trips or connections */
-	double cpu;           /* own user+sys seconds from go to done */
-	double p50, p99;      /* latency client: round trip, µs */
+	int32_t err;	 /* REC_FAIL: -errno */
+	char what[24];	 /* REC_FAIL: the operation that failed */
+	uint64_t n;	 /* messages, round trips or connections */
+	double cpu;	 /* own user+sys seconds from go to done */
+	double p50, p99; /* latency client: round trip, µs */
 };
 
 /* One measurement: a transport, a workload and its processes. */
@@ -1088,12 +1132,12 @@ struct run {
 	unsigned npairs;
 	double secs;
 	struct pair *pairs;
-	pid_t *kids;          /* [2 * npairs], 0 once reaped */
+	pid_t *kids; /* [2 * npairs], 0 once reaped */
 	unsigned nkids;
-	int res[2];           /* records, children to parent */
-	int go[2];            /* the parent closes go[1]: everybody starts */
-	int stop[2];          /* idle: the parent closes stop[1] to end it */
-	int quit[2];          /* the parent closes quit[1]: children may exit */
+	int res[2];  /* records, children to parent */
+	int go[2];   /* the parent closes go[1]: everybody starts */
+	int stop[2]; /* idle: the parent closes stop[1] to end it */
+	int quit[2]; /* the parent closes quit[1]: children may exit */
 };
 
 static void send_rec(struct run *r, struct rec *rec)
@@ -1102,11 +1146,11 @@ static void send_rec(struct run *r, struct rec *rec)
 		_exit(1);
 }
 
-static __attribute__((noreturn)) void child_fail(struct run *r, struct end *e,
-						 const char *what, int err)
+static __attribute__((noreturn)) void child_fail(struct run *r, struct end *e, const char *what,
+						 int err)
 {
-	struct rec rec = { .type = REC_FAIL, .pair = e->p->idx, .side = (uint32_t)e->side,
-			   .err = err };
+	struct rec rec = {
+	    .type = REC_FAIL, .pair = e->p->idx, .side = (uint32_t)e->side, .err = err};
 	snprintf(rec.what, sizeof(rec.what), "%s", what);
 	send_rec(r, &rec);
 	_exit(0);
@@ -1214,8 +1258,8 @@ static void role_connect_a(struct run *r, struct end *e, uint8_t *buf, struct re
 static void role_connect_b(struct run *r, struct end *e, uint8_t *buf, struct rec *rec)
 {
 	struct pollfd p[2] = {
-		{ .fd = e->lfd, .events = POLLIN },
-		{ .fd = e->p->fd[1][F_AUX], .events = POLLIN },
+	    {.fd = e->lfd, .events = POLLIN},
+	    {.fd = e->p->fd[1][F_AUX], .events = POLLIN},
 	};
 	uint64_t want = UINT64_MAX;
 	while (rec->n < want) {
@@ -1245,9 +1289,9 @@ static void role_connect_b(struct run *r, struct end *e, uint8_t *buf, struct re
 static void role_idle(struct run *r, struct end *e, uint8_t *buf, struct rec *rec)
 {
 	struct pollfd p[3] = {
-		{ .fd = r->stop[0], .events = POLLIN },
-		{ .fd = v4v_virq_fd(e->d), .events = POLLIN },
-		{ .fd = e->rfd, .events = POLLIN },
+	    {.fd = r->stop[0], .events = POLLIN},
+	    {.fd = v4v_virq_fd(e->d), .events = POLLIN},
+	    {.fd = e->rfd, .events = POLLIN},
 	};
 	for (;;) {
 		if (poll(p, 3, -1) < 0) {
@@ -1275,11 +1319,11 @@ static void role_idle(struct run *r, struct end *e, uint8_t *buf, struct rec *re
 typedef void role_fn(struct run *r, struct end *e, uint8_t *buf, struct rec *rec);
 
 static role_fn *const roles[W_COUNT][2] = {
-	[W_THROUGHPUT] = { role_throughput_a, role_throughput_b },
-	[W_LATENCY] = { role_latency_a, role_latency_b },
-	[W_CONNECT] = { role_connect_a, role_connect_b },
-	[W_PAIRS] = { role_throughput_a, role_throughput_b },
-	[W_IDLE] = { role_idle, role_idle },
+    [W_THROUGHPUT] = {role_throughput_a, role_throughput_b},
+    [W_LATENCY] = {role_latency_a, role_latency_b},
+    [W_CONNECT] = {role_connect_a, role_connect_b},
+    [W_PAIRS] = {role_throughput_a, role_throughput_b},
+    [W_IDLE] = {role_idle, role_idle},
 };
 
 static void close_pair(struct pair *p, int side)
@@ -1308,9 +1352,9 @@ static __attribute__((noreturn)) void child_main(struct run *r, unsigned idx, in
 			if (i != idx || s != side)
 				close_pair(&r->pairs[i], s);
 
-	struct end e = { .p = &r->pairs[idx], .side = side, .size = r->size,
-			 .rfd = -1, .wfd = -1, .lfd = -1 };
-	struct rec rec = { .type = REC_READY, .pair = idx, .side = (uint32_t)side };
+	struct end e = {
+	    .p = &r->pairs[idx], .side = side, .size = r->size, .rfd = -1, .wfd = -1, .lfd = -1};
+	struct rec rec = {.type = REC_READY, .pair = idx, .side = (uint32_t)side};
 	uint8_t *buf = malloc(r->size + 1);
 	int err;
 	if (!buf)
@@ -1348,17 +1392,17 @@ static __attribute__((noreturn)) void child_main(struct run *r, unsigned idx, in
 struct result {
 	const char *transport;
 	enum workload w;
-	const char *wname;     /* e.g. "latency-p99" */
+	const char *wname; /* e.g. "latency-p99" */
 	size_t size;
 	double value;
 	const char *unit;
 	bool lower_better;
 	double ratio;
 	double mbps;
-	double cpu, cpu_v4vd;  /* % of one core */
+	double cpu, cpu_v4vd; /* % of one core */
 	double secs;
 	unsigned pairs;
-	uint64_t wakeups;      /* idle: VIRQs the idle domains saw */
+	uint64_t wakeups; /* idle: VIRQs the idle domains saw */
 	char err[160];
 };
 
@@ -1374,9 +1418,15 @@ static struct result *add_result(const char *transport, enum workload w, size_t 
 			die("out of memory");
 	}
 	struct result *res = &results[nresults++];
-	*res = (struct result){ .transport = transport, .w = w, .wname = wl_names[w],
-				.size = size, .value = NAN, .ratio = NAN, .mbps = NAN,
-				.cpu = NAN, .cpu_v4vd = NAN };
+	*res = (struct result){.transport = transport,
+			       .w = w,
+			       .wname = wl_names[w],
+			       .size = size,
+			       .value = NAN,
+			       .ratio = NAN,
+			       .mbps = NAN,
+			       .cpu = NAN,
+			       .cpu_v4vd = NAN};
 	return res;
 }
 
@@ -1394,16 +1444,16 @@ static bool reap(struct run *r, char *err, size_t cap)
 			snprintf(err, cap, "%s of pair %u was killed by signal %d (%s)",
 				 i % 2 ? "B" : "A", i / 2, WTERMSIG(st), strsignal(WTERMSIG(st)));
 		else
-			snprintf(err, cap, "%s of pair %u exited with status %d",
-				 i % 2 ? "B" : "A", i / 2, WEXITSTATUS(st));
+			snprintf(err, cap, "%s of pair %u exited with status %d", i % 2 ? "B" : "A",
+				 i / 2, WEXITSTATUS(st));
 		return false;
 	}
 	return true;
 }
 
 /* Read count records of the given type, watching the children. */
-static bool collect(struct run *r, unsigned type, unsigned count, double deadline,
-		    struct rec *out, char *err, size_t cap)
+static bool collect(struct run *r, unsigned type, unsigned count, double deadline, struct rec *out,
+		    char *err, size_t cap)
 {
 	struct rec rec;
 	size_t got = 0;
@@ -1415,7 +1465,7 @@ static bool collect(struct run *r, unsigned type, unsigned count, double deadlin
 				 type == REC_READY ? "processes ready" : "processes done");
 			return false;
 		}
-		struct pollfd p = { .fd = r->res[0], .events = POLLIN };
+		struct pollfd p = {.fd = r->res[0], .events = POLLIN};
 		if (poll(&p, 1, left > 0.05 ? 50 : (int)(left * 1000) + 1) > 0) {
 			ssize_t k = read(r->res[0], (char *)&rec + got, sizeof(rec) - got);
 			if (k == 0) {
@@ -1426,8 +1476,9 @@ static bool collect(struct run *r, unsigned type, unsigned count, double deadlin
 			if (k > 0 && (got += (size_t)k) == sizeof(rec)) {
 				got = 0;
 				if (rec.type == REC_FAIL) {
-					snprintf(err, cap, "%s of pair %u: %s: %s", rec.side ? "B" : "A",
-						 rec.pair, rec.what, strerror(-rec.err));
+					snprintf(err, cap, "%s of pair %u: %s: %s",
+						 rec.side ? "B" : "A", rec.pair, rec.what,
+						 strerror(-rec.err));
 					return false;
 				}
 				if (rec.type != type) {
@@ -1475,11 +1526,11 @@ static void kill_kids(struct run *r, bool now_)
  * listeners exist before anyone connects), then A of every pair, wait until
  * all are ready, then go.  Fills res (value unit-specific, cpu) or res->err.
  */
-static void measure(const struct transport *t, enum workload w, size_t size,
-		    unsigned npairs, double secs, struct result *res, struct rec *lat)
+static void measure(const struct transport *t, enum workload w, size_t size, unsigned npairs,
+		    double secs, struct result *res, struct rec *lat)
 {
-	struct run r = { .t = t, .w = w, .size = size, .npairs = npairs, .secs = secs,
-			 .nkids = 2 * npairs };
+	struct run r = {
+	    .t = t, .w = w, .size = size, .npairs = npairs, .secs = secs, .nkids = 2 * npairs};
 	struct rec *recs = calloc(2 * npairs, sizeof(*recs));
 	r.pairs = calloc(npairs, sizeof(*r.pairs));
 	r.kids = calloc(2 * npairs, sizeof(*r.kids));
@@ -1538,8 +1589,8 @@ static void measure(const struct transport *t, enum workload w, size_t size,
 		close(r.go[1]);
 		r.go[1] = -1;
 		if (w == W_IDLE) {
-			struct timespec ts = { (time_t)secs,
-					       (long)((secs - (double)(time_t)secs) * 1e9) };
+			struct timespec ts = {(time_t)secs,
+					      (long)((secs - (double)(time_t)secs) * 1e9)};
 			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 				;
 			close(r.stop[1]);
@@ -1596,8 +1647,7 @@ static void measure(const struct transport *t, enum workload w, size_t size,
 			res->lower_better = true;
 			res->wakeups = n;
 			break;
-		case W_COUNT:
-			break;
+		case W_COUNT: break;
 		}
 	}
 	free(recs);
@@ -1644,8 +1694,8 @@ static void print_json(void)
 	printf("[");
 	for (unsigned i = 0; i < nresults; i++) {
 		struct result *r = &results[i];
-		printf("%s{\"transport\": \"%s\", \"workload\": \"%s\", \"size\": %zu", i ? ",\n " : "",
-		       r->transport, r->wname, r->size);
+		printf("%s{\"transport\": \"%s\", \"workload\": \"%s\", \"size\": %zu",
+		       i ? ",\n " : "", r->transport, r->wname, r->size);
 		json_num("value", r->value);
 		printf(", \"unit\": \"%s\"", r->unit ? r->unit : "");
 		json_num("ratio", r->ratio);
@@ -1733,14 +1783,16 @@ static void print_table(void)
 		snprintf(vcpu, sizeof(vcpu), isnan(r->cpu_v4vd) ? "-" : "%.0f", r->cpu_v4vd);
 		if (r->w == W_IDLE) {
 			snprintf(cpu, sizeof(cpu), isnan(r->cpu) ? "-" : "%.2f", r->cpu);
-			snprintf(vcpu, sizeof(vcpu), isnan(r->cpu_v4vd) ? "-" : "%.2f", r->cpu_v4vd);
+			snprintf(vcpu, sizeof(vcpu), isnan(r->cpu_v4vd) ? "-" : "%.2f",
+				 r->cpu_v4vd);
 		}
 		if (r->size)
 			snprintf(size, sizeof(size), "%zu", r->size);
 		else
 			snprintf(size, sizeof(size), "-");
 		if (*r->err) {
-			printf("%-15s %-12s %6s  FAILED: %s\n", r->transport, r->wname, size, r->err);
+			printf("%-15s %-12s %6s  FAILED: %s\n", r->transport, r->wname, size,
+			       r->err);
 			continue;
 		}
 		printf("%-15s %-12s %6s %8s %-7s %6s %9s %6s %6s\n", r->transport, r->wname, size,
@@ -1754,7 +1806,8 @@ static void print_table(void)
 	for (unsigned i = 0; i < nresults; i++)
 		if (results[i].w == W_PAIRS) {
 			printf("pairs: %u sender/receiver pairs at once, %d-byte messages, "
-			       "aggregate.\n", results[i].pairs, PAIRS_SIZE);
+			       "aggregate.\n",
+			       results[i].pairs, PAIRS_SIZE);
 			break;
 		}
 }
@@ -1809,7 +1862,8 @@ static int plot(const char *file)
 			double v = NAN;
 			for (unsigned j = 0; j < nresults; j++)
 				if (strcmp(results[j].transport, names[c]) == 0 &&
-				    strcmp(results[j].wname, r->wname) == 0 && results[j].size == r->size)
+				    strcmp(results[j].wname, r->wname) == 0 &&
+				    results[j].size == r->size)
 					v = results[j].ratio;
 			fprintf(f, isnan(v) ? "\t-" : "\t%.4g", v);
 		}
@@ -1833,8 +1887,7 @@ static int plot(const char *file)
 		   "set ylabel 'ratio to baseline (log scale)'\nset grid ytics\n"
 		   "set key outside right top\nset xtics rotate by -25\n"
 		   "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2\n");
-	fprintf(g, "plot for [i=2:%u] '%s' using i:xtic(1) title columnheader(i)\n", cols + 1,
-		dat);
+	fprintf(g, "plot for [i=2:%u] '%s' using i:xtic(1) title columnheader(i)\n", cols + 1, dat);
 	int st = pclose(g);
 	unlink(dat);
 	if (st != 0) {
@@ -1849,19 +1902,18 @@ static int plot(const char *file)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: v4v-bench [--quick] [--time SEC] [--only T[,T..]] [--workload W[,W..]]\n"
-		"                 [--pairs N] [--json] [--plot FILE.svg|FILE.png]\n"
-		"                 [--runtime-dir DIR] [--list]\n"
-		"  --quick           CI smoke run: ~30 ms per measurement\n"
-		"  --time SEC        seconds per measurement (default 0.5)\n"
-		"  --only T,...      transports to run (their Unix baselines run too)\n"
-		"  --workload W,...  throughput, latency, connect, pairs, idle\n"
-		"  --pairs N         pairs at once in the pairs workload (default 64)\n"
-		"  --json            print a JSON array of results instead of the table\n"
-		"  --plot FILE       also draw the ratios with gnuplot (.svg or .png)\n"
-		"  --runtime-dir DIR use the v4vd running there (default: start a private one)\n"
-		"  --list            print the transports and workloads, then exit\n");
+	fprintf(f, "usage: v4v-bench [--quick] [--time SEC] [--only T[,T..]] [--workload W[,W..]]\n"
+		   "                 [--pairs N] [--json] [--plot FILE.svg|FILE.png]\n"
+		   "                 [--runtime-dir DIR] [--list]\n"
+		   "  --quick           CI smoke run: ~30 ms per measurement\n"
+		   "  --time SEC        seconds per measurement (default 0.5)\n"
+		   "  --only T,...      transports to run (their Unix baselines run too)\n"
+		   "  --workload W,...  throughput, latency, connect, pairs, idle\n"
+		   "  --pairs N         pairs at once in the pairs workload (default 64)\n"
+		   "  --json            print a JSON array of results instead of the table\n"
+		   "  --plot FILE       also draw the ratios with gnuplot (.svg or .png)\n"
+		   "  --runtime-dir DIR use the v4vd running there (default: start a private one)\n"
+		   "  --list            print the transports and workloads, then exit\n");
 }
 
 static unsigned parse_list(const char *arg, const char *what, bool transport)
@@ -1926,17 +1978,17 @@ static bool applies(const struct transport *t, enum workload w)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "quick", no_argument, NULL, 'q' },
-		{ "time", required_argument, NULL, 't' },
-		{ "only", required_argument, NULL, 'o' },
-		{ "workload", required_argument, NULL, 'w' },
-		{ "pairs", required_argument, NULL, 'p' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "plot", required_argument, NULL, 'P' },
-		{ "runtime-dir", required_argument, NULL, 'r' },
-		{ "list", no_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"quick", no_argument, NULL, 'q'},
+	    {"time", required_argument, NULL, 't'},
+	    {"only", required_argument, NULL, 'o'},
+	    {"workload", required_argument, NULL, 'w'},
+	    {"pairs", required_argument, NULL, 'p'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"plot", required_argument, NULL, 'P'},
+	    {"runtime-dir", required_argument, NULL, 'r'},
+	    {"list", no_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	bool quick = false, time_set = false, pairs_set = false;
 	uint64_t v;
@@ -1947,9 +1999,7 @@ int main(int argc, char **argv)
 	opt.wmask = (1u << W_COUNT) - 1;
 	while ((c = getopt_long(argc, argv, "qt:o:w:p:jP:r:lh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'q':
-			quick = true;
-			break;
+		case 'q': quick = true; break;
 		case 't':
 			opt.secs = strtod(optarg, &end);
 			if (*end || !(opt.secs >= 0.001 && opt.secs <= 600)) {
@@ -1960,12 +2010,8 @@ int main(int argc, char **argv)
 			}
 			time_set = true;
 			break;
-		case 'o':
-			opt.tmask = parse_list(optarg, "transport", true);
-			break;
-		case 'w':
-			opt.wmask = parse_list(optarg, "workload", false);
-			break;
+		case 'o': opt.tmask = parse_list(optarg, "transport", true); break;
+		case 'w': opt.wmask = parse_list(optarg, "workload", false); break;
 		case 'p':
 			if (!v4v_parse_u64(optarg, 1, 256, &v)) {
 				fprintf(stderr, "%s: bad --pairs '%s' (1..256)\n", prog, optarg);
@@ -1975,15 +2021,9 @@ int main(int argc, char **argv)
 			opt.npairs = (unsigned)v;
 			pairs_set = true;
 			break;
-		case 'j':
-			opt.json = true;
-			break;
-		case 'P':
-			opt.plot = optarg;
-			break;
-		case 'r':
-			opt.rundir = optarg;
-			break;
+		case 'j': opt.json = true; break;
+		case 'P': opt.plot = optarg; break;
+		case 'r': opt.rundir = optarg; break;
 		case 'l':
 			printf("transports:");
 			for (unsigned i = 0; i < NT; i++)
@@ -1993,12 +2033,8 @@ int main(int argc, char **argv)
 				printf(" %s", wl_names[i]);
 			printf("\n");
 			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 1;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
 		}
 	}
 	if (optind != argc) {
@@ -2052,19 +2088,20 @@ int main(int argc, char **argv)
 			/* The check of v4v at rest: with v4v among the contenders. */
 			if (!want_v4v)
 				continue;
-			plan[nplan++] = (struct step){ &transports[transport_index("v4v-dgram")],
-						       W_IDLE, 0 };
+			plan[nplan++] =
+			    (struct step){&transports[transport_index("v4v-dgram")], W_IDLE, 0};
 			continue;
 		}
 		unsigned nsizes = w == W_THROUGHPUT ? ARRAY_SIZE(tput_sizes) : 1;
 		for (unsigned s = 0; s < nsizes; s++)
 			for (unsigned i = 0; i < NT; i++)
 				if ((opt.tmask & (1u << i)) && applies(&transports[i], w))
-					plan[nplan++] = (struct step){
-						&transports[i], w,
-						w == W_THROUGHPUT ? tput_sizes[s] :
-						w == W_LATENCY ? LAT_SIZE :
-						w == W_PAIRS ? PAIRS_SIZE : 0 };
+					plan[nplan++] =
+					    (struct step){&transports[i], w,
+							  w == W_THROUGHPUT ? tput_sizes[s]
+							  : w == W_LATENCY  ? LAT_SIZE
+							  : w == W_PAIRS    ? PAIRS_SIZE
+									    : 0};
 	}
 	total = nplan;
 	if (!nplan)
@@ -2079,7 +2116,7 @@ int main(int argc, char **argv)
 		const struct step *s = &plan[k];
 		const char *name = s->w == W_IDLE ? "v4v" : s->t->name;
 		struct result *res = add_result(name, s->w, s->size);
-		struct rec lat = { 0 };
+		struct rec lat = {0};
 		if (s->t->v4v && !v4vd_alive()) {
 			snprintf(res->err, sizeof(res->err), "v4vd is not running");
 		} else {
@@ -2110,8 +2147,10 @@ int main(int argc, char **argv)
 	/* Every domain of ours must be gone once its processes are. */
 	double left;
 	if (want_v4v && v4vd_alive() && (left = v4vd_domains_left()) > 0)
-		fprintf(stderr, "%s: warning: v4vd still has %.0f domain(s) more than before "
-			"the run (a leak, or another user's)\n", prog, left);
+		fprintf(stderr,
+			"%s: warning: v4vd still has %.0f domain(s) more than before "
+			"the run (a leak, or another user's)\n",
+			prog, left);
 	compute_ratios();
 	sort_groups();
 	if (opt.json)

@@ -34,12 +34,9 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "domid", required_argument, NULL, 'd' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "join", required_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"domid", required_argument, NULL, 'd'}, {"name", required_argument, NULL, 'n'},
+	    {"join", required_argument, NULL, 'j'},  {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},	     {0},
 	};
 	const char *domid = "auto", *name = "-", *join = NULL;
 	bool quiet = false;
@@ -56,7 +53,8 @@ int main(int argc, char **argv)
 		case 'n':
 			if (!hv_name_ok(optarg))
 				die("bad --name '%s' (1-31 of A-Za-z0-9._-, not starting with a "
-				    "digit or -)", optarg);
+				    "digit or -)",
+				    optarg);
 			name = optarg;
 			break;
 		case 'j': join = optarg; break;

@@ -32,9 +32,9 @@ const char *prog = "v4vcat";
 
 struct opts {
 	bool udp, listen, keep;
-	uint64_t count;        /* -c: datagrams to receive before exiting (0: no limit) */
-	const char *service;   /* -n */
-	const char *srcport;   /* -p */
+	uint64_t count;	     /* -c: datagrams to receive before exiting (0: no limit) */
+	const char *service; /* -n */
+	const char *srcport; /* -p */
 	const char *domain, *port;
 };
 
@@ -64,7 +64,7 @@ static uint32_t port_arg(const char *s, const char *what)
 /* DOMAIN PORT -> address; PORT may be a service name at DOMAIN. */
 static struct v4v_addr resolve(const char *domain, const char *port)
 {
-	struct v4v_addr a = { 0 };
+	struct v4v_addr a = {0};
 	uint16_t domid;
 	int e = v4v_domain_resolve(dom, domain, &domid);
 	if (e == -ESRCH)
@@ -131,8 +131,8 @@ static void pump_stream(int s)
 	static char buf[1 << 16];
 	bool in_open = true, net_open = true;
 	while (net_open || in_open) {
-		struct pollfd p[2] = { { .fd = net_open ? s : -1, .events = POLLIN },
-				       { .fd = in_open ? 0 : -1, .events = POLLIN } };
+		struct pollfd p[2] = {{.fd = net_open ? s : -1, .events = POLLIN},
+				      {.fd = in_open ? 0 : -1, .events = POLLIN}};
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -172,8 +172,8 @@ static int do_connect(const struct opts *o)
 	if (s < 0)
 		die("socket: %s", strerror(errno));
 	if (o->srcport) {
-		struct v4v_addr me = { .aport = port_arg(o->srcport, "source port"),
-				       .domain_id = o->udp ? V4V_DOMID_ANY : to.domain_id };
+		struct v4v_addr me = {.aport = port_arg(o->srcport, "source port"),
+				      .domain_id = o->udp ? V4V_DOMID_ANY : to.domain_id};
 		if (v4v_bind(s, &me) < 0)
 			die("bind to port %s: %s", o->srcport, strerror(errno));
 	}
@@ -207,11 +207,12 @@ static int do_connect(const struct opts *o)
 static int do_listen(const struct opts *o)
 {
 	int s = v4v_socket(dom, o->udp ? V4V_SOCK_DGRAM : V4V_SOCK_STREAM, 0);
-	struct v4v_addr me = { .aport = port_arg(o->port, "port"), .domain_id = V4V_DOMID_ANY };
+	struct v4v_addr me = {.aport = port_arg(o->port, "port"), .domain_id = V4V_DOMID_ANY};
 	if (s < 0)
 		die("socket: %s", strerror(errno));
 	if (v4v_bind(s, &me) < 0)
-		die("bind to port %s: %s", o->port, errno == EADDRINUSE ? "port in use" : strerror(errno));
+		die("bind to port %s: %s", o->port,
+		    errno == EADDRINUSE ? "port in use" : strerror(errno));
 	v4v_getsockname(s, &me);
 	if (me.aport != port_arg(o->port, "port") || o->service)
 		fprintf(stderr, "v4vcat: listening on %u:%u\n", me.domain_id, me.aport);
@@ -247,7 +248,7 @@ static int do_listen(const struct opts *o)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { 0 };
+	struct opts o = {0};
 	uint64_t v;
 	int c;
 	while ((c = getopt(argc, argv, "ulkc:n:p:h")) != -1) {
@@ -289,7 +290,7 @@ int main(int argc, char **argv)
 	if (e == -ENOTCONN)
 		die("not inside a v4v domain: run it under v4v-run");
 	if (e)
-		die("cannot attach to the domain: %s", e == -EPIPE ? "v4vd is not answering"
-								 : strerror(-e));
+		die("cannot attach to the domain: %s",
+		    e == -EPIPE ? "v4vd is not answering" : strerror(-e));
 	return o.listen ? do_listen(&o) : do_connect(&o);
 }

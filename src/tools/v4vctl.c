@@ -17,22 +17,21 @@ const char *prog = "v4vctl";
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: v4vctl [-j] COMMAND [ARGS]\n"
-		"  domains                          list domains with their counters\n"
-		"  rings                            list registered rings\n"
-		"  names                            list registered service names\n"
-		"  stats                            v4vd's totals, CPU and memory\n"
-		"  domain create [--domid N] [NAME] create a persistent domain\n"
-		"  domain destroy DOM               destroy a domain (its processes lose it)\n"
-		"  fw list                          rules in order, with hit counters\n"
-		"  fw add [--src DOM[:PORT]] [--dst DOM[:PORT]] accept|reject|drop\n"
-		"  fw insert N [--src ...] [--dst ...] ACTION   insert as rule N (1-based)\n"
-		"  fw delete N                      delete rule N\n"
-		"  fw flush                         delete every rule\n"
-		"  fw policy accept|reject|drop     the verdict when no rule matches\n"
-		"DOM is a domid, a domain name, or 'any' in rules.\n"
-		"  -j   print JSON instead of a table\n");
+	fprintf(f, "usage: v4vctl [-j] COMMAND [ARGS]\n"
+		   "  domains                          list domains with their counters\n"
+		   "  rings                            list registered rings\n"
+		   "  names                            list registered service names\n"
+		   "  stats                            v4vd's totals, CPU and memory\n"
+		   "  domain create [--domid N] [NAME] create a persistent domain\n"
+		   "  domain destroy DOM               destroy a domain (its processes lose it)\n"
+		   "  fw list                          rules in order, with hit counters\n"
+		   "  fw add [--src DOM[:PORT]] [--dst DOM[:PORT]] accept|reject|drop\n"
+		   "  fw insert N [--src ...] [--dst ...] ACTION   insert as rule N (1-based)\n"
+		   "  fw delete N                      delete rule N\n"
+		   "  fw flush                         delete every rule\n"
+		   "  fw policy accept|reject|drop     the verdict when no rule matches\n"
+		   "DOM is a domid, a domain name, or 'any' in rules.\n"
+		   "  -j   print JSON instead of a table\n");
 }
 
 /* Join argv into a command line, refusing words the protocol can't carry. */
