@@ -302,8 +302,9 @@ static bool all_up(void)
 	return true;
 }
 
-static void child(int domain_fd, int ctl)
+static void child(unsigned idx, int domain_fd, int ctl)
 {
+	me = idx;
 	enum { TRAFFIC, STOPPED, DRAIN } phase = TRAFFIC;
 	struct v4v_domain *d;
 	struct msg_expect ex = {0};
@@ -499,36 +500,6 @@ static void child(int domain_fd, int ctl)
 
 /* ---- the parent --------------------------------------------------------- */
 
-static int count_rows(const char *what)
-{
-	char *list = t_ctl("%s", what);
-	int n = -1; /* the header */
-	for (char *s = list; *s; s++)
-		n += *s == '\n';
-	free(list);
-	return n;
-}
-
-/* v4vd's sockets: the control listener, plus any client or channel. */
-static int v4vd_sockets(void)
-{
-	char dir[64], path[400], link[64];
-	int n = 0;
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)t_v4vd_pid());
-	DIR *d = opendir(dir);
-	CHECK(d);
-	for (struct dirent *e; (e = readdir(d));) {
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		ssize_t k = readlink(path, link, sizeof(link) - 1);
-		if (k > 0) {
-			link[k] = '\0';
-			n += strncmp(link, "socket:", 7) == 0;
-		}
-	}
-	closedir(d);
-	return n;
-}
-
 /* What v4vd's fds are, for a failure message. */
 static void show_fds(int base)
 {
@@ -627,15 +598,15 @@ struct totals {
 
 static void one_round(struct totals *tot)
 {
-	int dfd[NDOM], sv[NDOM][2];
+	int ctl[NDOM];
 	int64_t kill_ns[NDOM] = {0};
 	uint32_t t, victims = 0;
 	static struct msg_sent sent[NDOM];
 	static struct msg_done done_of[NDOM];
 
 	/* The baseline: no client connection lingering in v4vd. */
-	RCHECK(count_rows("domains") == 0);
-	WAIT_FOR(v4vd_sockets() == 1); /* our control connection is closed */
+	RCHECK(t_ctl_rows("domains") == 0);
+	WAIT_FOR(t_v4vd_sockets() == 1); /* our control connection is closed */
 	int base_fds = t_v4vd_fds(), base_memfd = v4vd_memfd_maps();
 
 	/* The plan. */
@@ -651,39 +622,14 @@ static void one_round(struct totals *tot)
 			static const uint32_t lens[] = {0, 0, 4096, 65536, 1u << 20};
 			ring_len[from][to] = lens[t_rand() % 5];
 		}
-	for (unsigned i = 0; i < NDOM; i++) {
-		dfd[i] = t_domain_fd(NULL, &domid[i]);
-		CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv[i]) == 0);
-	}
-	fflush(NULL);
-	for (unsigned i = 0; i < NDOM; i++) {
-		pid[i] = fork();
-		CHECK(pid[i] >= 0);
-		if (pid[i] == 0) {
-			me = i;
-			/* Hold nothing of the others: a death must be whole. */
-			for (unsigned k = 0; k < NDOM; k++) {
-				close(sv[k][0]);
-				if (k != i) {
-					close(dfd[k]);
-					close(sv[k][1]);
-				}
-			}
-			child(dfd[i], sv[i][1]);
-		}
-	}
-	tot->spawned += NDOM;
-	for (unsigned i = 0; i < NDOM; i++) {
-		close(dfd[i]);
-		close(sv[i][1]);
-	}
+	t_spawn_domains(NDOM, NULL, SOCK_SEQPACKET, child, pid, domid, ctl);
 	for (unsigned i = 0; i < NDOM; i++)
-		from_child(sv[i][0], i, &t, sizeof(t), M_LISTENING);
+		from_child(ctl[i], i, &t, sizeof(t), M_LISTENING);
 	t = M_GO;
 	for (unsigned i = 0; i < NDOM; i++)
-		to_child(sv[i][0], &t, sizeof(t));
+		to_child(ctl[i], &t, sizeof(t));
 	for (unsigned i = 0; i < NDOM; i++)
-		from_child(sv[i][0], i, &t, sizeof(t), M_CONNECTED);
+		from_child(ctl[i], i, &t, sizeof(t), M_CONNECTED);
 
 	/* Traffic is flowing everywhere: the fault, at a random moment. */
 	poll(NULL, 0, (int)(t_rand() % 25));
@@ -701,7 +647,7 @@ static void one_round(struct totals *tot)
 			RCHECK(waitpid(pid[i], &st, 0) == pid[i]);
 			RCHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 			pid[i] = 0;
-			close(sv[i][0]);
+			close(ctl[i]);
 		}
 	tot->killed += nkill;
 
@@ -713,10 +659,10 @@ static void one_round(struct totals *tot)
 	t = M_STOP;
 	for (unsigned i = 0; i < NDOM; i++)
 		if (!(victims & 1u << i))
-			to_child(sv[i][0], &t, sizeof(t));
+			to_child(ctl[i], &t, sizeof(t));
 	for (unsigned i = 0; i < NDOM; i++)
 		if (!(victims & 1u << i))
-			from_child(sv[i][0], i, &sent[i], sizeof(sent[i]), M_SENT);
+			from_child(ctl[i], i, &sent[i], sizeof(sent[i]), M_SENT);
 	/* ... then read exactly what their surviving peers sent them. */
 	for (unsigned i = 0; i < NDOM; i++) {
 		if (victims & 1u << i)
@@ -725,13 +671,13 @@ static void one_round(struct totals *tot)
 		for (unsigned p = 0; p < NDOM; p++)
 			if (!(victims & 1u << p))
 				ex.want[p] = sent[p].sent[i];
-		to_child(sv[i][0], &ex, sizeof(ex));
+		to_child(ctl[i], &ex, sizeof(ex));
 	}
 	for (unsigned i = 0; i < NDOM; i++) {
 		if (victims & 1u << i)
 			continue;
 		struct msg_done *dn = &done_of[i];
-		from_child(sv[i][0], i, dn, sizeof(*dn), M_DONE);
+		from_child(ctl[i], i, dn, sizeof(*dn), M_DONE);
 		tot->bytes += dn->stream_bytes + dn->dgram_bytes;
 		tot->dgrams += dn->dgrams;
 		for (unsigned p = 0; p < NDOM; p++) {
@@ -771,7 +717,7 @@ static void one_round(struct totals *tot)
 	t = M_QUIT;
 	for (unsigned i = 0; i < NDOM; i++)
 		if (!(victims & 1u << i))
-			to_child(sv[i][0], &t, sizeof(t));
+			to_child(ctl[i], &t, sizeof(t));
 	for (unsigned i = 0; i < NDOM; i++) {
 		if (victims & 1u << i)
 			continue;
@@ -782,14 +728,14 @@ static void one_round(struct totals *tot)
 			fprintf(stderr, "round %u: child %u exit status %#x\n", round_no, i, st);
 			exit(1);
 		}
-		close(sv[i][0]);
+		close(ctl[i]);
 	}
 
 	/* Everyone gone: v4vd is back where it started. */
 	RCHECK(kill(t_v4vd_pid(), 0) == 0);
-	WAIT_FOR(count_rows("domains") == 0);
-	RCHECK(count_rows("rings") == 0);
-	WAIT_FOR(v4vd_sockets() == 1);
+	WAIT_FOR(t_ctl_rows("domains") == 0);
+	RCHECK(t_ctl_rows("rings") == 0);
+	WAIT_FOR(t_v4vd_sockets() == 1);
 	RCHECK(v4vd_memfd_maps() == base_memfd);
 	if (t_v4vd_fds() != base_fds)
 		show_fds(base_fds);
@@ -808,7 +754,7 @@ static void rounds(void)
 	t_v4vd_start(NULL);
 	atexit(kill_children);
 	free(t_ctl("stats"));
-	WAIT_FOR(v4vd_sockets() == 1);
+	WAIT_FOR(t_v4vd_sockets() == 1);
 	int fds0 = t_v4vd_fds();
 	CHECK_EQ(v4vd_memfd_maps(), 0);
 	for (round_no = 0; round_no < n; round_no++) {

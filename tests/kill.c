@@ -218,8 +218,9 @@ static bool finished(const struct peer *p)
 	       (me != S1 || p->rep.partner_gone > 0);
 }
 
-static void child(int domain_fd, int ctl)
+static void child(unsigned idx, int domain_fd, int ctl)
 {
+	me = idx;
 	static struct peer p;
 	p.ctl = ctl;
 	CCHECK(v4v_open_fd(domain_fd, &p.d) == 0);
@@ -289,36 +290,6 @@ static bool listed(const char *what, uint16_t id)
 	bool found = strstr(list, row) != NULL;
 	free(list);
 	return found;
-}
-
-static int count_rows(const char *what)
-{
-	char *list = t_ctl("%s", what);
-	int n = -1; /* the header */
-	for (char *s = list; *s; s++)
-		n += *s == '\n';
-	free(list);
-	return n;
-}
-
-/* v4vd's sockets: the control listener, plus any client or channel. */
-static int v4vd_sockets(void)
-{
-	char dir[64], path[400], link[64];
-	int n = 0;
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)t_v4vd_pid());
-	DIR *d = opendir(dir);
-	CHECK(d);
-	for (struct dirent *e; (e = readdir(d));) {
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		ssize_t k = readlink(path, link, sizeof(link) - 1);
-		if (k > 0) {
-			link[k] = '\0';
-			n += strncmp(link, "socket:", 7) == 0;
-		}
-	}
-	closedir(d);
-	return n;
 }
 
 /* What v4vd's fds are, one line, for a failure message. */
@@ -391,7 +362,7 @@ static void kill_children(void)
 
 static void sigkill_mid_traffic(void)
 {
-	int dfd[NDOM], sv[NDOM][2];
+	int ctl[NDOM];
 	char c;
 
 	seed = t_seed();
@@ -402,43 +373,20 @@ static void sigkill_mid_traffic(void)
 	 * unseen in the listen backlog) and only ours can linger.
 	 */
 	free(t_ctl("stats"));
-	WAIT_FOR(v4vd_sockets() == 1);
+	WAIT_FOR(t_v4vd_sockets() == 1);
 	int base_fds = t_v4vd_fds(), base_maps = t_v4vd_maps();
 	CHECK_EQ(v4vd_memfd_maps(), 0);
 
-	for (unsigned i = 0; i < NDOM; i++) {
-		static const char *const names[NDOM] = {"s1", "s2", "victim"};
-		dfd[i] = t_domain_fd(names[i], &domid[i]);
-		CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]) == 0);
-	}
+	static const char *const names[NDOM] = {"s1", "s2", "victim"};
 	atexit(kill_children);
-	for (unsigned i = 0; i < NDOM; i++) {
-		pid[i] = fork();
-		CHECK(pid[i] >= 0);
-		if (pid[i] == 0) {
-			me = i;
-			/* Hold nothing of the others: the victim's death must be whole. */
-			for (unsigned k = 0; k < NDOM; k++) {
-				close(sv[k][0]);
-				if (k != i) {
-					close(dfd[k]);
-					close(sv[k][1]);
-				}
-			}
-			child(dfd[i], sv[i][1]);
-		}
-	}
-	for (unsigned i = 0; i < NDOM; i++) {
-		close(dfd[i]);
-		close(sv[i][1]);
-	}
+	t_spawn_domains(NDOM, names, SOCK_STREAM, child, pid, domid, ctl);
 	for (unsigned i = 0; i < NDOM; i++)
-		CHECK(read_full(sv[i][0], &c, 1) && c == 'r');
+		CHECK(read_full(ctl[i], &c, 1) && c == 'r');
 	for (unsigned i = 0; i < NDOM; i++)
-		CHECK_EQ(write(sv[i][0], "s", 1), 1);
+		CHECK_EQ(write(ctl[i], "s", 1), 1);
 	/* Everyone has exchanged traffic with everyone, and still is. */
 	for (unsigned i = 0; i < NDOM; i++)
-		CHECK(read_full(sv[i][0], &c, 1) && c == 'r');
+		CHECK(read_full(ctl[i], &c, 1) && c == 'r');
 
 	int st;
 	CHECK_EQ(kill(pid[VICTIM], SIGKILL), 0);
@@ -452,10 +400,10 @@ static void sigkill_mid_traffic(void)
 	CHECK(listed("rings", domid[S1]));
 
 	for (unsigned i = S1; i <= S2; i++)
-		CHECK_EQ(write(sv[i][0], "g", 1), 1);
+		CHECK_EQ(write(ctl[i], "g", 1), 1);
 	for (unsigned i = S1; i <= S2; i++) {
 		struct report rep;
-		CHECK(read_full(sv[i][0], &rep, sizeof(rep)));
+		CHECK(read_full(ctl[i], &rep, sizeof(rep)));
 		CHECK_EQ(rep.got_after, AFTER_MSGS);
 		CHECK_EQ(rep.sent_after, AFTER_MSGS);
 		CHECK(rep.got_from[VICTIM] >= READY_MSGS);
@@ -468,14 +416,14 @@ static void sigkill_mid_traffic(void)
 		CHECK_EQ(waitpid(pid[i], &st, 0), pid[i]);
 		pid[i] = 0;
 		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-		close(sv[i][0]);
+		close(ctl[i]);
 	}
-	close(sv[VICTIM][0]);
+	close(ctl[VICTIM]);
 
 	/* All gone: v4vd is back where it started. */
-	WAIT_FOR(count_rows("domains") == 0);
-	CHECK_EQ(count_rows("rings"), 0);
-	WAIT_FOR(v4vd_sockets() == 1);
+	WAIT_FOR(t_ctl_rows("domains") == 0);
+	CHECK_EQ(t_ctl_rows("rings"), 0);
+	WAIT_FOR(t_v4vd_sockets() == 1);
 	CHECK_EQ(v4vd_memfd_maps(), 0);
 	if (t_v4vd_fds() != base_fds)
 		show_fds("at the end");

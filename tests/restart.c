@@ -136,8 +136,9 @@ static void send_bulk(int s, uint64_t n)
 	}
 }
 
-static void child(int domain_fd, int ctl)
+static void child(unsigned idx, int domain_fd, int ctl)
 {
+	me = idx;
 	struct v4v_domain *d;
 	struct report rep = {0};
 	static uint8_t buf[65536];
@@ -275,59 +276,26 @@ static void want(int fd, char c)
 	CHECK_EQ(got, c);
 }
 
-static int count_rows(const char *what)
-{
-	char *list = t_ctl("%s", what);
-	int n = -1; /* the header */
-	for (char *s = list; *s; s++)
-		n += *s == '\n';
-	free(list);
-	return n;
-}
-
 /* The listeners go first, then the dialers are let go. */
-static void pairs_meet(int sv[NDOM][2])
+static void pairs_meet(const int ctl[NDOM])
 {
 	for (unsigned i = 0; i < NDOM; i++)
-		want(sv[i][0], 'L');
+		want(ctl[i], 'L');
 	for (unsigned i = 0; i < NDOM; i += 2)
-		CHECK_EQ(write(sv[i][0], "G", 1), 1);
+		CHECK_EQ(write(ctl[i], "G", 1), 1);
 }
 
 static void v4vd_restart(void)
 {
-	int dfd[NDOM], sv[NDOM][2];
+	int ctl[NDOM];
 	pid_t old = t_v4vd_start(NULL);
 
-	for (unsigned i = 0; i < NDOM; i++) {
-		dfd[i] = t_domain_fd(NULL, &domid[i]);
-		CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv[i]) == 0);
-	}
 	atexit(kill_children);
-	fflush(NULL);
-	for (unsigned i = 0; i < NDOM; i++) {
-		pid[i] = fork();
-		CHECK(pid[i] >= 0);
-		if (pid[i] == 0) {
-			me = i;
-			for (unsigned k = 0; k < NDOM; k++) {
-				close(sv[k][0]);
-				if (k != i) {
-					close(dfd[k]);
-					close(sv[k][1]);
-				}
-			}
-			child(dfd[i], sv[i][1]);
-		}
-	}
-	for (unsigned i = 0; i < NDOM; i++) {
-		close(dfd[i]);
-		close(sv[i][1]);
-	}
-	pairs_meet(sv);
+	t_spawn_domains(NDOM, NULL, SOCK_SEQPACKET, child, pid, domid, ctl);
+	pairs_meet(ctl);
 	for (unsigned i = 0; i < NDOM; i++)
-		want(sv[i][0], 'R');
-	CHECK_EQ(count_rows("domains"), NDOM);
+		want(ctl[i], 'R');
+	CHECK_EQ(t_ctl_rows("domains"), NDOM);
 
 	/* The crash. */
 	int64_t t_kill = now_ns();
@@ -342,7 +310,7 @@ static void v4vd_restart(void)
 		    "recv (blocked)",
 		};
 		struct report rep;
-		from(sv[i][0], &rep, sizeof(rep));
+		from(ctl[i], &rep, sizeof(rep));
 		double ms = (rep.when_ns - t_kill) / 1e6;
 		fprintf(stderr,
 			"domain %u: %s -> %s after %.1f ms; again -> %s; VIRQ fd %s "
@@ -363,28 +331,27 @@ static void v4vd_restart(void)
 
 	/* A new v4vd on the same runtime directory: it starts clean. */
 	t_v4vd_start(NULL);
-	CHECK_EQ(count_rows("domains"), 0);
-	CHECK_EQ(count_rows("rings"), 0);
+	CHECK_EQ(t_ctl_rows("domains"), 0);
+	CHECK_EQ(t_ctl_rows("rings"), 0);
 	struct renew rn;
 	int nfd[NDOM];
 	for (unsigned i = 0; i < NDOM; i++)
 		nfd[i] = t_domain_fd(NULL, &rn.domid[i]);
 	for (unsigned i = 0; i < NDOM; i++) {
-		CHECK_EQ(v4v_send_fds(sv[i][0], &rn, sizeof(rn), &nfd[i], 1, 0),
-			 (ssize_t)sizeof(rn));
+		CHECK_EQ(v4v_send_fds(ctl[i], &rn, sizeof(rn), &nfd[i], 1, 0), (ssize_t)sizeof(rn));
 		close(nfd[i]);
 	}
-	pairs_meet(sv);
+	pairs_meet(ctl);
 	for (unsigned i = 0; i < NDOM; i++) {
-		want(sv[i][0], 'D');
+		want(ctl[i], 'D');
 		CHECK_EQ(waitpid(pid[i], &st, 0), pid[i]);
 		pid[i] = 0;
 		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-		close(sv[i][0]);
+		close(ctl[i]);
 	}
-	for (int i = 0; i < GUARD_MS && count_rows("domains"); i++)
+	for (int i = 0; i < GUARD_MS && t_ctl_rows("domains"); i++)
 		poll(NULL, 0, 1);
-	CHECK_EQ(count_rows("domains"), 0);
+	CHECK_EQ(t_ctl_rows("domains"), 0);
 }
 
 static const struct t_case cases[] = {

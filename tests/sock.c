@@ -121,19 +121,35 @@ static void dgram_partner_only(void)
 	CHECK_EQ(from.domain_id, v4v_domid(a));
 }
 
-/* Run fn in a child process inside its own new domain. */
-static pid_t child(const char *name, void (*fn)(struct v4v_domain *))
+enum { READY_FD = 100 };
+
+/* In a child: the domain is set up, the parent may go on. */
+static void ready(void)
 {
-	int fd = t_domain_fd(name, NULL);
+	CHECK_EQ(write(READY_FD, "r", 1), 1);
+}
+
+/* Run fn in a child process inside its own new domain; return once fn has
+ * called ready().  *domid is the child's domain. */
+static pid_t child(const char *name, void (*fn)(struct v4v_domain *), uint16_t *domid)
+{
+	int p[2];
+	char r;
+	int fd = t_domain_fd(name, domid);
+	CHECK_EQ(pipe(p), 0);
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		struct v4v_domain *d;
+		CHECK_EQ(dup2(p[1], READY_FD), READY_FD);
 		CHECK_EQ(v4v_open_fd(fd, &d), 0);
 		fn(d);
 		_exit(0);
 	}
 	close(fd);
+	close(p[1]);
+	CHECK_EQ(read(p[0], &r, 1), 1);
+	close(p[0]);
 	return pid;
 }
 
@@ -144,7 +160,7 @@ static void wait_ok(pid_t pid)
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-enum { BULK = 8 << 20, READY_FD = 100 };
+enum { BULK = 8 << 20 };
 
 static uint8_t pattern(size_t i)
 {
@@ -158,7 +174,7 @@ static void server_echo_bulk(struct v4v_domain *d)
 	CHECK_EQ(v4v_bind(l, &any), 0);
 	CHECK_EQ(v4v_listen(l, 16), 0);
 	/* ready: tell the parent */
-	CHECK_EQ(write(READY_FD, "r", 1), 1);
+	ready();
 	int c = v4v_accept(l, &peer);
 	CHECK(c >= 0);
 	static uint8_t buf[100000];
@@ -179,29 +195,16 @@ static void server_echo_bulk(struct v4v_domain *d)
 static void stream_bulk(void)
 {
 	t_v4vd_start(NULL);
-	int p[2];
-	CHECK_EQ(pipe(p), 0);
-	CHECK_EQ(dup2(p[1], READY_FD), READY_FD);
-	close(p[1]);
-	pid_t pid = child("srv", server_echo_bulk);
-	close(READY_FD);
-	char r;
-	CHECK_EQ(read(p[0], &r, 1), 1);
+	uint16_t peer_dom;
+	pid_t pid = child("srv", server_echo_bulk, &peer_dom);
 	struct v4v_domain *d = t_domain("cli");
 	struct v4v_addr srv;
 	CHECK_EQ(v4v_name_lookup(d, "srv", "nothing", &srv), -ENOENT);
 	int s = v4v_socket(d, V4V_SOCK_STREAM, 0);
-	char *doms = t_ctl("domains");
-	unsigned srv_id = 0;
-	for (char *l = strtok(doms, "\n"); l; l = strtok(NULL, "\n")) {
-		unsigned id;
-		char name[32];
-		if (sscanf(l, "%u\t%31s", &id, name) == 2 && strcmp(name, "srv") == 0)
-			srv_id = id;
-	}
-	free(doms);
-	CHECK(srv_id);
-	struct v4v_addr to = {.aport = 5000, .domain_id = (uint16_t)srv_id};
+	uint16_t srv_id;
+	CHECK_EQ(v4v_domain_resolve(d, "srv", &srv_id), 0);
+	CHECK_EQ(srv_id, peer_dom);
+	struct v4v_addr to = {.aport = 5000, .domain_id = srv_id};
 	CHECK_EQ(v4v_connect(s, &to), 0);
 	static uint8_t buf[BULK];
 	for (size_t i = 0; i < BULK; i++)
@@ -253,7 +256,7 @@ static void peer_dies(struct v4v_domain *d)
 	struct v4v_addr any = {.aport = 6000, .domain_id = V4V_DOMID_ANY};
 	CHECK_EQ(v4v_bind(l, &any), 0);
 	CHECK_EQ(v4v_listen(l, 1), 0);
-	CHECK_EQ(write(READY_FD, "r", 1), 1);
+	ready();
 	int c = v4v_accept(l, NULL);
 	CHECK(c >= 0);
 	CHECK_EQ(v4v_send(c, "x", 1, 0), 1);
@@ -263,18 +266,12 @@ static void peer_dies(struct v4v_domain *d)
 static void stream_reset_on_death(void)
 {
 	t_v4vd_start(NULL);
-	int p[2];
-	CHECK_EQ(pipe(p), 0);
-	CHECK_EQ(dup2(p[1], READY_FD), READY_FD);
-	close(p[1]);
-	pid_t pid = child("victim", peer_dies);
-	close(READY_FD);
-	char r;
-	CHECK_EQ(read(p[0], &r, 1), 1);
+	uint16_t peer_dom;
+	pid_t pid = child("victim", peer_dies, &peer_dom);
 	struct v4v_domain *d = t_domain("survivor");
 	struct v4v_addr srv;
 	int s = v4v_socket(d, V4V_SOCK_STREAM, 0);
-	srv.domain_id = 1; /* the victim was created first */
+	srv.domain_id = peer_dom;
 	srv.aport = 6000;
 	CHECK_EQ(v4v_connect(s, &srv), 0);
 	char ch;
@@ -300,7 +297,7 @@ static void conn_server(struct v4v_domain *d)
 	struct v4v_addr any = {.aport = 7000, .domain_id = V4V_DOMID_ANY};
 	CHECK_EQ(v4v_bind(l, &any), 0);
 	CHECK_EQ(v4v_listen(l, 16), 0);
-	CHECK_EQ(write(READY_FD, "r", 1), 1);
+	ready();
 	for (int i = 0; i < CONN_LOOPS; i++) {
 		struct pollfd p = {.fd = l, .events = POLLIN};
 		if (poll(&p, 1, 5000) != 1) {
@@ -317,16 +314,10 @@ static void conn_server(struct v4v_domain *d)
 static void stream_connect_loop(void)
 {
 	t_v4vd_start(NULL);
-	int p[2];
-	CHECK_EQ(pipe(p), 0);
-	CHECK_EQ(dup2(p[1], READY_FD), READY_FD);
-	close(p[1]);
-	pid_t pid = child("srv", conn_server);
-	close(READY_FD);
-	char r;
-	CHECK_EQ(read(p[0], &r, 1), 1);
+	uint16_t peer_dom;
+	pid_t pid = child("srv", conn_server, &peer_dom);
 	struct v4v_domain *d = t_domain("cli");
-	struct v4v_addr to = {.aport = 7000, .domain_id = 1};
+	struct v4v_addr to = {.aport = 7000, .domain_id = peer_dom};
 	for (int i = 0; i < CONN_LOOPS; i++) {
 		int s = v4v_socket(d, V4V_SOCK_STREAM, 0);
 		CHECK(s >= 0);

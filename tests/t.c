@@ -208,6 +208,69 @@ struct v4v_domain *t_domain(const char *name)
 	return d;
 }
 
+void t_spawn_domains(unsigned n, const char *const *names, int type,
+		     void (*fn)(unsigned i, int domain_fd, int sock), pid_t *pid, uint16_t *domid,
+		     int *ctl)
+{
+	enum { MAX = 64 };
+	int dfd[MAX], sv[MAX][2];
+	CHECK(n <= MAX);
+	for (unsigned i = 0; i < n; i++) {
+		dfd[i] = t_domain_fd(names ? names[i] : NULL, &domid[i]);
+		CHECK(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv[i]) == 0);
+	}
+	fflush(NULL); /* nothing buffered is written twice */
+	for (unsigned i = 0; i < n; i++) {
+		pid[i] = fork();
+		CHECK(pid[i] >= 0);
+		if (pid[i] == 0) {
+			for (unsigned k = 0; k < n; k++) {
+				close(sv[k][0]);
+				if (k != i) {
+					close(dfd[k]);
+					close(sv[k][1]);
+				}
+			}
+			fn(i, dfd[i], sv[i][1]);
+			_exit(0);
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		close(dfd[i]);
+		close(sv[i][1]);
+		ctl[i] = sv[i][0];
+	}
+}
+
+int t_ctl_rows(const char *what)
+{
+	char *list = t_ctl("%s", what);
+	int n = -1; /* the header */
+	for (char *s = list; *s; s++)
+		n += *s == '\n';
+	free(list);
+	return n;
+}
+
+int t_v4vd_sockets(void)
+{
+	char dir[64], path[400], link[64];
+	int n = 0;
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)daemon_pid);
+	DIR *d = opendir(dir);
+	CHECK(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0) {
+			link[k] = '\0';
+			n += strncmp(link, "socket:", 7) == 0;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
 bool t_wait_virq(struct v4v_domain *d, int ms)
 {
 	struct pollfd p = {.fd = v4v_virq_fd(d), .events = POLLIN};

@@ -50,6 +50,22 @@ struct v4v_domain *t_domain(const char *name);
 /* Create a domain and return its domain fd without attaching. */
 int t_domain_fd(const char *name, uint16_t *domid);
 
+/*
+ * Fork n domain processes.  Child i gets a new domain (named names[i]; all
+ * unnamed when names is NULL) and one end of a socketpair of `type` to the
+ * test, and holds nothing of the others', so killing it takes its domain
+ * down whole.  It runs fn(i, domain_fd, sock), then exits 0.  The parent
+ * gets pid[i], domid[i] and its own end of each socketpair in ctl[i].
+ */
+void t_spawn_domains(unsigned n, const char *const *names, int type,
+		     void (*fn)(unsigned i, int domain_fd, int sock), pid_t *pid, uint16_t *domid,
+		     int *ctl);
+
+/* Rows of a control listing (domains, rings, names, ...). */
+int t_ctl_rows(const char *what);
+/* v4vd's open sockets: the control listener plus any client or channel. */
+int t_v4vd_sockets(void);
+
 /* Wait for the VIRQ of d (ms timeout); returns false on timeout. */
 bool t_wait_virq(struct v4v_domain *d, int ms);
 

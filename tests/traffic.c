@@ -140,8 +140,9 @@ static uint32_t expected(unsigned from, unsigned to)
 	return n;
 }
 
-static void child(int domain_fd, int report_fd)
+static void child(unsigned idx, int domain_fd, int report_fd)
 {
+	me = idx;
 	static struct rxstate st;
 	static uint8_t buf[MAXPAY];
 	struct v4v_domain *d;
@@ -212,46 +213,28 @@ static bool read_full(int fd, void *buf, size_t n)
 
 static void many_domains(void)
 {
-	int dfd[NDOM], sv[NDOM][2];
+	int ctl[NDOM];
 	pid_t pid[NDOM];
 
 	seed = t_seed();
 	t_v4vd_start(NULL);
+	const char *names[NDOM];
+	char name[NDOM][16];
 	for (unsigned i = 0; i < NDOM; i++) {
-		char name[16];
-		snprintf(name, sizeof(name), "t%u", i);
-		dfd[i] = t_domain_fd(name, &domid[i]);
-		CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]) == 0);
+		snprintf(name[i], sizeof(name[i]), "t%u", i);
+		names[i] = name[i];
 	}
-	for (unsigned i = 0; i < NDOM; i++) {
-		pid[i] = fork();
-		CHECK(pid[i] >= 0);
-		if (pid[i] == 0) {
-			me = i;
-			for (unsigned k = 0; k < NDOM; k++) {
-				close(sv[k][0]);
-				if (k != i) {
-					close(dfd[k]);
-					close(sv[k][1]);
-				}
-			}
-			child(dfd[i], sv[i][1]);
-		}
-	}
-	for (unsigned i = 0; i < NDOM; i++) {
-		close(dfd[i]);
-		close(sv[i][1]);
-	}
+	t_spawn_domains(NDOM, names, SOCK_STREAM, child, pid, domid, ctl);
 	char c;
 	for (unsigned i = 0; i < NDOM; i++)
-		CHECK(read_full(sv[i][0], &c, 1) && c == 'r');
+		CHECK(read_full(ctl[i], &c, 1) && c == 'r');
 	for (unsigned i = 0; i < NDOM; i++)
-		CHECK_EQ(write(sv[i][0], "g", 1), 1);
+		CHECK_EQ(write(ctl[i], "g", 1), 1);
 
 	uint32_t total = 0, eagain = 0;
 	for (unsigned i = 0; i < NDOM; i++) {
 		struct report rep;
-		if (!read_full(sv[i][0], &rep, sizeof(rep))) {
+		if (!read_full(ctl[i], &rep, sizeof(rep))) {
 			fprintf(stderr, "child %u sent no report\n", i);
 			for (unsigned k = 0; k < NDOM; k++)
 				kill(pid[k], SIGKILL);
