@@ -327,6 +327,56 @@ static void stream_connect_loop(void)
 	wait_ok(pid);
 }
 
+/* The calls around the data path: names, peer names, modes. */
+static void names_and_modes(void)
+{
+	t_v4vd_start(NULL);
+	struct v4v_domain *a = t_domain("alpha"), *b = t_domain("beta"), *c = t_domain("gamma");
+	CHECK(strcmp(v4v_domain_name(a), "alpha") == 0);
+
+	/* A name visible to beta only; absent and hidden look the same. */
+	uint16_t only_b = v4v_domid(b);
+	struct v4v_addr got;
+	CHECK_EQ(v4v_name_register(a, "svc", 4242, &only_b, 1), 0);
+	CHECK_EQ(v4v_name_register(a, "svc", 1, NULL, 0), -EEXIST);
+	CHECK_EQ(v4v_name_register(a, "9bad", 1, NULL, 0), -EINVAL);
+	CHECK_EQ(v4v_name_lookup(b, "alpha", "svc", &got), 0);
+	CHECK_EQ(got.aport, 4242);
+	CHECK_EQ(got.domain_id, v4v_domid(a));
+	CHECK_EQ(v4v_name_lookup(c, "alpha", "svc", &got), -ENOENT);
+	CHECK_EQ(v4v_name_lookup(b, "nosuch", "svc", &got), -ESRCH);
+	CHECK_EQ(v4v_name_unregister(a, "svc"), 0);
+	CHECK_EQ(v4v_name_unregister(a, "svc"), -ENOENT);
+	CHECK_EQ(v4v_name_lookup(b, "alpha", "svc", &got), -ENOENT);
+
+	/* getpeername: ENOTCONN until connected; then the stamped peer. */
+	int ds = v4v_socket(a, V4V_SOCK_DGRAM, 0);
+	struct v4v_addr peer = {.aport = 9, .domain_id = v4v_domid(b)}, out;
+	CHECK_EQ(v4v_getpeername(ds, &out), -1);
+	CHECK_EQ(errno, ENOTCONN);
+	CHECK_EQ(v4v_connect(ds, &peer), 0);
+	CHECK_EQ(v4v_getpeername(ds, &out), 0);
+	CHECK_EQ(out.aport, 9);
+	CHECK_EQ(out.domain_id, v4v_domid(b));
+
+	/* Non-blocking by call, after creation: accept with nothing pending. */
+	int l = v4v_socket(b, V4V_SOCK_STREAM, 0);
+	struct v4v_addr any = {.aport = 0, .domain_id = V4V_DOMID_ANY};
+	CHECK_EQ(v4v_bind(l, &any), 0);
+	CHECK_EQ(v4v_getsockname(l, &out), 0);
+	CHECK(out.aport != 0); /* port 0 picked one */
+	CHECK_EQ(v4v_listen(l, 4), 0);
+	CHECK_EQ(v4v_sock_set_nonblock(l, 1), 0);
+	CHECK_EQ(v4v_accept(l, NULL), -1);
+	CHECK_EQ(errno, EAGAIN);
+	CHECK_EQ(v4v_sock_set_nonblock(-5, 1), -1);
+	CHECK_EQ(errno, EBADF);
+	CHECK_EQ(v4v_socket(a, 99, 0), -1);
+	CHECK_EQ(errno, EPROTOTYPE);
+	CHECK_EQ(v4v_sock_close(l), 0);
+	CHECK_EQ(v4v_sock_close(ds), 0);
+}
+
 static const struct t_case cases[] = {
     {"dgram_basic", dgram_basic},
     {"dgram_poll_full", dgram_poll_full},
@@ -335,6 +385,7 @@ static const struct t_case cases[] = {
     {"stream_refused", stream_refused},
     {"stream_reset_on_death", stream_reset_on_death},
     {"stream_connect_loop", stream_connect_loop},
+    {"names_and_modes", names_and_modes},
 };
 
 int main(int argc, char **argv)
