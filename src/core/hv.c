@@ -555,13 +555,8 @@ void hv_client_free(struct hv *hv, struct hv_client *c)
 {
 	if (!c)
 		return;
-	while (c->rings) {
-		struct hv_ring *r = c->rings;
-		uint16_t domid = r->domid;
-		v4v_port_t aport = r->aport;
-		ring_remove(hv, r);
-		tell_ring_gone(hv, domid, aport);
-	}
+	while (c->rings)
+		hv_ring_drop(hv, c->rings);
 	for (struct hv_ring *r = hv_ring_next(hv, NULL); r; r = hv_ring_next(hv, r))
 		wait_cancel_all(r, c);
 	struct hv_client **pp = &c->d->clients;
@@ -668,13 +663,20 @@ int hv_ring_attach_tx(struct hv *hv, struct hv_ring *r, struct v4v_tx_ring *txme
 	return 0;
 }
 
+void hv_ring_drop(struct hv *hv, struct hv_ring *r)
+{
+	uint16_t domid = r->domid;
+	v4v_port_t aport = r->aport;
+	ring_remove(hv, r);
+	tell_ring_gone(hv, domid, aport);
+}
+
 int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t partner)
 {
 	struct hv_ring *r = ring_find(hv, c->d->domid, aport, partner);
 	if (!r || r->owner->d != c->d)
 		return -ENOENT;
-	ring_remove(hv, r);
-	tell_ring_gone(hv, c->d->domid, aport);
+	hv_ring_drop(hv, r);
 	return 0;
 }
 

@@ -131,6 +131,8 @@ bool hv_tx_park(struct hv *hv, struct hv_ring *r);
 bool hv_tx_blocked(const struct hv_ring *r);
 /* Re-check space for every sender waiting on any ring (cheap when none). */
 void hv_poll_waiters(struct hv *hv);
+/* Remove a ring the shell holds (its doorbell hung up): as unregister. */
+void hv_ring_drop(struct hv *hv, struct hv_ring *r);
 int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t partner);
 
 /* Raise DATA on the doorbell of one of the caller's domain's rings: a

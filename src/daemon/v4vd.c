@@ -195,7 +195,7 @@ static uint64_t now_ns(void)
 static void handle_bell(struct v4vd *s, struct dbell *b, uint32_t events)
 {
 	if (events & (EPOLLHUP | EPOLLERR)) {
-		hv_unregister_ring(s->hv, b->hc, b->aport, b->partner); /* buries b */
+		hv_ring_drop(s->hv, b->ring); /* buries b */
 		return;
 	}
 	/* Anything from the owner is a kick: move its send ring first, and
@@ -486,6 +486,8 @@ static void handle_attach(struct v4vd *s, struct dhold *h)
 
 	struct dchan *ch = calloc(1, sizeof(*ch));
 	void *staging = NULL;
+	if (ch)
+		ch->virq = -1;
 	if (!ch)
 		err = -ENOMEM;
 	else if ((err = take_channel(fds[0])) == 0)
@@ -506,7 +508,7 @@ static void handle_attach(struct v4vd *s, struct dhold *h)
 		v4v_send_fds(fds[0], &r, sizeof(r), NULL, 0, MSG_DONTWAIT);
 		if (staging)
 			munmap(staging, V4V_STAGING_SIZE);
-		if (ch && ch->virq > 0)
+		if (ch && ch->virq >= 0)
 			close(ch->virq);
 		free(ch);
 		close(fds[0]);
@@ -554,8 +556,7 @@ union reply_buf {
 };
 
 /* A doorbell for the ring being registered; takes ownership of fd. */
-static int bell_new(struct v4vd *s, struct dchan *ch, const struct v4v_req_register *q, int *fd,
-		    struct dbell **out)
+static int bell_new(struct v4vd *s, int *fd, struct dbell **out)
 {
 	int e = is_seqpacket(*fd);
 	if (e)
@@ -563,11 +564,7 @@ static int bell_new(struct v4vd *s, struct dchan *ch, const struct v4v_req_regis
 	struct dbell *b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	*b = (struct dbell){.e = {.kind = FD_BELL, .fd = *fd},
-			    .hc = ch->hc,
-			    .aport = q->ring.aport,
-			    .partner = q->ring.partner_id,
-			    .armed = true};
+	*b = (struct dbell){.e = {.kind = FD_BELL, .fd = *fd}, .armed = true};
 	fcntl(b->e.fd, F_SETFL, O_NONBLOCK);
 	if ((e = ep_add(s, &b->e)) < 0) {
 		free(b);
@@ -599,7 +596,7 @@ static long do_register(struct v4vd *s, struct dchan *ch, const struct v4v_req_r
 		}
 		s->mapped_bytes += txsize;
 	}
-	if (nfds >= 2 && (e = bell_new(s, ch, q, &fds[1], &b)) < 0)
+	if (nfds >= 2 && (e = bell_new(s, &fds[1], &b)) < 0)
 		goto fail;
 	e = hv_register_ring(s->hv, ch->hc, &q->ring, q->flags, mem, b, &r);
 	if (e)

@@ -43,15 +43,12 @@ struct dchan {
 /* A ring's doorbell: v4vd's end of the socket's notification pair. */
 struct dbell {
 	struct fdent e;
-	struct hv_client *hc; /* the ring's owner, to unregister on hang-up */
-	v4v_port_t aport;
-	uint16_t partner;
-	unsigned pending; /* HV_SIG_* bits to send at the end of the batch */
+	struct hv_ring *ring; /* whose doorbell this is (dropped on hang-up) */
+	unsigned pending;     /* HV_SIG_* bits to send at the end of the batch */
 	bool kicked;
 	bool waiting; /* the owner's send waits for space */
 	bool armed;   /* EPOLLIN wanted (off while a blocker waits) */
 	struct dbell *kick_next;
-	struct hv_ring *ring;
 	bool has_tx; /* the ring has a send ring: pump it */
 	bool hot;    /* on the polled list */
 	struct dbell *hot_next;
