@@ -21,7 +21,7 @@ struct v4v_domain {
 	uint32_t seq;
 	uint16_t domid;
 	char name[32];
-	bool dead; /* v4vd went away */
+	_Atomic bool dead; /* v4vd went away (set by any socket or call that sees it) */
 	/* Events v4vd handed over beyond what a v4v_events() caller asked
 	 * for: returned by the next calls, never dropped. */
 	struct v4v_event

@@ -73,7 +73,6 @@ struct sock {
 	uint32_t msg_off;  /* stream: bytes already read of the head message */
 	bool peer_fin, fin_sent, shut_rd, peer_gone, need_notify;
 	bool raced;	   /* drained the doorbell, then found data: see read_done */
-	bool v4vd_gone;	   /* the doorbell hung up: every later send fails EPIPE */
 	uint32_t consumed; /* bytes consumed since the last notify */
 	int so_error;	   /* pending error, reported once */
 	size_t blocker_len;
@@ -168,7 +167,7 @@ static int bell_drain(struct sock *s)
 	for (;;) {
 		ssize_t n = recv(s->fd, tok, sizeof(tok), MSG_DONTWAIT);
 		if (n == 0 && s->rx) {
-			s->v4vd_gone = true;
+			s->d->dead = true;
 			return -EPIPE; /* v4vd hung up: it is gone */
 		}
 		if (n <= 0)
@@ -210,7 +209,7 @@ static int wait_fd(struct sock *s, short events, int ms)
 	if (r < 0)
 		return -errno;
 	if (p.revents & (POLLHUP | POLLERR)) {
-		s->v4vd_gone = true;
+		s->d->dead = true;
 		return -EPIPE;
 	}
 	return 0;
@@ -491,21 +490,26 @@ static uint32_t tx_head(struct sock *s)
  * empty).  Announce first (want_space), then re-check, then sleep: v4vd
  * sees want_space after it consumes and makes our end writable again.
  */
+/* Room for need bytes (need 0: the ring is empty), given v4vd's head. */
+static bool tx_fits(const struct sock *s, uint32_t head, uint64_t need)
+{
+	return need ? need <= v4v_ring_space(s->txlen, head, s->txtail) : head == s->txtail;
+}
+
 static int tx_wait(struct sock *s, uint64_t need, bool nonblock, int limit_ms)
 {
 	for (int waited = 0;; waited += 100) {
 		uint32_t head = tx_head(s);
 		if (!v4v_ring_ptr_ok(head, s->txlen))
 			return -EIO;
-		if (need ? need <= v4v_ring_space(s->txlen, head, s->txtail) : head == s->txtail)
+		if (tx_fits(s, head, need))
 			return 0;
 		atomic_store_explicit((_Atomic uint32_t *)&s->tx->want_space, 1,
 				      memory_order_relaxed);
 		/* Pairs with v4vd's fence between storing rx_ptr and reading
 		 * want_space (hv_tx_pump). */
 		atomic_thread_fence(memory_order_seq_cst);
-		head = tx_head(s);
-		if (need ? need <= v4v_ring_space(s->txlen, head, s->txtail) : head == s->txtail)
+		if (tx_fits(s, tx_head(s), need))
 			return 0;
 		bell_block(s);
 		if (nonblock)
@@ -578,7 +582,7 @@ ssize_t v4v_sendto(int fd, const void *buf, size_t len, int flags, const struct 
 		return -1;
 	if (s->type == V4V_SOCK_STREAM)
 		return to ? fail(EISCONN) : v4v_send(fd, buf, len, flags);
-	if (s->v4vd_gone)
+	if (s->d->dead)
 		return fail(EPIPE); /* the send ring's fast path would not notice */
 	if (!to) {
 		if (!s->has_peer)
@@ -622,7 +626,7 @@ ssize_t v4v_send(int fd, const void *buf, size_t len, int flags)
 		return v4v_sendto(fd, buf, len, flags, NULL);
 	if (s->state != S_CONNECTED)
 		return fail(ENOTCONN);
-	if (s->v4vd_gone)
+	if (s->d->dead)
 		return fail(EPIPE); /* the send ring's fast path would not notice */
 	int e = stream_error(s);
 	if (e)
@@ -702,11 +706,10 @@ static void consume(struct sock *s, const struct v4v_msg *m)
  */
 static void read_done(struct sock *s)
 {
-	bool poke = s->raced;
+	bool idle = v4v__rx_idle(s->rx);
+	bool poke = s->raced && !idle;
 	s->raced = false;
-	if (v4v__rx_idle(s->rx) && bell_drain(s) >= 0)
-		poke = !v4v__rx_idle(s->rx);
-	else if (poke)
+	if (idle && bell_drain(s) >= 0)
 		poke = !v4v__rx_idle(s->rx);
 	notify_if_needed(s);
 	if (poke)
