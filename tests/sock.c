@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -377,6 +378,63 @@ static void names_and_modes(void)
 	CHECK_EQ(v4v_sock_close(ds), 0);
 }
 
+/* Threads of one process share its domain handle and the socket table:
+ * each thread sends on its own socket while another drains, and a third
+ * makes low-level calls on the same handle.  Run under TSan by make check. */
+enum { THREADS = 4, PER_THREAD = 2000 };
+
+struct th {
+	struct v4v_domain *d;
+	struct v4v_addr to;
+	int sent;
+};
+
+static void *th_send(void *arg)
+{
+	struct th *t = arg;
+	int s = v4v_socket(t->d, V4V_SOCK_DGRAM, 0);
+	CHECK(s >= 0);
+	for (int i = 0; i < PER_THREAD; i++)
+		if (v4v_sendto(s, &i, sizeof(i), 0, &t->to) == sizeof(i))
+			t->sent++;
+	CHECK_EQ(v4v_sock_close(s), 0);
+	return NULL;
+}
+
+static void *th_notify(void *arg)
+{
+	struct th *t = arg;
+	for (int i = 0; i < 500; i++) {
+		struct v4v_ring_data_ent e = {.ring = t->to};
+		CHECK_EQ(v4v_notify(t->d, &e, 1), 0);
+		CHECK(e.flags & V4V_RING_EXISTS);
+	}
+	return NULL;
+}
+
+static void threads(void)
+{
+	t_v4vd_start(NULL);
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
+	int r = v4v_socket(b, V4V_SOCK_DGRAM, 0);
+	struct v4v_addr any = {.aport = 11, .domain_id = V4V_DOMID_ANY};
+	CHECK_EQ(v4v_bind(r, &any), 0);
+	struct th t[THREADS + 1];
+	pthread_t id[THREADS + 1];
+	for (int i = 0; i <= THREADS; i++) {
+		t[i] = (struct th){.d = a, .to = {.aport = 11, .domain_id = v4v_domid(b)}};
+		CHECK_EQ(pthread_create(&id[i], NULL, i < THREADS ? th_send : th_notify, &t[i]), 0);
+	}
+	int got = 0, v;
+	while (got < THREADS * PER_THREAD && v4v_recvfrom(r, &v, sizeof(v), 0, NULL) == sizeof(v))
+		got++;
+	for (int i = 0; i <= THREADS; i++)
+		CHECK_EQ(pthread_join(id[i], NULL), 0);
+	for (int i = 0; i < THREADS; i++)
+		CHECK_EQ(t[i].sent, PER_THREAD);
+	CHECK_EQ(got, THREADS * PER_THREAD);
+}
+
 static const struct t_case cases[] = {
     {"dgram_basic", dgram_basic},
     {"dgram_poll_full", dgram_poll_full},
@@ -386,6 +444,7 @@ static const struct t_case cases[] = {
     {"stream_reset_on_death", stream_reset_on_death},
     {"stream_connect_loop", stream_connect_loop},
     {"names_and_modes", names_and_modes},
+    {"threads", threads},
 };
 
 int main(int argc, char **argv)
