@@ -435,6 +435,32 @@ static void threads(void)
 	CHECK_EQ(got, THREADS * PER_THREAD);
 }
 
+/* A listener's ring is its backlog: full, a non-blocking connect gets
+ * EAGAIN (a blocking one would wait); room again after an accept. */
+static void listen_backlog(void)
+{
+	t_v4vd_start(NULL);
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
+	int l = v4v_socket(b, V4V_SOCK_STREAM, 0);
+	CHECK_EQ(v4v_sock_set_ring_len(l, 128), 0); /* 112 usable: 3 requests */
+	struct v4v_addr any = {.aport = 21, .domain_id = V4V_DOMID_ANY};
+	struct v4v_addr to = {.aport = 21, .domain_id = v4v_domid(b)};
+	CHECK_EQ(v4v_bind(l, &any), 0);
+	CHECK_EQ(v4v_listen(l, 1), 0);
+	int c[4];
+	for (int i = 0; i < 4; i++) {
+		c[i] = v4v_socket(a, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
+		int r = v4v_connect(c[i], &to);
+		CHECK_EQ(r, -1);
+		CHECK_EQ(errno, i < 3 ? EINPROGRESS : EAGAIN);
+	}
+	int s = v4v_accept(l, NULL);
+	CHECK(s >= 0);
+	CHECK_EQ(v4v_connect(c[0], &to), 0);  /* the accepted one completes */
+	CHECK_EQ(v4v_connect(c[3], &to), -1); /* room now: sent, in progress */
+	CHECK_EQ(errno, EINPROGRESS);
+}
+
 static const struct t_case cases[] = {
     {"dgram_basic", dgram_basic},
     {"dgram_poll_full", dgram_poll_full},
@@ -445,6 +471,7 @@ static const struct t_case cases[] = {
     {"stream_connect_loop", stream_connect_loop},
     {"names_and_modes", names_and_modes},
     {"threads", threads},
+    {"listen_backlog", listen_backlog},
 };
 
 int main(int argc, char **argv)

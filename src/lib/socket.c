@@ -988,7 +988,8 @@ int v4v_connect(int fd, const struct v4v_addr *peer)
 	s->peer = (struct v4v_addr){.aport = peer->aport, .domain_id = peer->domain_id};
 	s->has_peer = true;
 	s->peer_gone = false;
-	int e = send_hello(s, MT_SYN, false);
+	/* A full listener: wait, or EAGAIN when non-blocking (as Unix sockets). */
+	int e = send_hello(s, MT_SYN, s->nonblock);
 	if (e == 0)
 		e = finish_connect(s, s->nonblock);
 	if (e == -EINPROGRESS) {
