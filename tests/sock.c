@@ -461,6 +461,43 @@ static void listen_backlog(void)
 	CHECK_EQ(errno, EINPROGRESS);
 }
 
+static void accept_refuses_over_quota(struct v4v_domain *d)
+{
+	int l = v4v_socket(d, V4V_SOCK_STREAM, 0);
+	struct v4v_addr any = {.aport = 31, .domain_id = V4V_DOMID_ANY};
+	CHECK_EQ(v4v_bind(l, &any), 0); /* its only ring: the quota is 1 */
+	CHECK_EQ(v4v_listen(l, 1), 0);
+	ready();
+	CHECK_EQ(v4v_sock_set_nonblock(l, 0), 0);
+	struct pollfd p = {.fd = l, .events = POLLIN};
+	CHECK_EQ(poll(&p, 1, 5000), 1);
+	CHECK_EQ(v4v_sock_set_nonblock(l, 1), 0);
+	CHECK_EQ(v4v_accept(l, NULL), -1); /* refused the one request */
+	CHECK_EQ(errno, EAGAIN);
+}
+
+/* A request accept cannot serve (ring quota) is refused, not dropped. */
+static void accept_over_quota(void)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/tmp/v4v-quota-%d.conf", (int)getpid());
+	FILE *f = fopen(path, "w");
+	CHECK(f);
+	fprintf(f, "rings_per_domain 1\n");
+	fclose(f);
+	const char *const extra[] = {"--config", path, NULL};
+	t_v4vd_start(extra);
+	unlink(path);
+	uint16_t srv;
+	pid_t pid = child("srv", accept_refuses_over_quota, &srv);
+	struct v4v_domain *d = t_domain("cli");
+	int s = v4v_socket(d, V4V_SOCK_STREAM, 0);
+	struct v4v_addr to = {.aport = 31, .domain_id = srv};
+	CHECK_EQ(v4v_connect(s, &to), -1);
+	CHECK_EQ(errno, ECONNREFUSED);
+	wait_ok(pid);
+}
+
 static const struct t_case cases[] = {
     {"dgram_basic", dgram_basic},
     {"dgram_poll_full", dgram_poll_full},
@@ -472,6 +509,7 @@ static const struct t_case cases[] = {
     {"names_and_modes", names_and_modes},
     {"threads", threads},
     {"listen_backlog", listen_backlog},
+    {"accept_over_quota", accept_over_quota},
 };
 
 int main(int argc, char **argv)

@@ -911,7 +911,9 @@ int v4v_accept(int fd, struct v4v_addr *peer)
 		if (!e)
 			e = send_hello(c, MT_SYNACK, false);
 		if (e) {
-			/* The client went away, or misbehaved: next request. */
+			/* No ring for it (quota), or the client went away: refuse
+			 * it, so a waiting connect fails rather than hangs. */
+			refuse(s, &m);
 			v4v_sock_close(c->fd);
 			continue;
 		}
