@@ -400,8 +400,28 @@ t_peer_death() {
 	[ "$(v4vctl -j rings)" = "[]" ] || fail "rings left: $(v4vctl rings)"
 }
 
+# A message a socket queued on its send ring and the firewall then rejects
+# is logged too, not only a send that waited for the verdict.
+t_fw_reject_queued() {
+	start_v4vd
+	spawn v4v-run -q --name web -- v4vcat -l 7005 </dev/null >"$dir/out" 2>"$dir/web.err"
+	wait_for "the listener's ring" has_ring web 7005
+	mkfifo "$dir/in"
+	spawn sh -c "exec v4v-run -q --name client -- v4vcat web 7005 <'$dir/in' 2>'$dir/client.err'"
+	exec 3>"$dir/in"
+	echo first >&3
+	wait_for "the first line through" grep -q first "$dir/out"
+	grep -q "firewall rejected" "$dir/v4vd.log" && fail "a rejection logged before any rule"
+	v4vctl fw add --src client --dst web reject || fail "fw add failed"
+	echo second >&3
+	wait_for "the queued message's rejection in v4vd's log" grep -q "firewall rejected" "$dir/v4vd.log"
+	exec 3>&-
+	grep -q second "$dir/out" && fail "the rejected line arrived"
+	true
+}
+
 case $case_name in
-stream_64mib | dgram_boundaries | names | fw_reject | json | bad_args | peer_death)
+stream_64mib | dgram_boundaries | names | fw_reject | fw_reject_queued | json | bad_args | peer_death)
 	"t_$case_name"
 	echo "ok: $case_name"
 	;;

@@ -713,7 +713,11 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	/* The source is stamped here: the caller's domid, never its claim. */
 	struct v4v_addr src = {.aport = src_port, .domain_id = sd->domid};
 	switch (hv_fw_check(hv, &src, dst, NULL)) {
-	case HV_FW_REJECT: sd->stats.rejected++; return -EACCES;
+	case HV_FW_REJECT:
+		sd->stats.rejected++;
+		if (hv->ops.rejected)
+			hv->ops.rejected(&src, dst);
+		return -EACCES;
 	case HV_FW_DROP: sd->stats.dropped++; return (long)n;
 	case HV_FW_ACCEPT: break;
 	}

@@ -74,6 +74,8 @@ struct hv_ops {
 	void (*ring_space)(void *ring_cookie);
 	void (*unmap)(void *mem, uint32_t ring_len, void *ring_cookie);
 	void (*tx_ready)(void *ring_cookie); /* its send ring can move again */
+	/* The firewall rejected a send (for the log); may be NULL. */
+	void (*rejected)(const struct v4v_addr *src, const struct v4v_addr *dst);
 };
 
 struct hv *hv_new(const struct hv_limits *lim, const struct hv_ops *ops);

@@ -191,6 +191,35 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Log a firewall rejection, whichever path the send took.  At most
+ * LOG_REJECTS lines a second: a domain hammering a closed port must not
+ * flood the log; the rest are counted and reported with the next line.
+ */
+#define LOG_REJECTS 10
+static void on_rejected(const struct v4v_addr *src, const struct v4v_addr *dst)
+{
+	static uint64_t window;
+	static unsigned logged, suppressed;
+	uint64_t now = now_ns() / 1000000000u;
+	if (now != window) {
+		window = now;
+		logged = 0;
+	}
+	if (logged == LOG_REJECTS) {
+		suppressed++;
+		return;
+	}
+	logged++;
+	if (suppressed)
+		logmsg(LOG_NOTICE, "firewall rejected %u:%u -> %u:%u (and %u more before)",
+		       src->domain_id, src->aport, dst->domain_id, dst->aport, suppressed);
+	else
+		logmsg(LOG_NOTICE, "firewall rejected %u:%u -> %u:%u", src->domain_id, src->aport,
+		       dst->domain_id, dst->aport);
+	suppressed = 0;
+}
+
 /* The owner's end of the doorbell went away: so does its ring. */
 static void handle_bell(struct v4vd *s, struct dbell *b, uint32_t events)
 {
@@ -628,11 +657,7 @@ static long do_sendv(struct v4vd *s, struct dchan *ch, const struct v4v_req_send
 		seg[i] = (struct v4v_seg){ch->staging + off, q->iov_len[i]};
 		off += q->iov_len[i];
 	}
-	long r = hv_sendv(s->hv, ch->hc, q->src.aport, &q->dst, q->message_type, seg, q->niov);
-	if (r == -EACCES)
-		logmsg(LOG_NOTICE, "firewall rejected %u:%u -> %u:%u", hv_domain_id(ch->dd->hd),
-		       q->src.aport, q->dst.domain_id, q->dst.aport);
-	return r;
+	return hv_sendv(s->hv, ch->hc, q->src.aport, &q->dst, q->message_type, seg, q->niov);
 }
 
 static size_t do_name(struct v4vd *s, struct dchan *ch, const struct v4v_req_name *q,
@@ -979,6 +1004,7 @@ int main(int argc, char **argv)
 	    .ring_space = on_ring_space,
 	    .unmap = on_unmap,
 	    .tx_ready = on_tx_ready,
+	    .rejected = on_rejected,
 	};
 	the_daemon = &s;
 	s.hv = hv_new(&cfg.lim, &ops);
