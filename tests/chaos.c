@@ -570,7 +570,8 @@ static void from_child(int fd, unsigned i, void *m, size_t n, uint32_t type)
 {
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 	uint32_t t;
-	if (poll(&p, 1, GUARD_MS) != 1) {
+	/* Longer than a child's own guard, so a stuck child reports first. */
+	if (poll(&p, 1, GUARD_MS + GUARD_MS / 2) != 1) {
 		fprintf(stderr, "round %u: child %u silent (waiting for message %u)\n", round_no, i,
 			type);
 		exit(1);

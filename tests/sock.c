@@ -498,6 +498,55 @@ static void accept_over_quota(void)
 	wait_ok(pid);
 }
 
+/* Messages v4vd has delivered to a domain, from `v4vctl domains`. */
+static unsigned long rx_msgs(uint16_t domid)
+{
+	char *list = t_ctl("domains");
+	unsigned long n = 0;
+	for (char *line = strchr(list, '\n'); line; line = strchr(line + 1, '\n')) {
+		unsigned id;
+		unsigned long f[7];
+		if (sscanf(line + 1, "%u\t%*s\t%lu\t%lu\t%lu\t%lu\t%lu\t%lu", &id, &f[0], &f[1],
+			   &f[2], &f[3], &f[4], &f[5]) == 7 &&
+		    id == domid)
+			n = f[5];
+	}
+	free(list);
+	return n;
+}
+
+/* After the last data, the socket stays readable for its end of stream,
+ * as a POSIX socket does: poll, read the data, poll again, read 0. */
+static void stream_eof_pollable(void)
+{
+	t_v4vd_start(NULL);
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
+	int l = v4v_socket(b, V4V_SOCK_STREAM, 0);
+	struct v4v_addr any = {.aport = 41, .domain_id = V4V_DOMID_ANY};
+	struct v4v_addr to = {.aport = 41, .domain_id = v4v_domid(b)};
+	CHECK_EQ(v4v_bind(l, &any), 0);
+	CHECK_EQ(v4v_listen(l, 1), 0);
+	int c = v4v_socket(a, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
+	CHECK_EQ(v4v_connect(c, &to), -1);
+	CHECK_EQ(errno, EINPROGRESS);
+	int s = v4v_accept(l, NULL);
+	CHECK(s >= 0);
+	struct pollfd p = {.fd = c, .events = POLLIN};
+	CHECK_EQ(poll(&p, 1, 2000), 1);
+	CHECK_EQ(v4v_connect(c, &to), 0);
+	CHECK_EQ(v4v_send(s, "abc", 3, 0), 3);
+	CHECK_EQ(v4v_shutdown(s, SHUT_WR), 0);
+	char buf[16];
+	/* Both the data and the FIN are in the ring before we look. */
+	while (rx_msgs(v4v_domid(a)) < 3) /* SYNACK, DATA, FIN */
+		usleep(1000);
+	CHECK_EQ(poll(&p, 1, 2000), 1);
+	CHECK_EQ(v4v_recv(c, buf, sizeof(buf), 0), 3);
+	CHECK_EQ(poll(&p, 1, 2000), 1); /* end of stream: still readable */
+	CHECK_EQ(v4v_recv(c, buf, sizeof(buf), 0), 0);
+	CHECK_EQ(poll(&p, 1, 0), 1);
+}
+
 static const struct t_case cases[] = {
     {"dgram_basic", dgram_basic},
     {"dgram_poll_full", dgram_poll_full},
@@ -510,6 +559,7 @@ static const struct t_case cases[] = {
     {"threads", threads},
     {"listen_backlog", listen_backlog},
     {"accept_over_quota", accept_over_quota},
+    {"stream_eof_pollable", stream_eof_pollable},
 };
 
 int main(int argc, char **argv)

@@ -699,9 +699,10 @@ static void consume(struct sock *s, const struct v4v_msg *m)
 
 /*
  * Returning with data: keep POLLIN true exactly while the ring holds
- * something.  If we emptied it, the tokens left are stale: drop them (a
- * later poll must not promise a message that is not there, or a blocking
- * accept/recv after it would hang).  If a message slipped in meanwhile, or
+ * something, or while the next call has news (EOF, reset, an error).  If
+ * we emptied it, the tokens left are stale: drop them (a later poll must
+ * not promise a message that is not there, or a blocking accept/recv after
+ * it would hang).  If a message slipped in meanwhile, or
  * we drained earlier in this call, its token may be gone: ask v4vd again.
  */
 static void read_done(struct sock *s)
@@ -709,8 +710,10 @@ static void read_done(struct sock *s)
 	bool idle = v4v__rx_idle(s->rx);
 	bool poke = s->raced && !idle;
 	s->raced = false;
+	/* Readable still if data slipped in, or if the next call returns at
+	 * once with end of stream or an error, as a POSIX socket is. */
 	if (idle && bell_drain(s) >= 0)
-		poke = !v4v__rx_idle(s->rx);
+		poke = !v4v__rx_idle(s->rx) || s->peer_fin || s->peer_gone || s->so_error;
 	notify_if_needed(s);
 	if (poke)
 		v4v__ring_poke(s->rx);
