@@ -520,19 +520,6 @@ static void show_fds(int base)
 	closedir(d);
 }
 
-static int v4vd_memfd_maps(void)
-{
-	char path[64], line[512];
-	int n = 0;
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)t_v4vd_pid());
-	FILE *f = fopen(path, "r");
-	CHECK(f);
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, "memfd:") != NULL;
-	fclose(f);
-	return n;
-}
-
 /* Poll (bounded) until cond holds; a timeout is a failure. */
 #define WAIT_FOR(cond)                                                                             \
 	do {                                                                                       \
@@ -608,7 +595,7 @@ static void one_round(struct totals *tot)
 	/* The baseline: no client connection lingering in v4vd. */
 	RCHECK(t_ctl_rows("domains") == 0);
 	WAIT_FOR(t_v4vd_sockets() == 1); /* our control connection is closed */
-	int base_fds = t_v4vd_fds(), base_memfd = v4vd_memfd_maps();
+	int base_fds = t_v4vd_fds(), base_memfd = t_v4vd_memfd_maps();
 
 	/* The plan. */
 	memset(dial, 0, sizeof(dial));
@@ -737,7 +724,7 @@ static void one_round(struct totals *tot)
 	WAIT_FOR(t_ctl_rows("domains") == 0);
 	RCHECK(t_ctl_rows("rings") == 0);
 	WAIT_FOR(t_v4vd_sockets() == 1);
-	RCHECK(v4vd_memfd_maps() == base_memfd);
+	RCHECK(t_v4vd_memfd_maps() == base_memfd);
 	if (t_v4vd_fds() != base_fds)
 		show_fds(base_fds);
 	RCHECK(t_v4vd_fds() == base_fds);
@@ -757,7 +744,7 @@ static void rounds(void)
 	free(t_ctl("stats"));
 	WAIT_FOR(t_v4vd_sockets() == 1);
 	int fds0 = t_v4vd_fds();
-	CHECK_EQ(v4vd_memfd_maps(), 0);
+	CHECK_EQ(t_v4vd_memfd_maps(), 0);
 	for (round_no = 0; round_no < n; round_no++) {
 		one_round(&tot);
 		if (n >= 200 && (round_no + 1) % 100 == 0)
@@ -765,7 +752,7 @@ static void rounds(void)
 				(now_ns() - t0) / 1e9);
 	}
 	CHECK_EQ(t_v4vd_fds(), fds0);
-	CHECK_EQ(v4vd_memfd_maps(), 0);
+	CHECK_EQ(t_v4vd_memfd_maps(), 0);
 	printf("chaos: seed %llu rounds %u domains spawned %u killed %u "
 	       "connections verified %u resets %u (worst %.1f ms) datagrams %llu "
 	       "bytes verified %llu leaks: 0 (%.1f s)\n",

@@ -128,22 +128,9 @@ struct counts {
 };
 
 /* Mappings of memfds (rings, staging areas), whatever the allocator does. */
-static int v4vd_memfd_maps(void)
-{
-	char path[64], line[512];
-	int n = 0;
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)t_v4vd_pid());
-	FILE *f = fopen(path, "r");
-	CHECK(f);
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, "/memfd:") != NULL;
-	fclose(f);
-	return n;
-}
-
 static struct counts counts_now(void)
 {
-	return (struct counts){t_v4vd_fds(), t_v4vd_maps(), v4vd_memfd_maps()};
+	return (struct counts){t_v4vd_fds(), t_v4vd_maps(), t_v4vd_memfd_maps()};
 }
 
 /*

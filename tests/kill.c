@@ -313,19 +313,6 @@ static void show_fds(const char *when)
 }
 
 /* Mappings of memfds (rings, staging areas) in v4vd. */
-static int v4vd_memfd_maps(void)
-{
-	char path[64], line[512];
-	int n = 0;
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)t_v4vd_pid());
-	FILE *f = fopen(path, "r");
-	CHECK(f);
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, "/memfd:") != NULL;
-	fclose(f);
-	return n;
-}
-
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
 #elif defined(__has_feature)
@@ -375,7 +362,7 @@ static void sigkill_mid_traffic(void)
 	free(t_ctl("stats"));
 	WAIT_FOR(t_v4vd_sockets() == 1);
 	int base_fds = t_v4vd_fds(), base_maps = t_v4vd_maps();
-	CHECK_EQ(v4vd_memfd_maps(), 0);
+	CHECK_EQ(t_v4vd_memfd_maps(), 0);
 
 	static const char *const names[NDOM] = {"s1", "s2", "victim"};
 	atexit(kill_children);
@@ -424,7 +411,7 @@ static void sigkill_mid_traffic(void)
 	WAIT_FOR(t_ctl_rows("domains") == 0);
 	CHECK_EQ(t_ctl_rows("rings"), 0);
 	WAIT_FOR(t_v4vd_sockets() == 1);
-	CHECK_EQ(v4vd_memfd_maps(), 0);
+	CHECK_EQ(t_v4vd_memfd_maps(), 0);
 	if (t_v4vd_fds() != base_fds)
 		show_fds("at the end");
 	CHECK_EQ(t_v4vd_fds(), base_fds);

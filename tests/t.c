@@ -271,6 +271,19 @@ int t_v4vd_sockets(void)
 	return n;
 }
 
+int t_v4vd_memfd_maps(void)
+{
+	char path[64], line[512];
+	int n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)daemon_pid);
+	FILE *f = fopen(path, "r");
+	CHECK(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, "memfd:") != NULL;
+	fclose(f);
+	return n;
+}
+
 bool t_wait_virq(struct v4v_domain *d, int ms)
 {
 	struct pollfd p = {.fd = v4v_virq_fd(d), .events = POLLIN};

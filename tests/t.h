@@ -65,6 +65,8 @@ void t_spawn_domains(unsigned n, const char *const *names, int type,
 int t_ctl_rows(const char *what);
 /* v4vd's open sockets: the control listener plus any client or channel. */
 int t_v4vd_sockets(void);
+/* v4vd's mappings of domain memfds (rings, send rings, staging areas). */
+int t_v4vd_memfd_maps(void);
 
 /* Wait for the VIRQ of d (ms timeout); returns false on timeout. */
 bool t_wait_virq(struct v4v_domain *d, int ms);

@@ -85,10 +85,11 @@ int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
 	return 0;
 }
 
-int v4v__ring_poke(struct v4v_rx *r)
+/* A call that names one of our rings by its key: unregister, poke. */
+static int ring_call(struct v4v_rx *r, uint32_t op)
 {
 	struct v4v_req_unregister q = {
-	    .h = {.op = V4V_OP_RING_POKE},
+	    .h = {.op = op},
 	    .aport = r->aport,
 	    .partner_id = r->partner,
 	};
@@ -101,21 +102,16 @@ int v4v__ring_poke(struct v4v_rx *r)
 	return (int)ret;
 }
 
+int v4v__ring_poke(struct v4v_rx *r)
+{
+	return ring_call(r, V4V_OP_RING_POKE);
+}
+
 int v4v_ring_unregister(struct v4v_rx *r)
 {
 	if (!r)
 		return 0;
-	struct v4v_req_unregister q = {
-	    .h = {.op = V4V_OP_UNREGISTER_RING},
-	    .aport = r->aport,
-	    .partner_id = r->partner,
-	};
-	struct v4v_reply rep;
-	long ret = v4v__enter(r->d);
-	if (!ret) {
-		ret = v4v__call(r->d, &q, sizeof(q), -1, &rep, sizeof(rep), NULL);
-		v4v__leave(r->d);
-	}
+	int ret = ring_call(r, V4V_OP_UNREGISTER_RING);
 	munmap(r->ring, V4V_RING_HDR_SIZE + (size_t)r->len);
 	free(r);
 	return (int)ret;
