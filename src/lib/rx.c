@@ -8,11 +8,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/barrier.h"
 #include "common/util.h"
 #include "core/ring.h"
 #include "lib.h"
@@ -120,8 +120,7 @@ int v4v_ring_unregister(struct v4v_rx *r)
 int v4v_rx_peek(struct v4v_rx *r, struct v4v_msg *m)
 {
 	/* Acquire: pairs with v4vd's release of tx_ptr after writing data. */
-	uint32_t tx =
-	    atomic_load_explicit((_Atomic uint32_t *)&r->ring->tx_ptr, memory_order_acquire);
+	uint32_t tx = v4v_load_acquire(&r->ring->tx_ptr);
 	return v4v_ring_peek(r->ring->ring, r->len, r->rx, tx, m);
 }
 
@@ -129,7 +128,7 @@ void v4v_rx_consume(struct v4v_rx *r, const struct v4v_msg *m)
 {
 	r->rx = m->next_rx;
 	/* Release: our reads of the message happen before v4vd may reuse it. */
-	atomic_store_explicit((_Atomic uint32_t *)&r->ring->rx_ptr, r->rx, memory_order_release);
+	v4v_store_release(&r->ring->rx_ptr, r->rx);
 }
 
 bool v4v__rx_idle(struct v4v_rx *r)
@@ -139,9 +138,8 @@ bool v4v__rx_idle(struct v4v_rx *r)
 	 * before we look at tx_ptr once more.  Pairs with v4vd's fence
 	 * between storing tx_ptr and re-reading rx_ptr (hv.c, hv_sendv).
 	 */
-	atomic_thread_fence(memory_order_seq_cst);
-	uint32_t tx =
-	    atomic_load_explicit((_Atomic uint32_t *)&r->ring->tx_ptr, memory_order_acquire);
+	v4v_fence();
+	uint32_t tx = v4v_load_acquire(&r->ring->tx_ptr);
 	return tx == r->rx;
 }
 
