@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libv4v sockets, private: the socket object shared by the socket files and
+ * the calls they make of each other.
+ *
+ *   socket.c  the socket table and lifecycle: create, look up, flags, bind
+ *             (ring set-up), close, getsockname/getpeername
+ *   tx.c      sending: the send ring producer, the synchronous send, the
+ *             cache of datagram destinations, lingering on close
+ *   bell.c    the doorbell and readiness: draining tokens, sleeping on the
+ *             fd, events from v4vd, consuming and re-arming POLLIN
+ *   dgram.c   datagram sockets: sendto/recvfrom, connect's default peer
+ *   stream.c  stream sockets: listen/accept/connect, send/recv, shutdown
+ *
+ * Every socket owns at most one ring and one doorbell (core/proto.h): the
+ * user's socket fd is our end of the doorbell pair, so it polls readable
+ * when v4vd has something for this socket, and writable unless a send from
+ * it waits for space.  Streams are a small protocol of message types on
+ * top of datagrams (stream.c).
+ *
+ * Errors: the public socket calls (v4v_socket, v4v_send, ...) follow POSIX,
+ * -1 with errno set, and set errno only through v4v__fail().  Every v4v__
+ * and static function returns 0 (or a count, or a pointer) on success and
+ * -errno on failure, never a result left in errno: a system call's errno is
+ * turned into -errno where the call is made, and a public call turns the
+ * -errno back into errno exactly once, on its way out.
+ */
+#ifndef V4V_LIB_SOCK_H
+#define V4V_LIB_SOCK_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib.h"
+
+/* Message types on the wire: datagrams, and the stream protocol. */
+#define MT_DGRAM  0u
+#define MT_SYN	  0x53540001u
+#define MT_SYNACK 0x53540002u
+#define MT_DATA	  0x53540003u
+#define MT_FIN	  0x53540004u
+#define MT_RST	  0x53540005u
+
+#define DEST_CACHE 8 /* datagram destinations known to exist */
+
+enum state { S_NEW, S_BOUND, S_LISTEN, S_CONNECTING, S_CONNECTED };
+
+struct sock {
+	int fd;	  /* ours: the user's socket */
+	int bell; /* v4vd's end, until the ring is registered */
+	struct v4v_domain *d;
+	int type;
+	enum state state;
+	bool nonblock;
+	uint32_t ring_len;
+	struct v4v_rx *rx;
+	v4v_port_t port;
+	uint16_t partner;
+	bool has_peer;
+	struct v4v_addr peer;
+	uint32_t peer_max; /* stream: largest message the peer's ring takes */
+	uint32_t msg_off;  /* stream: bytes already read of the head message */
+	bool peer_fin, fin_sent, shut_rd, peer_gone, need_notify;
+	bool raced;	   /* drained the doorbell, then found data: see read_done */
+	uint32_t consumed; /* bytes consumed since the last notify */
+	int so_error;	   /* pending error (an errno), reported once */
+	size_t blocker_len;
+	/* The send ring: we produce, v4vd moves messages to their rings. */
+	struct v4v_tx_ring *tx;
+	uint32_t txlen, txtail;
+	/* Datagram destinations a synchronous send found alive: later sends
+	 * to them are queued on the send ring; failures come back as events. */
+	struct dest {
+		struct v4v_addr addr;
+		uint32_t max; /* largest payload its ring takes */
+	} dest[DEST_CACHE];
+	unsigned ndest, dest_next;
+};
+
+/* The public calls' only way out on failure. */
+static inline int v4v__fail(int err)
+{
+	errno = err;
+	return -1;
+}
+
+static inline bool v4v__same_addr(const struct v4v_addr *a, const struct v4v_addr *b)
+{
+	return a->aport == b->aport && a->domain_id == b->domain_id;
+}
+
+/* The pending error, once: -errno, or 0. */
+static inline int v4v__sock_error(struct sock *s)
+{
+	int e = s->so_error;
+	s->so_error = 0;
+	return -e;
+}
+
+/* A send to a ring that does not exist: "no route", as for IP. */
+static inline long v4v__unreach(long e)
+{
+	return e == -ESRCH ? -EHOSTUNREACH : e;
+}
+
+/* socket.c */
+struct sock *v4v__sock_lookup(int fd); /* NULL: not a socket (EBADF) */
+int v4v__sock_new(struct v4v_domain *d, int type, bool nonblock, struct sock **out);
+int v4v__sock_ring_up(struct sock *s, v4v_port_t port, uint16_t partner);
+/* fn(s, arg) for each socket of d with a ring, under the table lock. */
+void v4v__sock_each(struct v4v_domain *d, void (*fn)(struct sock *, void *), void *arg);
+
+/* tx.c */
+long v4v__send_msg(struct sock *s, const struct v4v_addr *to, uint32_t type, const void *buf,
+		   size_t len, bool nonblock);
+int v4v__tx_wait(struct sock *s, uint64_t need, bool nonblock, int limit_ms);
+long v4v__tx_put(struct sock *s, const struct v4v_addr *to, uint32_t type, const void *buf,
+		 size_t len, bool nonblock);
+void v4v__tx_linger(struct sock *s);
+struct dest *v4v__dest_find(struct sock *s, const struct v4v_addr *to);
+void v4v__dest_add(struct sock *s, const struct v4v_addr *to);
+void v4v__dest_forget(struct sock *s, const struct v4v_addr *to);
+
+/* bell.c */
+void v4v__bell_block(struct sock *s);
+int v4v__wait_fd(struct sock *s, short events, int ms);
+void v4v__handle_events(struct v4v_domain *d);
+int v4v__wait_readable(struct sock *s, bool nonblock);
+void v4v__consume(struct sock *s, const struct v4v_msg *m);
+void v4v__read_done(struct sock *s);
+
+/* dgram.c */
+int v4v__dgram_connect(struct sock *s, const struct v4v_addr *peer);
+
+/* stream.c */
+void v4v__refuse(struct sock *s, const struct v4v_msg *m);
+int v4v__stream_fin(struct sock *s);
+
+#endif

@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stream sockets: a small protocol of message types over datagrams.
+ *
+ *   client (C, Q)                         server (S, P) listening
+ *     ring (C, Q, partner S)
+ *     SYN {ring_len}   ───────────────►   ring (S, P, any)
+ *                                         accept: ring (S, R, partner C)
+ *                      ◄───────────────   SYNACK {ring_len} from R
+ *     DATA ... FIN     ◄──────────────►   DATA ... FIN
+ *
+ * A ring per connection: one slow reader never stalls another connection.
+ * SYN and SYNACK are synchronous sends (their errors are connect's and
+ * accept's); DATA and FIN go down the send ring, in order.  RST refuses a
+ * connection.  A peer's death reaches us as an event (PARTNER_GONE,
+ * RING_GONE; bell.c).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "core/ring.h"
+#include "sock.h"
+
+#define STREAM_CHUNK_MAX (256u << 10)
+
+struct hello {
+	uint32_t ring_len; /* the sender's ring: what we may send it */
+};
+
+/* ---- control messages ------------------------------------------------- */
+
+/* Refuse a connection request that reached a socket not listening (or one
+ * we cannot take).  Best effort: a client that is gone needs no answer. */
+void v4v__refuse(struct sock *s, const struct v4v_msg *m)
+{
+	struct iovec iov = {NULL, 0};
+	(void)v4v_sendv(s->d, s->port, &m->source, &iov, 0, MT_RST);
+}
+
+static int send_hello(struct sock *s, uint32_t type, bool nonblock)
+{
+	struct hello h = {.ring_len = s->ring_len};
+	long r = v4v__send_msg(s, &s->peer, type, &h, sizeof(h), nonblock);
+	return r < 0 ? (int)r : 0;
+}
+
+/* FIN goes down the send ring, after the data: order is the point.  0 when
+ * sent or nothing to do, -errno. */
+int v4v__stream_fin(struct sock *s)
+{
+	if (s->state != S_CONNECTED || s->fin_sent || s->peer_gone)
+		return 0;
+	s->fin_sent = true;
+	long r = v4v__tx_put(s, &s->peer, MT_FIN, NULL, 0, false);
+	return r < 0 ? (int)r : 0;
+}
+
+/* Handle one stream message that is not DATA from our peer. */
+static void stream_control(struct sock *s, const struct v4v_msg *m)
+{
+	if (!v4v__same_addr(&m->source, &s->peer)) {
+		if (m->message_type == MT_SYN)
+			v4v__refuse(s, m);
+		return; /* not our peer: drop */
+	}
+	if (m->message_type == MT_FIN)
+		s->peer_fin = true;
+	else if (m->message_type == MT_RST)
+		s->peer_gone = true;
+}
+
+/* ---- server side ------------------------------------------------------ */
+
+int v4v_listen(int fd, int backlog)
+{
+	struct sock *s = v4v__sock_lookup(fd);
+	if (!s)
+		return v4v__fail(EBADF);
+	if (s->type != V4V_SOCK_STREAM)
+		return v4v__fail(EOPNOTSUPP);
+	if (s->state == S_LISTEN)
+		return 0;
+	if (s->state != S_BOUND)
+		return v4v__fail(EINVAL); /* bind first: a listener needs a known port */
+	(void)backlog;			  /* the ring is the backlog: ring_len / 32 requests */
+	s->state = S_LISTEN;
+	return 0;
+}
+
+/* Read the listener's ring for the next SYN; 1 with *m, 0 none, -errno. */
+static int next_syn(struct sock *s, struct v4v_msg *m, struct hello *h)
+{
+	for (;;) {
+		int r = v4v_rx_peek(s->rx, m);
+		if (r <= 0)
+			return r < 0 ? -EIO : 0;
+		if (m->message_type == MT_SYN && m->len == sizeof(*h)) {
+			v4v_msg_read(m, h, sizeof(*h));
+			return 1;
+		}
+		v4v__consume(s, m); /* anything else has no business here */
+	}
+}
+
+/* Set up a new connection c for a SYN taken off the listener's ring: its
+ * own ring, partnered with the client, and the SYNACK.  0 or -errno. */
+static int accept_setup(struct sock *c, const struct sock *s, const struct v4v_msg *m,
+			const struct hello *h)
+{
+	c->ring_len = s->ring_len < V4V_STREAM_RING_LEN ? V4V_STREAM_RING_LEN : s->ring_len;
+	c->peer = m->source;
+	c->has_peer = true;
+	c->peer_max = v4v_ring_len_ok(h->ring_len) ? v4v_ring_max_payload(h->ring_len) : 0;
+	int e = c->peer_max ? v4v__sock_ring_up(c, 0, m->source.domain_id) : -EPROTO;
+	if (!e)
+		e = send_hello(c, MT_SYNACK, false);
+	if (!e)
+		c->state = S_CONNECTED;
+	return e;
+}
+
+int v4v_accept(int fd, struct v4v_addr *peer)
+{
+	struct sock *s = v4v__sock_lookup(fd);
+	if (!s)
+		return v4v__fail(EBADF);
+	if (s->state != S_LISTEN)
+		return v4v__fail(EINVAL);
+	for (;;) {
+		struct v4v_msg m;
+		struct hello h;
+		int r = next_syn(s, &m, &h);
+		if (r < 0)
+			return v4v__fail(-r);
+		if (r == 0) {
+			int e = v4v__wait_readable(s, s->nonblock);
+			if (e < 0)
+				return v4v__fail(-e);
+			continue;
+		}
+		v4v__consume(s, &m);
+		v4v__read_done(s);
+
+		/* Whichever step fails, refuse the request, so a waiting
+		 * connect fails rather than hangs. */
+		struct sock *c;
+		int e = v4v__sock_new(s->d, V4V_SOCK_STREAM, s->nonblock, &c);
+		if (e) {
+			v4v__refuse(s, &m);
+			return v4v__fail(-e); /* no memory or fd here: ours to report */
+		}
+		e = accept_setup(c, s, &m, &h);
+		if (e) {
+			/* No ring for it (quota), or the client went away: the
+			 * client's error; look for the next request. */
+			v4v__refuse(s, &m);
+			v4v_sock_close(c->fd);
+			continue;
+		}
+		if (peer)
+			*peer = c->peer;
+		return c->fd;
+	}
+}
+
+/* ---- client side ------------------------------------------------------ */
+
+/* Wait for SYNACK or refusal; 0 connected, -errno. */
+static int finish_connect(struct sock *s, bool nonblock)
+{
+	for (;;) {
+		struct v4v_msg m;
+		struct hello h;
+		int r = v4v_rx_peek(s->rx, &m);
+		if (r < 0)
+			return -EIO;
+		if (r == 1) {
+			bool from_server = m.source.domain_id == s->peer.domain_id;
+			if (from_server && m.message_type == MT_SYNACK && m.len == sizeof(h)) {
+				v4v_msg_read(&m, &h, sizeof(h));
+				v4v__consume(s, &m);
+				v4v__read_done(s);
+				if (!v4v_ring_len_ok(h.ring_len))
+					return -EPROTO;
+				s->peer = m.source; /* the connection's own ring */
+				s->peer_max = v4v_ring_max_payload(h.ring_len);
+				s->state = S_CONNECTED;
+				return 0;
+			}
+			v4v__consume(s, &m);
+			if (from_server && m.message_type == MT_RST)
+				return -ECONNREFUSED;
+			continue;
+		}
+		if (s->peer_gone)
+			return -ECONNREFUSED; /* the listener went away */
+		int e = v4v__wait_readable(s, nonblock);
+		if (e < 0)
+			return e == -EAGAIN ? -EINPROGRESS : e;
+	}
+}
+
+int v4v_connect(int fd, const struct v4v_addr *peer)
+{
+	struct sock *s = v4v__sock_lookup(fd);
+	if (!s)
+		return v4v__fail(EBADF);
+	if (s->type == V4V_SOCK_DGRAM) {
+		int e = v4v__dgram_connect(s, peer);
+		return e ? v4v__fail(-e) : 0;
+	}
+	if (s->state == S_CONNECTED)
+		return v4v__fail(EISCONN);
+	if (s->state == S_CONNECTING) {
+		int e = finish_connect(s, true);
+		if (e)
+			s->state = e == -EINPROGRESS ? S_CONNECTING : S_NEW;
+		return e ? v4v__fail(e == -EINPROGRESS ? EALREADY : -e) : 0;
+	}
+	if (s->state == S_LISTEN)
+		return v4v__fail(EINVAL);
+	if (peer->domain_id > V4V_DOMID_MAX)
+		return v4v__fail(EINVAL);
+	if (!s->rx) {
+		int e = v4v__sock_ring_up(s, 0, peer->domain_id);
+		if (e)
+			return v4v__fail(-e);
+	}
+	s->peer = (struct v4v_addr){.aport = peer->aport, .domain_id = peer->domain_id};
+	s->has_peer = true;
+	s->peer_gone = false;
+	/* A full listener: wait, or EAGAIN when non-blocking (as Unix sockets). */
+	int e = send_hello(s, MT_SYN, s->nonblock);
+	if (e == 0)
+		e = finish_connect(s, s->nonblock);
+	if (e == -EINPROGRESS) {
+		s->state = S_CONNECTING;
+		return v4v__fail(EINPROGRESS);
+	}
+	return e ? v4v__fail((int)-v4v__unreach(e)) : 0;
+}
+
+/* ---- data ------------------------------------------------------------- */
+
+/* The largest DATA message: a quarter of the peer's ring and of our send
+ * ring, so both keep moving while one is read. */
+static size_t chunk_max(const struct sock *s)
+{
+	size_t max = s->peer_max / 4;
+	if (max > STREAM_CHUNK_MAX)
+		max = STREAM_CHUNK_MAX;
+	if (max > s->txlen / 4)
+		max = s->txlen / 4;
+	return max < 16 ? s->peer_max : max;
+}
+
+ssize_t v4v_send(int fd, const void *buf, size_t len, int flags)
+{
+	struct sock *s = v4v__sock_lookup(fd);
+	if (!s)
+		return v4v__fail(EBADF);
+	if (s->type == V4V_SOCK_DGRAM)
+		return v4v_sendto(fd, buf, len, flags, NULL);
+	if (s->state != S_CONNECTED)
+		return v4v__fail(ENOTCONN);
+	if (s->d->dead)
+		return v4v__fail(EPIPE); /* the send ring's fast path would not notice */
+	int e = v4v__sock_error(s);
+	if (e)
+		return v4v__fail(-e);
+	if (s->fin_sent)
+		return v4v__fail(EPIPE);
+	if (s->peer_gone)
+		return v4v__fail(ECONNRESET);
+
+	bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
+	size_t sent = 0, max = chunk_max(s);
+	while (sent < len) {
+		size_t n = len - sent < max ? len - sent : max;
+		long r = v4v__tx_put(s, &s->peer, MT_DATA, (const char *)buf + sent, n, nonblock);
+		if (r == -EAGAIN && sent > 0)
+			break;
+		if (r < 0) {
+			if (r == -ECONNREFUSED || r == -ECONNRESET) {
+				s->peer_gone = true;
+				return v4v__fail(ECONNRESET);
+			}
+			return v4v__fail((int)-v4v__unreach(r));
+		}
+		sent += (size_t)r;
+	}
+	return (ssize_t)sent;
+}
+
+/* Copy the head DATA message from where the last call stopped inside it. */
+static size_t read_part(struct sock *s, const struct v4v_msg *m, void *buf, size_t cap)
+{
+	struct v4v_msg part = *m;
+	size_t skip = s->msg_off;
+	for (int i = 0; i < 2; i++) {
+		size_t k = skip < part.seg[i].len ? skip : part.seg[i].len;
+		part.seg[i].base = (const char *)part.seg[i].base + k;
+		part.seg[i].len -= k;
+		skip -= k;
+	}
+	return v4v_msg_read(&part, buf, cap);
+}
+
+/* What the ring holds for us, up to len bytes (stops at a FIN). */
+static size_t read_data(struct sock *s, char *buf, size_t len, int flags)
+{
+	size_t got = 0;
+	while (got < len && !s->peer_fin) {
+		struct v4v_msg m;
+		int r = v4v_rx_peek(s->rx, &m);
+		if (r <= 0) {
+			if (r < 0)
+				s->so_error = EIO;
+			break;
+		}
+		if (m.message_type != MT_DATA || !v4v__same_addr(&m.source, &s->peer)) {
+			stream_control(s, &m);
+			v4v__consume(s, &m);
+			continue;
+		}
+		size_t n = read_part(s, &m, buf + got, len - got);
+		got += n;
+		if (flags & MSG_PEEK)
+			break;
+		s->msg_off += (uint32_t)n;
+		if (s->msg_off == m.len) {
+			s->msg_off = 0;
+			v4v__consume(s, &m);
+		}
+	}
+	return got;
+}
+
+ssize_t v4v_recv(int fd, void *buf, size_t len, int flags)
+{
+	struct sock *s = v4v__sock_lookup(fd);
+	if (!s)
+		return v4v__fail(EBADF);
+	if (s->type == V4V_SOCK_DGRAM)
+		return v4v_recvfrom(fd, buf, len, flags, NULL);
+	if (s->state != S_CONNECTED)
+		return v4v__fail(ENOTCONN);
+	bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
+	for (;;) {
+		size_t got = read_data(s, buf, len, flags);
+		if (got > 0 || len == 0) {
+			v4v__read_done(s);
+			return (ssize_t)got;
+		}
+		int e = v4v__sock_error(s);
+		if (e)
+			return v4v__fail(-e);
+		if (s->peer_fin || s->shut_rd)
+			return 0;
+		if (s->peer_gone)
+			return v4v__fail(ECONNRESET);
+		if ((e = v4v__wait_readable(s, nonblock)) < 0)
+			return v4v__fail(-e);
+	}
+}
+
+/* ---- shutdown --------------------------------------------------------- */
+
+int v4v_shutdown(int fd, int how)
+{
+	struct sock *s = v4v__sock_lookup(fd);
+	if (!s)
+		return v4v__fail(EBADF);
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return v4v__fail(EINVAL);
+	if (s->type == V4V_SOCK_STREAM && s->state != S_CONNECTED)
+		return v4v__fail(ENOTCONN);
+	if (how != SHUT_WR)
+		s->shut_rd = true;
+	int e = how != SHUT_RD ? v4v__stream_fin(s) : 0;
+	return e ? v4v__fail(-e) : 0;
+}
