@@ -12,12 +12,11 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "common/util.h"
+#include "ctl/client.h"
 
 static pid_t daemon_pid;
 static char rundir[128];
@@ -60,14 +59,10 @@ static void cleanup(void)
 
 static bool control_ready(void)
 {
-	char path[160];
-	snprintf(path, sizeof(path), "%s/control", rundir);
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	strcpy(sa.sun_path, path);
-	bool ok = connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(s);
-	return ok;
+	int s = v4v_ctl_connect(rundir);
+	if (s >= 0)
+		close(s);
+	return s >= 0;
 }
 
 pid_t t_v4vd_start(const char *const *extra)
@@ -124,35 +119,28 @@ void t_v4vd_stop(void)
 
 static char *ctl_va(char **err, const char *fmt, va_list ap)
 {
-	char cmd[1024], path[160], *reply;
-	uint32_t n;
+	char cmd[1024];
+	struct v4v_ctl_reply rep;
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	snprintf(path, sizeof(path), "%s/control", rundir);
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	strcpy(sa.sun_path, path);
-	CHECK(connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	int fd = -1;
-	CHECK(v4v_frame_send(s, cmd, (uint32_t)strlen(cmd), -1) == 0);
-	CHECK(v4v_frame_recv(s, &reply, &n, 64u << 20, &fd) == 0);
-	close(s);
-	if (strncmp(reply, "ok\n", 3) != 0) {
-		if (fd >= 0)
-			close(fd);
+	if (v4v_ctl_request(rundir, cmd, &rep) < 0) {
+		fprintf(stderr, "control '%s': %s\n", cmd, rep.why);
+		exit(1);
+	}
+	if (!rep.ok) {
 		if (!err) {
-			fprintf(stderr, "control '%s' failed: %s", cmd, reply);
+			fprintf(stderr, "control '%s' failed: %s\n", cmd, rep.body);
 			exit(1);
 		}
-		*err = reply;
+		*err = rep.body;
 		return NULL;
 	}
 	/* A passed fd is returned by appending it as a "fd=N" line. */
-	size_t len = strlen(reply);
-	char *out = malloc(len + 32);
-	snprintf(out, len + 32, "%s%s", reply + 3, "");
-	if (fd >= 0)
-		snprintf(out + len - 3, 32, "fd=%d\n", fd);
-	free(reply);
+	char *out = malloc(rep.len + 32);
+	CHECK(out);
+	snprintf(out, rep.len + 32, "%s", rep.body);
+	if (rep.fd >= 0)
+		snprintf(out + rep.len, 32, "fd=%d\n", rep.fd);
+	free(rep.body);
 	return out;
 }
 
