@@ -371,7 +371,7 @@ static void sendv_eagain_wait(void)
 	t_v4vd_start(NULL);
 	struct v4v_domain *a = dom("a"), *b = dom("b");
 	struct v4v_rx *r = ring(b, 80, V4V_DOMID_ANY, 1024);
-	struct v4v_ring *mem = v4v_rx_ring(r);
+	struct v4v_ring *mem = v4v__rx_ring(r);
 	uint16_t bid = v4v_domid(b);
 	uint8_t buf[100], got[100], before[V4V_RING_HDR_SIZE + 1024];
 	struct v4v_msg m;
@@ -738,21 +738,21 @@ static void rx_ptr_bad(void)
 
 	ring_works(a, r1);
 	/* Misaligned. */
-	v4v_rx_ring(r1)->rx_ptr = 8;
+	v4v__rx_ring(r1)->rx_ptr = 8;
 	CHECK_EQ(send_buf(a, 1, bid, 1, "x", 1), -ECONNREFUSED);
 	expect_broken(b, bid, 1);
 	/* Disabled for good, even once the owner puts a sane value back. */
-	v4v_rx_ring(r1)->rx_ptr = load_tx(v4v_rx_ring(r1));
+	v4v__rx_ring(r1)->rx_ptr = load_tx(v4v__rx_ring(r1));
 	CHECK_EQ(send_buf(a, 1, bid, 1, "x", 1), -ECONNREFUSED);
 	ring_works(a, r2);
 	ring_works(a, r3);
 
 	/* Out of range, aligned. */
-	v4v_rx_ring(r2)->rx_ptr = 4096;
+	v4v__rx_ring(r2)->rx_ptr = 4096;
 	CHECK_EQ(send_buf(a, 1, bid, 2, "x", 1), -ECONNREFUSED);
 	expect_broken(b, bid, 2);
 	ring_works(a, r3);
-	v4v_rx_ring(r3)->rx_ptr = 0x80000000u;
+	v4v__rx_ring(r3)->rx_ptr = 0x80000000u;
 	CHECK_EQ(send_buf(a, 1, bid, 3, "x", 1), -ECONNREFUSED);
 	expect_broken(b, bid, 3);
 

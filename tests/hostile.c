@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -22,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/barrier.h"
 #include "common/util.h"
 #include "core/proto.h"
 #include "lib/lib.h"
@@ -739,7 +739,7 @@ static void spoofed_source(void)
 
 static void store_rx(struct v4v_rx *r, uint32_t v)
 {
-	atomic_store_explicit((_Atomic uint32_t *)&v4v_rx_ring(r)->rx_ptr, v, memory_order_release);
+	v4v_store_release(&v4v__rx_ring(r)->rx_ptr, v);
 }
 
 /* The owner is told, through its VIRQ, that ring `port` is broken. */
@@ -810,7 +810,7 @@ static void garbage_msg(void)
 	start();
 	struct v4v_domain *h = dom("evil");
 	struct v4v_rx *r = ring(h, 30, 4096);
-	struct v4v_ring *ring = v4v_rx_ring(r);
+	struct v4v_ring *ring = v4v__rx_ring(r);
 	send_to(good_tx, r, 4);
 
 	/* tx_ptr is v4vd's: v4vd never reads it back, and rewrites it. */
@@ -1098,7 +1098,7 @@ static void bell_owner_gone(void)
 
 	/* Messages now land in the new memory. */
 	send_to(good_tx, rx, 4);
-	CHECK_EQ(atomic_load_explicit((_Atomic uint32_t *)&mem->tx_ptr, memory_order_acquire), 32);
+	CHECK_EQ(v4v_load_acquire(&mem->tx_ptr), 32);
 
 	v4v_close(y);
 	counts_back(&base);

@@ -44,7 +44,6 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "core/ring.h"
 #include "tool.h"
 #include "v4v/v4v.h"
 
@@ -811,7 +810,7 @@ static int v4v_attach(struct end *e)
 static int v4v_ring_open(struct end *e)
 {
 	e->peer = (struct v4v_addr){.aport = PORT(!e->side), .domain_id = e->p->domid[!e->side]};
-	e->fp = (uint32_t)v4v_msg_footprint(e->size);
+	e->fp = (uint32_t)v4v_msg_ring_bytes(e->size);
 	return v4v_ring_register(e->d, PORT(e->side), V4V_DOMID_ANY, RING_LEN, 0, &e->rx);
 }
 
@@ -853,10 +852,8 @@ static int v4v_ring_send(struct end *e, const void *buf, size_t len)
  */
 static int v4v_maybe_notify(struct end *e, bool empty)
 {
-	struct v4v_ring *ring = v4v_rx_ring(e->rx);
 	uint32_t len = v4v_rx_len(e->rx);
-	uint32_t tx = atomic_load_explicit((_Atomic uint32_t *)&ring->tx_ptr, memory_order_acquire);
-	uint32_t used = v4v_ring_used(len, ring->rx_ptr % len, tx % len);
+	uint32_t used = v4v_rx_used(e->rx);
 	if (e->consumed + used <= len - V4V_MSG_SLOT - e->fp)
 		return 0;
 	if (!empty && e->consumed < len / 2)
@@ -870,7 +867,7 @@ static int v4v_ring_recv(struct end *e, void *buf, size_t len, const uint8_t **d
 	int err;
 	if (e->holding) {
 		v4v_rx_consume(e->rx, &e->held);
-		e->consumed += v4v_msg_footprint(e->held.len);
+		e->consumed += v4v_msg_ring_bytes(e->held.len);
 		e->holding = false;
 		if ((err = v4v_maybe_notify(e, false)))
 			return err;
