@@ -196,6 +196,12 @@ struct v4v_domain *t_domain(const char *name)
 	return d;
 }
 
+void t_domains_close(void)
+{
+	while (ndomains)
+		v4v_close(domains[--ndomains]);
+}
+
 void t_spawn_domains(unsigned n, const char *const *names, int type,
 		     void (*fn)(unsigned i, int domain_fd, int sock), pid_t *pid, uint16_t *domid,
 		     int *ctl)
@@ -314,6 +320,78 @@ int t_v4vd_maps(void)
 	char p[64];
 	snprintf(p, sizeof(p), "/proc/%d/maps", (int)daemon_pid);
 	return count_lines(p, false);
+}
+
+void t_kill_pids(const pid_t *pid, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (pid[i] > 0)
+			kill(pid[i], SIGKILL);
+}
+
+unsigned t_index_of(const uint16_t *ids, unsigned n, uint16_t id)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (ids[i] == id)
+			return i;
+	return n;
+}
+
+void t_v4vd_print_fds(void)
+{
+	char dir[64], path[400], link[128];
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)daemon_pid);
+	DIR *d = opendir(dir);
+	CHECK(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0) {
+			link[k] = '\0';
+			fprintf(stderr, " %s=%s", e->d_name, link);
+		}
+	}
+	fprintf(stderr, "\n");
+	closedir(d);
+}
+
+bool t_read_full(int fd, void *buf, size_t n, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	for (size_t got = 0; got < n;) {
+		if (poll(&p, 1, ms) != 1)
+			return false;
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r <= 0)
+			return false;
+		got += (size_t)r;
+	}
+	return true;
+}
+
+int64_t t_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+uint64_t t_mix(uint64_t x)
+{
+	x += 0x9E3779B97F4A7C15ull;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+	return x ^ (x >> 31);
+}
+
+void t_fill(uint8_t *p, size_t n, uint64_t key)
+{
+	uint64_t s = key;
+	for (size_t i = 0; i < n; i++) {
+		if (i % 8 == 0)
+			s = t_mix(s + i);
+		p[i] = (uint8_t)(s >> (8 * (i % 8)));
+	}
 }
 
 static uint64_t rng_state;

@@ -8,6 +8,7 @@
 #define V4V_T_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/types.h>
@@ -74,6 +75,29 @@ bool t_wait_virq(struct v4v_domain *d, int ms);
 /* Counts of v4vd's open fds and of its memory mappings. */
 int t_v4vd_fds(void);
 int t_v4vd_maps(void);
+
+/* Close every handle t_domain() returned: a case's end, so that
+ * LeakSanitizer finds nothing open. */
+void t_domains_close(void);
+
+/* SIGKILL every pid[i] > 0 (forked children, e.g. from an atexit hook). */
+void t_kill_pids(const pid_t *pid, unsigned n);
+/* The index of id in ids[n]; n when it is not there. */
+unsigned t_index_of(const uint16_t *ids, unsigned n, uint16_t id);
+/* Print v4vd's fds as " FD=TARGET"... and a newline on stderr. */
+void t_v4vd_print_fds(void);
+
+/* Read exactly n bytes, waiting at most ms for each part; false on end of
+ * file, an error or a timeout. */
+bool t_read_full(int fd, void *buf, size_t n, int ms);
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t t_now_ns(void);
+
+/* A 64-bit mixer (splitmix64's finalizer): keys and payloads from a seed. */
+uint64_t t_mix(uint64_t x);
+/* n bytes derived from key: each 8 from t_mix of the last word plus the
+ * offset, so a receiver can regenerate and compare them. */
+void t_fill(uint8_t *p, size_t n, uint64_t key);
 
 /* A seeded PRNG; the seed is printed so failures can be replayed
  * (T_SEED=N in the environment). */
