@@ -913,29 +913,16 @@ static void memfd_checks(void)
 }
 
 static const struct t_case cases[] = {
-    {"register_len", register_len},
-    {"register_exist", register_exist},
-    {"register_quota", register_quota},
-    {"unregister_enoent", unregister_enoent},
-    {"sendv_esrch", sendv_esrch},
-    {"sendv_econnrefused", sendv_econnrefused},
-    {"sendv_emsgsize", sendv_emsgsize},
-    {"sendv_eagain_wait", sendv_eagain_wait},
-    {"sendv_ebusy", sendv_ebusy},
-    {"sendv_iov", sendv_iov},
-    {"source_stamped", source_stamped},
-    {"exact_before_wildcard", exact_before_wildcard},
-    {"notify_flags", notify_flags},
-    {"notify_ebusy", notify_ebusy},
-    {"virq_on_delivery", virq_on_delivery},
-    {"rx_ptr_bad", rx_ptr_bad},
-    {"partner_gone", partner_gone},
-    {"ring_gone", ring_gone},
-    {"reregister_keeps_tx", reregister_keeps_tx},
-    {"memfd_checks", memfd_checks},
+    T_CASE(register_len),	 T_CASE(register_exist),    T_CASE(register_quota),
+    T_CASE(unregister_enoent),	 T_CASE(sendv_esrch),	    T_CASE(sendv_econnrefused),
+    T_CASE(sendv_emsgsize),	 T_CASE(sendv_eagain_wait), T_CASE(sendv_ebusy),
+    T_CASE(sendv_iov),		 T_CASE(source_stamped),    T_CASE(exact_before_wildcard),
+    T_CASE(notify_flags),	 T_CASE(notify_ebusy),	    T_CASE(virq_on_delivery),
+    T_CASE(rx_ptr_bad),		 T_CASE(partner_gone),	    T_CASE(ring_gone),
+    T_CASE(reregister_keeps_tx), T_CASE(memfd_checks),
 };
 
 int main(int argc, char **argv)
 {
-	return t_main(argc, argv, cases, ARRAY_SIZE(cases));
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -724,10 +724,10 @@ static void rounds(void)
 }
 
 static const struct t_case cases[] = {
-    {"rounds", rounds},
+    T_CASE(rounds),
 };
 
 int main(int argc, char **argv)
 {
-	return t_main(argc, argv, cases, 1);
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

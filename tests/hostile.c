@@ -1135,29 +1135,14 @@ static void bad_strings(void)
 }
 
 static const struct t_case cases[] = {
-    {"truncated", truncated},
-    {"oversize", oversize},
-    {"unknown_op", unknown_op},
-    {"wrong_fds", wrong_fds},
-    {"unsealed_memfd", unsealed_memfd},
-    {"short_memfd", short_memfd},
-    {"non_memfd", non_memfd},
-    {"staging_bounds", staging_bounds},
-    {"niov", niov},
-    {"pads", pads},
-    {"notify_limits", notify_limits},
-    {"spoofed_source", spoofed_source},
-    {"garbage_rx", garbage_rx},
-    {"garbage_msg", garbage_msg},
-    {"flood", flood},
-    {"pipeline", pipeline},
-    {"bad_version", bad_version},
-    {"looped_channel", looped_channel},
-    {"bell_owner_gone", bell_owner_gone},
-    {"bad_strings", bad_strings},
+    T_CASE(truncated),	    T_CASE(oversize),	    T_CASE(unknown_op),	     T_CASE(wrong_fds),
+    T_CASE(unsealed_memfd), T_CASE(short_memfd),    T_CASE(non_memfd),	     T_CASE(staging_bounds),
+    T_CASE(niov),	    T_CASE(pads),	    T_CASE(notify_limits),   T_CASE(spoofed_source),
+    T_CASE(garbage_rx),	    T_CASE(garbage_msg),    T_CASE(flood),	     T_CASE(pipeline),
+    T_CASE(bad_version),    T_CASE(looped_channel), T_CASE(bell_owner_gone), T_CASE(bad_strings),
 };
 
 int main(int argc, char **argv)
 {
-	return t_main(argc, argv, cases, ARRAY_SIZE(cases));
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

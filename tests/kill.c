@@ -370,10 +370,10 @@ static void sigkill_mid_traffic(void)
 }
 
 static const struct t_case cases[] = {
-    {"sigkill_mid_traffic", sigkill_mid_traffic},
+    T_CASE(sigkill_mid_traffic),
 };
 
 int main(int argc, char **argv)
 {
-	return t_main(argc, argv, cases, 1);
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

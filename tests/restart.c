@@ -346,10 +346,10 @@ static void v4vd_restart(void)
 }
 
 static const struct t_case cases[] = {
-    {"v4vd_restart", v4vd_restart},
+    T_CASE(v4vd_restart),
 };
 
 int main(int argc, char **argv)
 {
-	return t_main(argc, argv, cases, 1);
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -109,6 +109,14 @@ struct t_case {
 	const char *name;
 	void (*fn)(void);
 };
+/* One entry of a test file's table: the case is named after its function.
+ * tests/meson.build reads the names from these entries (one meson test per
+ * case), so a case is listed only here: write each T_CASE(...) in the
+ * table and nowhere else in the file. */
+#define T_CASE(fn)                                                                                 \
+	{                                                                                          \
+#fn, fn                                                                            \
+	}
 int t_main(int argc, char **argv, const struct t_case *cases, unsigned n);
 
 #endif

@@ -226,10 +226,10 @@ static void many_domains(void)
 }
 
 static const struct t_case cases[] = {
-    {"many_domains", many_domains},
+    T_CASE(many_domains),
 };
 
 int main(int argc, char **argv)
 {
-	return t_main(argc, argv, cases, 1);
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }
