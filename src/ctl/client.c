@@ -39,6 +39,8 @@ int v4v_ctl_connect(const char *dir)
 		close(s);
 		return e;
 	}
+	/* Who serves this socket (SO_PEERCRED: root or our own uid) is to be
+	 * checked here, before anyone sends a command or takes a passed fd. */
 	return s;
 }
 
