@@ -67,9 +67,11 @@ static void layout(void)
 	       sizeof(xen_argo_ring_data_ent_t));
 }
 
-static const struct t_case cases[] = {{"layout", layout}};
+static const struct t_case cases[] = {
+    T_CASE(layout),
+};
 
 int main(int argc, char **argv)
 {
-	return t_main(argc, argv, cases, 1);
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

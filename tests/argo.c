@@ -24,15 +24,8 @@
 /* ---- helpers ----------------------------------------------------------- */
 
 /* Everything a case opens, released by done() so LeakSanitizer stays quiet. */
-static struct v4v_domain *held_doms[64];
 static struct v4v_rx *held_rings[256];
-static unsigned ndoms, nrings;
-
-static struct v4v_domain *dom(const char *name)
-{
-	CHECK(ndoms < ARRAY_SIZE(held_doms));
-	return held_doms[ndoms++] = t_domain(name);
-}
+static unsigned nrings;
 
 static struct v4v_rx *track(struct v4v_rx *r)
 {
@@ -56,8 +49,7 @@ static void done(void)
 {
 	while (nrings)
 		v4v_ring_unregister(held_rings[--nrings]);
-	while (ndoms)
-		v4v_close(held_doms[--ndoms]);
+	t_domains_close();
 }
 
 /* v4v_ring_register, keeping the ring for done() when it succeeds. */
@@ -221,7 +213,7 @@ static void register_len(void)
 	static const uint32_t bad[] = {0,	   16, 32, 47, 56, 100, 4104, V4V_RING_MAX_LEN + 16,
 				       0xFFFFFFF0u};
 	t_v4vd_start(NULL);
-	struct v4v_domain *d = dom("d");
+	struct v4v_domain *d = t_domain("d");
 	int fd;
 
 	/* The library refuses, and so does v4vd when asked directly. */
@@ -247,7 +239,7 @@ static void register_len(void)
 static void register_exist(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *d = dom("d");
+	struct v4v_domain *d = t_domain("d");
 	uint16_t other;
 	int ofd = t_domain_fd("other", &other);
 
@@ -270,7 +262,7 @@ static void register_exist(void)
 static void register_quota(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *d = dom("d"), *e = dom("e");
+	struct v4v_domain *d = t_domain("d"), *e = t_domain("e");
 	struct v4v_rx *r[V4V_MAX_RINGS];
 
 	for (unsigned i = 0; i < V4V_MAX_RINGS; i++)
@@ -291,7 +283,7 @@ static void register_quota(void)
 static void unregister_enoent(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *d = dom("d"), *e = dom("e");
+	struct v4v_domain *d = t_domain("d"), *e = t_domain("e");
 
 	CHECK_EQ(raw_unregister(d, 9, V4V_DOMID_ANY), -ENOENT);
 	struct v4v_rx *r = ring(d, 9, V4V_DOMID_ANY, 4096);
@@ -310,7 +302,7 @@ static void unregister_enoent(void)
 static void sendv_esrch(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *a = dom("a");
+	struct v4v_domain *a = t_domain("a");
 	uint16_t gone;
 	int fd = t_domain_fd("gone", &gone);
 
@@ -328,7 +320,7 @@ static void sendv_esrch(void)
 static void sendv_econnrefused(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *a = dom("a"), *b = dom("b"), *c = dom("c");
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b"), *c = t_domain("c");
 
 	CHECK_EQ(send_buf(a, 1, v4v_domid(b), 80, "x", 1), -ECONNREFUSED);
 	/* An exact ring accepts only its partner. */
@@ -343,7 +335,7 @@ static void sendv_econnrefused(void)
 static void sendv_emsgsize(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *a = dom("a"), *b = dom("b");
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
 	struct v4v_rx *r = ring(b, 80, V4V_DOMID_ANY, 256);
 	uint8_t buf[512], got[512];
 	struct v4v_msg m;
@@ -369,9 +361,9 @@ static void sendv_emsgsize(void)
 static void sendv_eagain_wait(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *a = dom("a"), *b = dom("b");
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
 	struct v4v_rx *r = ring(b, 80, V4V_DOMID_ANY, 1024);
-	struct v4v_ring *mem = v4v_rx_ring(r);
+	struct v4v_ring *mem = v4v__rx_ring(r);
 	uint16_t bid = v4v_domid(b);
 	uint8_t buf[100], got[100], before[V4V_RING_HDR_SIZE + 1024];
 	struct v4v_msg m;
@@ -408,7 +400,7 @@ static void sendv_eagain_wait(void)
 static void sendv_ebusy(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *b = dom("b"), *filler = dom("filler");
+	struct v4v_domain *b = t_domain("b"), *filler = t_domain("filler");
 	struct v4v_domain *s[V4V_MAX_WAITERS + 1];
 	struct v4v_rx *r = ring(b, 80, V4V_DOMID_ANY, 48);
 	uint16_t bid = v4v_domid(b);
@@ -418,7 +410,7 @@ static void sendv_ebusy(void)
 	for (unsigned i = 0; i <= V4V_MAX_WAITERS; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "s%u", i);
-		s[i] = dom(name);
+		s[i] = t_domain(name);
 	}
 	CHECK_EQ(send_buf(filler, 1, bid, 80, buf, 16), 16); /* 48 - 16: full */
 	for (unsigned i = 0; i < V4V_MAX_WAITERS; i++)
@@ -441,7 +433,7 @@ static void sendv_ebusy(void)
 static void sendv_iov(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *a = dom("a"), *b = dom("b");
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
 	struct v4v_rx *r = ring(b, 80, V4V_DOMID_ANY, 4096);
 	static const size_t lens[V4V_MAX_IOV] = {1, 0, 17, 100, 3, 256, 0, 64};
 	uint8_t src[V4V_MAX_IOV][256], want[1024], got[1024];
@@ -482,7 +474,7 @@ static void sendv_iov(void)
 static void source_stamped(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *a = dom("a"), *b = dom("b"), *c = dom("c");
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b"), *c = t_domain("c");
 	struct v4v_rx *r = ring(b, 80, V4V_DOMID_ANY, 4096);
 	struct v4v_msg m;
 	char got[16];
@@ -519,7 +511,7 @@ static void source_stamped(void)
 static void exact_before_wildcard(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *a = dom("a"), *b = dom("b"), *c = dom("c");
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b"), *c = t_domain("c");
 	uint16_t cid = v4v_domid(c);
 	struct v4v_rx *any = ring(c, 80, V4V_DOMID_ANY, 4096);
 	struct v4v_rx *exact = ring(c, 80, v4v_domid(a), 4096);
@@ -566,7 +558,7 @@ static struct v4v_ring_data_ent ent(uint16_t domid, v4v_port_t port, uint32_t ne
 static void notify_flags(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *a = dom("a"), *b = dom("b");
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
 	uint16_t bid = v4v_domid(b);
 	struct v4v_rx *any = ring(b, 10, V4V_DOMID_ANY, 256);
 	ring(b, 11, v4v_domid(a), 512);
@@ -643,7 +635,7 @@ static void notify_flags(void)
 static void notify_ebusy(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *b = dom("b"), *s[V4V_MAX_WAITERS + 1];
+	struct v4v_domain *b = t_domain("b"), *s[V4V_MAX_WAITERS + 1];
 	uint16_t bid = v4v_domid(b);
 	ring(b, 80, V4V_DOMID_ANY, 48);
 	struct v4v_ring_data_ent e;
@@ -652,7 +644,7 @@ static void notify_ebusy(void)
 	for (unsigned i = 0; i <= V4V_MAX_WAITERS; i++) {
 		char name[16];
 		snprintf(name, sizeof(name), "s%u", i);
-		s[i] = dom(name);
+		s[i] = t_domain(name);
 	}
 	CHECK_EQ(send_buf(b, 1, bid, 80, buf, 16), 16);
 	for (unsigned i = 0; i < V4V_MAX_WAITERS; i++) {
@@ -683,7 +675,7 @@ static void notify_ebusy(void)
 static void virq_on_delivery(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *a = dom("a"), *b = dom("b");
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
 	struct v4v_rx *r = ring(b, 80, V4V_DOMID_ANY, 4096);
 	struct v4v_msg m;
 	char got[4];
@@ -730,7 +722,7 @@ static void ring_works(struct v4v_domain *a, struct v4v_rx *r)
 static void rx_ptr_bad(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *a = dom("a"), *b = dom("b");
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
 	uint16_t bid = v4v_domid(b);
 	struct v4v_rx *r1 = ring(b, 1, V4V_DOMID_ANY, 4096);
 	struct v4v_rx *r2 = ring(b, 2, V4V_DOMID_ANY, 4096);
@@ -738,21 +730,21 @@ static void rx_ptr_bad(void)
 
 	ring_works(a, r1);
 	/* Misaligned. */
-	v4v_rx_ring(r1)->rx_ptr = 8;
+	v4v__rx_ring(r1)->rx_ptr = 8;
 	CHECK_EQ(send_buf(a, 1, bid, 1, "x", 1), -ECONNREFUSED);
 	expect_broken(b, bid, 1);
 	/* Disabled for good, even once the owner puts a sane value back. */
-	v4v_rx_ring(r1)->rx_ptr = load_tx(v4v_rx_ring(r1));
+	v4v__rx_ring(r1)->rx_ptr = load_tx(v4v__rx_ring(r1));
 	CHECK_EQ(send_buf(a, 1, bid, 1, "x", 1), -ECONNREFUSED);
 	ring_works(a, r2);
 	ring_works(a, r3);
 
 	/* Out of range, aligned. */
-	v4v_rx_ring(r2)->rx_ptr = 4096;
+	v4v__rx_ring(r2)->rx_ptr = 4096;
 	CHECK_EQ(send_buf(a, 1, bid, 2, "x", 1), -ECONNREFUSED);
 	expect_broken(b, bid, 2);
 	ring_works(a, r3);
-	v4v_rx_ring(r3)->rx_ptr = 0x80000000u;
+	v4v__rx_ring(r3)->rx_ptr = 0x80000000u;
 	CHECK_EQ(send_buf(a, 1, bid, 3, "x", 1), -ECONNREFUSED);
 	expect_broken(b, bid, 3);
 
@@ -767,7 +759,7 @@ static void rx_ptr_bad(void)
 static void partner_gone(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *a = dom("a");
+	struct v4v_domain *a = t_domain("a");
 	uint16_t aid = v4v_domid(a), bid;
 	int bfd = t_domain_fd("b", &bid);
 	struct v4v_rx *r = ring(a, 80, bid, 4096);
@@ -807,7 +799,7 @@ static void partner_gone(void)
 static void ring_gone(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *a = dom("a"), *b = dom("b"), *c = dom("c");
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b"), *c = t_domain("c");
 	uint16_t aid = v4v_domid(a), bid = v4v_domid(b);
 	struct v4v_rx *rb = ring(b, 7, V4V_DOMID_ANY, 4096);
 	struct v4v_event ev;
@@ -829,7 +821,7 @@ static void ring_gone(void)
 static void reregister_keeps_tx(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *a = dom("a"), *b = dom("b");
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
 	uint16_t bid = v4v_domid(b);
 	int fd1, fd2;
 	struct v4v_ring *m1 = ring_memfd(1024, &fd1), *m2 = ring_memfd(1024, &fd2);
@@ -877,7 +869,7 @@ static void reregister_keeps_tx(void)
 static void memfd_checks(void)
 {
 	t_v4vd_start(NULL);
-	struct v4v_domain *d = dom("d");
+	struct v4v_domain *d = t_domain("d");
 	int p[2];
 
 	/* Not sealed against shrinking. */
@@ -921,29 +913,16 @@ static void memfd_checks(void)
 }
 
 static const struct t_case cases[] = {
-    {"register_len", register_len},
-    {"register_exist", register_exist},
-    {"register_quota", register_quota},
-    {"unregister_enoent", unregister_enoent},
-    {"sendv_esrch", sendv_esrch},
-    {"sendv_econnrefused", sendv_econnrefused},
-    {"sendv_emsgsize", sendv_emsgsize},
-    {"sendv_eagain_wait", sendv_eagain_wait},
-    {"sendv_ebusy", sendv_ebusy},
-    {"sendv_iov", sendv_iov},
-    {"source_stamped", source_stamped},
-    {"exact_before_wildcard", exact_before_wildcard},
-    {"notify_flags", notify_flags},
-    {"notify_ebusy", notify_ebusy},
-    {"virq_on_delivery", virq_on_delivery},
-    {"rx_ptr_bad", rx_ptr_bad},
-    {"partner_gone", partner_gone},
-    {"ring_gone", ring_gone},
-    {"reregister_keeps_tx", reregister_keeps_tx},
-    {"memfd_checks", memfd_checks},
+    T_CASE(register_len),	 T_CASE(register_exist),    T_CASE(register_quota),
+    T_CASE(unregister_enoent),	 T_CASE(sendv_esrch),	    T_CASE(sendv_econnrefused),
+    T_CASE(sendv_emsgsize),	 T_CASE(sendv_eagain_wait), T_CASE(sendv_ebusy),
+    T_CASE(sendv_iov),		 T_CASE(source_stamped),    T_CASE(exact_before_wildcard),
+    T_CASE(notify_flags),	 T_CASE(notify_ebusy),	    T_CASE(virq_on_delivery),
+    T_CASE(rx_ptr_bad),		 T_CASE(partner_gone),	    T_CASE(ring_gone),
+    T_CASE(reregister_keeps_tx), T_CASE(memfd_checks),
 };
 
 int main(int argc, char **argv)
 {
-	return t_main(argc, argv, cases, ARRAY_SIZE(cases));
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -82,30 +82,15 @@ struct msg_done {
 	uint64_t stream_bytes, dgram_bytes, dgrams;
 };
 
-static uint64_t mix(uint64_t x)
-{
-	x += 0x9E3779B97F4A7C15ull;
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-	return x ^ (x >> 31);
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static uint64_t stream_key(unsigned from, unsigned to)
 {
-	return mix(seed ^ mix((uint64_t)round_no << 16 | from << 8 | to));
+	return t_mix(seed ^ t_mix((uint64_t)round_no << 16 | from << 8 | to));
 }
 
 static uint64_t dgram_key(unsigned from, unsigned to, uint32_t seq)
 {
-	return mix(seed ^ mix(1ull << 63 | (uint64_t)round_no << 40 | (uint64_t)seq << 16 |
-			      from << 8 | to));
+	return t_mix(seed ^ t_mix(1ull << 63 | (uint64_t)round_no << 40 | (uint64_t)seq << 16 |
+				  from << 8 | to));
 }
 
 /* The pattern from offset off, n bytes. */
@@ -115,7 +100,7 @@ static void pat_fill(uint8_t *p, uint64_t key, uint64_t off, size_t n)
 	for (size_t i = 0; i < n; i++, off++) {
 		if (off / 8 != blk) {
 			blk = off / 8;
-			w = mix(key + blk);
+			w = t_mix(key + blk);
 		}
 		p[i] = (uint8_t)(w >> (8 * (off % 8)));
 	}
@@ -127,7 +112,7 @@ static bool pat_check(const uint8_t *p, uint64_t key, uint64_t off, size_t n)
 	for (size_t i = 0; i < n; i++, off++) {
 		if (off / 8 != blk) {
 			blk = off / 8;
-			w = mix(key + blk);
+			w = t_mix(key + blk);
 		}
 		if (p[i] != (uint8_t)(w >> (8 * (off % 8))))
 			return false;
@@ -143,14 +128,6 @@ static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
 }
 
 #define FNV_INIT 0xCBF29CE484222325ull
-
-static unsigned index_of(uint16_t id)
-{
-	for (unsigned i = 0; i < NDOM; i++)
-		if (domid[i] == id)
-			return i;
-	return NDOM;
-}
 
 static bool linked(unsigned a, unsigned b)
 {
@@ -185,7 +162,7 @@ static void conn_error(struct conn *c, int err)
 {
 	if (!c->err) {
 		c->err = err;
-		c->err_ns = now_ns();
+		c->err_ns = t_now_ns();
 	}
 }
 
@@ -267,7 +244,7 @@ static void dgram_recv(int g)
 			CCHECK(errno == EAGAIN);
 			return;
 		}
-		unsigned f = index_of(from.domain_id);
+		unsigned f = t_index_of(domid, NDOM, from.domain_id);
 		CCHECK(f < NDOM && f != me && from.aport == DPORT);
 		CCHECK((size_t)n >= sizeof(h));
 		memcpy(&h, buf, sizeof(h));
@@ -316,7 +293,7 @@ static void child(unsigned idx, int domain_fd, int ctl)
 	bool reported_up = false;
 	unsigned expected_in = 0;
 
-	crng = mix(seed ^ mix((uint64_t)round_no << 8 | me)) | 1;
+	crng = t_mix(seed ^ t_mix((uint64_t)round_no << 8 | me)) | 1;
 	CCHECK(v4v_open_fd(domain_fd, &d) == 0);
 	int l = v4v_socket(d, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
 	int g = v4v_socket(d, V4V_SOCK_DGRAM, V4V_SOCK_NONBLOCK);
@@ -441,7 +418,7 @@ static void child(unsigned idx, int domain_fd, int ctl)
 				struct v4v_addr peer;
 				int s;
 				while ((s = v4v_accept(l, &peer)) >= 0) {
-					unsigned p = index_of(peer.domain_id);
+					unsigned p = t_index_of(domid, NDOM, peer.domain_id);
 					CCHECK(p < NDOM && dial[p][me] && conn[p].fd < 0);
 					conn[p].fd = s;
 					conn[p].up = true;
@@ -503,21 +480,8 @@ static void child(unsigned idx, int domain_fd, int ctl)
 /* What v4vd's fds are, for a failure message. */
 static void show_fds(int base)
 {
-	char dir[64], path[400], link[128];
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)t_v4vd_pid());
-	DIR *d = opendir(dir);
-	CHECK(d);
 	fprintf(stderr, "round %u: v4vd had %d fds, now:", round_no, base);
-	for (struct dirent *e; (e = readdir(d));) {
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		ssize_t k = readlink(path, link, sizeof(link) - 1);
-		if (k > 0) {
-			link[k] = '\0';
-			fprintf(stderr, " %s=%s", e->d_name, link);
-		}
-	}
-	fprintf(stderr, "\n");
-	closedir(d);
+	t_v4vd_print_fds();
 }
 
 /* Poll (bounded) until cond holds; a timeout is a failure. */
@@ -547,9 +511,7 @@ static pid_t pid[NDOM];
 
 static void kill_children(void)
 {
-	for (unsigned i = 0; i < NDOM; i++)
-		if (pid[i] > 0)
-			kill(pid[i], SIGKILL);
+	t_kill_pids(pid, NDOM);
 }
 
 /* One message from child i, of the expected type; any failure is fatal. */
@@ -626,7 +588,7 @@ static void one_round(struct totals *tot)
 		victims |= 1u << (t_rand() % NDOM);
 	for (unsigned i = 0; i < NDOM; i++)
 		if (victims & 1u << i) {
-			kill_ns[i] = now_ns();
+			kill_ns[i] = t_now_ns();
 			RCHECK(kill(pid[i], SIGKILL) == 0);
 		}
 	for (unsigned i = 0; i < NDOM; i++)
@@ -736,7 +698,7 @@ static void rounds(void)
 	const char *env = getenv("CHAOS_ROUNDS");
 	unsigned n = env ? (unsigned)strtoul(env, NULL, 0) : 50;
 	struct totals tot = {0};
-	int64_t t0 = now_ns();
+	int64_t t0 = t_now_ns();
 
 	seed = t_seed();
 	t_v4vd_start(NULL);
@@ -749,7 +711,7 @@ static void rounds(void)
 		one_round(&tot);
 		if (n >= 200 && (round_no + 1) % 100 == 0)
 			fprintf(stderr, "chaos: %u rounds, %.1f s\n", round_no + 1,
-				(now_ns() - t0) / 1e9);
+				(t_now_ns() - t0) / 1e9);
 	}
 	CHECK_EQ(t_v4vd_fds(), fds0);
 	CHECK_EQ(t_v4vd_memfd_maps(), 0);
@@ -758,14 +720,14 @@ static void rounds(void)
 	       "bytes verified %llu leaks: 0 (%.1f s)\n",
 	       (unsigned long long)seed, tot.rounds, tot.spawned, tot.killed, tot.conns, tot.resets,
 	       tot.worst_reset_ns / 1e6, (unsigned long long)tot.dgrams,
-	       (unsigned long long)tot.bytes, (now_ns() - t0) / 1e9);
+	       (unsigned long long)tot.bytes, (t_now_ns() - t0) / 1e9);
 }
 
 static const struct t_case cases[] = {
-    {"rounds", rounds},
+    T_CASE(rounds),
 };
 
 int main(int argc, char **argv)
 {
-	return t_main(argc, argv, cases, 1);
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -22,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/barrier.h"
 #include "common/util.h"
 #include "core/proto.h"
 #include "lib/lib.h"
@@ -46,15 +46,8 @@
 
 /* ---- what a case opens, released by finish() for LeakSanitizer ---------- */
 
-static struct v4v_domain *held_doms[16];
 static struct v4v_rx *held_rings[16];
-static unsigned ndoms, nrings;
-
-static struct v4v_domain *dom(const char *name)
-{
-	CHECK(ndoms < ARRAY_SIZE(held_doms));
-	return held_doms[ndoms++] = t_domain(name);
-}
+static unsigned nrings;
 
 static struct v4v_rx *ring(struct v4v_domain *d, v4v_port_t aport, uint32_t len)
 {
@@ -74,8 +67,8 @@ static void start(void)
 {
 	t_seed();
 	t_v4vd_start(NULL);
-	good_tx = dom("good-tx");
-	good_rx = dom("good-rx");
+	good_tx = t_domain("good-tx");
+	good_rx = t_domain("good-rx");
 	good_ring = ring(good_rx, 7, 4096);
 }
 
@@ -117,8 +110,7 @@ static void finish(void)
 	others_unaffected();
 	while (nrings)
 		v4v_ring_unregister(held_rings[--nrings]);
-	while (ndoms)
-		v4v_close(held_doms[--ndoms]);
+	t_domains_close();
 }
 
 /* ---- v4vd's resources ---------------------------------------------------- */
@@ -293,7 +285,7 @@ static void truncated(void)
 	union reply rep;
 
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	struct counts base = baseline();
 	for (unsigned i = 0; i < ARRAY_SIZE(ops); i++) {
 		for (size_t n = sizeof(q.h); n < ops[i].size; n += 1 + n / 4) {
@@ -333,7 +325,7 @@ static void oversize(void)
 	size_t sizes[] = {V4V_REQ_MAX + 1, V4V_REQ_MAX + 4096, sizeof(big)};
 
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	struct counts base = baseline();
 	int fd = memfd_of(64 + 4096, F_SEAL_SHRINK);
 	for (unsigned i = 0; i < ARRAY_SIZE(sizes); i++) {
@@ -355,7 +347,7 @@ static void unknown_op(void)
 	uint8_t q[64];
 
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	for (unsigned i = 0; i < ARRAY_SIZE(ops); i++) {
 		memset(q, 0, sizeof(q));
 		memcpy(q, &ops[i], sizeof(ops[i]));
@@ -370,7 +362,7 @@ static void unknown_op(void)
 static void wrong_fds(void)
 {
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	struct counts base = baseline();
 	int ring = memfd_of(64 + 4096, F_SEAL_SHRINK), p[2];
 	CHECK(pipe2(p, O_CLOEXEC) == 0);
@@ -407,7 +399,7 @@ static void wrong_fds(void)
 static void unsealed_memfd(void)
 {
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	struct counts base = baseline();
 	static const unsigned seals[] = {0, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_GROW | F_SEAL_SEAL};
 
@@ -430,7 +422,7 @@ static void short_memfd(void)
 {
 	static const size_t sizes[] = {0, 64, 64 + 4096 - 1, 4096};
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	struct counts base = baseline();
 
 	for (unsigned i = 0; i < ARRAY_SIZE(sizes); i++) {
@@ -476,7 +468,7 @@ static long plain_file_error(int fd)
 static void non_memfd(void)
 {
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	struct counts base = baseline();
 	int p[2], sv[2];
 
@@ -518,7 +510,7 @@ static void staging_bounds(void)
 	    {UINT64_MAX - 15, 16},
 	};
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	uint16_t rx = v4v_domid(good_rx);
 
 	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -560,7 +552,7 @@ static void niov(void)
 {
 	static const uint32_t counts[] = {V4V_MAX_IOV + 1, 64, 0x80000000u, 0xFFFFFFFFu};
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	uint16_t rx = v4v_domid(good_rx);
 
 	for (unsigned i = 0; i < ARRAY_SIZE(counts); i++) {
@@ -586,7 +578,7 @@ static void niov(void)
 static void pads(void)
 {
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	struct counts base = baseline();
 	int fd = memfd_of(64 + 4096, F_SEAL_SHRINK);
 
@@ -652,7 +644,7 @@ static void notify_limits(void)
 	size_t ent = sizeof(struct v4v_ring_data_ent), got;
 
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	memset(&q, 0, sizeof(q));
 	q.q.h.op = V4V_OP_NOTIFY;
 
@@ -705,7 +697,7 @@ static void spoofed_source(void)
 {
 	static const uint16_t claims[] = {0, 1, 2, 3, V4V_DOMID_ANY, V4V_DOMID_MAX, 0xFFFF};
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	uint16_t victim = v4v_domid(good_tx);
 
 	for (unsigned i = 0; i < ARRAY_SIZE(claims) + 1; i++) {
@@ -739,7 +731,7 @@ static void spoofed_source(void)
 
 static void store_rx(struct v4v_rx *r, uint32_t v)
 {
-	atomic_store_explicit((_Atomic uint32_t *)&v4v_rx_ring(r)->rx_ptr, v, memory_order_release);
+	v4v_store_release(&v4v__rx_ring(r)->rx_ptr, v);
 }
 
 /* The owner is told, through its VIRQ, that ring `port` is broken. */
@@ -771,7 +763,7 @@ static void garbage_rx(void)
 	struct v4v_msg m;
 
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	for (unsigned i = 0; i < ARRAY_SIZE(garbage); i++)
 		r[i] = ring(h, 10 + i, 4096);
 	spare = ring(h, 20, 4096);
@@ -808,9 +800,9 @@ static void garbage_msg(void)
 	char got[8];
 
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	struct v4v_rx *r = ring(h, 30, 4096);
-	struct v4v_ring *ring = v4v_rx_ring(r);
+	struct v4v_ring *ring = v4v__rx_ring(r);
 	send_to(good_tx, r, 4);
 
 	/* tx_ptr is v4vd's: v4vd never reads it back, and rewrites it. */
@@ -857,7 +849,7 @@ static void flood(void)
 	long full = 0, again = 0;
 
 	start();
-	struct v4v_domain *sink = dom("sink");
+	struct v4v_domain *sink = t_domain("sink");
 	sink_ring = ring(sink, 1, 4096);
 	struct v4v_addr dst = v4v_rx_addr(sink_ring);
 	uint16_t evil;
@@ -1098,7 +1090,7 @@ static void bell_owner_gone(void)
 
 	/* Messages now land in the new memory. */
 	send_to(good_tx, rx, 4);
-	CHECK_EQ(atomic_load_explicit((_Atomic uint32_t *)&mem->tx_ptr, memory_order_acquire), 32);
+	CHECK_EQ(v4v_load_acquire(&mem->tx_ptr), 32);
 
 	v4v_close(y);
 	counts_back(&base);
@@ -1118,7 +1110,7 @@ static void bell_owner_gone(void)
 static void bad_strings(void)
 {
 	start();
-	struct v4v_domain *h = dom("evil");
+	struct v4v_domain *h = t_domain("evil");
 	static const uint32_t ops[] = {V4V_OP_NAME_REGISTER, V4V_OP_NAME_UNREGISTER,
 				       V4V_OP_NAME_LOOKUP};
 
@@ -1143,29 +1135,14 @@ static void bad_strings(void)
 }
 
 static const struct t_case cases[] = {
-    {"truncated", truncated},
-    {"oversize", oversize},
-    {"unknown_op", unknown_op},
-    {"wrong_fds", wrong_fds},
-    {"unsealed_memfd", unsealed_memfd},
-    {"short_memfd", short_memfd},
-    {"non_memfd", non_memfd},
-    {"staging_bounds", staging_bounds},
-    {"niov", niov},
-    {"pads", pads},
-    {"notify_limits", notify_limits},
-    {"spoofed_source", spoofed_source},
-    {"garbage_rx", garbage_rx},
-    {"garbage_msg", garbage_msg},
-    {"flood", flood},
-    {"pipeline", pipeline},
-    {"bad_version", bad_version},
-    {"looped_channel", looped_channel},
-    {"bell_owner_gone", bell_owner_gone},
-    {"bad_strings", bad_strings},
+    T_CASE(truncated),	    T_CASE(oversize),	    T_CASE(unknown_op),	     T_CASE(wrong_fds),
+    T_CASE(unsealed_memfd), T_CASE(short_memfd),    T_CASE(non_memfd),	     T_CASE(staging_bounds),
+    T_CASE(niov),	    T_CASE(pads),	    T_CASE(notify_limits),   T_CASE(spoofed_source),
+    T_CASE(garbage_rx),	    T_CASE(garbage_msg),    T_CASE(flood),	     T_CASE(pipeline),
+    T_CASE(bad_version),    T_CASE(looped_channel), T_CASE(bell_owner_gone), T_CASE(bad_strings),
 };
 
 int main(int argc, char **argv)
 {
-	return t_main(argc, argv, cases, ARRAY_SIZE(cases));
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -62,18 +62,10 @@ struct peer {
 	struct report rep;
 };
 
-static uint64_t mix(uint64_t x)
-{
-	x += 0x9E3779B97F4A7C15ull;
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-	return x ^ (x >> 31);
-}
-
 /* A message is (from, to, tag): tag = seq | PHASE2 when after the kill. */
 static uint64_t msg_key(unsigned from, unsigned to, uint32_t tag)
 {
-	return mix(seed ^ mix((uint64_t)from << 40 | (uint64_t)to << 32 | tag));
+	return t_mix(seed ^ t_mix((uint64_t)from << 40 | (uint64_t)to << 32 | tag));
 }
 
 static size_t msg_len(unsigned from, unsigned to, uint32_t tag)
@@ -83,20 +75,7 @@ static size_t msg_len(unsigned from, unsigned to, uint32_t tag)
 
 static void msg_fill(uint8_t *p, unsigned from, unsigned to, uint32_t tag, size_t n)
 {
-	uint64_t s = msg_key(from, to, tag);
-	for (size_t i = 0; i < n; i++) {
-		if (i % 8 == 0)
-			s = mix(s + i);
-		p[i] = (uint8_t)(s >> (8 * (i % 8)));
-	}
-}
-
-static unsigned index_of(uint16_t id)
-{
-	for (unsigned i = 0; i < NDOM; i++)
-		if (domid[i] == id)
-			return i;
-	return NDOM;
+	t_fill(p, n, msg_key(from, to, tag));
 }
 
 /* ---- the children ------------------------------------------------------- */
@@ -111,7 +90,7 @@ static unsigned drain(struct peer *p)
 	for (unsigned i = 0; i < p->nrings; i++) {
 		v4v_port_t port = v4v_rx_addr(p->rings[i]).aport;
 		while ((e = v4v_rx_peek(p->rings[i], &m)) == 1) {
-			unsigned from = index_of(m.source.domain_id);
+			unsigned from = t_index_of(domid, NDOM, m.source.domain_id);
 			uint32_t tag = m.message_type;
 			CCHECK(from < NDOM && from != me);
 			/* In order, none lost, none twice: one sender, one ring. */
@@ -268,20 +247,6 @@ static void child(unsigned idx, int domain_fd, int ctl)
 
 /* ---- the parent --------------------------------------------------------- */
 
-static bool read_full(int fd, void *buf, size_t n)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	for (size_t got = 0; got < n;) {
-		if (poll(&p, 1, 2 * GUARD_MS) != 1)
-			return false;
-		ssize_t r = read(fd, (char *)buf + got, n - got);
-		if (r <= 0)
-			return false;
-		got += (size_t)r;
-	}
-	return true;
-}
-
 /* Whether a `v4vctl domains` or `rings` listing has a row for domid. */
 static bool listed(const char *what, uint16_t id)
 {
@@ -295,21 +260,8 @@ static bool listed(const char *what, uint16_t id)
 /* What v4vd's fds are, one line, for a failure message. */
 static void show_fds(const char *when)
 {
-	char dir[64], path[400], link[128];
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)t_v4vd_pid());
-	DIR *d = opendir(dir);
-	CHECK(d);
 	fprintf(stderr, "v4vd fds %s:", when);
-	for (struct dirent *e; (e = readdir(d));) {
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		ssize_t k = readlink(path, link, sizeof(link) - 1);
-		if (k > 0) {
-			link[k] = '\0';
-			fprintf(stderr, " %s=%s", e->d_name, link);
-		}
-	}
-	fprintf(stderr, "\n");
-	closedir(d);
+	t_v4vd_print_fds();
 }
 
 /* Mappings of memfds (rings, staging areas) in v4vd. */
@@ -342,9 +294,7 @@ static pid_t pid[NDOM];
 
 static void kill_children(void)
 {
-	for (unsigned i = 0; i < NDOM; i++)
-		if (pid[i] > 0)
-			kill(pid[i], SIGKILL);
+	t_kill_pids(pid, NDOM);
 }
 
 static void sigkill_mid_traffic(void)
@@ -368,12 +318,12 @@ static void sigkill_mid_traffic(void)
 	atexit(kill_children);
 	t_spawn_domains(NDOM, names, SOCK_STREAM, child, pid, domid, ctl);
 	for (unsigned i = 0; i < NDOM; i++)
-		CHECK(read_full(ctl[i], &c, 1) && c == 'r');
+		CHECK(t_read_full(ctl[i], &c, 1, 2 * GUARD_MS) && c == 'r');
 	for (unsigned i = 0; i < NDOM; i++)
 		CHECK_EQ(write(ctl[i], "s", 1), 1);
 	/* Everyone has exchanged traffic with everyone, and still is. */
 	for (unsigned i = 0; i < NDOM; i++)
-		CHECK(read_full(ctl[i], &c, 1) && c == 'r');
+		CHECK(t_read_full(ctl[i], &c, 1, 2 * GUARD_MS) && c == 'r');
 
 	int st;
 	CHECK_EQ(kill(pid[VICTIM], SIGKILL), 0);
@@ -390,7 +340,7 @@ static void sigkill_mid_traffic(void)
 		CHECK_EQ(write(ctl[i], "g", 1), 1);
 	for (unsigned i = S1; i <= S2; i++) {
 		struct report rep;
-		CHECK(read_full(ctl[i], &rep, sizeof(rep)));
+		CHECK(t_read_full(ctl[i], &rep, sizeof(rep), 2 * GUARD_MS));
 		CHECK_EQ(rep.got_after, AFTER_MSGS);
 		CHECK_EQ(rep.sent_after, AFTER_MSGS);
 		CHECK(rep.got_from[VICTIM] >= READY_MSGS);
@@ -420,10 +370,10 @@ static void sigkill_mid_traffic(void)
 }
 
 static const struct t_case cases[] = {
-    {"sigkill_mid_traffic", sigkill_mid_traffic},
+    T_CASE(sigkill_mid_traffic),
 };
 
 int main(int argc, char **argv)
 {
-	return t_main(argc, argv, cases, 1);
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

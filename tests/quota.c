@@ -101,8 +101,7 @@ static void waiters(void)
 }
 
 static const struct t_case cases[] = {
-    {"rings", rings},	  {"ring_bytes", ring_bytes}, {"names", names},
-    {"domains", domains}, {"waiters", waiters},
+    T_CASE(rings), T_CASE(ring_bytes), T_CASE(names), T_CASE(domains), T_CASE(waiters),
 };
 
 int main(int argc, char **argv)

@@ -59,13 +59,6 @@ struct renew {
 	uint16_t domid[NDOM];
 };
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static uint8_t pat(unsigned from, uint64_t k)
 {
 	return (uint8_t)(k * 7 + from * 31 + (k >> 11));
@@ -159,7 +152,7 @@ static void child(unsigned idx, int domain_fd, int ctl)
 				break;
 		}
 		rep.err = errno;
-		rep.when_ns = now_ns();
+		rep.when_ns = t_now_ns();
 		rep.again_err = v4v_send(s, buf, 1, 0) < 0 ? errno : 0;
 		break;
 	case 1:
@@ -172,7 +165,7 @@ static void child(unsigned idx, int domain_fd, int ctl)
 			if (e == 0)
 				continue; /* an ordinary signal */
 			rep.err = -e;
-			rep.when_ns = now_ns();
+			rep.when_ns = t_now_ns();
 			break;
 		}
 		rep.again_err = v4v_recv(s, buf, 1, MSG_DONTWAIT) < 0 ? errno : 0;
@@ -186,7 +179,7 @@ static void child(unsigned idx, int domain_fd, int ctl)
 		tell(ctl, 'R');
 		CCHECK(v4v_recv(s, buf, sizeof(buf), 0) < 0);
 		rep.err = errno;
-		rep.when_ns = now_ns();
+		rep.when_ns = t_now_ns();
 		rep.again_err = v4v_recv(s, buf, 1, 0) < 0 ? errno : 0;
 		break;
 	}
@@ -196,7 +189,7 @@ static void child(unsigned idx, int domain_fd, int ctl)
 	/* Bounded wait: v4vd's fds close one by one as it dies, and the
 	 * socket's may have gone before the channel the VIRQ fd watches. */
 	rep.virq_readable = poll(&p, 1, GUARD_MS) == 1 && (p.revents & POLLIN);
-	rep.virq_ns = now_ns();
+	rep.virq_ns = t_now_ns();
 	CCHECK(v4v_virq_ack(d) == -EPIPE);
 	CCHECK(v4v_notify(d, NULL, 0) == -EPIPE);
 	struct v4v_addr to = {.aport = PORT, .domain_id = domid[peer_of(me)]};
@@ -210,11 +203,11 @@ static void child(unsigned idx, int domain_fd, int ctl)
 	CCHECK(v4v_bind(s2, &any) == -1 && errno == EPIPE);
 	CCHECK(v4v_sock_close(s2) == 0);
 	/* Closing the dead sockets does not wait for the dead v4vd. */
-	int64_t t0 = now_ns();
+	int64_t t0 = t_now_ns();
 	CCHECK(v4v_sock_close(s) == 0);
 	if (l >= 0)
 		CCHECK(v4v_sock_close(l) == 0);
-	rep.close_ns = now_ns() - t0;
+	rep.close_ns = t_now_ns() - t0;
 	CCHECK(write(ctl, &rep, sizeof(rep)) == sizeof(rep));
 
 	/* A new v4vd: a new domain for this same process. */
@@ -257,9 +250,7 @@ static pid_t pid[NDOM];
 
 static void kill_children(void)
 {
-	for (unsigned i = 0; i < NDOM; i++)
-		if (pid[i] > 0)
-			kill(pid[i], SIGKILL);
+	t_kill_pids(pid, NDOM);
 }
 
 static void from(int fd, void *m, size_t n)
@@ -298,7 +289,7 @@ static void v4vd_restart(void)
 	CHECK_EQ(t_ctl_rows("domains"), NDOM);
 
 	/* The crash. */
-	int64_t t_kill = now_ns();
+	int64_t t_kill = t_now_ns();
 	CHECK_EQ(kill(old, SIGKILL), 0);
 	int st;
 	CHECK_EQ(waitpid(old, &st, 0), old);
@@ -355,10 +346,10 @@ static void v4vd_restart(void)
 }
 
 static const struct t_case cases[] = {
-    {"v4vd_restart", v4vd_restart},
+    T_CASE(v4vd_restart),
 };
 
 int main(int argc, char **argv)
 {
-	return t_main(argc, argv, cases, 1);
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -137,11 +137,7 @@ static void random_model(void)
 }
 
 static const struct t_case cases[] = {
-    {"slots", slots},
-    {"space", space},
-    {"put_peek_wrap", put_peek_wrap},
-    {"peek_rejects", peek_rejects},
-    {"random_model", random_model},
+    T_CASE(slots), T_CASE(space), T_CASE(put_peek_wrap), T_CASE(peek_rejects), T_CASE(random_model),
 };
 
 int main(int argc, char **argv)

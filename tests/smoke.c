@@ -4,7 +4,7 @@
 
 #include "t.h"
 
-static void smoke(void)
+static void hello(void)
 {
 	t_v4vd_start(NULL);
 	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
@@ -31,9 +31,11 @@ static void smoke(void)
 	v4v_close(a);
 	v4v_close(b);
 }
-static const struct t_case cases[] = {{"hello", smoke}};
+static const struct t_case cases[] = {
+    T_CASE(hello),
+};
 
 int main(int argc, char **argv)
 {
-	return t_main(argc, argv, cases, 1);
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

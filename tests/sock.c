@@ -548,18 +548,10 @@ static void stream_eof_pollable(void)
 }
 
 static const struct t_case cases[] = {
-    {"dgram_basic", dgram_basic},
-    {"dgram_poll_full", dgram_poll_full},
-    {"dgram_partner_only", dgram_partner_only},
-    {"stream_bulk", stream_bulk},
-    {"stream_refused", stream_refused},
-    {"stream_reset_on_death", stream_reset_on_death},
-    {"stream_connect_loop", stream_connect_loop},
-    {"names_and_modes", names_and_modes},
-    {"threads", threads},
-    {"listen_backlog", listen_backlog},
-    {"accept_over_quota", accept_over_quota},
-    {"stream_eof_pollable", stream_eof_pollable},
+    T_CASE(dgram_basic),	 T_CASE(dgram_poll_full),   T_CASE(dgram_partner_only),
+    T_CASE(stream_bulk),	 T_CASE(stream_refused),    T_CASE(stream_reset_on_death),
+    T_CASE(stream_connect_loop), T_CASE(names_and_modes),   T_CASE(threads),
+    T_CASE(listen_backlog),	 T_CASE(accept_over_quota), T_CASE(stream_eof_pollable),
 };
 
 int main(int argc, char **argv)

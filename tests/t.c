@@ -12,12 +12,11 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "common/util.h"
+#include "ctl/client.h"
 
 static pid_t daemon_pid;
 static char rundir[128];
@@ -60,14 +59,10 @@ static void cleanup(void)
 
 static bool control_ready(void)
 {
-	char path[160];
-	snprintf(path, sizeof(path), "%s/control", rundir);
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	strcpy(sa.sun_path, path);
-	bool ok = connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(s);
-	return ok;
+	int s = v4v_ctl_connect(rundir);
+	if (s >= 0)
+		close(s);
+	return s >= 0;
 }
 
 pid_t t_v4vd_start(const char *const *extra)
@@ -124,35 +119,28 @@ void t_v4vd_stop(void)
 
 static char *ctl_va(char **err, const char *fmt, va_list ap)
 {
-	char cmd[1024], path[160], *reply;
-	uint32_t n;
+	char cmd[1024];
+	struct v4v_ctl_reply rep;
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	snprintf(path, sizeof(path), "%s/control", rundir);
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	strcpy(sa.sun_path, path);
-	CHECK(connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	int fd = -1;
-	CHECK(v4v_frame_send(s, cmd, (uint32_t)strlen(cmd), -1) == 0);
-	CHECK(v4v_frame_recv(s, &reply, &n, 64u << 20, &fd) == 0);
-	close(s);
-	if (strncmp(reply, "ok\n", 3) != 0) {
-		if (fd >= 0)
-			close(fd);
+	if (v4v_ctl_request(rundir, cmd, &rep) < 0) {
+		fprintf(stderr, "control '%s': %s\n", cmd, rep.why);
+		exit(1);
+	}
+	if (!rep.ok) {
 		if (!err) {
-			fprintf(stderr, "control '%s' failed: %s", cmd, reply);
+			fprintf(stderr, "control '%s' failed: %s\n", cmd, rep.body);
 			exit(1);
 		}
-		*err = reply;
+		*err = rep.body;
 		return NULL;
 	}
 	/* A passed fd is returned by appending it as a "fd=N" line. */
-	size_t len = strlen(reply);
-	char *out = malloc(len + 32);
-	snprintf(out, len + 32, "%s%s", reply + 3, "");
-	if (fd >= 0)
-		snprintf(out + len - 3, 32, "fd=%d\n", fd);
-	free(reply);
+	char *out = malloc(rep.len + 32);
+	CHECK(out);
+	snprintf(out, rep.len + 32, "%s", rep.body);
+	if (rep.fd >= 0)
+		snprintf(out + rep.len, 32, "fd=%d\n", rep.fd);
+	free(rep.body);
 	return out;
 }
 
@@ -206,6 +194,12 @@ struct v4v_domain *t_domain(const char *name)
 	if (ndomains < sizeof(domains) / sizeof(domains[0]))
 		domains[ndomains++] = d;
 	return d;
+}
+
+void t_domains_close(void)
+{
+	while (ndomains)
+		v4v_close(domains[--ndomains]);
 }
 
 void t_spawn_domains(unsigned n, const char *const *names, int type,
@@ -326,6 +320,78 @@ int t_v4vd_maps(void)
 	char p[64];
 	snprintf(p, sizeof(p), "/proc/%d/maps", (int)daemon_pid);
 	return count_lines(p, false);
+}
+
+void t_kill_pids(const pid_t *pid, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (pid[i] > 0)
+			kill(pid[i], SIGKILL);
+}
+
+unsigned t_index_of(const uint16_t *ids, unsigned n, uint16_t id)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (ids[i] == id)
+			return i;
+	return n;
+}
+
+void t_v4vd_print_fds(void)
+{
+	char dir[64], path[400], link[128];
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)daemon_pid);
+	DIR *d = opendir(dir);
+	CHECK(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		if (k > 0) {
+			link[k] = '\0';
+			fprintf(stderr, " %s=%s", e->d_name, link);
+		}
+	}
+	fprintf(stderr, "\n");
+	closedir(d);
+}
+
+bool t_read_full(int fd, void *buf, size_t n, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	for (size_t got = 0; got < n;) {
+		if (poll(&p, 1, ms) != 1)
+			return false;
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r <= 0)
+			return false;
+		got += (size_t)r;
+	}
+	return true;
+}
+
+int64_t t_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+uint64_t t_mix(uint64_t x)
+{
+	x += 0x9E3779B97F4A7C15ull;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+	return x ^ (x >> 31);
+}
+
+void t_fill(uint8_t *p, size_t n, uint64_t key)
+{
+	uint64_t s = key;
+	for (size_t i = 0; i < n; i++) {
+		if (i % 8 == 0)
+			s = t_mix(s + i);
+		p[i] = (uint8_t)(s >> (8 * (i % 8)));
+	}
 }
 
 static uint64_t rng_state;

@@ -8,6 +8,7 @@
 #define V4V_T_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/types.h>
@@ -75,6 +76,29 @@ bool t_wait_virq(struct v4v_domain *d, int ms);
 int t_v4vd_fds(void);
 int t_v4vd_maps(void);
 
+/* Close every handle t_domain() returned: a case's end, so that
+ * LeakSanitizer finds nothing open. */
+void t_domains_close(void);
+
+/* SIGKILL every pid[i] > 0 (forked children, e.g. from an atexit hook). */
+void t_kill_pids(const pid_t *pid, unsigned n);
+/* The index of id in ids[n]; n when it is not there. */
+unsigned t_index_of(const uint16_t *ids, unsigned n, uint16_t id);
+/* Print v4vd's fds as " FD=TARGET"... and a newline on stderr. */
+void t_v4vd_print_fds(void);
+
+/* Read exactly n bytes, waiting at most ms for each part; false on end of
+ * file, an error or a timeout. */
+bool t_read_full(int fd, void *buf, size_t n, int ms);
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t t_now_ns(void);
+
+/* A 64-bit mixer (splitmix64's finalizer): keys and payloads from a seed. */
+uint64_t t_mix(uint64_t x);
+/* n bytes derived from key: each 8 from t_mix of the last word plus the
+ * offset, so a receiver can regenerate and compare them. */
+void t_fill(uint8_t *p, size_t n, uint64_t key);
+
 /* A seeded PRNG; the seed is printed so failures can be replayed
  * (T_SEED=N in the environment). */
 uint64_t t_seed(void);
@@ -85,6 +109,14 @@ struct t_case {
 	const char *name;
 	void (*fn)(void);
 };
+/* One entry of a test file's table: the case is named after its function.
+ * tests/meson.build reads the names from these entries (one meson test per
+ * case), so a case is listed only here: write each T_CASE(...) in the
+ * table and nowhere else in the file. */
+#define T_CASE(fn)                                                                                 \
+	{                                                                                          \
+#fn, fn                                                                            \
+	}
 int t_main(int argc, char **argv, const struct t_case *cases, unsigned n);
 
 #endif

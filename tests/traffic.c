@@ -45,53 +45,32 @@ struct report {
 	uint32_t sent, eagain;
 };
 
-static uint64_t mix(uint64_t x)
-{
-	x += 0x9E3779B97F4A7C15ull;
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-	return x ^ (x >> 31);
-}
-
 static uint64_t msg_key(unsigned from, uint32_t seq)
 {
-	return mix(seed ^ mix((uint64_t)from << 32 | seq));
+	return t_mix(seed ^ t_mix((uint64_t)from << 32 | seq));
 }
 
 /* Destination index: any domain but the sender. */
 static unsigned msg_dst(unsigned from, uint32_t seq)
 {
-	unsigned k = (unsigned)(mix(msg_key(from, seq) ^ 1) % (NDOM - 1));
+	unsigned k = (unsigned)(t_mix(msg_key(from, seq) ^ 1) % (NDOM - 1));
 	return k >= from ? k + 1 : k;
 }
 
 static size_t msg_len(unsigned from, uint32_t seq)
 {
-	return (size_t)(mix(msg_key(from, seq) ^ 2) % (MAXPAY + 1));
+	return (size_t)(t_mix(msg_key(from, seq) ^ 2) % (MAXPAY + 1));
 }
 
 static void msg_fill(uint8_t *p, unsigned from, uint32_t seq, size_t n)
 {
-	uint64_t s = msg_key(from, seq);
-	for (size_t i = 0; i < n; i++) {
-		if (i % 8 == 0)
-			s = mix(s + i);
-		p[i] = (uint8_t)(s >> (8 * (i % 8)));
-	}
+	t_fill(p, n, msg_key(from, seq));
 }
 
 /* The domain whose messages land in j's exact ring. */
 static unsigned partner_of(unsigned j)
 {
 	return (j + 1) % NDOM;
-}
-
-static unsigned index_of(uint16_t id)
-{
-	for (unsigned i = 0; i < NDOM; i++)
-		if (domid[i] == id)
-			return i;
-	return NDOM;
 }
 
 struct rxstate {
@@ -109,7 +88,7 @@ static unsigned drain(struct v4v_rx *r, bool exact, struct rxstate *st)
 	int e;
 
 	while ((e = v4v_rx_peek(r, &m)) == 1) {
-		unsigned from = index_of(m.source.domain_id);
+		unsigned from = t_index_of(domid, NDOM, m.source.domain_id);
 		uint32_t seq = m.message_type;
 		CCHECK(from < NDOM && from != me);
 		CCHECK(m.source.aport == SRC_PORT + from);
@@ -197,20 +176,6 @@ static void child(unsigned idx, int domain_fd, int report_fd)
 	_exit(0);
 }
 
-static bool read_full(int fd, void *buf, size_t n)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-	for (size_t got = 0; got < n;) {
-		if (poll(&p, 1, 2 * GUARD_MS) != 1)
-			return false;
-		ssize_t r = read(fd, (char *)buf + got, n - got);
-		if (r <= 0)
-			return false;
-		got += (size_t)r;
-	}
-	return true;
-}
-
 static void many_domains(void)
 {
 	int ctl[NDOM];
@@ -227,14 +192,14 @@ static void many_domains(void)
 	t_spawn_domains(NDOM, names, SOCK_STREAM, child, pid, domid, ctl);
 	char c;
 	for (unsigned i = 0; i < NDOM; i++)
-		CHECK(read_full(ctl[i], &c, 1) && c == 'r');
+		CHECK(t_read_full(ctl[i], &c, 1, 2 * GUARD_MS) && c == 'r');
 	for (unsigned i = 0; i < NDOM; i++)
 		CHECK_EQ(write(ctl[i], "g", 1), 1);
 
 	uint32_t total = 0, eagain = 0;
 	for (unsigned i = 0; i < NDOM; i++) {
 		struct report rep;
-		if (!read_full(ctl[i], &rep, sizeof(rep))) {
+		if (!t_read_full(ctl[i], &rep, sizeof(rep), 2 * GUARD_MS)) {
 			fprintf(stderr, "child %u sent no report\n", i);
 			for (unsigned k = 0; k < NDOM; k++)
 				kill(pid[k], SIGKILL);
@@ -261,10 +226,10 @@ static void many_domains(void)
 }
 
 static const struct t_case cases[] = {
-    {"many_domains", many_domains},
+    T_CASE(many_domains),
 };
 
 int main(int argc, char **argv)
 {
-	return t_main(argc, argv, cases, 1);
+	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

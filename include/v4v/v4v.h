@@ -17,6 +17,8 @@
 #ifndef V4V_V4V_H
 #define V4V_V4V_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -74,8 +76,12 @@ size_t v4v_msg_read(const struct v4v_msg *m, void *buf, size_t cap);
 struct v4v_addr v4v_rx_addr(const struct v4v_rx *r);
 uint16_t v4v_rx_partner(const struct v4v_rx *r);
 uint32_t v4v_rx_len(const struct v4v_rx *r);
-/* The shared ring itself (header and data), e.g. for tests. */
-struct v4v_ring *v4v_rx_ring(struct v4v_rx *r);
+/* Bytes in the ring now: messages v4vd has written that this process has
+ * not consumed yet (at most v4v_rx_len() - V4V_MSG_SLOT). */
+uint32_t v4v_rx_used(const struct v4v_rx *r);
+/* Ring bytes one message of `payload` bytes takes: its header, rounded up
+ * to the V4V_MSG_SLOT slot (what v4v_rx_used() counts it as). */
+size_t v4v_msg_ring_bytes(size_t payload);
 
 /* ---- hypercalls -------------------------------------------------------- */
 
@@ -110,6 +116,9 @@ int v4v_name_lookup(struct v4v_domain *d, const char *domain, const char *servic
 		    struct v4v_addr *out);
 /* A domain's id from its name or id; -ESRCH when there is no such domain. */
 int v4v_domain_resolve(struct v4v_domain *d, const char *domain, uint16_t *domid);
+/* Whether s is a legal domain or service name: 1-31 of A-Za-z0-9._-, not
+ * starting with a digit or '-'.  v4vd refuses any other (-EINVAL). */
+bool v4v_name_valid(const char *s);
 
 /* ---- sockets ------------------------------------------------------------
  *

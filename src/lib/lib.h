@@ -42,6 +42,8 @@ int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
 int v4v__ring_poke(struct v4v_rx *r);
 /* True when the ring is empty, checked after a full fence (before sleeping). */
 bool v4v__rx_idle(struct v4v_rx *r);
+/* The shared ring itself, header and data: for tests that scribble on it. */
+struct v4v_ring *v4v__rx_ring(struct v4v_rx *r);
 
 /* Take the lock and re-attach first if we are a fork child. */
 int v4v__enter(struct v4v_domain *d);

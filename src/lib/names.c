@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "core/hv.h"
 #include "lib.h"
 
 static long name_call(struct v4v_domain *d, struct v4v_req_name *q, struct v4v_name_reply *r)
@@ -73,4 +74,9 @@ int v4v_domain_resolve(struct v4v_domain *d, const char *domain, uint16_t *domid
 	if (e == 0)
 		*domid = a.domain_id;
 	return e;
+}
+
+bool v4v_name_valid(const char *s)
+{
+	return hv_name_ok(s); /* the rule v4vd applies, not a copy of it */
 }

@@ -160,7 +160,20 @@ uint32_t v4v_rx_len(const struct v4v_rx *r)
 {
 	return r->len;
 }
-struct v4v_ring *v4v_rx_ring(struct v4v_rx *r)
+struct v4v_ring *v4v__rx_ring(struct v4v_rx *r)
 {
 	return r->ring;
+}
+
+uint32_t v4v_rx_used(const struct v4v_rx *r)
+{
+	/* Acquire: pairs with v4vd's release of tx_ptr, as in v4v_rx_peek.
+	 * rx is our own copy, so v4vd cannot make this exceed len. */
+	uint32_t tx = v4v_load_acquire(&r->ring->tx_ptr) % r->len;
+	return v4v_ring_used(r->len, r->rx, tx);
+}
+
+size_t v4v_msg_ring_bytes(size_t payload)
+{
+	return (size_t)v4v_msg_footprint(payload);
 }

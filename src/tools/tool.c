@@ -1,17 +1,14 @@
 /* SPDX-License-Identifier: MIT */
+/* The tools' helpers: dying with a message, one control request, TSV tables. */
 #define _GNU_SOURCE
 #include "tool.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include "common/util.h"
+#include "ctl/client.h"
 
 void die(const char *fmt, ...)
 {
@@ -26,44 +23,17 @@ void die(const char *fmt, ...)
 
 int ctl_request(const char *cmd, char **body, int *fd)
 {
-	char dir[256], path[128];
-	if (v4v_runtime_dir(dir, sizeof(dir)) < 0 || v4v_control_path(path, sizeof(path), dir) < 0)
-		die("runtime directory path is too long");
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	strcpy(sa.sun_path, path);
-	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno == ENOENT || errno == ECONNREFUSED)
-			die("v4vd is not running (no control socket at %s); start it with "
-			    "'v4vd --runtime-dir %s' or set V4V_RUNTIME_DIR",
-			    path, dir);
-		die("cannot connect to %s: %s", path, strerror(errno));
+	struct v4v_ctl_reply rep;
+	if (v4v_ctl_request(NULL, cmd, &rep) < 0)
+		die("%s", rep.why);
+	*body = rep.body;
+	rep.body = NULL;
+	if (fd) { /* -1 after an error reply */
+		*fd = rep.fd;
+		rep.fd = -1;
 	}
-	char *reply;
-	uint32_t n;
-	int e = v4v_frame_send(s, cmd, (uint32_t)strlen(cmd), -1);
-	if (!e)
-		e = v4v_frame_recv(s, &reply, &n, 64u << 20, fd);
-	close(s);
-	if (e == -ECONNRESET)
-		die("v4vd closed the control connection (are you the admin?)");
-	if (e)
-		die("control request failed: %s", strerror(-e));
-	if (strncmp(reply, "ok\n", 3) == 0) {
-		memmove(reply, reply + 3, n - 2);
-		*body = reply;
-		return 0;
-	}
-	if (strncmp(reply, "error: ", 7) == 0) {
-		memmove(reply, reply + 7, n - 6);
-		reply[strcspn(reply, "\n")] = '\0';
-	}
-	*body = reply;
-	if (fd && *fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
-	return -1;
+	v4v_ctl_reply_free(&rep); /* an fd the caller did not ask for */
+	return rep.ok ? 0 : -1;
 }
 
 /* Split s on sep in place into a malloc'd array. */

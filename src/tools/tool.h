@@ -10,10 +10,10 @@ extern const char *prog;
 
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
-/* Send one command to v4vd's control socket.  On success returns 0 with the
- * reply body after "ok\n" in *body (malloc'd) and any passed fd in *fd;
- * on "error: ..." returns -1 with the sentence in *body; exits with a clear
- * message when v4vd cannot be reached. */
+/* Send one command to v4vd's control socket (ctl/client.h).  On success
+ * returns 0 with the reply body after "ok\n" in *body (malloc'd) and any
+ * passed fd in *fd; on "error: ..." returns -1 with the sentence in *body;
+ * exits with a clear message when v4vd cannot be reached. */
 int ctl_request(const char *cmd, char **body, int *fd);
 
 /* Parse a typed TSV table ("name:n\tother:s" header, then rows). */

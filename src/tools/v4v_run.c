@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "core/hv.h"
 #include "tool.h"
+#include "v4v/v4v.h"
 
 const char *prog = "v4v-run";
 
@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 			domid = optarg;
 			break;
 		case 'n':
-			if (!hv_name_ok(optarg))
+			if (!v4v_name_valid(optarg))
 				die("bad --name '%s' (1-31 of A-Za-z0-9._-, not starting with a "
 				    "digit or -)",
 				    optarg);

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "core/hv.h"
 #include "tool.h"
 #include "v4v/v4v.h"
 
@@ -262,7 +261,7 @@ int main(int argc, char **argv)
 			o.count = v;
 			break;
 		case 'n':
-			if (!hv_name_ok(optarg))
+			if (!v4v_name_valid(optarg))
 				die("bad service name '%s' (1-31 of A-Za-z0-9._-)", optarg);
 			o.service = optarg;
 			break;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * v4vctl: the admin's view of v4vd.  A table of subcommands; each turns
- * its arguments into one control command and prints the reply as a table,
- * or as JSON with -j (an array of objects with stable keys).
+ * v4vctl: the admin's view of v4vd.  A table of subcommands (name,
+ * function, one-line description: the usage is printed from it); each
+ * turns its arguments into one control command and prints the reply as a
+ * table, or as JSON with -j (an array of objects with stable keys).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -15,24 +16,16 @@
 
 const char *prog = "v4vctl";
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: v4vctl [-j] COMMAND [ARGS]\n"
-		   "  domains                          list domains with their counters\n"
-		   "  rings                            list registered rings\n"
-		   "  names                            list registered service names\n"
-		   "  stats                            v4vd's totals, CPU and memory\n"
-		   "  domain create [--domid N] [NAME] create a persistent domain\n"
-		   "  domain destroy DOM               destroy a domain (its processes lose it)\n"
-		   "  fw list                          rules in order, with hit counters\n"
-		   "  fw add [--src DOM[:PORT]] [--dst DOM[:PORT]] accept|reject|drop\n"
-		   "  fw insert N [--src ...] [--dst ...] ACTION   insert as rule N (1-based)\n"
-		   "  fw delete N                      delete rule N\n"
-		   "  fw flush                         delete every rule\n"
-		   "  fw policy accept|reject|drop     the verdict when no rule matches\n"
-		   "DOM is a domid, a domain name, or 'any' in rules.\n"
-		   "  -j   print JSON instead of a table\n");
-}
+struct command {
+	const char *name, *sub; /* "fw" "add"; sub NULL: a one-word command */
+	int (*fn)(const struct command *c, int argc, char **argv, bool json);
+	const char *args; /* for the usage */
+	const char *description;
+};
+
+static const struct command commands[];
+
+static void usage(FILE *f);
 
 /* Join argv into a command line, refusing words the protocol can't carry. */
 static void join(char *buf, size_t cap, const char *prefix, int argc, char **argv)
@@ -67,7 +60,23 @@ static int run(const char *cmd, bool json, bool table)
 	return 0;
 }
 
-static int domain_create(int argc, char **argv, bool json)
+/* A command's words, "fw add" or "domains": also the control command's. */
+static const char *words(const struct command *c, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s%s%s", c->name, c->sub ? " " : "", c->sub ? c->sub : "");
+	return buf;
+}
+
+/* A listing: the control command is the command's words. */
+static int list_main(const struct command *c, int argc, char **argv, bool json)
+{
+	char w[32];
+	if (argc != 0)
+		die("'%s' takes no arguments", words(c, w, sizeof(w)));
+	return run(words(c, w, sizeof(w)), json, true);
+}
+
+static int domain_create(const struct command *c, int argc, char **argv, bool json)
 {
 	const char *domid = "auto", *name = "-";
 	uint64_t v;
@@ -87,6 +96,74 @@ static int domain_create(int argc, char **argv, bool json)
 	return run(cmd, json, true);
 }
 
+/* The rest pass their words through: v4vd checks them and says what is
+ * wrong in its own words. */
+static int pass_words(const struct command *c, int argc, char **argv, bool json)
+{
+	char cmd[4096], w[32];
+	join(cmd, sizeof(cmd), words(c, w, sizeof(w)), argc, argv);
+	return run(cmd, json, false);
+}
+
+static int domain_destroy(const struct command *c, int argc, char **argv, bool json)
+{
+	if (argc != 1)
+		die("usage: domain destroy DOM");
+	return pass_words(c, argc, argv, json);
+}
+
+static int help(const struct command *c, int argc, char **argv, bool json)
+{
+	usage(stdout);
+	return 0;
+}
+
+static const struct command commands[] = {
+    {"domains", NULL, list_main, "", "list domains with their counters"},
+    {"rings", NULL, list_main, "", "list registered rings"},
+    {"names", NULL, list_main, "", "list registered service names"},
+    {"stats", NULL, list_main, "", "v4vd's totals, CPU and memory"},
+    {"domain", "create", domain_create, "[--domid N] [NAME]", "create a persistent domain"},
+    {"domain", "destroy", domain_destroy, "DOM", "destroy a domain (its processes lose it)"},
+    {"fw", "list", list_main, "", "rules in order, with hit counters"},
+    {"fw", "add", pass_words, "[--src DOM[:PORT]] [--dst DOM[:PORT]] ACTION",
+     "append a rule; ACTION is accept, reject or drop"},
+    {"fw", "insert", pass_words, "N [--src ...] [--dst ...] ACTION", "insert as rule N (1-based)"},
+    {"fw", "delete", pass_words, "N", "delete rule N"},
+    {"fw", "flush", pass_words, "", "delete every rule"},
+    {"fw", "policy", pass_words, "accept|reject|drop", "the verdict when no rule matches"},
+    {"help", NULL, help, "", "print this usage"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: v4vctl [-j] COMMAND [ARGS]\n");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		const struct command *c = &commands[i];
+		char synopsis[128], w[32];
+		snprintf(synopsis, sizeof(synopsis), "%s%s%s", words(c, w, sizeof(w)),
+			 *c->args ? " " : "", c->args);
+		if (strlen(synopsis) > 32)
+			fprintf(f, "  %s\n  %-32s %s\n", synopsis, "", c->description);
+		else
+			fprintf(f, "  %-32s %s\n", synopsis, c->description);
+	}
+	fprintf(f, "DOM is a domid, a domain name, or 'any' in rules.\n"
+		   "  -j   print JSON instead of a table\n");
+}
+
+/* The entry for argv's words: two for a command with a sub-command. */
+static const struct command *lookup(int argc, char **argv)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		const struct command *c = &commands[i];
+		if (strcmp(c->name, argv[0]) == 0 &&
+		    (!c->sub || (argc >= 2 && strcmp(c->sub, argv[1]) == 0)))
+			return c;
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	bool json = false;
@@ -104,33 +181,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
-	char cmd[4096];
-	const char *w = argv[0];
-	if (!strcmp(w, "domains") || !strcmp(w, "rings") || !strcmp(w, "names") ||
-	    !strcmp(w, "stats")) {
-		if (argc != 1)
-			die("'%s' takes no arguments", w);
-		return run(w, json, true);
+	const struct command *cmd = lookup(argc, argv);
+	if (!cmd) {
+		fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[0]);
+		usage(stderr);
+		return 1;
 	}
-	if (!strcmp(w, "domain") && argc >= 2 && !strcmp(argv[1], "create"))
-		return domain_create(argc - 2, argv + 2, json);
-	if (!strcmp(w, "domain") && argc == 3 && !strcmp(argv[1], "destroy")) {
-		join(cmd, sizeof(cmd), "domain destroy", 1, argv + 2);
-		return run(cmd, json, false);
-	}
-	if (!strcmp(w, "fw") && argc >= 2) {
-		const char *sub = argv[1];
-		if (!strcmp(sub, "list") && argc == 2)
-			return run("fw list", json, true);
-		if (!strcmp(sub, "add") || !strcmp(sub, "insert") || !strcmp(sub, "delete") ||
-		    !strcmp(sub, "flush") || !strcmp(sub, "policy")) {
-			char prefix[16];
-			snprintf(prefix, sizeof(prefix), "fw %s", sub);
-			join(cmd, sizeof(cmd), prefix, argc - 2, argv + 2);
-			return run(cmd, json, false);
-		}
-	}
-	fprintf(stderr, "%s: unknown command '%s'\n", prog, w);
-	usage(stderr);
-	return 1;
+	int words = cmd->sub ? 2 : 1;
+	return cmd->fn(cmd, argc - words, argv + words, json);
 }

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/* The control-protocol client: connect, one command, one reply (client.h). */
+#define _GNU_SOURCE
+#include "ctl/client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+int v4v_ctl_path(const char *dir, char *path, size_t cap)
+{
+	char buf[256];
+	if (!dir) {
+		int e = v4v_runtime_dir(buf, sizeof(buf));
+		if (e)
+			return e;
+		dir = buf;
+	}
+	return v4v_control_path(path, cap, dir);
+}
+
+int v4v_ctl_connect(const char *dir)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int e = v4v_ctl_path(dir, sa.sun_path, sizeof(sa.sun_path));
+	if (e)
+		return e;
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		e = -errno;
+		close(s);
+		return e;
+	}
+	/* Who serves this socket (SO_PEERCRED: root or our own uid) is to be
+	 * checked here, before anyone sends a command or takes a passed fd. */
+	return s;
+}
+
+/* Split "ok\n..." or "error: ...\n" into rep; anything else is an error
+ * whose text is the raw reply. */
+static void reply_parse(char *raw, uint32_t n, struct v4v_ctl_reply *rep)
+{
+	rep->body = raw;
+	rep->ok = strncmp(raw, "ok\n", 3) == 0;
+	if (rep->ok) {
+		memmove(raw, raw + 3, n - 2);
+	} else {
+		if (strncmp(raw, "error: ", 7) == 0) {
+			memmove(raw, raw + 7, n - 6);
+			raw[strcspn(raw, "\n")] = '\0';
+		}
+		if (rep->fd >= 0) {
+			close(rep->fd);
+			rep->fd = -1;
+		}
+	}
+	rep->len = (uint32_t)strlen(raw);
+}
+
+int v4v_ctl_call(int sock, const char *cmd, struct v4v_ctl_reply *rep)
+{
+	char *raw;
+	uint32_t n;
+	memset(rep, 0, sizeof(*rep));
+	rep->fd = -1;
+	int e = v4v_frame_send(sock, cmd, (uint32_t)strlen(cmd), -1);
+	if (!e)
+		e = v4v_frame_recv(sock, &raw, &n, V4V_CTL_REPLY_MAX, &rep->fd);
+	if (e == -ECONNRESET)
+		snprintf(rep->why, sizeof(rep->why),
+			 "v4vd closed the control connection (are you the admin?)");
+	else if (e)
+		snprintf(rep->why, sizeof(rep->why), "control request failed: %s", strerror(-e));
+	else
+		reply_parse(raw, n, rep);
+	return e;
+}
+
+int v4v_ctl_request(const char *dir, const char *cmd, struct v4v_ctl_reply *rep)
+{
+	char rdir[256], path[128];
+	int s = v4v_ctl_connect(dir);
+	if (s >= 0) {
+		int e = v4v_ctl_call(s, cmd, rep);
+		close(s);
+		return e;
+	}
+	memset(rep, 0, sizeof(*rep));
+	rep->fd = -1;
+	if (!dir && v4v_runtime_dir(rdir, sizeof(rdir)) == 0)
+		dir = rdir;
+	if (s == -ENAMETOOLONG || !dir || v4v_control_path(path, sizeof(path), dir) < 0)
+		snprintf(rep->why, sizeof(rep->why), "runtime directory path is too long");
+	else if (s == -ENOENT || s == -ECONNREFUSED)
+		snprintf(rep->why, sizeof(rep->why),
+			 "v4vd is not running (no control socket at %s); start it with "
+			 "'v4vd --runtime-dir %s' or set V4V_RUNTIME_DIR",
+			 path, dir);
+	else
+		snprintf(rep->why, sizeof(rep->why), "cannot connect to %s: %s", path,
+			 strerror(-s));
+	return s;
+}
+
+void v4v_ctl_reply_free(struct v4v_ctl_reply *rep)
+{
+	free(rep->body);
+	rep->body = NULL;
+	if (rep->fd >= 0)
+		close(rep->fd);
+	rep->fd = -1;
+}

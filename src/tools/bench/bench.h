@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * v4v-bench's parts and what they share (private to v4v-bench).
+ *
+ * A transport (transports.c, baselines.c, v4v.c) is a table entry with a
+ * few operations on the ends of a pair; a workload is a pair of roles
+ * written once against those operations (roles.c); a measurement forks the
+ * children and accounts time and CPU (measure.c), v4vd's included
+ * (v4vd.c); the results are printed as a table, JSON or a plot (report.c);
+ * main.c holds the options and the plan.
+ */
+#ifndef V4V_BENCH_H
+#define V4V_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "v4v/v4v.h"
+
+/* ---- options (main.c) ---------------------------------------------------- */
+
+enum workload { W_THROUGHPUT, W_LATENCY, W_CONNECT, W_PAIRS, W_IDLE, W_COUNT };
+
+extern const char *const wl_names[W_COUNT];
+
+#define LAT_SIZE   64
+#define PAIRS_SIZE 1024
+
+struct opts {
+	double secs; /* per measurement */
+	double idle_secs;
+	unsigned npairs;
+	bool json;
+	const char *plot;
+	const char *rundir; /* --runtime-dir: a running v4vd to use */
+	unsigned tmask;	    /* selected transports (bit per table index) */
+	unsigned wmask;	    /* selected workloads */
+};
+extern struct opts opt;
+
+/* ---- pairs, ends and transports ---------------------------------------- */
+
+#define RING_LEN   V4V_DGRAM_RING_LEN /* v4v rings and the shm ring alike */
+#define PORT(side) ((side) ? 2002u : 2001u)
+#define NFD	   3
+#define F_AUX	   2 /* A tells B over this pipe how many connections it made */
+
+struct shm_pair;
+
+/* Set up by the parent before forking; each child keeps its side's fds. */
+struct pair {
+	unsigned idx;
+	int fd[2][NFD];		    /* [side][]: -1 when unused */
+	uint16_t domid[2];	    /* v4v */
+	struct shm_pair *shm;	    /* shm: one ring each way */
+	struct sockaddr_storage sa; /* listener address (connect workload) */
+	socklen_t salen;
+	int type; /* and its socket type */
+};
+
+/* One end of a pair, in its child. */
+struct end {
+	struct pair *p;
+	int side; /* 0: A (sender, client), 1: B (receiver, server) */
+	size_t size;
+	int rfd, wfd, lfd;
+	/* v4v */
+	struct v4v_domain *d;
+	struct v4v_rx *rx;
+	struct v4v_addr peer;
+	struct v4v_msg held; /* received last, consumed on the next receive */
+	bool holding;
+	uint32_t fp;	   /* ring footprint of one message of this run */
+	uint64_t consumed; /* bytes consumed since our last notify */
+	/* shm */
+	struct shm_ring *txr, *rxr;
+	uint64_t rx_next; /* tail once the message received last is released */
+};
+
+struct transport {
+	const char *name;
+	const char *baseline; /* the Unix socket it is compared with */
+	bool v4v;	      /* needs a domain per end */
+	int (*setup)(struct pair *p, enum workload w);
+	/* In the child, first: join the domain (v4v only). */
+	int (*attach)(struct end *e);
+	int (*open)(struct end *e);
+	/* After B said it is ready (A may connect now): accept, if needed. */
+	int (*open2)(struct end *e);
+	int (*send)(struct end *e, const void *buf, size_t len);
+	/* Receive one whole message of len bytes: *data points at it (in buf,
+	 * or in place in a ring until the next receive). */
+	int (*recv)(struct end *e, void *buf, size_t len, const uint8_t **data);
+	/* Connection setup; NULL when the kind has no connections. */
+	int (*c_listen)(struct end *e);
+	int (*c_connect)(struct end *e);
+	int (*c_accept)(struct end *e);
+	void (*c_close)(struct end *e, int fd);
+};
+
+/* The table (transports.c), in the order of the output. */
+#define NT 8
+extern const struct transport transports[NT];
+int transport_index(const char *name);
+
+/* The baselines (baselines.c): Unix sockets, a pipe pair, TCP over
+ * loopback and a shared-memory ring. */
+int fd_open(struct end *e);
+int stream_send(struct end *e, const void *buf, size_t len);
+int stream_recv(struct end *e, void *buf, size_t len, const uint8_t **data);
+int dgram_send(struct end *e, const void *buf, size_t len);
+int dgram_recv(struct end *e, void *buf, size_t len, const uint8_t **data);
+int unix_stream_setup(struct pair *p, enum workload w);
+int unix_seqpacket_setup(struct pair *p, enum workload w);
+int pipe_setup(struct pair *p, enum workload w);
+int tcp_setup(struct pair *p, enum workload w);
+int sock_listen(struct end *e);
+int sock_connect(struct end *e);
+int sock_accept(struct end *e);
+void sock_close(struct end *e, int fd);
+int shm_setup(struct pair *p, enum workload w);
+int shm_open_end(struct end *e);
+int shm_send(struct end *e, const void *buf, size_t len);
+int shm_recv(struct end *e, void *buf, size_t len, const uint8_t **data);
+/* The parent's mapping of a pair's shm rings, once the children have theirs. */
+void shm_release(struct shm_pair *shm);
+
+/* v4v (v4v.c): the low-level API (v4v-ring) and the sockets. */
+int vpair_setup(struct pair *p, enum workload w);
+int vend_attach(struct end *e);
+int vring_open(struct end *e);
+int vring_send(struct end *e, const void *buf, size_t len);
+int vring_recv(struct end *e, void *buf, size_t len, const uint8_t **data);
+int vdgram_open(struct end *e);
+int vdgram_send(struct end *e, const void *buf, size_t len);
+int vdgram_recv(struct end *e, void *buf, size_t len, const uint8_t **data);
+int vstream_open(struct end *e);
+int vstream_open2(struct end *e);
+int vstream_send(struct end *e, const void *buf, size_t len);
+int vstream_recv(struct end *e, void *buf, size_t len, const uint8_t **data);
+int vstream_listen(struct end *e);
+int vstream_connect(struct end *e);
+int vstream_accept(struct end *e);
+void vstream_close(struct end *e, int fd);
+
+/* ---- the children (roles.c) ------------------------------------------- */
+
+enum { REC_READY = 1, REC_DONE, REC_FAIL };
+
+/* What each child tells the parent; small enough for one atomic write. */
+struct rec {
+	uint32_t type;
+	uint32_t pair, side;
+	int32_t err;	 /* REC_FAIL: -errno */
+	char what[24];	 /* REC_FAIL: the operation that failed */
+	uint64_t n;	 /* messages, round trips or connections */
+	double cpu;	 /* own user+sys seconds from go to done */
+	double p50, p99; /* latency client: round trip, µs */
+};
+
+/* One measurement: a transport, a workload and its processes. */
+struct run {
+	const struct transport *t;
+	enum workload w;
+	size_t size;
+	unsigned npairs;
+	double secs;
+	struct pair *pairs;
+	pid_t *kids; /* [2 * npairs], 0 once reaped */
+	unsigned nkids;
+	int res[2];  /* records, children to parent */
+	int go[2];   /* the parent closes go[1]: everybody starts */
+	int stop[2]; /* idle: the parent closes stop[1] to end it */
+	int quit[2]; /* the parent closes quit[1]: children may exit */
+};
+
+void close_pair(struct pair *p, int side);
+/* A forked child: end `side` of pair idx, its role, its record; exits. */
+__attribute__((noreturn)) void child_main(struct run *r, unsigned idx, int side);
+
+/* ---- time, CPU and one measurement (measure.c) --------------------------- */
+
+double now(void);
+uint64_t now_ns(void);
+double cpu_self(void);
+/* The median and 99th percentile of k samples (sorted in place), in µs. */
+void percentiles(uint32_t *ns, unsigned k, double *p50, double *p99);
+
+struct result {
+	const char *transport;
+	enum workload w;
+	const char *wname; /* e.g. "latency-p99" */
+	size_t size;
+	double value;
+	const char *unit;
+	bool lower_better;
+	double ratio;
+	double mbps;
+	double cpu, cpu_v4vd; /* % of one core */
+	double secs;
+	unsigned pairs;
+	uint64_t wakeups; /* idle: VIRQs the idle domains saw */
+	char err[160];
+};
+
+extern struct result *results;
+extern unsigned nresults;
+struct result *add_result(const char *transport, enum workload w, size_t size);
+void measure(const struct transport *t, enum workload w, size_t size, unsigned npairs, double secs,
+	     struct result *res, struct rec *lat);
+
+/* ---- the v4vd measured (v4vd.c) ------------------------------------------ */
+
+extern bool v4vd_ours;		 /* we started it and must stop it */
+extern double v4vd_domains_base; /* domains in v4vd before our first measurement */
+void v4vd_setup(void);
+bool v4vd_alive(void);
+bool v4vd_stat(const char *col, double *out);
+double v4vd_cpu(void);
+void v4vd_quiesce(void);
+double v4vd_domains_left(void);
+void print_v4vd_log(void);
+int domain_create(uint16_t *domid);
+
+/* ---- output (report.c) --------------------------------------------------- */
+
+void fmt_num(char *buf, size_t cap, double v);
+void progress(unsigned k, unsigned total, const struct result *r);
+void compute_ratios(void);
+void sort_groups(void);
+void print_json(void);
+void print_table(void);
+bool gnuplot_found(void);
+int plot(const char *file);
+
+#endif

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * v4v-bench: v4v against the local IPC it competes with, side by side in
+ * one run.
+ *
+ * A transport is a table entry with a few operations (set a pair up in the
+ * parent, open one end in a child, send a whole message, receive a whole
+ * message, and for connection-oriented kinds connect/accept/close).  A
+ * workload is a pair of roles (A sends or asks, B receives or answers)
+ * written once against those operations.
+ *
+ * Every measurement forks fresh processes: B then A for each pair, each v4v
+ * end attached to a domain of its own.  The parent only sets up, says "go",
+ * and collects one record per child; it never moves data, so its own CPU is
+ * not part of any result.  CPU is each child's user+sys time between "go"
+ * and its record (getrusage(RUSAGE_SELF) in the child, so fork, attach and
+ * tear-down are left out), plus v4vd's over the same interval: a result
+ * bought by burning a core shows in the cpu column.
+ *
+ * This file: the options, the plan (every workload across the transports,
+ * group by group) and the run; bench.h lists the other parts.
+ */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bench.h"
+#include "common/util.h"
+#include "tool.h"
+
+const char *prog = "v4v-bench";
+
+/* ---- options ------------------------------------------------------------ */
+
+const char *const wl_names[W_COUNT] = {
+    "throughput", "latency", "connect", "pairs", "idle",
+};
+
+static const size_t tput_sizes[] = {64, 1024, 65536};
+
+struct opts opt = {.secs = 0.5, .idle_secs = 1.0, .npairs = 64};
+
+/* ---- main --------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: v4v-bench [--quick] [--time SEC] [--only T[,T..]] [--workload W[,W..]]\n"
+		   "                 [--pairs N] [--json] [--plot FILE.svg|FILE.png]\n"
+		   "                 [--runtime-dir DIR] [--list]\n"
+		   "  --quick           CI smoke run: ~30 ms per measurement\n"
+		   "  --time SEC        seconds per measurement (default 0.5)\n"
+		   "  --only T,...      transports to run (their Unix baselines run too)\n"
+		   "  --workload W,...  throughput, latency, connect, pairs, idle\n"
+		   "  --pairs N         pairs at once in the pairs workload (default 64)\n"
+		   "  --json            print a JSON array of results instead of the table\n"
+		   "  --plot FILE       also draw the ratios with gnuplot (.svg or .png)\n"
+		   "  --runtime-dir DIR use the v4vd running there (default: start a private one)\n"
+		   "  --list            print the transports and workloads, then exit\n");
+}
+
+static unsigned parse_list(const char *arg, const char *what, bool transport)
+{
+	char *copy = strdup(arg), *save = NULL;
+	unsigned mask = 0;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int i = -1;
+		if (transport) {
+			i = transport_index(tok);
+		} else {
+			for (int k = 0; k < W_COUNT; k++)
+				if (strcmp(wl_names[k], tok) == 0)
+					i = k;
+		}
+		if (i < 0) {
+			fprintf(stderr, "%s: unknown %s '%s' (see --list)\n", prog, what, tok);
+			usage(stderr);
+			exit(1);
+		}
+		mask |= 1u << i;
+	}
+	free(copy);
+	if (!mask) {
+		fprintf(stderr, "%s: empty %s list\n", prog, what);
+		usage(stderr);
+		exit(1);
+	}
+	return mask;
+}
+
+/* Whether transport t takes part in workload w. */
+static bool applies(const struct transport *t, enum workload w)
+{
+	if (w == W_CONNECT)
+		return t->c_connect != NULL;
+	if (w == W_IDLE)
+		return false; /* a v4v-only check, run once (see main) */
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"quick", no_argument, NULL, 'q'},
+	    {"time", required_argument, NULL, 't'},
+	    {"only", required_argument, NULL, 'o'},
+	    {"workload", required_argument, NULL, 'w'},
+	    {"pairs", required_argument, NULL, 'p'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"plot", required_argument, NULL, 'P'},
+	    {"runtime-dir", required_argument, NULL, 'r'},
+	    {"list", no_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	bool quick = false, time_set = false, pairs_set = false;
+	uint64_t v;
+	char *end;
+	int c;
+
+	opt.tmask = (1u << NT) - 1;
+	opt.wmask = (1u << W_COUNT) - 1;
+	while ((c = getopt_long(argc, argv, "qt:o:w:p:jP:r:lh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'q': quick = true; break;
+		case 't':
+			opt.secs = strtod(optarg, &end);
+			if (*end || !(opt.secs >= 0.001 && opt.secs <= 600)) {
+				fprintf(stderr, "%s: bad --time '%s' (0.001..600 seconds)\n", prog,
+					optarg);
+				usage(stderr);
+				return 1;
+			}
+			time_set = true;
+			break;
+		case 'o': opt.tmask = parse_list(optarg, "transport", true); break;
+		case 'w': opt.wmask = parse_list(optarg, "workload", false); break;
+		case 'p':
+			if (!v4v_parse_u64(optarg, 1, 256, &v)) {
+				fprintf(stderr, "%s: bad --pairs '%s' (1..256)\n", prog, optarg);
+				usage(stderr);
+				return 1;
+			}
+			opt.npairs = (unsigned)v;
+			pairs_set = true;
+			break;
+		case 'j': opt.json = true; break;
+		case 'P': opt.plot = optarg; break;
+		case 'r': opt.rundir = optarg; break;
+		case 'l':
+			printf("transports:");
+			for (unsigned i = 0; i < NT; i++)
+				printf(" %s", transports[i].name);
+			printf("\nworkloads:");
+			for (unsigned i = 0; i < W_COUNT; i++)
+				printf(" %s", wl_names[i]);
+			printf("\n");
+			return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+		usage(stderr);
+		return 1;
+	}
+	if (quick) {
+		if (!time_set)
+			opt.secs = 0.03;
+		if (!pairs_set)
+			opt.npairs = 16;
+		opt.idle_secs = 0.2;
+	}
+	if (opt.plot) {
+		size_t n = strlen(opt.plot);
+		if (n < 5 || (strcasecmp(opt.plot + n - 4, ".svg") &&
+			      strcasecmp(opt.plot + n - 4, ".png"))) {
+			fprintf(stderr, "%s: --plot FILE must end in .svg or .png\n", prog);
+			usage(stderr);
+			return 1;
+		}
+		/* Say so now, not after the whole run. */
+		if (!gnuplot_found())
+			die("--plot needs gnuplot, which is not installed (no gnuplot in PATH); "
+			    "install it (e.g. apt install gnuplot-nox) or drop --plot");
+	}
+	/* The ratio column needs the baselines: run them too. */
+	for (unsigned i = 0; i < NT; i++)
+		if (opt.tmask & (1u << i))
+			opt.tmask |= 1u << transport_index(transports[i].baseline);
+	signal(SIGPIPE, SIG_IGN);
+
+	bool want_v4v = false;
+	for (unsigned i = 0; i < NT; i++)
+		if ((opt.tmask & (1u << i)) && transports[i].v4v)
+			want_v4v = true;
+
+	/* The plan: every workload (and size) across all transports, so each
+	 * group of the table was measured back to back. */
+	struct step {
+		const struct transport *t;
+		enum workload w;
+		size_t size;
+	} plan[NT * (W_COUNT + ARRAY_SIZE(tput_sizes))];
+	unsigned nplan = 0, total = 0;
+	for (int w = 0; w < W_COUNT; w++) {
+		if (!(opt.wmask & (1u << w)))
+			continue;
+		if (w == W_IDLE) {
+			/* The check of v4v at rest: with v4v among the contenders. */
+			if (!want_v4v)
+				continue;
+			plan[nplan++] =
+			    (struct step){&transports[transport_index("v4v-dgram")], W_IDLE, 0};
+			continue;
+		}
+		unsigned nsizes = w == W_THROUGHPUT ? ARRAY_SIZE(tput_sizes) : 1;
+		for (unsigned s = 0; s < nsizes; s++)
+			for (unsigned i = 0; i < NT; i++)
+				if ((opt.tmask & (1u << i)) && applies(&transports[i], w))
+					plan[nplan++] =
+					    (struct step){&transports[i], w,
+							  w == W_THROUGHPUT ? tput_sizes[s]
+							  : w == W_LATENCY  ? LAT_SIZE
+							  : w == W_PAIRS    ? PAIRS_SIZE
+									    : 0};
+	}
+	total = nplan;
+	if (!nplan)
+		die("nothing to run: none of the transports given does the workloads given");
+	if (want_v4v) {
+		v4vd_setup();
+		v4vd_stat("domains", &v4vd_domains_base);
+	}
+
+	bool failed = false;
+	for (unsigned k = 0; k < nplan; k++) {
+		const struct step *s = &plan[k];
+		const char *name = s->w == W_IDLE ? "v4v" : s->t->name;
+		struct result *res = add_result(name, s->w, s->size);
+		struct rec lat = {0};
+		if (s->t->v4v && !v4vd_alive()) {
+			snprintf(res->err, sizeof(res->err), "v4vd is not running");
+		} else {
+			measure(s->t, s->w, s->size, s->w == W_PAIRS ? opt.npairs : 1,
+				s->w == W_IDLE ? opt.idle_secs : opt.secs, res, &lat);
+			if (s->t->v4v && !v4vd_alive()) {
+				snprintf(res->err, sizeof(res->err), "v4vd died");
+				if (v4vd_ours)
+					print_v4vd_log();
+			}
+		}
+		if (s->w == W_LATENCY) {
+			res->wname = "latency-p50";
+			struct result *p99 = add_result(name, s->w, s->size);
+			res = &results[nresults - 2]; /* add_result may move the array */
+			*p99 = *res;
+			p99->wname = "latency-p99";
+			p99->value = *res->err ? NAN : lat.p99;
+		}
+		failed |= *res->err != '\0';
+		progress(k + 1, total, res);
+		if (s->w == W_LATENCY && !*res->err) {
+			char p99[32];
+			fmt_num(p99, sizeof(p99), lat.p99);
+			fprintf(stderr, "%*s %8s us     (p99)\n", 40, "", p99);
+		}
+	}
+	/* Every domain of ours must be gone once its processes are. */
+	double left;
+	if (want_v4v && v4vd_alive() && (left = v4vd_domains_left()) > 0)
+		fprintf(stderr,
+			"%s: warning: v4vd still has %.0f domain(s) more than before "
+			"the run (a leak, or another user's)\n",
+			prog, left);
+	compute_ratios();
+	sort_groups();
+	if (opt.json)
+		print_json();
+	else
+		print_table();
+	fflush(stdout);
+	if (opt.plot && plot(opt.plot) < 0)
+		return 1;
+	return failed ? 2 : 0;
+}

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The results: ratios to the baselines, the human table (grouped by
+ * workload and size), JSON for scripts, a gnuplot chart, and the progress
+ * lines on stderr.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "common/util.h"
+#include "tool.h"
+
+/* ---- output ------------------------------------------------------------- */
+
+static const struct transport *tfind(const char *name)
+{
+	int i = transport_index(name);
+	return i < 0 ? NULL : &transports[i];
+}
+
+void compute_ratios(void)
+{
+	for (unsigned i = 0; i < nresults; i++) {
+		struct result *r = &results[i];
+		const struct transport *t = tfind(r->transport);
+		if (!t || isnan(r->value))
+			continue;
+		for (unsigned j = 0; j < nresults; j++) {
+			struct result *b = &results[j];
+			if (strcmp(b->transport, t->baseline) || strcmp(b->wname, r->wname) ||
+			    b->size != r->size || isnan(b->value) || b->value <= 0 || r->value <= 0)
+				continue;
+			/* Oriented so that above 1 always means better than the baseline. */
+			r->ratio = r->lower_better ? b->value / r->value : r->value / b->value;
+		}
+	}
+}
+
+static void json_num(const char *key, double v)
+{
+	if (isnan(v) || isinf(v))
+		printf(", \"%s\": null", key);
+	else
+		printf(", \"%s\": %.6g", key, v);
+}
+
+void print_json(void)
+{
+	printf("[");
+	for (unsigned i = 0; i < nresults; i++) {
+		struct result *r = &results[i];
+		printf("%s{\"transport\": \"%s\", \"workload\": \"%s\", \"size\": %zu",
+		       i ? ",\n " : "", r->transport, r->wname, r->size);
+		json_num("value", r->value);
+		printf(", \"unit\": \"%s\"", r->unit ? r->unit : "");
+		json_num("ratio", r->ratio);
+		printf(", \"baseline\": ");
+		if (tfind(r->transport))
+			printf("\"%s\"", tfind(r->transport)->baseline);
+		else
+			printf("null");
+		json_num("cpu", r->cpu);
+		json_num("cpu_v4vd", r->cpu_v4vd);
+		if (r->w == W_THROUGHPUT || r->w == W_PAIRS)
+			json_num("mb_per_s", r->mbps);
+		if (r->w == W_PAIRS)
+			printf(", \"pairs\": %u", r->pairs);
+		if (r->w == W_IDLE)
+			printf(", \"wakeups\": %llu", (unsigned long long)r->wakeups);
+		json_num("seconds", r->secs);
+		if (*r->err) {
+			printf(", \"error\": \"");
+			for (const char *s = r->err; *s; s++)
+				printf(*s == '"' || *s == '\\' ? "\\%c" : "%c", *s);
+			printf("\"");
+		}
+		printf("}");
+	}
+	printf("]\n");
+}
+
+/* Three significant digits, with k/M for the big ones. */
+void fmt_num(char *buf, size_t cap, double v)
+{
+	if (isnan(v))
+		snprintf(buf, cap, "-");
+	else if (v >= 1e6)
+		snprintf(buf, cap, "%.3gM", v / 1e6);
+	else if (v >= 1e4)
+		snprintf(buf, cap, "%.3gk", v / 1e3);
+	else if (v >= 100)
+		snprintf(buf, cap, "%.0f", v);
+	else
+		snprintf(buf, cap, "%.3g", v);
+}
+
+static bool same_group(const struct result *a, const struct result *b)
+{
+	return strcmp(a->wname, b->wname) == 0 && a->size == b->size;
+}
+
+/* Results in groups (workload and size, in the order first measured), so
+ * that p50 and p99 each get a block of their own. */
+void sort_groups(void)
+{
+	struct result *sorted = malloc(nresults * sizeof(*sorted));
+	unsigned n = 0;
+	if (!sorted)
+		die("out of memory");
+	for (unsigned i = 0; i < nresults; i++) {
+		bool seen = false;
+		for (unsigned j = 0; j < i; j++)
+			seen |= same_group(&results[j], &results[i]);
+		for (unsigned j = i; j < nresults && !seen; j++)
+			if (same_group(&results[j], &results[i]))
+				sorted[n++] = results[j];
+	}
+	memcpy(results, sorted, nresults * sizeof(*sorted));
+	free(sorted);
+}
+
+void print_table(void)
+{
+	char val[32], ratio[32], mb[32], cpu[32], vcpu[32], size[32];
+	printf("%-15s %-12s %6s %8s %-7s %6s %9s %6s %6s\n", "transport", "workload", "size",
+	       "value", "unit", "ratio", "MB/s", "cpu%", "v4vd%");
+	for (unsigned i = 0; i < nresults; i++) {
+		struct result *r = &results[i];
+		if (i && !same_group(r, &results[i - 1]))
+			printf("\n");
+		fmt_num(val, sizeof(val), r->value);
+		if (isnan(r->ratio))
+			snprintf(ratio, sizeof(ratio), "-");
+		else
+			snprintf(ratio, sizeof(ratio), "%.2f", r->ratio);
+		fmt_num(mb, sizeof(mb), r->w == W_IDLE ? NAN : r->mbps);
+		snprintf(cpu, sizeof(cpu), isnan(r->cpu) ? "-" : "%.0f", r->cpu);
+		snprintf(vcpu, sizeof(vcpu), isnan(r->cpu_v4vd) ? "-" : "%.0f", r->cpu_v4vd);
+		if (r->w == W_IDLE) {
+			snprintf(cpu, sizeof(cpu), isnan(r->cpu) ? "-" : "%.2f", r->cpu);
+			snprintf(vcpu, sizeof(vcpu), isnan(r->cpu_v4vd) ? "-" : "%.2f",
+				 r->cpu_v4vd);
+		}
+		if (r->size)
+			snprintf(size, sizeof(size), "%zu", r->size);
+		else
+			snprintf(size, sizeof(size), "-");
+		if (*r->err) {
+			printf("%-15s %-12s %6s  FAILED: %s\n", r->transport, r->wname, size,
+			       r->err);
+			continue;
+		}
+		printf("%-15s %-12s %6s %8s %-7s %6s %9s %6s %6s\n", r->transport, r->wname, size,
+		       val, r->unit ? r->unit : "", ratio, mb, cpu, vcpu);
+	}
+	printf("\nratio: against unix-seqpacket for datagram kinds (v4v-dgram, v4v-ring), "
+	       "against unix-stream for the rest;\n       above 1 is better than the baseline "
+	       "(for latency: baseline / value).\n"
+	       "cpu%%: user+sys of every process taking part, v4vd included, in %% of one "
+	       "core.\n");
+	for (unsigned i = 0; i < nresults; i++)
+		if (results[i].w == W_PAIRS) {
+			printf("pairs: %u sender/receiver pairs at once, %d-byte messages, "
+			       "aggregate.\n",
+			       results[i].pairs, PAIRS_SIZE);
+			break;
+		}
+}
+
+bool gnuplot_found(void)
+{
+	const char *path = getenv("PATH");
+	char p[PATH_MAX];
+	for (const char *s = path ? path : "/usr/bin:/bin"; *s;) {
+		size_t n = strcspn(s, ":");
+		snprintf(p, sizeof(p), "%.*s/gnuplot", (int)n, s);
+		if (access(p, X_OK) == 0)
+			return true;
+		s += n + (s[n] == ':');
+	}
+	return false;
+}
+
+/* The ratios as grouped bars: one group per workload and size, one bar
+ * per transport, log scale so that 0.5 and 2 are equally far from 1. */
+int plot(const char *file)
+{
+	char dat[] = "/tmp/v4v-bench-plot-XXXXXX";
+	int fd = mkstemp(dat);
+	if (fd < 0)
+		die("cannot create a temporary file: %s", strerror(errno));
+	FILE *f = fdopen(fd, "w");
+	unsigned cols = 0;
+	const char *names[NT];
+	fprintf(f, "group");
+	for (unsigned t = 0; t < NT; t++)
+		for (unsigned i = 0; i < nresults; i++)
+			if (strcmp(results[i].transport, transports[t].name) == 0) {
+				names[cols++] = transports[t].name;
+				fprintf(f, "\t%s", transports[t].name);
+				break;
+			}
+	fprintf(f, "\n");
+	for (unsigned i = 0; i < nresults; i++) {
+		struct result *r = &results[i];
+		bool first = true;
+		for (unsigned j = 0; j < i; j++)
+			if (strcmp(results[j].wname, r->wname) == 0 && results[j].size == r->size)
+				first = false;
+		if (!first || r->w == W_IDLE)
+			continue;
+		if (r->size && r->w != W_LATENCY)
+			fprintf(f, "\"%s %zu B\"", r->wname, r->size);
+		else
+			fprintf(f, "\"%s\"", r->wname);
+		for (unsigned c = 0; c < cols; c++) {
+			double v = NAN;
+			for (unsigned j = 0; j < nresults; j++)
+				if (strcmp(results[j].transport, names[c]) == 0 &&
+				    strcmp(results[j].wname, r->wname) == 0 &&
+				    results[j].size == r->size)
+					v = results[j].ratio;
+			fprintf(f, isnan(v) ? "\t-" : "\t%.4g", v);
+		}
+		fprintf(f, "\n");
+	}
+	fclose(f);
+
+	bool svg = strlen(file) >= 4 && strcasecmp(file + strlen(file) - 4, ".svg") == 0;
+	FILE *g = popen("gnuplot", "w");
+	if (!g) {
+		unlink(dat);
+		die("cannot run gnuplot: %s", strerror(errno));
+	}
+	fprintf(g, "set terminal %s size 1200,600 font 'sans,10'\n", svg ? "svg" : "pngcairo");
+	fprintf(g, "set output '%s'\n", file);
+	fprintf(g, "set title 'v4v-bench: each transport against its Unix socket baseline "
+		   "(above 1 = better)'\n"
+		   "set datafile separator '\\t'\nset datafile missing '-'\n"
+		   "set style data histograms\nset style histogram clustered gap 1\n"
+		   "set style fill solid 0.85 border -1\nset logscale y 10\nset format y '%%g'\n"
+		   "set ylabel 'ratio to baseline (log scale)'\nset grid ytics\n"
+		   "set key outside right top\nset xtics rotate by -25\n"
+		   "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2\n");
+	fprintf(g, "plot for [i=2:%u] '%s' using i:xtic(1) title columnheader(i)\n", cols + 1, dat);
+	int st = pclose(g);
+	unlink(dat);
+	if (st != 0) {
+		fprintf(stderr, "%s: gnuplot failed to write %s\n", prog, file);
+		return -1;
+	}
+	fprintf(stderr, "%s: wrote %s\n", prog, file);
+	return 0;
+}
+
+void progress(unsigned k, unsigned total, const struct result *r)
+{
+	char v[32];
+	fprintf(stderr, "[%2u/%u] %-15s %-12s", k, total, r->transport, r->wname);
+	if (r->size)
+		fprintf(stderr, " %6zu B", r->size);
+	else
+		fprintf(stderr, "         ");
+	if (*r->err) {
+		fprintf(stderr, "  FAILED: %s\n", r->err);
+		return;
+	}
+	fmt_num(v, sizeof(v), r->value);
+	if (r->w == W_IDLE)
+		fprintf(stderr, "  %8s %-6s v4vd %.2f%%, %llu wake-ups\n", v, r->unit, r->cpu_v4vd,
+			(unsigned long long)r->wakeups);
+	else
+		fprintf(stderr, "  %8s %-6s cpu %.0f%%\n", v, r->unit, r->cpu);
+}
