@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/rundir.h"
 #include "common/util.h"
 
 static pid_t daemon_pid;
@@ -124,14 +125,14 @@ void t_v4vd_stop(void)
 
 static char *ctl_va(char **err, const char *fmt, va_list ap)
 {
-	char cmd[1024], path[160], *reply;
+	char cmd[1024], path[400], *reply;
 	uint32_t n;
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	snprintf(path, sizeof(path), "%s/control", rundir);
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	strcpy(sa.sun_path, path);
-	CHECK(connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	int s = v4v_ctl_connect(rundir, path, sizeof(path)); /* common/rundir.c */
+	if (s < 0) {
+		fprintf(stderr, "control '%s': %s\n", cmd, path);
+		exit(1);
+	}
 	int fd = -1;
 	CHECK(v4v_frame_send(s, cmd, (uint32_t)strlen(cmd), -1) == 0);
 	CHECK(v4v_frame_recv(s, &reply, &n, 64u << 20, &fd) == 0);

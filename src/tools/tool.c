@@ -7,10 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "common/rundir.h"
 #include "common/util.h"
 
 void die(const char *fmt, ...)
@@ -26,19 +25,19 @@ void die(const char *fmt, ...)
 
 int ctl_request(const char *cmd, char **body, int *fd)
 {
-	char dir[256], path[128];
-	if (v4v_runtime_dir(dir, sizeof(dir)) < 0 || v4v_control_path(path, sizeof(path), dir) < 0)
+	char dir[256], path[128], err[400];
+	if (v4v_rundir_default(dir, sizeof(dir), err, sizeof(err)) < 0)
+		die("%s", err);
+	if (v4v_control_path(path, sizeof(path), dir) < 0)
 		die("runtime directory path is too long");
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	strcpy(sa.sun_path, path);
-	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno == ENOENT || errno == ECONNREFUSED)
-			die("v4vd is not running (no control socket at %s); start it with "
-			    "'v4vd --runtime-dir %s' or set V4V_RUNTIME_DIR",
-			    path, dir);
-		die("cannot connect to %s: %s", path, strerror(errno));
-	}
+	/* Checks the directory and who serves the socket before we say a word. */
+	int s = v4v_ctl_connect(dir, err, sizeof(err));
+	if (s == -ENOENT || s == -ECONNREFUSED)
+		die("v4vd is not running (no control socket at %s); start it with "
+		    "'v4vd --runtime-dir %s' or set V4V_RUNTIME_DIR",
+		    path, dir);
+	if (s < 0)
+		die("%s", err);
 	char *reply;
 	uint32_t n;
 	int e = v4v_frame_send(s, cmd, (uint32_t)strlen(cmd), -1);
