@@ -32,8 +32,8 @@ const char *prog = "v4v-run";
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: v4v-run [--domid N] [--name NAME] -- CMD [ARGS...]\n"
-		   "       v4v-run --join DOM -- CMD [ARGS...]\n"
+	fprintf(f, "usage: v4v-run [--domid N] [--name NAME] [--as-caller] -- CMD [ARGS...]\n"
+		   "       v4v-run --join DOM [--as-caller] -- CMD [ARGS...]\n"
 		   "  --domid N    the new domain's id (default: lowest free id)\n"
 		   "  --name NAME  the new domain's name (unique; 1-31 of A-Za-z0-9._-)\n"
 		   "  --join DOM   run CMD in the existing domain DOM (id or name)\n"
@@ -47,7 +47,7 @@ static void close_others(int keep)
 {
 	if (keep < 3)
 		die("the domain fd is %d: start v4v-run with stdin, stdout and stderr open", keep);
-	if (close_range(3, (unsigned)keep - 1, 0) == 0 &&
+	if ((keep == 3 || close_range(3, (unsigned)keep - 1, 0) == 0) &&
 	    close_range((unsigned)keep + 1, ~0u, 0) == 0)
 		return;
 	DIR *d = opendir("/proc/self/fd"); /* kernels before 5.9 */
