@@ -64,6 +64,10 @@ static void check_config(const char *text)
 	CHECK(cfg.lim.ring_len_max >= V4V_RING_MIN_LEN && cfg.lim.ring_len_max <= V4V_RING_MAX_LEN);
 	CHECK(cfg.lim.waiters_per_ring >= 1);
 	CHECK(cfg.lim.rings_per_domain >= 1);
+	/* domain_uids: unset (0-0), or a range that cannot reach root or nobody */
+	CHECK((cfg.uid_first == 0 && cfg.uid_last == 0) ||
+	      (cfg.uid_first >= 1 && cfg.uid_first <= cfg.uid_last && cfg.uid_last <= 4294967294u &&
+	       !(cfg.uid_first <= 65535 && cfg.uid_last >= 65534)));
 }
 
 /* Format r as `fw list` would, parse it back: the same rule. */

@@ -59,7 +59,8 @@ static void cleanup(void)
 
 static bool control_ready(void)
 {
-	int s = v4v_ctl_connect(rundir);
+	char why[512];
+	int s = v4v_ctl_connect(rundir, why, sizeof(why));
 	if (s >= 0)
 		close(s);
 	return s >= 0;

@@ -32,6 +32,14 @@ unset V4V_DOMAIN_FD
 
 dir=$(mktemp -d /tmp/v4v-tools-XXXXXX)
 export V4V_RUNTIME_DIR="$dir"
+# As root each domain runs as its own uid.  A developer who is not root
+# gets v4v-run's development opt-out, --as-caller, through a wrapper.
+if [ "$(id -u)" -ne 0 ]; then
+	mkdir "$dir/bin"
+	printf '#!/bin/sh\nexec "%s/v4v-run" --as-caller "$@"\n' "$bin" >"$dir/bin/v4v-run"
+	chmod +x "$dir/bin/v4v-run"
+	PATH="$dir/bin:$PATH"
+fi
 daemon=
 bg_pids=()
 
@@ -289,7 +297,7 @@ t_json() {
 	local what keys
 	for what in domains rings names stats "fw list"; do
 		case $what in
-		domains) keys="domid name procs rings ring_bytes tx_msgs tx_bytes rx_msgs rx_bytes eagain rejected dropped" ;;
+		domains) keys="domid name uid procs rings ring_bytes tx_msgs tx_bytes rx_msgs rx_bytes eagain rejected dropped" ;;
 		rings) keys="domid name aport partner len rx tx waiters state msgs bytes eagain" ;;
 		names) keys="domid domain service port visible_to" ;;
 		stats) keys="domains procs rings mapped_bytes requests bad_requests fw_rules policy cpu_user_ms cpu_sys_ms max_rss_kb fds pid" ;;

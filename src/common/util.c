@@ -25,7 +25,7 @@ int v4v_runtime_dir(char *buf, size_t cap)
 	else if (xdg && *xdg)
 		n = snprintf(buf, cap, "%s/v4v", xdg);
 	else
-		n = snprintf(buf, cap, "/tmp/v4v-%u", (unsigned)geteuid());
+		return -ENOENT; /* never a guessable path in a shared directory */
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 

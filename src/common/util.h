@@ -11,7 +11,8 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The runtime directory: V4V_RUNTIME_DIR, else /run/v4v for root, else
- * $XDG_RUNTIME_DIR/v4v, else /tmp/v4v-UID.  Writes into buf. */
+ * $XDG_RUNTIME_DIR/v4v, else -ENOENT.  Writes into buf.  (rundir.h holds
+ * the rules for trusting it.) */
 int v4v_runtime_dir(char *buf, size_t cap);
 int v4v_control_path(char *buf, size_t cap, const char *dir);
 

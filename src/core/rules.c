@@ -147,6 +147,43 @@ static const struct limit_key limit_keys[] = {
     LIMIT(names_per_domain, 0, 65536),
 };
 
+int v4v_uid_range_parse(const char *s, uint32_t *first, uint32_t *last, char *err, size_t errlen)
+{
+	char a[16];
+	const char *dash = strchr(s, '-');
+	size_t n = dash ? (size_t)(dash - s) : sizeof(a);
+	uint64_t lo = 0, hi = 0;
+	bool ok = n < sizeof(a);
+	if (ok) {
+		memcpy(a, s, n);
+		a[n] = '\0';
+		ok = v4v_parse_u64(a, 0, UINT32_MAX, &lo) &&
+		     v4v_parse_u64(dash + 1, 0, UINT32_MAX, &hi);
+	}
+	if (!ok) {
+		snprintf(err, errlen, "domain_uids must be FIRST-LAST (e.g. %u-%u), not '%s'",
+			 V4V_DOMAIN_UID_FIRST, V4V_DOMAIN_UID_LAST, s);
+		return -EINVAL;
+	}
+	if (lo == 0 || hi > 4294967294u || lo > hi) {
+		snprintf(err, errlen,
+			 "domain_uids '%s' must have 1 <= FIRST <= LAST <= 4294967294 (uid 0 is "
+			 "root)",
+			 s);
+		return -EINVAL;
+	}
+	if (lo <= 65535 && hi >= 65534) {
+		snprintf(err, errlen,
+			 "domain_uids '%s' includes 65534 or 65535 (nobody, and the 16-bit "
+			 "(uid_t)-1)",
+			 s);
+		return -EINVAL;
+	}
+	*first = (uint32_t)lo;
+	*last = (uint32_t)hi;
+	return 0;
+}
+
 static int config_line(char *line, struct v4v_config *cfg, char *err, size_t errlen)
 {
 	char *argv[16];
@@ -178,6 +215,8 @@ static int config_line(char *line, struct v4v_config *cfg, char *err, size_t err
 		snprintf(err, errlen, "policy must be accept, reject or drop, not '%s'", argv[1]);
 		return -EINVAL;
 	}
+	if (strcmp(argv[0], "domain_uids") == 0)
+		return v4v_uid_range_parse(argv[1], &cfg->uid_first, &cfg->uid_last, err, errlen);
 	for (unsigned i = 0; i < ARRAY_SIZE(limit_keys); i++) {
 		const struct limit_key *k = &limit_keys[i];
 		uint64_t v;

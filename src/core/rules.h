@@ -26,12 +26,21 @@ const char *v4v_action_name(enum hv_fw_action a);
 /* "any", "5" or "5:80", "any:80". */
 void v4v_endpoint_format(char *buf, size_t cap, uint16_t dom, uint32_t port);
 
+/* domain_uids: the host uids (gid = uid) domains run as; domain N gets
+ * first + N.  The default is systemd's dynamic-user range. */
+#define V4V_DOMAIN_UID_FIRST 61184u
+#define V4V_DOMAIN_UID_LAST  65519u
+
 struct v4v_config {
 	struct hv_limits lim;
+	uint32_t uid_first, uid_last; /* domain_uids; 0-0 until set: the default */
 	enum hv_fw_action policy;
 	unsigned nrules;
 	struct hv_fw_rule rules[HV_FW_MAX_RULES];
 };
+
+/* "FIRST-LAST", 1 <= FIRST <= LAST, not touching 0, 65534 or 65535. */
+int v4v_uid_range_parse(const char *s, uint32_t *first, uint32_t *last, char *err, size_t errlen);
 
 /* Parse a whole config text over the defaults already in cfg.
  * Returns 0, or -EINVAL with "line N: ..." in err. */

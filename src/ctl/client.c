@@ -11,13 +11,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/rundir.h"
 #include "common/util.h"
 
 int v4v_ctl_path(const char *dir, char *path, size_t cap)
 {
-	char buf[256];
+	char buf[256], err[8];
 	if (!dir) {
-		int e = v4v_runtime_dir(buf, sizeof(buf));
+		int e = v4v_rundir_default(buf, sizeof(buf), err, sizeof(err));
 		if (e)
 			return e;
 		dir = buf;
@@ -25,22 +26,50 @@ int v4v_ctl_path(const char *dir, char *path, size_t cap)
 	return v4v_control_path(path, cap, dir);
 }
 
-int v4v_ctl_connect(const char *dir)
+int v4v_ctl_connect(const char *dir, char *why, size_t cap)
 {
+	char buf[256];
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int e = v4v_ctl_path(dir, sa.sun_path, sizeof(sa.sun_path));
+	if (!dir) {
+		int e = v4v_rundir_default(buf, sizeof(buf), why, cap);
+		if (e)
+			return e;
+		dir = buf;
+	}
+	if (v4v_control_path(sa.sun_path, sizeof(sa.sun_path), dir) < 0) {
+		snprintf(why, cap, "runtime directory path is too long: %s", dir);
+		return -ENAMETOOLONG;
+	}
+	/* The directory first: a socket in a place others control proves
+	 * nothing (docs/SECURITY.md, "The runtime directory"). */
+	int e = v4v_rundir_check(dir, why, cap);
+	if (e == -ENOENT)
+		snprintf(why, cap,
+			 "v4vd is not running (no runtime directory %s); start it with "
+			 "'v4vd --runtime-dir %s' or set V4V_RUNTIME_DIR",
+			 dir, dir);
 	if (e)
 		return e;
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -errno;
-	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		e = -errno;
+		if (s >= 0)
+			close(s);
+		if (e == -ENOENT || e == -ECONNREFUSED)
+			snprintf(why, cap,
+				 "v4vd is not running (no control socket at %s); start it with "
+				 "'v4vd --runtime-dir %s' or set V4V_RUNTIME_DIR",
+				 sa.sun_path, dir);
+		else
+			snprintf(why, cap, "cannot connect to %s: %s", sa.sun_path, strerror(-e));
+		return e;
+	}
+	/* Who serves it, before we send a command or take a passed fd. */
+	e = v4v_ctl_peer_ok(s, why, cap);
+	if (e) {
 		close(s);
 		return e;
 	}
-	/* Who serves this socket (SO_PEERCRED: root or our own uid) is to be
-	 * checked here, before anyone sends a command or takes a passed fd. */
 	return s;
 }
 
@@ -86,28 +115,14 @@ int v4v_ctl_call(int sock, const char *cmd, struct v4v_ctl_reply *rep)
 
 int v4v_ctl_request(const char *dir, const char *cmd, struct v4v_ctl_reply *rep)
 {
-	char rdir[256], path[128];
-	int s = v4v_ctl_connect(dir);
-	if (s >= 0) {
-		int e = v4v_ctl_call(s, cmd, rep);
-		close(s);
-		return e;
-	}
 	memset(rep, 0, sizeof(*rep));
 	rep->fd = -1;
-	if (!dir && v4v_runtime_dir(rdir, sizeof(rdir)) == 0)
-		dir = rdir;
-	if (s == -ENAMETOOLONG || !dir || v4v_control_path(path, sizeof(path), dir) < 0)
-		snprintf(rep->why, sizeof(rep->why), "runtime directory path is too long");
-	else if (s == -ENOENT || s == -ECONNREFUSED)
-		snprintf(rep->why, sizeof(rep->why),
-			 "v4vd is not running (no control socket at %s); start it with "
-			 "'v4vd --runtime-dir %s' or set V4V_RUNTIME_DIR",
-			 path, dir);
-	else
-		snprintf(rep->why, sizeof(rep->why), "cannot connect to %s: %s", path,
-			 strerror(-s));
-	return s;
+	int s = v4v_ctl_connect(dir, rep->why, sizeof(rep->why));
+	if (s < 0)
+		return s;
+	int e = v4v_ctl_call(s, cmd, rep);
+	close(s);
+	return e;
 }
 
 void v4v_ctl_reply_free(struct v4v_ctl_reply *rep)

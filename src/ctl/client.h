@@ -33,13 +33,15 @@ struct v4v_ctl_reply {
 int v4v_ctl_path(const char *dir, char *path, size_t cap);
 
 /*
- * Connect to v4vd's control socket in dir (NULL as above).  Returns the
- * connected socket (close-on-exec) or -errno: -ENOENT or -ECONNREFUSED
- * when no v4vd runs there, -ENAMETOOLONG for a path sun_path cannot hold.
- * Every client connects through here, so a check of who serves the socket
- * belongs here and nowhere else.
+ * Connect to v4vd's control socket in dir (NULL as above), after checking
+ * that the directory is root's or ours and not writable by others, and
+ * then that the server is root or our own uid (SO_PEERCRED): nothing is
+ * sent to, or taken from, a socket that fails either.  Returns the
+ * connected socket (close-on-exec) or -errno with a sentence in why:
+ * -ENOENT or -ECONNREFUSED when no v4vd runs there.  Every client
+ * connects through here.
  */
-int v4v_ctl_connect(const char *dir);
+int v4v_ctl_connect(const char *dir, char *why, size_t cap);
 
 /* Send cmd on a connected socket and read v4vd's one reply into *rep
  * (v4v_ctl_reply_free() it, whatever the result). */

@@ -92,12 +92,14 @@ static void dom_name(struct v4vd *s, uint16_t domid, char *buf, size_t cap)
 static int cmd_domains(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
 {
 	(void)argc, (void)argv, (void)fd;
-	outf(o, "ok\ndomid:n\tname:s\tprocs:n\trings:n\tring_bytes:n\ttx_msgs:n\ttx_bytes:n"
+	outf(o, "ok\ndomid:n\tname:s\tuid:n\tprocs:n\trings:n\tring_bytes:n\ttx_msgs:n\ttx_bytes:n"
 		"\trx_msgs:n\trx_bytes:n\teagain:n\trejected:n\tdropped:n\n");
 	for (struct hv_domain *d = hv_domain_next(s->hv, NULL); d; d = hv_domain_next(s->hv, d)) {
 		const struct hv_stats *st = hv_domain_stats(d);
-		outf(o, "%u\t%s\t%u\t%u\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\n",
-		     hv_domain_id(d), *hv_domain_name(d) ? hv_domain_name(d) : "-",
+		uint32_t uid = 0;
+		v4vd_domain_uid(s, hv_domain_id(d), &uid); /* every live domain has one */
+		outf(o, "%u\t%s\t%u\t%u\t%u\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\n",
+		     hv_domain_id(d), *hv_domain_name(d) ? hv_domain_name(d) : "-", uid,
 		     hv_domain_nclients(d), hv_domain_nrings(d),
 		     (unsigned long long)hv_domain_ring_bytes(d), (unsigned long long)st->tx_msgs,
 		     (unsigned long long)st->tx_bytes, (unsigned long long)st->rx_msgs,
@@ -181,6 +183,15 @@ static int cmd_stats(struct v4vd *s, int argc, char **argv, struct out *o, int *
 
 /* ---- domains --------------------------------------------------------- */
 
+/* The reply to create and open: the domain and the uid to run it as. */
+static void reply_domain(struct v4vd *s, struct ddom *dd, struct out *o)
+{
+	uint32_t uid = 0;
+	v4vd_domain_uid(s, hv_domain_id(dd->hd), &uid); /* checked at creation */
+	outf(o, "ok\ndomid:n\tname:s\tuid:n\n%u\t%s\t%u\n", hv_domain_id(dd->hd),
+	     *hv_domain_name(dd->hd) ? hv_domain_name(dd->hd) : "-", uid);
+}
+
 /* domain create (DOMID|auto) (NAME|-) (fd|persistent) */
 static int domain_create(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
 {
@@ -204,6 +215,11 @@ static int domain_create(struct v4vd *s, int argc, char **argv, struct out *o, i
 				: argv[0]);
 	if (e == -ENOSPC)
 		return fail(o, "too many domains (limit %u)", hv_limits(s->hv)->domains);
+	if (e == -EUSERS)
+		return fail(o,
+			    "no uid left for the domain: domain_uids %u-%u gives uids to domids "
+			    "0..%u only (see v4vd.conf(5))",
+			    s->uid_first, s->uid_last, v4vd_uid_domids(s));
 	if (e)
 		return fail(o, "cannot create domain: %s", strerror(-e));
 	if (!dd->persistent) {
@@ -214,7 +230,7 @@ static int domain_create(struct v4vd *s, int argc, char **argv, struct out *o, i
 			return fail(o, "cannot create domain channel: %s", strerror(-e));
 		}
 	}
-	outf(o, "ok\ndomid:n\tname:s\n%u\t%s\n", hv_domain_id(dd->hd), name ? name : "-");
+	reply_domain(s, dd, o);
 	return 0;
 }
 
@@ -228,8 +244,7 @@ static int domain_open(struct v4vd *s, int argc, char **argv, struct out *o, int
 	*fd = v4vd_domain_hold(s, dd);
 	if (*fd < 0)
 		return fail(o, "cannot open domain channel: %s", strerror(-*fd));
-	outf(o, "ok\ndomid:n\tname:s\n%u\t%s\n", hv_domain_id(dd->hd),
-	     *hv_domain_name(dd->hd) ? hv_domain_name(dd->hd) : "-");
+	reply_domain(s, dd, o);
 	return 0;
 }
 

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/rundir.h"
 #include "../common/util.h"
 #include "../core/proto.h"
 
@@ -311,6 +312,9 @@ int v4vd_domain_create(struct v4vd *s, uint16_t domid, const char *name, bool pe
 	if (!dd)
 		return -ENOMEM;
 	int e = hv_domain_create(s->hv, domid, name, &dd->hd);
+	uint32_t uid;
+	if (!e && (e = v4vd_domain_uid(s, hv_domain_id(dd->hd), &uid)) < 0)
+		hv_domain_destroy(s->hv, dd->hd); /* no uid for it: principal.c */
 	if (e) {
 		free(dd);
 		return e;
@@ -807,30 +811,12 @@ static int load_config(const char *path, struct v4v_config *cfg)
 	return 0;
 }
 
-static int mkdir_p(const char *dir)
-{
-	char buf[256];
-	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (char *p = buf + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-				return -errno;
-			*p = '/';
-		}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static int open_control(struct v4vd *s)
 {
 	char *lock = s->lock_path;
-	int e = mkdir_p(s->rundir);
-	if (e) {
-		fprintf(stderr, "v4vd: cannot create runtime dir %s: %s\n", s->rundir,
-			strerror(-e));
+	char err[400];
+	if (v4v_rundir_prepare(s->rundir, err, sizeof(err)) < 0) { /* common/rundir.c */
+		fprintf(stderr, "v4vd: %s\n", err);
 		return -1;
 	}
 	snprintf(lock, sizeof(s->lock_path), "%s/v4vd.lock", s->rundir);
@@ -988,14 +974,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!s.rundir) {
-		if (v4v_runtime_dir(dir, sizeof(dir)) < 0) {
-			fprintf(stderr, "v4vd: runtime dir path too long\n");
+		char err[300];
+		if (v4v_rundir_default(dir, sizeof(dir), err, sizeof(err)) < 0) {
+			fprintf(stderr, "v4vd: %s\n", err);
 			return 1;
 		}
 		s.rundir = dir;
 	}
 	if (config && load_config(config, &cfg) < 0)
 		return 1;
+	v4vd_principal_init(&s, &cfg);
 
 	static const struct hv_ops ops = {
 	    .signal = on_signal,

@@ -77,6 +77,7 @@ struct v4vd {
 	struct ddom *doms[V4V_DOMID_MAX + 1];
 	uint64_t requests, bad_requests, mapped_bytes;
 	unsigned nchans;
+	uint32_t uid_first, uid_last; /* domain_uids (principal.c) */
 };
 
 void logmsg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -87,6 +88,12 @@ int v4vd_domain_create(struct v4vd *s, uint16_t domid, const char *name, bool pe
 int v4vd_domain_hold(struct v4vd *s, struct ddom *dd); /* returns the client's fd */
 void v4vd_domain_destroy(struct v4vd *s, struct ddom *dd);
 struct ddom *v4vd_domain_lookup(struct v4vd *s, const char *spec);
+
+/* Domains as host principals (principal.c): domain domid runs as uid
+ * first + domid (gid the same); -EUSERS past the end of domain_uids. */
+void v4vd_principal_init(struct v4vd *s, const struct v4v_config *cfg);
+int v4vd_domain_uid(const struct v4vd *s, uint16_t domid, uint32_t *uid);
+unsigned v4vd_uid_domids(const struct v4vd *s); /* the highest domid with a uid */
 
 /* Close e's fd now; free e (its first member) after this epoll batch. */
 void v4vd_bury(struct v4vd *s, struct fdent *e);

@@ -31,7 +31,8 @@ static char extdir[256]; /* its runtime dir, when not ours */
 
 static bool v4vd_listening(const char *dir)
 {
-	int s = v4v_ctl_connect(dir);
+	char why[512];
+	int s = v4v_ctl_connect(dir, why, sizeof(why));
 	if (s == -ENAMETOOLONG)
 		die("runtime directory path '%s' is too long", dir);
 	if (s >= 0)
