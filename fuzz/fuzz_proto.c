@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "core/hv.h"
-#include "core/proto.h"
+#include "wire/proto.h"
 #include "core/ring.h"
 #include "fuzz.h"
 

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../wire/proto.h"
 #include "ring.h"
 #include "v4v/abi.h"
 
@@ -56,17 +57,10 @@ struct hv_ring;
  * What the shell does for the core.
  *
  * A ring may carry a doorbell (ring_cookie non-NULL): then signals about
- * that ring go to it instead of the owner's VIRQ, and say what happened.
- * DATA is raised only when the ring goes from empty to non-empty (the
- * reader re-checks after announcing it will sleep: see rx.c); WAITER when
- * a sender waits for space in the ring (the owner should notify after
- * consuming); EVENT when an event about the ring is queued.  A sender's
- * own ring's doorbell hears ring_blocked when its send got -EAGAIN and
- * ring_space when the space it waits for is there.
+ * that ring go to it, as HV_SIG_* bits (wire/proto.h), instead of the
+ * owner's VIRQ.  A sender's own ring's doorbell hears ring_blocked when its
+ * send got -EAGAIN and ring_space when the space it waits for is there.
  */
-#define HV_SIG_DATA   1u
-#define HV_SIG_WAITER 2u
-#define HV_SIG_EVENT  4u
 struct hv_ops {
 	void (*signal)(void *client_cookie);		       /* raise the VIRQ */
 	void (*ring_signal)(void *ring_cookie, unsigned what); /* HV_SIG_* */

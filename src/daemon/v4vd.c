@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
-#include "../core/proto.h"
+#include "../wire/proto.h"
 
 #define BATCH	  64	 /* requests served per channel per wake-up */
 #define TX_BUDGET 256	 /* messages moved per send ring per round */

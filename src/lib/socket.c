@@ -2,7 +2,7 @@
 /*
  * Sockets over rings.
  *
- * Every socket owns at most one ring and one doorbell (core/proto.h): the
+ * Every socket owns at most one ring and one doorbell (wire/proto.h): the
  * user's socket fd is our end of the doorbell pair, so it polls readable
  * when v4vd has something for this socket, and writable unless a send from
  * it waits for space.  Streams are a small protocol of message types on
@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "core/hv.h"
+#include "wire/proto.h"
 #include "core/ring.h"
 #include "lib.h"
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The hypercall channel: how a domain's requests reach v4vd on Linux.
+ * The Linux transport's wire format (both v4vd and libv4v include it):
+ * the hypercall channel, how a domain's requests reach v4vd on Linux.
  *
  * A channel is an AF_UNIX SOCK_SEQPACKET socket; each packet is one request
  * and gets exactly one reply packet, in order.  Message payloads do not
@@ -42,6 +43,22 @@ enum v4v_op {
 	V4V_OP_RING_POKE = 20,	 /* raise DATA on one of our rings' doorbell */
 	V4V_OP_ATTACH = 32,	 /* on the domain fd only */
 };
+
+
+/*
+ * The doorbell token: one byte of HV_SIG_* bits v4vd sends on a ring's
+ * doorbell (see struct v4v_req_register), which libv4v reads.
+ *
+ * A ring may carry a doorbell (ring_cookie non-NULL): then signals about
+ * that ring go to it instead of the owner's VIRQ, and say what happened.
+ * DATA is raised only when the ring goes from empty to non-empty (the
+ * reader re-checks after announcing it will sleep: see rx.c); WAITER when
+ * a sender waits for space in the ring (the owner should notify after
+ * consuming); EVENT when an event about the ring is queued.
+ */
+#define HV_SIG_DATA   1u
+#define HV_SIG_WAITER 2u
+#define HV_SIG_EVENT  4u
 
 struct v4v_req_hdr {
 	uint32_t op;
