@@ -31,7 +31,7 @@ static int wait_add(struct hv *hv, struct hv_ring *r, struct hv_client *c, uint3
 	r->wait[r->nwait++] = (struct waiter){c, need, src_port};
 	/* Tell the owner someone waits, so it notifies after consuming. */
 	if (r->cookie)
-		hv->ops.ring_signal(r->cookie, HV_SIG_WAITER);
+		hv->ops.ring_signal(hv->ctx, r->cookie, HV_SIG_WAITER);
 	return 0;
 }
 
@@ -40,9 +40,9 @@ void hv__wake(struct hv *hv, const struct waiter *w)
 {
 	struct hv_ring *own = hv__ring_at(hv, w->c->d->domid, w->src_port);
 	if (own && own->cookie && own->owner == w->c)
-		hv->ops.ring_space(own->cookie);
+		hv->ops.ring_space(hv->ctx, own->cookie);
 	else
-		hv->ops.signal(w->c->cookie);
+		hv->ops.signal(hv->ctx, w->c->cookie);
 }
 
 static void wait_cancel(struct hv_ring *r, const struct hv_client *c, v4v_port_t src_port)
@@ -72,7 +72,7 @@ static void tx_block(struct hv *hv, struct hv_ring *r, struct hv_ring *dest, uin
 	r->bnext = hv->blocked;
 	hv->blocked = r;
 	if (dest->cookie)
-		hv->ops.ring_signal(dest->cookie, HV_SIG_WAITER);
+		hv->ops.ring_signal(hv->ctx, dest->cookie, HV_SIG_WAITER);
 }
 
 static void tx_unblock(struct hv *hv, struct hv_ring *r)
@@ -82,7 +82,7 @@ static void tx_unblock(struct hv *hv, struct hv_ring *r)
 		pp = &(*pp)->bnext;
 	*pp = r->bnext;
 	r->blocked_on = NULL;
-	hv->ops.tx_ready(r->cookie);
+	hv->ops.tx_ready(hv->ctx, r->cookie);
 }
 
 /* Unblock the send rings waiting on dest whose message fits in space
@@ -136,7 +136,7 @@ static void wait_recheck(struct hv *hv, struct hv_ring *r)
 	}
 	/* Still waiting: the owner must notify again after consuming more. */
 	if ((r->nwait || tx_left) && r->cookie)
-		hv->ops.ring_signal(r->cookie, HV_SIG_WAITER);
+		hv->ops.ring_signal(hv->ctx, r->cookie, HV_SIG_WAITER);
 }
 
 /*
@@ -161,7 +161,7 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	case HV_FW_REJECT:
 		sd->stats.rejected++;
 		if (hv->ops.rejected)
-			hv->ops.rejected(&src, dst);
+			hv->ops.rejected(hv->ctx, &src, dst);
 		return -EACCES;
 	case HV_FW_DROP: sd->stats.dropped++; return (long)n;
 	case HV_FW_ACCEPT: break;
@@ -198,7 +198,7 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	r->stats.rx_msgs++;
 	r->stats.rx_bytes += n;
 	if (!r->cookie) {
-		hv->ops.signal(r->owner->cookie);
+		hv->ops.signal(hv->ctx, r->owner->cookie);
 		return (long)n;
 	}
 	/*
@@ -211,7 +211,7 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	v4v_fence();
 	uint32_t now = v4v_load_relaxed(&r->mem->rx_ptr);
 	if (now == old_tx)
-		hv->ops.ring_signal(r->cookie, HV_SIG_DATA);
+		hv->ops.ring_signal(hv->ctx, r->cookie, HV_SIG_DATA);
 	return (long)n;
 }
 
@@ -233,7 +233,7 @@ long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port, const str
 		return err;
 	struct hv_ring *own = hv__ring_at(hv, c->d->domid, src_port);
 	if (own && own->cookie && own->owner == c)
-		hv->ops.ring_blocked(own->cookie);
+		hv->ops.ring_blocked(hv->ctx, own->cookie);
 	return -EAGAIN;
 }
 
@@ -281,7 +281,7 @@ unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget)
 	/* The waker's fence pairs with the owner's announce of want_space
 	 * before it re-reads rx_ptr (socket.c): one of us sees the other. */
 	if (v4v_should_wake(&r->txmem->want_space))
-		hv->ops.ring_space(r->cookie);
+		hv->ops.ring_space(hv->ctx, r->cookie);
 	return moved;
 }
 

@@ -23,13 +23,14 @@ void hv_limits_default(struct hv_limits *l)
 	};
 }
 
-struct hv *hv_new(const struct hv_limits *lim, const struct hv_ops *ops)
+struct hv *hv_new(const struct hv_limits *lim, const struct hv_ops *ops, void *ctx)
 {
 	struct hv *hv = calloc(1, sizeof(*hv));
 	if (!hv)
 		return NULL;
 	hv->lim = *lim;
 	hv->ops = *ops;
+	hv->ctx = ctx;
 	hv->policy = HV_FW_ACCEPT;
 	return hv;
 }
@@ -65,9 +66,9 @@ void hv__post_event_err(struct hv *hv, struct hv_ring *r, uint32_t type,
 		c->ev_n++;
 	}
 	if (r->cookie)
-		hv->ops.ring_signal(r->cookie, HV_SIG_EVENT);
+		hv->ops.ring_signal(hv->ctx, r->cookie, HV_SIG_EVENT);
 	else
-		hv->ops.signal(c->cookie);
+		hv->ops.signal(hv->ctx, c->cookie);
 }
 
 void hv__post_event(struct hv *hv, struct hv_ring *r, uint32_t type, const struct v4v_addr *peer)

@@ -51,6 +51,7 @@ struct hv_client {
 	struct hv_client *next; /* domain's list */
 	struct hv_domain *d;
 	void *cookie;
+	const uint8_t *staging; /* V4V_STAGING_SIZE bytes, the shell's mapping */
 	struct hv_ring *rings;
 	unsigned ev_head, ev_n;
 	bool ev_overflow;
@@ -77,6 +78,8 @@ struct hv_name {
 struct hv {
 	struct hv_limits lim;
 	struct hv_ops ops;
+	void *ctx; /* the shell's, passed to every callback */
+	uint64_t bad_requests; /* malformed requests served (serve.c) */
 	unsigned ndomains;
 	struct hv_domain *dom[V4V_DOMID_MAX + 1];
 	struct hv_ring *bucket[RING_BUCKETS];

@@ -124,12 +124,12 @@ static void ring_remove(struct hv *hv, struct hv_ring *r)
 	}
 	hv__tx_recheck(hv, r, 0, true);
 	if (r->txmem)
-		hv->ops.unmap(r->txmem, r->txlen, NULL);
+		hv->ops.unmap(hv->ctx, r->txmem, r->txlen, NULL);
 	/* Senders waiting for space here will never get it: wake them to fail.
 	 * The ring is unhashed first so a waiter's own ring is never r. */
 	for (unsigned i = 0; i < r->nwait; i++)
 		hv__wake(hv, &r->wait[i]);
-	hv->ops.unmap(r->mem, r->len, r->cookie);
+	hv->ops.unmap(hv->ctx, r->mem, r->len, r->cookie);
 	free(r->wait);
 	free(r);
 }
@@ -163,7 +163,7 @@ int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_regist
 		uint32_t tx = v4v_load_relaxed(&mem->tx_ptr);
 		if (v4v_ring_ptr_ok(tx, r->len))
 			r->tx = tx;
-		hv->ops.unmap(r->mem, r->len, r->cookie);
+		hv->ops.unmap(hv->ctx, r->mem, r->len, r->cookie);
 		r->mem = mem;
 		r->cookie = cookie;
 		r->broken = false;
@@ -258,8 +258,8 @@ int hv_ring_poke(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t 
 	if (!r)
 		return -ENOENT;
 	if (r->cookie)
-		hv->ops.ring_signal(r->cookie, HV_SIG_DATA);
+		hv->ops.ring_signal(hv->ctx, r->cookie, HV_SIG_DATA);
 	else
-		hv->ops.signal(r->owner->cookie);
+		hv->ops.signal(hv->ctx, r->owner->cookie);
 	return 0;
 }

@@ -84,38 +84,37 @@ static int ep_add(struct v4vd *s, struct fdent *e)
 
 /* ---- core callbacks -------------------------------------------------- */
 
-static struct v4vd *the_daemon;
-
-static void on_signal(void *cookie)
+static void on_signal(void *ctx, void *cookie)
 {
+	struct v4vd *s = ctx;
 	struct dchan *ch = cookie;
 	if (ch->kick)
 		return;
 	ch->kick = true;
-	ch->kick_next = the_daemon->kicks;
-	the_daemon->kicks = ch;
+	ch->kick_next = s->kicks;
+	s->kicks = ch;
 }
 
-static void bell_kick(struct dbell *b)
+static void bell_kick(struct v4vd *s, struct dbell *b)
 {
 	if (b->kicked)
 		return;
 	b->kicked = true;
-	b->kick_next = the_daemon->bell_kicks;
-	the_daemon->bell_kicks = b;
+	b->kick_next = s->bell_kicks;
+	s->bell_kicks = b;
 }
 
-static void on_ring_signal(void *cookie, unsigned what)
+static void on_ring_signal(void *ctx, void *cookie, unsigned what)
 {
 	struct dbell *b = cookie;
 	b->pending |= what;
-	bell_kick(b);
+	bell_kick(ctx, b);
 }
 
-static void bell_arm(struct dbell *b, bool on)
+static void bell_arm(struct v4vd *s, struct dbell *b, bool on)
 {
 	struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.ptr = b};
-	if (b->armed != on && epoll_ctl(the_daemon->epfd, EPOLL_CTL_MOD, b->e.fd, &ev) == 0)
+	if (b->armed != on && epoll_ctl(s->epfd, EPOLL_CTL_MOD, b->e.fd, &ev) == 0)
 		b->armed = on;
 }
 
@@ -130,34 +129,34 @@ static void bell_drain(struct dbell *b)
 }
 
 /* A send ring with work: poll it until it has been idle for SPIN_NS. */
-static void bell_hot(struct dbell *b)
+static void bell_hot(struct v4vd *s, struct dbell *b)
 {
 	if (b->hot || !b->has_tx)
 		return;
 	b->hot = true;
-	b->hot_next = the_daemon->hot;
-	the_daemon->hot = b;
+	b->hot_next = s->hot;
+	s->hot = b;
 }
 
-static void on_tx_ready(void *cookie)
+static void on_tx_ready(void *ctx, void *cookie)
 {
 	struct dbell *b = cookie;
-	bell_hot(b);
+	bell_hot(ctx, b);
 	/* It was disarmed while blocked: listen for kicks (and blockers) again. */
-	bell_arm(b, true);
+	bell_arm(ctx, b, true);
 }
 
-static void on_ring_blocked(void *cookie)
+static void on_ring_blocked(void *ctx, void *cookie)
 {
 	((struct dbell *)cookie)->waiting = true;
 }
 
-static void on_ring_space(void *cookie)
+static void on_ring_space(void *ctx, void *cookie)
 {
 	struct dbell *b = cookie;
 	b->waiting = false;
 	bell_drain(b);
-	bell_arm(b, true);
+	bell_arm(ctx, b, true);
 }
 
 static void bell_forget(struct v4vd *s, struct dbell *b)
@@ -174,13 +173,14 @@ static void bell_forget(struct v4vd *s, struct dbell *b)
 		}
 }
 
-static void on_unmap(void *mem, uint32_t len, void *cookie)
+static void on_unmap(void *ctx, void *mem, uint32_t len, void *cookie)
 {
+	struct v4vd *s = ctx;
 	munmap(mem, V4V_RING_HDR_SIZE + (size_t)len);
-	the_daemon->mapped_bytes -= V4V_RING_HDR_SIZE + (size_t)len;
+	s->mapped_bytes -= V4V_RING_HDR_SIZE + (size_t)len;
 	if (cookie) {
-		bell_forget(the_daemon, cookie);
-		v4vd_bury(the_daemon, cookie);
+		bell_forget(s, cookie);
+		v4vd_bury(s, cookie);
 	}
 }
 
@@ -197,27 +197,27 @@ static uint64_t now_ns(void)
  * flood the log; the rest are counted and reported with the next line.
  */
 #define LOG_REJECTS 10
-static void on_rejected(const struct v4v_addr *src, const struct v4v_addr *dst)
+static void on_rejected(void *ctx, const struct v4v_addr *src, const struct v4v_addr *dst)
 {
-	static uint64_t window;
-	static unsigned logged, suppressed;
+	struct v4vd *s = ctx;
 	uint64_t now = now_ns() / 1000000000u;
-	if (now != window) {
-		window = now;
-		logged = 0;
+	if (now != s->reject_window) {
+		s->reject_window = now;
+		s->rejects_logged = 0;
 	}
-	if (logged == LOG_REJECTS) {
-		suppressed++;
+	if (s->rejects_logged == LOG_REJECTS) {
+		s->rejects_suppressed++;
 		return;
 	}
-	logged++;
-	if (suppressed)
+	s->rejects_logged++;
+	if (s->rejects_suppressed)
 		logmsg(LOG_NOTICE, "firewall rejected %u:%u -> %u:%u (and %u more before)",
-		       src->domain_id, src->aport, dst->domain_id, dst->aport, suppressed);
+		       src->domain_id, src->aport, dst->domain_id, dst->aport,
+		       s->rejects_suppressed);
 	else
 		logmsg(LOG_NOTICE, "firewall rejected %u:%u -> %u:%u", src->domain_id, src->aport,
 		       dst->domain_id, dst->aport);
-	suppressed = 0;
+	s->rejects_suppressed = 0;
 }
 
 /* The owner's end of the doorbell went away: so does its ring. */
@@ -231,11 +231,11 @@ static void handle_bell(struct v4vd *s, struct dbell *b, uint32_t events)
 	 * poll it for a while: the next message will likely come soon. */
 	if (b->has_tx) {
 		hv_tx_pump(s->hv, b->ring, TX_BUDGET);
-		bell_hot(b);
+		bell_hot(s, b);
 		s->last_move = now_ns();
 	}
 	if (b->waiting || (b->has_tx && hv_tx_blocked(b->ring)))
-		bell_arm(b, false); /* keep the blocker until there is space */
+		bell_arm(s, b, false); /* keep the blocker until there is space */
 	else
 		bell_drain(b);
 }
@@ -491,6 +491,8 @@ static void handle_attach(struct v4vd *s, struct dhold *h)
 	int fds[2];
 	unsigned nfds;
 	ssize_t n = v4v_recv_fds(h->e.fd, &req, sizeof(req), fds, 2, &nfds, MSG_DONTWAIT);
+	union v4v_reply_any out;
+	size_t rlen;
 
 	if (n == -EAGAIN)
 		return;
@@ -500,14 +502,11 @@ static void handle_attach(struct v4vd *s, struct dhold *h)
 		domain_maybe_gone(s, dd);
 		return;
 	}
-	int err = n < 0 ? (int)n : v4v_req_check(&req, (size_t)n);
-	if (!err && (req.h.op != V4V_OP_ATTACH || nfds != 2))
-		err = -EINVAL;
+	int err = hv_attach_check(s->hv, &req, n < 0 ? HV_REQ_TRUNCATED : (size_t)n, nfds);
 	if (err) {
 		/* No channel to answer on: the domain fd carries the error. */
-		s->bad_requests++;
-		struct v4v_reply r = {.h = req.h, .ret = err};
-		v4v_send_fds(h->e.fd, &r, sizeof(r), NULL, 0, MSG_DONTWAIT);
+		rlen = hv_attach_reply(h->dd->hd, &req, err, &out);
+		v4v_send_fds(h->e.fd, &out, rlen, NULL, 0, MSG_DONTWAIT);
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
 		return;
@@ -533,8 +532,8 @@ static void handle_attach(struct v4vd *s, struct dhold *h)
 			err = -ENOMEM;
 	}
 	if (err) {
-		struct v4v_reply r = {.h = req.h, .ret = err};
-		v4v_send_fds(fds[0], &r, sizeof(r), NULL, 0, MSG_DONTWAIT);
+		rlen = hv_attach_reply(h->dd->hd, &req, err, &out);
+		v4v_send_fds(fds[0], &out, rlen, NULL, 0, MSG_DONTWAIT);
 		if (staging)
 			munmap(staging, V4V_STAGING_SIZE);
 		if (ch && ch->virq >= 0)
@@ -543,6 +542,7 @@ static void handle_attach(struct v4vd *s, struct dhold *h)
 		close(fds[0]);
 		return;
 	}
+	hv_client_set_staging(ch->hc, staging);
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
 	ch->e = (struct fdent){.kind = FD_CHANNEL, .fd = fds[0]};
 	ch->dd = h->dd;
@@ -553,13 +553,8 @@ static void handle_attach(struct v4vd *s, struct dhold *h)
 	s->mapped_bytes += V4V_STAGING_SIZE;
 	ep_add(s, &ch->e);
 
-	struct v4v_attach_reply ar = {
-	    .r = {.h = req.h, .ret = 0},
-	    .domid = hv_domain_id(h->dd->hd),
-	    .version = V4V_PROTO_VERSION,
-	};
-	snprintf(ar.name, sizeof(ar.name), "%s", hv_domain_name(h->dd->hd));
-	if (v4v_send_fds(ch->e.fd, &ar, sizeof(ar), &ch->virq, 1, MSG_DONTWAIT) < 0) {
+	rlen = hv_attach_reply(h->dd->hd, &req, 0, &out);
+	if (v4v_send_fds(ch->e.fd, &out, rlen, &ch->virq, 1, MSG_DONTWAIT) < 0) {
 		struct ddom *dd = ch->dd;
 		chan_close(s, ch);
 		domain_maybe_gone(s, dd);
@@ -567,22 +562,6 @@ static void handle_attach(struct v4vd *s, struct dhold *h)
 }
 
 /* ---- hypercalls ------------------------------------------------------ */
-
-union req_buf {
-	struct v4v_req_hdr h;
-	struct v4v_req_register reg;
-	struct v4v_req_unregister unreg;
-	struct v4v_req_sendv send;
-	struct v4v_req_notify notify;
-	struct v4v_req_name name;
-	uint8_t raw[V4V_REQ_MAX];
-};
-
-union reply_buf {
-	struct v4v_reply r;
-	struct v4v_name_reply name;
-	uint8_t raw[V4V_REPLY_MAX];
-};
 
 /* A doorbell for the ring being registered; takes ownership of fd. */
 static int bell_new(struct v4vd *s, int *fd, struct dbell **out)
@@ -604,161 +583,52 @@ static int bell_new(struct v4vd *s, int *fd, struct dbell **out)
 	return 0;
 }
 
-static long do_register(struct v4vd *s, struct dchan *ch, const struct v4v_req_register *q,
-			int *fds, unsigned nfds)
+/* The I/O a request needs before the core serves it (hv_serve_io): map the
+ * ring and send-ring memfds, make the doorbell; stop at the first failure. */
+static void request_io(struct v4vd *s, const struct hv_io *io, int *fds, struct hv_mapped *m)
 {
-	void *mem, *txmem = NULL;
+	void *p;
 	struct dbell *b = NULL;
-	struct hv_ring *r;
-	if (!v4v_ring_len_ok(q->ring.len) || (nfds == 3) != (q->tx_len != 0))
-		return -EINVAL;
-	size_t size = V4V_RING_HDR_SIZE + (size_t)q->ring.len;
-	size_t txsize = V4V_RING_HDR_SIZE + (size_t)q->tx_len;
-	int e = map_domain_memfd(fds[0], size, &mem);
-	if (e)
-		return e;
-	s->mapped_bytes += size;
-	if (nfds == 3) {
-		if ((e = map_domain_memfd(fds[2], txsize, &txmem)) < 0) {
-			on_unmap(mem, q->ring.len, NULL);
-			return e;
-		}
-		s->mapped_bytes += txsize;
+	if (!io->ring_size)
+		return;
+	if ((m->err = map_domain_memfd(fds[0], io->ring_size, &p)) < 0)
+		return;
+	m->ring = p;
+	s->mapped_bytes += io->ring_size;
+	if (io->tx_size) {
+		if ((m->err = map_domain_memfd(fds[2], io->tx_size, &p)) < 0)
+			return;
+		m->tx = p;
+		s->mapped_bytes += io->tx_size;
 	}
-	if (nfds >= 2 && (e = bell_new(s, &fds[1], &b)) < 0)
-		goto fail;
-	e = hv_register_ring(s->hv, ch->hc, &q->ring, q->flags, mem, b, &r);
-	if (e)
-		goto fail;
-	if (b)
-		b->ring = r;
-	if (txmem) {
-		e = hv_ring_attach_tx(s->hv, r, txmem, q->tx_len);
-		if (e) {
-			on_unmap(txmem, q->tx_len, NULL);
-			hv_unregister_ring(s->hv, ch->hc, q->ring.aport, q->ring.partner_id);
-			return e;
-		}
-		b->has_tx = true;
+	if (io->bell) {
+		if ((m->err = bell_new(s, &fds[1], &b)) < 0)
+			return;
+		m->bell = b;
 	}
-	return 0;
-fail:
-	if (txmem)
-		on_unmap(txmem, q->tx_len, NULL);
-	on_unmap(mem, q->ring.len, b);
-	return e;
-}
-
-static long do_sendv(struct v4vd *s, struct dchan *ch, const struct v4v_req_sendv *q)
-{
-	struct v4v_seg seg[V4V_MAX_IOV];
-	uint64_t off = q->staging_off; /* bounds checked by v4v_req_check */
-	for (unsigned i = 0; i < q->niov; i++) {
-		seg[i] = (struct v4v_seg){ch->staging + off, q->iov_len[i]};
-		off += q->iov_len[i];
-	}
-	return hv_sendv(s->hv, ch->hc, q->src.aport, &q->dst, q->message_type, seg, q->niov);
-}
-
-static size_t do_name(struct v4vd *s, struct dchan *ch, const struct v4v_req_name *q,
-		      union reply_buf *out)
-{
-	struct hv_domain *d = ch->dd->hd;
-	long r;
-	switch (q->h.op) {
-	case V4V_OP_NAME_REGISTER:
-		r = hv_name_register(s->hv, d, q->service, q->port, q->acl, q->nacl);
-		break;
-	case V4V_OP_NAME_UNREGISTER: r = hv_name_unregister(s->hv, d, q->service); break;
-	default: {
-		uint16_t domid = q->domid;
-		if (domid == V4V_DOMID_ANY) {
-			struct hv_domain *t = hv_domain_by_name(s->hv, q->domain);
-			domid = t ? hv_domain_id(t) : V4V_DOMID_ANY;
-		}
-		if (!hv_domain_find(s->hv, domid)) {
-			r = -ESRCH;
-			break;
-		}
-		/* An empty service resolves the domain alone. */
-		out->name.port = 0;
-		r = *q->service ? hv_name_lookup(s->hv, d, domid, q->service, &out->name.port) : 0;
-		out->name.domid = domid;
-		out->r.ret = r;
-		return sizeof(out->name);
-	}
-	}
-	out->r.ret = r;
-	return sizeof(out->r);
-}
-
-/* Serve one request; returns the reply length. */
-static size_t dispatch(struct v4vd *s, struct dchan *ch, union req_buf *q, size_t n, int *fds,
-		       unsigned nfds, union reply_buf *out)
-{
-	int err = v4v_req_check(q, n);
-	out->r = (struct v4v_reply){.h = n >= sizeof(q->h) ? q->h : (struct v4v_req_hdr){0}};
-	if (!err && !v4v_req_nfds_ok(q->h.op, nfds))
-		err = -EBADF;
-	if (!err && q->h.op == V4V_OP_ATTACH)
-		err = -EINVAL; /* only on the domain fd */
-	if (err) {
-		s->bad_requests++;
-		out->r.ret = err;
-		return sizeof(out->r);
-	}
-	switch (q->h.op) {
-	case V4V_OP_REGISTER_RING: out->r.ret = do_register(s, ch, &q->reg, fds, nfds); break;
-	case V4V_OP_UNREGISTER_RING:
-		out->r.ret = hv_unregister_ring(s->hv, ch->hc, q->unreg.aport, q->unreg.partner_id);
-		break;
-	case V4V_OP_SENDV: out->r.ret = do_sendv(s, ch, &q->send); break;
-	case V4V_OP_RING_POKE:
-		out->r.ret = hv_ring_poke(s->hv, ch->hc, q->unreg.aport, q->unreg.partner_id);
-		break;
-	case V4V_OP_NOTIFY: {
-		size_t bytes = q->notify.nent * sizeof(struct v4v_ring_data_ent);
-		out->r.ret = hv_notify(s->hv, ch->hc, q->notify.ent, q->notify.nent);
-		if (bytes > sizeof(*out) - sizeof(out->r))
-			bytes = 0; /* cannot happen: V4V_MAX_NOTIFY entries fit */
-		memcpy(out->raw + sizeof(out->r), q->notify.ent, bytes);
-		return sizeof(out->r) + bytes;
-	}
-	case V4V_OP_EVENTS: {
-		unsigned max =
-		    (unsigned)((sizeof(*out) - sizeof(out->r)) / sizeof(struct hv_event));
-		struct hv_event
-		    ev[(V4V_REPLY_MAX - sizeof(struct v4v_reply)) / sizeof(struct hv_event)];
-		unsigned k = hv_events(ch->hc, ev, max);
-		out->r.ret = k;
-		memcpy(out->raw + sizeof(out->r), ev, k * sizeof(ev[0]));
-		return sizeof(out->r) + k * sizeof(ev[0]);
-	}
-	default: return do_name(s, ch, &q->name, out);
-	}
-	return sizeof(out->r);
 }
 
 static void handle_channel(struct v4vd *s, struct dchan *ch)
 {
-	static union req_buf q;
-	static union reply_buf out;
-
 	for (int i = 0; i < BATCH; i++) {
 		int fds[3];
 		unsigned nfds;
-		ssize_t n = v4v_recv_fds(ch->e.fd, &q, sizeof(q), fds, 3, &nfds, MSG_DONTWAIT);
+		ssize_t n =
+		    v4v_recv_fds(ch->e.fd, &s->req, sizeof(s->req), fds, 3, &nfds, MSG_DONTWAIT);
 		if (n == -EAGAIN)
 			return;
 		if ((n < 0 && n != -EMSGSIZE) || (n == 0 && nfds == 0 && hung_up(ch->e.fd)))
 			goto gone;
-		size_t rlen;
-		if (n < 0) {
-			out.r = (struct v4v_reply){.ret = -EMSGSIZE};
-			rlen = sizeof(out.r);
-			s->bad_requests++;
-		} else {
-			rlen = dispatch(s, ch, &q, (size_t)n, fds, nfds, &out);
+		size_t len = n < 0 ? HV_REQ_TRUNCATED : (size_t)n;
+		struct hv_io io;
+		struct hv_mapped m = {0};
+		hv_serve_io(&s->req, len, nfds, &io);
+		request_io(s, &io, fds, &m);
+		size_t rlen = hv_serve(s->hv, ch->hc, &s->req, len, nfds, &m, &s->reply);
+		if (m.registered && m.bell) {
+			struct dbell *b = m.bell;
+			b->ring = m.registered;
+			b->has_tx = m.has_tx;
 		}
 		for (unsigned k = 0; k < nfds; k++)
 			if (fds[k] >= 0)
@@ -766,7 +636,7 @@ static void handle_channel(struct v4vd *s, struct dchan *ch)
 		s->requests++;
 		ch->requests++;
 		/* A process that does not read its replies is dropped, not waited for. */
-		if (v4v_send_fds(ch->e.fd, &out, rlen, NULL, 0, MSG_DONTWAIT) < 0)
+		if (v4v_send_fds(ch->e.fd, &s->reply, rlen, NULL, 0, MSG_DONTWAIT) < 0)
 			goto gone;
 	}
 	return;
@@ -1006,8 +876,7 @@ int main(int argc, char **argv)
 	    .tx_ready = on_tx_ready,
 	    .rejected = on_rejected,
 	};
-	the_daemon = &s;
-	s.hv = hv_new(&cfg.lim, &ops);
+	s.hv = hv_new(&cfg.lim, &ops, &s);
 	s.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (!s.hv || s.epfd < 0) {
 		fprintf(stderr, "v4vd: out of resources\n");

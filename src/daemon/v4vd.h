@@ -8,6 +8,7 @@
 
 #include "../core/hv.h"
 #include "../core/rules.h"
+#include "../wire/proto.h"
 
 enum fd_kind { FD_CONTROL_LISTEN, FD_CONTROL, FD_DOMAIN, FD_CHANNEL, FD_BELL, FD_SIGNAL, FD_DEAD };
 
@@ -75,8 +76,12 @@ struct v4vd {
 	uint64_t last_move; /* when a send ring last moved a message (ns) */
 	struct fdent *dead;
 	struct ddom *doms[V4V_DOMID_MAX + 1];
-	uint64_t requests, bad_requests, mapped_bytes;
+	uint64_t requests, mapped_bytes;
 	unsigned nchans;
+	uint64_t reject_window;			     /* firewall log rate limit: this second, */
+	unsigned rejects_logged, rejects_suppressed; /* lines logged, lines not */
+	union v4v_req_any req;			     /* the request being served, */
+	union v4v_reply_any reply;		     /* and its reply */
 };
 
 void logmsg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

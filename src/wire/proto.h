@@ -145,6 +145,26 @@ struct v4v_name_reply {
 	uint16_t pad;
 };
 
+/* A buffer for any request or reply, aligned for each: v4vd receives into
+ * one, and the fuzzer too. */
+union v4v_req_any {
+	struct v4v_req_hdr h;
+	struct v4v_req_register reg;
+	struct v4v_req_unregister unreg; /* and RING_POKE */
+	struct v4v_req_sendv send;
+	struct v4v_req_notify notify;
+	struct v4v_req_name name;
+	struct v4v_req_attach attach;
+	uint8_t raw[V4V_REQ_MAX];
+};
+
+union v4v_reply_any {
+	struct v4v_reply r;
+	struct v4v_name_reply name;
+	struct v4v_attach_reply attach;
+	uint8_t raw[V4V_REPLY_MAX];
+};
+
 /*
  * Check a received request packet of n bytes: known op, exact size for its
  * op, reserved fields zero, counts within limits, strings terminated.
