@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The hypervisor core: domains, rings, sendv, notify, firewall, names and
- * counters, with no I/O at all.  v4vd (src/daemon) is a thin shell that maps
- * ring memory, moves requests in and out of sockets and turns the two
- * callbacks below into eventfd writes and munmap calls.
+ * counters, with no I/O at all.  v4vd (src/daemon) is a thin shell that
+ * moves request packets and fds in and out of sockets, does the I/O the core
+ * asks for (maps ring memory, makes doorbells: see hv_serve) and turns the
+ * callbacks below into eventfd writes, doorbell tokens and munmap calls.
  *
  * Every function returns 0 or a positive count on success and -errno on
  * failure, with Argo's error codes where Argo defines the operation.
@@ -157,8 +158,9 @@ unsigned hv_events(struct hv_client *c, struct hv_event *ev, unsigned max);
  *      ring memfd mapped, fd 1 made the ring's doorbell, the send-ring memfd
  *      mapped), and does exactly that, stopping at the first failure;
  *   2. calls hv_serve(), which validates the request, dispatches it and
- *      writes the reply; the core owns whatever m holds from then on
- *      (ops.unmap gives it back, as for any ring);
+ *      writes the reply; the core owns what m holds (only what
+ *      hv_serve_io asked for) from then on: ops.unmap gives it back, as for
+ *      any ring, at once when the request fails;
  *   3. sends the reply and closes the fds it did not consume.
  * n is the packet's length, or HV_REQ_TRUNCATED when it did not fit the
  * buffer.  The counters of hv_bad_requests() count malformed packets.

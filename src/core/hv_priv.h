@@ -78,7 +78,7 @@ struct hv_name {
 struct hv {
 	struct hv_limits lim;
 	struct hv_ops ops;
-	void *ctx; /* the shell's, passed to every callback */
+	void *ctx;	       /* the shell's, passed to every callback */
 	uint64_t bad_requests; /* malformed requests served (serve.c) */
 	unsigned ndomains;
 	struct hv_domain *dom[V4V_DOMID_MAX + 1];
