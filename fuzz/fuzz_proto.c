@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * v4v_req_check over arbitrary packets, then, for what it accepts, the same
- * path through the hypervisor core that v4vd would take, in process.
+ * Arbitrary packets through v4vd's own request path, in process: hv_serve_io
+ * says what to map, this target plays the shell's I/O (guarded heap blocks
+ * for memfds, distinct addresses for doorbells), then hv_serve validates,
+ * dispatches and writes the reply, exactly as for v4vd.
  *
  * Invariants: the validator reads only the n bytes it is given (ASan), an
  * accepted packet fits v4vd's receive buffer, and serving it never makes the
@@ -21,13 +23,17 @@
  *   bit  15    afterwards domain 2 calls notify (waiters re-checked)
  *   bit  16    a ring being registered gets a doorbell
  *   bit  17    afterwards domain 1's second client goes away
+ *   bit  18    the packet carries one fd too many (wraps to none)
+ *   bit  19    the shell fails to map a register's send ring
+ * A register carries its memfd, a doorbell (bit 16, or when it has a send
+ * ring) and the send ring's memfd (tx_len).
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "core/hv.h"
-#include "core/proto.h"
+#include "wire/proto.h"
 #include "core/ring.h"
 #include "fuzz.h"
 
@@ -39,7 +45,8 @@
 /* A ring's memory as the shell would map it, framed by guard bytes. */
 struct region {
 	uint8_t *base;
-	uint32_t len; /* data bytes after the 64-byte header */
+	uint32_t len;	  /* data bytes after the 64-byte header */
+	uint32_t claimed; /* the length the shell mapped it for */
 	bool live;
 	void *bell;		    /* the doorbell cookie it was registered with */
 	const struct hv_client *by; /* the client that registered it */
@@ -68,7 +75,7 @@ static void guards_check_all(void)
 			guards_check(&regions[i]);
 }
 
-static struct v4v_ring *region_new(uint32_t len)
+static struct v4v_ring *region_new(uint32_t len, uint32_t claimed)
 {
 	for (unsigned i = 0; i < MAX_REGIONS; i++) {
 		struct region *g = &regions[i];
@@ -81,6 +88,9 @@ static struct v4v_ring *region_new(uint32_t len)
 		/* Stale bytes in the ring: nothing may rely on them being zero. */
 		memset(g->base + GUARD, 0xEE, V4V_RING_HDR_SIZE + (size_t)len);
 		g->len = len;
+		g->claimed = claimed;
+		g->bell = NULL;
+		g->by = NULL;
 		g->live = true;
 		return region_ring(g);
 	}
@@ -111,20 +121,20 @@ static void check_bell(const void *cookie)
 	CHECK((const char *)cookie >= bells && (const char *)cookie < bells + MAX_REGIONS);
 }
 
-static void fake_signal(void *cookie)
+static void fake_signal(void *ctx, void *cookie)
 {
-	(void)cookie;
+	(void)ctx, (void)cookie;
 	signals++;
 }
 
-static void fake_ring_signal(void *cookie, unsigned what)
+static void fake_ring_signal(void *ctx, void *cookie, unsigned what)
 {
 	check_bell(cookie);
 	CHECK(what && (what & ~(HV_SIG_DATA | HV_SIG_WAITER | HV_SIG_EVENT)) == 0);
 	signals++;
 }
 
-static void fake_ring_edge(void *cookie)
+static void fake_ring_edge(void *ctx, void *cookie)
 {
 	check_bell(cookie);
 	signals++;
@@ -132,11 +142,11 @@ static void fake_ring_edge(void *cookie)
 
 /* The core hands back exactly what it took, once, with the right length
  * and the doorbell it was given. */
-static void fake_unmap(void *mem, uint32_t len, void *cookie)
+static void fake_unmap(void *ctx, void *mem, uint32_t len, void *cookie)
 {
 	struct region *g = region_of(mem);
 	CHECK(g);
-	CHECK(g->len == len);
+	CHECK(g->claimed == len);
 	CHECK(g->bell == cookie);
 	region_free(g);
 }
@@ -153,7 +163,7 @@ static void ring_add(struct scene *s, struct hv_client *c, v4v_port_t aport, uin
 		     uint32_t len, void *bell, struct v4v_ring **out)
 {
 	struct v4v_register_ring reg = {.aport = aport, .partner_id = partner, .len = len};
-	struct v4v_ring *mem = region_new(len);
+	struct v4v_ring *mem = region_new(len, len);
 	region_of(mem)->bell = bell;
 	region_of(mem)->by = c;
 	CHECK(hv_register_ring(s->hv, c, &reg, 0, mem, bell, NULL) == 0);
@@ -177,7 +187,7 @@ static void scene_init(struct scene *s)
 	lim.ring_len_max = RING_CAP;
 	lim.waiters_per_ring = 1; /* so a second waiter meets EBUSY */
 	memset(s, 0, sizeof(*s));
-	s->hv = hv_new(&lim, &ops);
+	s->hv = hv_new(&lim, &ops, NULL);
 	CHECK(s->hv);
 	CHECK(hv_domain_create(s->hv, 1, "a", &s->a) == 0);
 	CHECK(hv_domain_create(s->hv, 2, "b", &s->b) == 0);
@@ -185,6 +195,9 @@ static void scene_init(struct scene *s)
 	s->ca2 = hv_client_new(s->hv, s->a, NULL);
 	s->cb = hv_client_new(s->hv, s->b, NULL);
 	CHECK(s->ca && s->ca2 && s->cb);
+	hv_client_set_staging(s->ca, staging);
+	hv_client_set_staging(s->ca2, staging);
+	hv_client_set_staging(s->cb, staging);
 	/* Domain 1's ring on port 1 has a doorbell: its filler sends come
 	 * from there, so their EAGAIN and wake-ups go through it. */
 	ring_add(s, s->cb, 80, V4V_DOMID_ANY, 256, NULL, &s->b80);
@@ -226,22 +239,66 @@ static struct hv_client *scene_caller(const struct scene *s, uint32_t seq)
 	return seq & (1u << 12) ? s->ca2 : s->ca;
 }
 
-static void do_register(struct scene *s, struct hv_client *c, const struct v4v_req_register *q)
+/* The shell's mapping of a memfd for size bytes: an absurd length gets a
+ * header-only block, so any use of it before the core refuses it shows. */
+static void *shell_map(size_t size, const struct hv_client *c)
 {
-	/* The shell maps 64 + len bytes only for a len it accepts; an absurd
-	 * len gets a header-only block, so any use of it shows up. */
-	uint32_t len = v4v_ring_len_ok(q->ring.len) && q->ring.len <= RING_CAP ? q->ring.len : 0;
-	struct v4v_ring *mem = region_new(len);
-	void *bell = q->h.seq & (1u << 16) ? &bells[2] : NULL;
-	region_of(mem)->bell = bell;
+	uint32_t len = (uint32_t)(size - V4V_RING_HDR_SIZE);
+	struct v4v_ring *mem = region_new(len <= RING_CAP ? len : 0, len);
 	region_of(mem)->by = c;
-	int e = hv_register_ring(s->hv, c, &q->ring, q->flags, mem, bell, NULL);
-	if (e) {
-		region_free(region_of(mem));
+	return mem;
+}
+
+/* The shell's part of a request: the I/O hv_serve_io asks for. */
+static void shell_io(const struct hv_io *io, const struct hv_client *c, uint32_t seq,
+		     struct hv_mapped *m)
+{
+	if (!io->ring_size)
+		return;
+	m->ring = shell_map(io->ring_size, c);
+	if (io->tx_size) {
+		if (seq & (1u << 19)) {
+			m->err = -EFAULT;
+			return;
+		}
+		m->tx = shell_map(io->tx_size, c);
+	}
+	if (io->bell) {
+		m->bell = &bells[2];
+		region_of(m->ring)->bell = m->bell;
+	}
+}
+
+/* The fds the packet carries (see the top). */
+static unsigned req_nfds(const union v4v_req_any *q, size_t n)
+{
+	unsigned nfds = 0;
+	if (n < sizeof(q->h))
+		return 0;
+	if (q->h.op == V4V_OP_ATTACH)
+		nfds = 2;
+	if (q->h.op == V4V_OP_REGISTER_RING)
+		nfds = n == sizeof(q->reg) && q->reg.tx_len ? 3 : q->h.seq & (1u << 16) ? 2 : 1;
+	if (q->h.seq & (1u << 18))
+		nfds = (nfds + 1) % 4;
+	return nfds;
+}
+
+/* A register either took everything the shell mapped, or gave it all back. */
+static void check_register(const struct v4v_req_register *q, const struct hv_mapped *m, long ret)
+{
+	if (ret) {
+		CHECK(!m->registered);
+		CHECK(!m->ring || !region_of(m->ring));
+		CHECK(!m->tx || !region_of(m->tx));
 		return;
 	}
-	CHECK(len == q->ring.len);
-	CHECK(v4v_ring_ptr_ok(mem->tx_ptr, len));
+	CHECK(m->registered && m->ring && region_of(m->ring));
+	CHECK(region_of(m->ring)->len == q->ring.len);
+	CHECK(v4v_ring_ptr_ok(m->ring->tx_ptr, q->ring.len));
+	CHECK(m->has_tx == (q->tx_len != 0));
+	if (m->tx)
+		CHECK(region_of(m->tx) && region_of(m->tx)->len == q->tx_len);
 }
 
 /* A delivered message must be exactly what was sent, from the true sender. */
@@ -263,21 +320,15 @@ static void check_delivery(const struct region *g, uint32_t old_tx, long n,
 	CHECK(memcmp(buf, staging + off, (size_t)n) == 0);
 }
 
-static void do_sendv(struct scene *s, struct hv_client *c, const struct v4v_req_sendv *q)
+static void tx_snapshot(uint32_t *tx)
 {
-	struct v4v_seg seg[V4V_MAX_IOV];
-	uint32_t tx[MAX_REGIONS];
-	uint64_t off = q->staging_off;
-
-	for (unsigned i = 0; i < q->niov; i++) {
-		seg[i] = (struct v4v_seg){staging + off, q->iov_len[i]};
-		off += q->iov_len[i];
-	}
 	for (unsigned i = 0; i < MAX_REGIONS; i++)
 		tx[i] = regions[i].live ? region_ring(&regions[i])->tx_ptr : 0;
+}
 
-	long n = hv_sendv(s->hv, c, q->src.aport, &q->dst, q->message_type, seg, q->niov);
-
+static void check_sendv(const struct scene *s, const struct hv_client *c,
+			const struct v4v_req_sendv *q, const uint32_t *tx, long n)
+{
 	unsigned moved = 0;
 	for (unsigned i = 0; i < MAX_REGIONS; i++) {
 		if (!regions[i].live || region_ring(&regions[i])->tx_ptr == tx[i])
@@ -295,16 +346,18 @@ static void do_sendv(struct scene *s, struct hv_client *c, const struct v4v_req_
 		CHECK(moved == 0);
 }
 
-static void do_notify(struct scene *s, struct hv_client *c, const struct v4v_req_notify *q,
-		      size_t n)
+/* The entries come back after the reply, flags filled in. */
+static void check_notify(const struct v4v_req_notify *q, const union v4v_reply_any *out,
+			 size_t rlen)
 {
-	struct v4v_ring_data_ent ent[V4V_MAX_NOTIFY];
 	const uint16_t known = V4V_RING_EXISTS | V4V_RING_SHARED | V4V_RING_EMPTY |
 			       V4V_RING_SUFFICIENT | V4V_RING_EMSGSIZE | V4V_RING_EBUSY;
+	struct v4v_ring_data_ent ent[V4V_MAX_NOTIFY];
 
 	CHECK(q->nent <= V4V_MAX_NOTIFY);
-	memcpy(ent, (const uint8_t *)q + sizeof(*q), n - sizeof(*q));
-	CHECK(hv_notify(s->hv, c, ent, q->nent) == 0);
+	CHECK(out->r.ret == 0);
+	CHECK(rlen == sizeof(out->r) + q->nent * sizeof(ent[0]));
+	memcpy(ent, out->raw + sizeof(out->r), q->nent * sizeof(ent[0]));
 	for (unsigned i = 0; i < q->nent; i++) {
 		CHECK((ent[i].flags & ~known) == 0);
 		CHECK(ent[i].pad == 0);
@@ -315,26 +368,10 @@ static void do_notify(struct scene *s, struct hv_client *c, const struct v4v_req
 	}
 }
 
-static void do_name(struct scene *s, struct hv_client *c, const struct v4v_req_name *q)
+static void check_events(const struct hv_event *ev, unsigned k)
 {
-	struct hv_domain *d = hv_client_domain(c);
-	v4v_port_t port;
-
-	switch (q->h.op) {
-	case V4V_OP_NAME_REGISTER:
-		hv_name_register(s->hv, d, q->service, q->port, q->acl, q->nacl);
-		break;
-	case V4V_OP_NAME_UNREGISTER: hv_name_unregister(s->hv, d, q->service); break;
-	default: {
-		uint16_t domid = q->domid;
-		if (domid == V4V_DOMID_ANY) {
-			struct hv_domain *t = hv_domain_by_name(s->hv, q->domain);
-			domid = t ? hv_domain_id(t) : V4V_DOMID_ANY;
-		}
-		if (hv_domain_find(s->hv, domid))
-			hv_name_lookup(s->hv, d, domid, q->service, &port);
-	}
-	}
+	for (unsigned i = 0; i < k; i++)
+		CHECK(ev[i].type >= V4V_EV_PARTNER_GONE && ev[i].type <= V4V_EV_OVERFLOW);
 }
 
 static void drain_events(struct hv_client *c)
@@ -342,8 +379,7 @@ static void drain_events(struct hv_client *c)
 	struct hv_event ev[V4V_EVENTS_MAX + 1];
 	unsigned k = hv_events(c, ev, V4V_EVENTS_MAX + 1);
 	CHECK(k <= V4V_EVENTS_MAX + 1);
-	for (unsigned i = 0; i < k; i++)
-		CHECK(ev[i].type >= V4V_EV_PARTNER_GONE && ev[i].type <= V4V_EV_OVERFLOW);
+	check_events(ev, k);
 }
 
 /* The core's own view of every ring stays sane whatever the owners wrote. */
@@ -373,40 +409,67 @@ static void client_gone(struct scene *s)
 		CHECK(!regions[i].live || regions[i].by != gone);
 }
 
-static void serve(struct scene *s, const void *pkt, size_t n)
+/* One packet of n bytes through v4vd's path; check is v4v_req_check's verdict. */
+static void serve(struct scene *s, const void *pkt, size_t n, int check)
 {
-	union {
-		struct v4v_req_hdr h;
-		struct v4v_req_register reg;
-		struct v4v_req_unregister unreg;
-		struct v4v_req_sendv send;
-		struct v4v_req_notify notify;
-		struct v4v_req_name name;
-		uint8_t raw[V4V_REQ_MAX];
-	} q;
+	union v4v_req_any q;
+	union v4v_reply_any out;
+	size_t len = n > sizeof(q) ? HV_REQ_TRUNCATED : n;
+	uint32_t tx[MAX_REGIONS];
 
-	/* v4vd receives into a V4V_REQ_MAX buffer; bigger never gets here. */
-	CHECK(n <= sizeof(q));
-	memcpy(&q, pkt, n);
+	/* v4vd receives into a V4V_REQ_MAX buffer: what does not fit is cut. */
+	memset(&q, 0, sizeof(q));
+	memcpy(&q, pkt, n > sizeof(q) ? sizeof(q) : n);
 	scene_set(s, q.h.seq);
 	struct hv_client *c = scene_caller(s, q.h.seq);
+	unsigned nfds = req_nfds(&q, n);
+	struct hv_io io;
+	struct hv_mapped m = {0};
+	hv_serve_io(&q, len, nfds, &io);
+	/* The shell is asked for I/O only for a request the core will serve. */
+	CHECK(!io.ring_size || (check == 0 && q.h.op == V4V_OP_REGISTER_RING));
+	shell_io(&io, c, q.h.seq, &m);
+	tx_snapshot(tx);
 
-	switch (q.h.op) {
-	case V4V_OP_REGISTER_RING: do_register(s, c, &q.reg); break;
-	case V4V_OP_UNREGISTER_RING:
-		hv_unregister_ring(s->hv, c, q.unreg.aport, q.unreg.partner_id);
-		break;
-	case V4V_OP_RING_POKE: hv_ring_poke(s->hv, c, q.unreg.aport, q.unreg.partner_id); break;
-	case V4V_OP_SENDV: do_sendv(s, c, &q.send); break;
-	case V4V_OP_NOTIFY: do_notify(s, c, &q.notify, n); break;
-	case V4V_OP_EVENTS: drain_events(c); break;
-	case V4V_OP_NAME_REGISTER:
-	case V4V_OP_NAME_UNREGISTER:
-	case V4V_OP_NAME_LOOKUP: do_name(s, c, &q.name); break;
-	case V4V_OP_ATTACH: break; /* handled by the shell on the domain fd */
-	default:
-		/* A new op needs a case here, or it goes unfuzzed. */
-		CHECK(!"v4v_req_check accepted an op this target does not know");
+	size_t rlen = hv_serve(s->hv, c, &q, len, nfds, &m, &out);
+
+	CHECK(rlen >= sizeof(out.r) && rlen <= sizeof(out));
+	if (len == HV_REQ_TRUNCATED || n < sizeof(q.h))
+		CHECK(out.r.h.op == 0 && out.r.h.seq == 0);
+	else
+		CHECK(out.r.h.op == q.h.op && out.r.h.seq == q.h.seq);
+	if (len == HV_REQ_TRUNCATED)
+		check = -EMSGSIZE;
+	else if (!check && !v4v_req_nfds_ok(q.h.op, nfds))
+		check = -EBADF;
+	if (check) {
+		CHECK(out.r.ret == check && rlen == sizeof(out.r));
+		CHECK(!m.ring && !m.tx && !m.bell);
+	} else {
+		switch (q.h.op) {
+		case V4V_OP_REGISTER_RING: check_register(&q.reg, &m, (long)out.r.ret); break;
+		case V4V_OP_SENDV: check_sendv(s, c, &q.send, tx, (long)out.r.ret); break;
+		case V4V_OP_NOTIFY: check_notify(&q.notify, &out, rlen); break;
+		case V4V_OP_EVENTS: {
+			struct hv_event ev[V4V_REPLY_MAX / sizeof(struct hv_event)];
+			CHECK(out.r.ret >= 0 &&
+			      rlen == sizeof(out.r) + (size_t)out.r.ret * sizeof(ev[0]));
+			memcpy(ev, out.raw + sizeof(out.r), rlen - sizeof(out.r));
+			check_events(ev, (unsigned)out.r.ret);
+			break;
+		}
+		case V4V_OP_NAME_LOOKUP:
+			CHECK(rlen == (out.r.ret == -ESRCH ? sizeof(out.r) : sizeof(out.name)));
+			break;
+		case V4V_OP_ATTACH: CHECK(out.r.ret == -EINVAL); break; /* domain fd only */
+		case V4V_OP_UNREGISTER_RING:
+		case V4V_OP_RING_POKE:
+		case V4V_OP_NAME_REGISTER:
+		case V4V_OP_NAME_UNREGISTER: CHECK(rlen == sizeof(out.r)); break;
+		default:
+			/* A new op needs a case here, or it goes unchecked. */
+			CHECK(!"v4v_req_check accepted an op this target does not know");
+		}
 	}
 	guards_check_all();
 	if (q.h.seq & (1u << 15))
@@ -419,6 +482,45 @@ static void serve(struct scene *s, const void *pkt, size_t n)
 		drain_events(s->ca2);
 	drain_events(s->cb);
 	guards_check_all();
+}
+
+/*
+ * A packet the core refuses changes nothing but a counter: it is served by
+ * one long-lived core, without the scene (most inputs are refused).
+ */
+static void serve_refused(const void *pkt, size_t n, unsigned nfds, int check)
+{
+	static struct hv *hv;
+	static struct hv_client *c;
+	union v4v_req_any q;
+	union v4v_reply_any out;
+	size_t len = n > sizeof(q) ? HV_REQ_TRUNCATED : n;
+
+	if (!hv) {
+		static const struct hv_ops ops = {.unmap = fake_unmap};
+		struct hv_limits lim;
+		struct hv_domain *d;
+		hv_limits_default(&lim);
+		hv = hv_new(&lim, &ops, NULL);
+		CHECK(hv && hv_domain_create(hv, 1, "a", &d) == 0);
+		c = hv_client_new(hv, d, NULL);
+		CHECK(c);
+		hv_client_set_staging(c, staging);
+	}
+	memset(&q, 0, sizeof(q));
+	memcpy(&q, pkt, n > sizeof(q) ? sizeof(q) : n);
+	struct hv_io io;
+	struct hv_mapped m = {0};
+	hv_serve_io(&q, len, nfds, &io);
+	CHECK(!io.ring_size && !io.bell && !io.tx_size);
+	uint64_t bad = hv_bad_requests(hv);
+	size_t rlen = hv_serve(hv, c, &q, len, nfds, &m, &out);
+	CHECK(hv_bad_requests(hv) == bad + 1);
+	CHECK(rlen == sizeof(out.r) && out.r.ret == check);
+	if (len == HV_REQ_TRUNCATED || n < sizeof(q.h))
+		CHECK(out.r.h.op == 0 && out.r.h.seq == 0);
+	else
+		CHECK(out.r.h.op == q.h.op && out.r.h.seq == q.h.seq);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -445,13 +547,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Every accepted op has an fd count the shell can receive. */
 		CHECK(v4v_req_nfds_ok(h.op, 0) || v4v_req_nfds_ok(h.op, 1) ||
 		      v4v_req_nfds_ok(h.op, 2));
-		scene_init(&s);
-		serve(&s, pkt, size);
-		hv_free(s.hv);
-		/* Every ring came back through unmap, exactly once. */
-		for (unsigned i = 0; i < MAX_REGIONS; i++)
-			CHECK(!regions[i].live);
 	}
+	union v4v_req_any q = {0};
+	memcpy(&q, pkt, size < sizeof(q) ? size : sizeof(q));
+	unsigned nfds = req_nfds(&q, size);
+	if (size > sizeof(q))
+		e = -EMSGSIZE;
+	else if (!e && !v4v_req_nfds_ok(q.h.op, nfds))
+		e = -EBADF;
+	else if (!e && q.h.op == V4V_OP_ATTACH)
+		e = -EINVAL; /* only on the domain fd */
+	if (e) {
+		serve_refused(pkt, size, nfds, e);
+		free(pkt);
+		return 0;
+	}
+	scene_init(&s);
+	serve(&s, pkt, size, e);
+	hv_free(s.hv);
+	/* Every ring came back through unmap, exactly once. */
+	for (unsigned i = 0; i < MAX_REGIONS; i++)
+		CHECK(!regions[i].live);
 	free(pkt);
 	return 0;
 }

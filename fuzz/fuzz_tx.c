@@ -23,21 +23,21 @@
 #define DLEN  1024u
 #define GUARD 64u
 
-static void on_signal(void *c)
+static void on_signal(void *ctx, void *c)
 {
-	(void)c;
+	(void)ctx, (void)c;
 }
-static void on_ring_signal(void *c, unsigned w)
+static void on_ring_signal(void *ctx, void *c, unsigned w)
 {
-	(void)c, (void)w;
+	(void)ctx, (void)c, (void)w;
 }
-static void on_cookie(void *c)
+static void on_cookie(void *ctx, void *c)
 {
-	(void)c;
+	(void)ctx, (void)c;
 }
-static void on_unmap(void *m, uint32_t len, void *c)
+static void on_unmap(void *ctx, void *m, uint32_t len, void *c)
 {
-	(void)m, (void)len, (void)c;
+	(void)ctx, (void)m, (void)len, (void)c;
 }
 
 struct guarded {
@@ -83,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size -= sizeof(head);
 
 	hv_limits_default(&lim);
-	struct hv *hv = hv_new(&lim, &ops);
+	struct hv *hv = hv_new(&lim, &ops, NULL);
 	struct hv_domain *sd, *dd;
 	CHECK(hv_domain_create(hv, 1, "sender", &sd) == 0);
 	CHECK(hv_domain_create(hv, 2, "receiver", &dd) == 0);

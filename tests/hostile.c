@@ -23,7 +23,7 @@
 
 #include "common/barrier.h"
 #include "common/util.h"
-#include "core/proto.h"
+#include "wire/proto.h"
 #include "lib/lib.h"
 #include "t.h"
 

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The hypervisor core: domains, rings, sendv, notify, firewall, names and
- * counters, with no I/O at all.  v4vd (src/daemon) is a thin shell that maps
- * ring memory, moves requests in and out of sockets and turns the two
- * callbacks below into eventfd writes and munmap calls.
+ * counters, with no I/O at all.  v4vd (src/daemon) is a thin shell that
+ * moves request packets and fds in and out of sockets, does the I/O the core
+ * asks for (maps ring memory, makes doorbells: see hv_serve) and turns the
+ * callbacks below into eventfd writes, doorbell tokens and munmap calls.
  *
  * Every function returns 0 or a positive count on success and -errno on
  * failure, with Argo's error codes where Argo defines the operation.
@@ -22,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../wire/proto.h"
 #include "ring.h"
 #include "v4v/abi.h"
 
@@ -56,29 +58,23 @@ struct hv_ring;
  * What the shell does for the core.
  *
  * A ring may carry a doorbell (ring_cookie non-NULL): then signals about
- * that ring go to it instead of the owner's VIRQ, and say what happened.
- * DATA is raised only when the ring goes from empty to non-empty (the
- * reader re-checks after announcing it will sleep: see rx.c); WAITER when
- * a sender waits for space in the ring (the owner should notify after
- * consuming); EVENT when an event about the ring is queued.  A sender's
- * own ring's doorbell hears ring_blocked when its send got -EAGAIN and
- * ring_space when the space it waits for is there.
+ * that ring go to it, as HV_SIG_* bits (wire/proto.h), instead of the
+ * owner's VIRQ.  A sender's own ring's doorbell hears ring_blocked when its
+ * send got -EAGAIN and ring_space when the space it waits for is there.
  */
-#define HV_SIG_DATA   1u
-#define HV_SIG_WAITER 2u
-#define HV_SIG_EVENT  4u
 struct hv_ops {
-	void (*signal)(void *client_cookie);		       /* raise the VIRQ */
-	void (*ring_signal)(void *ring_cookie, unsigned what); /* HV_SIG_* */
-	void (*ring_blocked)(void *ring_cookie);
-	void (*ring_space)(void *ring_cookie);
-	void (*unmap)(void *mem, uint32_t ring_len, void *ring_cookie);
-	void (*tx_ready)(void *ring_cookie); /* its send ring can move again */
+	void (*signal)(void *ctx, void *client_cookie);			  /* raise the VIRQ */
+	void (*ring_signal)(void *ctx, void *ring_cookie, unsigned what); /* HV_SIG_* */
+	void (*ring_blocked)(void *ctx, void *ring_cookie);
+	void (*ring_space)(void *ctx, void *ring_cookie);
+	void (*unmap)(void *ctx, void *mem, uint32_t ring_len, void *ring_cookie);
+	void (*tx_ready)(void *ctx, void *ring_cookie); /* its send ring can move again */
 	/* The firewall rejected a send (for the log); may be NULL. */
-	void (*rejected)(const struct v4v_addr *src, const struct v4v_addr *dst);
+	void (*rejected)(void *ctx, const struct v4v_addr *src, const struct v4v_addr *dst);
 };
 
-struct hv *hv_new(const struct hv_limits *lim, const struct hv_ops *ops);
+/* ctx is passed back as the first argument of every callback. */
+struct hv *hv_new(const struct hv_limits *lim, const struct hv_ops *ops, void *ctx);
 void hv_free(struct hv *hv);
 const struct hv_limits *hv_limits(const struct hv *hv);
 
@@ -154,6 +150,59 @@ int hv_notify(struct hv *hv, struct hv_client *c, struct v4v_ring_data_ent *ent,
 
 /* Drain up to max queued events of this client. */
 unsigned hv_events(struct hv_client *c, struct hv_event *ev, unsigned max);
+
+/*
+ * Serving requests (serve.c): the whole hypercall interface but the I/O.
+ * For each packet received on a client's channel, with its fds, the shell
+ *   1. asks hv_serve_io() what the fds must become (for REGISTER_RING: the
+ *      ring memfd mapped, fd 1 made the ring's doorbell, the send-ring memfd
+ *      mapped), and does exactly that, stopping at the first failure;
+ *   2. calls hv_serve(), which validates the request, dispatches it and
+ *      writes the reply; the core owns what m holds (only what
+ *      hv_serve_io asked for) from then on: ops.unmap gives it back, as for
+ *      any ring, at once when the request fails;
+ *   3. sends the reply and closes the fds it did not consume.
+ * n is the packet's length, or HV_REQ_TRUNCATED when it did not fit the
+ * buffer.  The counters of hv_bad_requests() count malformed packets.
+ */
+#define HV_REQ_TRUNCATED SIZE_MAX
+struct hv_io {
+	size_t ring_size; /* map fd 0 this size; 0: no I/O for this request */
+	bool bell;	  /* make fd 1 the ring's doorbell */
+	size_t tx_size;	  /* map fd 2 this size (a send ring); 0: none */
+};
+void hv_serve_io(const union v4v_req_any *q, size_t n, unsigned nfds, struct hv_io *io);
+
+struct hv_mapped {
+	int err;		/* the shell's first I/O failure (-errno), or 0 */
+	struct v4v_ring *ring;	/* fd 0 mapped, or NULL */
+	void *bell;		/* the doorbell made of fd 1 (ring_cookie), or NULL */
+	struct v4v_tx_ring *tx; /* fd 2 mapped, or NULL */
+	/* Out: the ring now registered with bell, and whether tx came with it. */
+	struct hv_ring *registered;
+	bool has_tx;
+};
+
+/* Serve one request of client c; returns the reply's length. */
+size_t hv_serve(struct hv *hv, struct hv_client *c, const union v4v_req_any *q, size_t n,
+		unsigned nfds, struct hv_mapped *m, union v4v_reply_any *out);
+
+/*
+ * Attach, on a domain fd (the shell makes the channel, maps the staging
+ * area, makes the VIRQ and the client): hv_attach_check() validates the
+ * packet before any of that; hv_attach_reply() writes the reply, an error
+ * (err < 0) or the attach reply naming d.
+ */
+int hv_attach_check(struct hv *hv, const struct v4v_req_attach *q, size_t n, unsigned nfds);
+size_t hv_attach_reply(const struct hv_domain *d, const struct v4v_req_attach *q, int err,
+		       union v4v_reply_any *out);
+
+/* The client's staging area: V4V_STAGING_SIZE bytes the shell mapped,
+ * where its sendv payloads are. */
+void hv_client_set_staging(struct hv_client *c, const void *staging);
+
+/* Malformed requests served so far (v4vctl status). */
+uint64_t hv_bad_requests(const struct hv *hv);
 
 /* Rings, for v4vctl. */
 struct hv_ring_info {

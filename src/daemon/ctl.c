@@ -173,7 +173,7 @@ static int cmd_stats(struct v4vd *s, int argc, char **argv, struct out *o, int *
 	     "\tfw_rules:n\tpolicy:s\tcpu_user_ms:n\tcpu_sys_ms:n\tmax_rss_kb:n\tfds:n\tpid:n\n");
 	outf(o, "%u\t%u\t%u\t%llu\t%llu\t%llu\t%u\t%s\t%ld\t%ld\t%ld\t%u\t%d\n", ndom, s->nchans,
 	     nring, (unsigned long long)s->mapped_bytes, (unsigned long long)s->requests,
-	     (unsigned long long)s->bad_requests, hv_fw_count(s->hv),
+	     (unsigned long long)hv_bad_requests(s->hv), hv_fw_count(s->hv),
 	     v4v_action_name(hv_fw_policy(s->hv)),
 	     ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000,
 	     ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000, ru.ru_maxrss, count_fds(),

@@ -2,7 +2,7 @@
 /*
  * The doorbell and readiness: what makes a socket fd poll like a socket.
  *
- * v4vd writes one-byte tokens (core/hv.h: HV_SIG_*) into the doorbell pair
+ * v4vd writes one-byte tokens (wire/proto.h: HV_SIG_*) into the doorbell pair
  * whose other end is the user's fd: DATA when the ring goes non-empty,
  * WAITER when a sender waits for space in our ring, EVENT when this
  * process has events (a peer gone, a queued send failed).  Here: reading
@@ -16,7 +16,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 
-#include "core/hv.h"
 #include "core/ring.h"
 #include "sock.h"
 

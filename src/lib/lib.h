@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "core/proto.h"
+#include "wire/proto.h"
 #include "v4v/v4v.h"
 
 struct v4v_domain {
@@ -35,7 +35,7 @@ long v4v__call(struct v4v_domain *d, void *req, size_t n, int fd, void *reply, s
 	       size_t *got);
 long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds, unsigned nfds,
 		   void *reply, size_t cap, size_t *got);
-/* Register a ring with an optional doorbell and send ring (core/proto.h). */
+/* Register a ring with an optional doorbell and send ring (wire/proto.h). */
 int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner, uint32_t len,
 		       uint32_t flags, int bell, int txfd, uint32_t txlen, struct v4v_rx **out);
 /* Ask v4vd to raise DATA on the ring's doorbell again. */

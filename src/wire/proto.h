@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The hypercall channel: how a domain's requests reach v4vd on Linux.
+ * The Linux transport's wire format (both v4vd and libv4v include it):
+ * the hypercall channel, how a domain's requests reach v4vd on Linux.
  *
  * A channel is an AF_UNIX SOCK_SEQPACKET socket; each packet is one request
  * and gets exactly one reply packet, in order.  Message payloads do not
@@ -42,6 +43,22 @@ enum v4v_op {
 	V4V_OP_RING_POKE = 20,	 /* raise DATA on one of our rings' doorbell */
 	V4V_OP_ATTACH = 32,	 /* on the domain fd only */
 };
+
+
+/*
+ * The doorbell token: one byte of HV_SIG_* bits v4vd sends on a ring's
+ * doorbell (see struct v4v_req_register), which libv4v reads.
+ *
+ * A ring may carry a doorbell (ring_cookie non-NULL): then signals about
+ * that ring go to it instead of the owner's VIRQ, and say what happened.
+ * DATA is raised only when the ring goes from empty to non-empty (the
+ * reader re-checks after announcing it will sleep: see rx.c); WAITER when
+ * a sender waits for space in the ring (the owner should notify after
+ * consuming); EVENT when an event about the ring is queued.
+ */
+#define HV_SIG_DATA   1u
+#define HV_SIG_WAITER 2u
+#define HV_SIG_EVENT  4u
 
 struct v4v_req_hdr {
 	uint32_t op;
@@ -126,6 +143,26 @@ struct v4v_name_reply {
 	v4v_port_t port;
 	uint16_t domid;
 	uint16_t pad;
+};
+
+/* A buffer for any request or reply, aligned for each: v4vd receives into
+ * one, and the fuzzer too. */
+union v4v_req_any {
+	struct v4v_req_hdr h;
+	struct v4v_req_register reg;
+	struct v4v_req_unregister unreg; /* and RING_POKE */
+	struct v4v_req_sendv send;
+	struct v4v_req_notify notify;
+	struct v4v_req_name name;
+	struct v4v_req_attach attach;
+	uint8_t raw[V4V_REQ_MAX];
+};
+
+union v4v_reply_any {
+	struct v4v_reply r;
+	struct v4v_name_reply name;
+	struct v4v_attach_reply attach;
+	uint8_t raw[V4V_REPLY_MAX];
 };
 
 /*

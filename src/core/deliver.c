@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Delivery: sendv (the hypervisor's copy into a destination ring), the
+ * senders waiting for space (Argo's notify waiters, and send rings blocked
+ * on a full destination), the send-ring pump and park of the fast path,
+ * and notify.
+ */
+#include "hv_priv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/barrier.h"
+
+static int wait_add(struct hv *hv, struct hv_ring *r, struct hv_client *c, uint32_t need,
+		    v4v_port_t src_port)
+{
+	for (unsigned i = 0; i < r->nwait; i++)
+		if (r->wait[i].c == c && r->wait[i].src_port == src_port) {
+			r->wait[i].need = need;
+			return 0;
+		}
+	if (r->nwait == hv->lim.waiters_per_ring)
+		return -EBUSY;
+	if (!r->wait) {
+		r->wait = calloc(hv->lim.waiters_per_ring, sizeof(*r->wait));
+		if (!r->wait)
+			return -ENOMEM;
+	}
+	r->wait[r->nwait++] = (struct waiter){c, need, src_port};
+	/* Tell the owner someone waits, so it notifies after consuming. */
+	if (r->cookie)
+		hv->ops.ring_signal(hv->ctx, r->cookie, HV_SIG_WAITER);
+	return 0;
+}
+
+/* Wake one waiter: through its own ring's doorbell if it has one. */
+void hv__wake(struct hv *hv, const struct waiter *w)
+{
+	struct hv_ring *own = hv__ring_at(hv, w->c->d->domid, w->src_port);
+	if (own && own->cookie && own->owner == w->c)
+		hv->ops.ring_space(hv->ctx, own->cookie);
+	else
+		hv->ops.signal(hv->ctx, w->c->cookie);
+}
+
+static void wait_cancel(struct hv_ring *r, const struct hv_client *c, v4v_port_t src_port)
+{
+	for (unsigned i = 0; i < r->nwait; i++)
+		if (r->wait[i].c == c && r->wait[i].src_port == src_port) {
+			r->wait[i] = r->wait[--r->nwait];
+			return;
+		}
+}
+
+/* Forget every wait of c (it is going away). */
+void hv__wait_cancel_all(struct hv_ring *r, const struct hv_client *c)
+{
+	for (unsigned i = 0; i < r->nwait;) {
+		if (r->wait[i].c == c)
+			r->wait[i] = r->wait[--r->nwait];
+		else
+			i++;
+	}
+}
+
+static void tx_block(struct hv *hv, struct hv_ring *r, struct hv_ring *dest, uint32_t need)
+{
+	r->blocked_on = dest;
+	r->blocked_need = need;
+	r->bnext = hv->blocked;
+	hv->blocked = r;
+	if (dest->cookie)
+		hv->ops.ring_signal(hv->ctx, dest->cookie, HV_SIG_WAITER);
+}
+
+static void tx_unblock(struct hv *hv, struct hv_ring *r)
+{
+	struct hv_ring **pp = &hv->blocked;
+	while (*pp != r)
+		pp = &(*pp)->bnext;
+	*pp = r->bnext;
+	r->blocked_on = NULL;
+	hv->ops.tx_ready(hv->ctx, r->cookie);
+}
+
+/* Unblock the send rings waiting on dest whose message fits in space
+ * (all of them when dest is going away).  True if any still wait. */
+bool hv__tx_recheck(struct hv *hv, struct hv_ring *dest, uint32_t space, bool gone)
+{
+	bool left = false;
+	for (struct hv_ring *r = hv->blocked, *next; r; r = next) {
+		next = r->bnext;
+		if (r->blocked_on != dest)
+			continue;
+		if (gone || v4v_msg_footprint(r->blocked_need) <= space)
+			tx_unblock(hv, r);
+		else
+			left = true;
+	}
+	return left;
+}
+
+void hv_poll_waiters(struct hv *hv)
+{
+	for (struct hv_ring *r = hv->blocked, *next; r; r = next) {
+		uint32_t rx;
+		struct hv_ring *d = r->blocked_on;
+		next = r->bnext;
+		if (!hv__ring_read_rx(hv, d, &rx)) {
+			tx_unblock(hv, r); /* broken: the retry reports it */
+			continue;
+		}
+		if (v4v_msg_footprint(r->blocked_need) <= v4v_ring_space(d->len, rx, d->tx))
+			tx_unblock(hv, r);
+	}
+}
+
+/* Wake (and forget) every waiter whose message now fits. */
+static void wait_recheck(struct hv *hv, struct hv_ring *r)
+{
+	uint32_t rx;
+	if (!hv__ring_read_rx(hv, r, &rx))
+		return;
+	uint32_t space = v4v_ring_space(r->len, rx, r->tx);
+	bool tx_left = hv->blocked && hv__tx_recheck(hv, r, space, false);
+	for (unsigned i = 0; i < r->nwait;) {
+		if (v4v_msg_footprint(r->wait[i].need) <= space) {
+			struct waiter w = r->wait[i];
+			r->wait[i] = r->wait[--r->nwait];
+			hv__wake(hv, &w);
+		} else {
+			i++;
+		}
+	}
+	/* Still waiting: the owner must notify again after consuming more. */
+	if ((r->nwait || tx_left) && r->cookie)
+		hv->ops.ring_signal(hv->ctx, r->cookie, HV_SIG_WAITER);
+}
+
+/*
+ * Deliver one message of n payload bytes from (c's domain, src_port) to
+ * dst: the hypervisor's copy.  Returns n or -errno; -EAGAIN with *full set
+ * when the destination ring lacks room now (the caller decides how to wait).
+ */
+static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
+		    const struct v4v_addr *dst, uint32_t message_type, const struct v4v_seg *seg,
+		    unsigned nseg, uint64_t n, struct hv_ring **full)
+{
+	struct hv_domain *sd = c->d;
+	if (n > V4V_RING_MAX_LEN)
+		return -EMSGSIZE;
+	struct hv_domain *dd = hv_domain_find(hv, dst->domain_id);
+	if (!dd)
+		return -ESRCH;
+
+	/* The source is stamped here: the caller's domid, never its claim. */
+	struct v4v_addr src = {.aport = src_port, .domain_id = sd->domid};
+	switch (hv_fw_check(hv, &src, dst, NULL)) {
+	case HV_FW_REJECT:
+		sd->stats.rejected++;
+		if (hv->ops.rejected)
+			hv->ops.rejected(hv->ctx, &src, dst);
+		return -EACCES;
+	case HV_FW_DROP: sd->stats.dropped++; return (long)n;
+	case HV_FW_ACCEPT: break;
+	}
+
+	struct hv_ring *r = hv__ring_route(hv, dst, sd->domid);
+	uint32_t rx;
+	if (!r || !hv__ring_read_rx(hv, r, &rx))
+		return -ECONNREFUSED;
+	if (n > v4v_ring_max_payload(r->len))
+		return -EMSGSIZE;
+	if (v4v_msg_footprint(n) > v4v_ring_space(r->len, rx, r->tx)) {
+		sd->stats.eagain++;
+		r->stats.eagain++;
+		*full = r;
+		return -EAGAIN;
+	}
+
+	struct v4v_ring_message_header h = {
+	    .len = (uint32_t)(V4V_MSG_HDR_SIZE + n),
+	    .source = src,
+	    .message_type = message_type,
+	};
+	uint32_t old_tx = r->tx;
+	r->tx = v4v_ring_put(r->mem->ring, r->len, r->tx, &h, seg, nseg);
+	/* Release: the message bytes are visible before the new tx_ptr. */
+	v4v_store_release(&r->mem->tx_ptr, r->tx);
+	if (r->nwait)
+		wait_cancel(r, c, src_port);
+	sd->stats.tx_msgs++;
+	sd->stats.tx_bytes += n;
+	dd->stats.rx_msgs++;
+	dd->stats.rx_bytes += n;
+	r->stats.rx_msgs++;
+	r->stats.rx_bytes += n;
+	if (!r->cookie) {
+		hv->ops.signal(hv->ctx, r->owner->cookie);
+		return (long)n;
+	}
+	/*
+	 * Ring the doorbell only if the reader had caught up with everything
+	 * before this message.  Pairs with the reader's fence between storing
+	 * rx_ptr and re-reading tx_ptr before it sleeps (rx.c): of the two
+	 * store-fence-load sequences at least one sees the other's store, so
+	 * either the reader sees our message or we see it caught up.
+	 */
+	v4v_fence();
+	uint32_t now = v4v_load_relaxed(&r->mem->rx_ptr);
+	if (now == old_tx)
+		hv->ops.ring_signal(hv->ctx, r->cookie, HV_SIG_DATA);
+	return (long)n;
+}
+
+long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port, const struct v4v_addr *dst,
+	      uint32_t message_type, const struct v4v_seg *seg, unsigned nseg)
+{
+	uint64_t n = 0;
+	struct hv_ring *full = NULL;
+
+	if (nseg > V4V_MAX_IOV)
+		return -EINVAL;
+	for (unsigned i = 0; i < nseg; i++)
+		n += seg[i].len;
+	long r = deliver(hv, c, src_port, dst, message_type, seg, nseg, n, &full);
+	if (r != -EAGAIN || !full)
+		return r;
+	int err = wait_add(hv, full, c, (uint32_t)n, src_port);
+	if (err)
+		return err;
+	struct hv_ring *own = hv__ring_at(hv, c->d->domid, src_port);
+	if (own && own->cookie && own->owner == c)
+		hv->ops.ring_blocked(hv->ctx, own->cookie);
+	return -EAGAIN;
+}
+
+static void tx_break(struct hv *hv, struct hv_ring *r)
+{
+	struct v4v_addr a = hv__ring_addr(r);
+	r->tx_broken = true;
+	hv__post_event(hv, r, V4V_EV_RING_BROKEN, &a);
+}
+
+unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget)
+{
+	if (!r->txmem || r->tx_broken || r->blocked_on)
+		return 0;
+	/* Acquire: the messages up to prod are fully written. Read it once. */
+	uint32_t prod = v4v_load_acquire(&r->txmem->tx_ptr);
+	if (!v4v_ring_ptr_ok(prod, r->txlen)) {
+		tx_break(hv, r);
+		return 0;
+	}
+	unsigned moved = 0;
+	while (moved < budget && r->txhead != prod) {
+		struct v4v_msg m;
+		struct hv_ring *full = NULL;
+		if (v4v_ring_peek(r->txmem->ring, r->txlen, r->txhead, prod, &m) != 1) {
+			tx_break(hv, r);
+			break;
+		}
+		struct v4v_addr dst = {.aport = m.source.aport, .domain_id = m.source.domain_id};
+		long e =
+		    deliver(hv, r->owner, r->aport, &dst, m.message_type, m.seg, 2, m.len, &full);
+		if (e == -EAGAIN && full) {
+			tx_block(hv, r, full, m.len);
+			break;
+		}
+		if (e < 0)
+			hv__post_event_err(hv, r, V4V_EV_SEND_FAILED, &dst, (uint32_t)-e);
+		r->txhead = m.next_rx;
+		moved++;
+	}
+	if (moved == 0)
+		return 0;
+	/* Release: we are done reading what we hand back. */
+	v4v_store_release(&r->txmem->rx_ptr, r->txhead);
+	/* The waker's fence pairs with the owner's announce of want_space
+	 * before it re-reads rx_ptr (socket.c): one of us sees the other. */
+	if (v4v_should_wake(&r->txmem->want_space))
+		hv->ops.ring_space(hv->ctx, r->cookie);
+	return moved;
+}
+
+bool hv_tx_blocked(const struct hv_ring *r)
+{
+	return r->blocked_on != NULL;
+}
+
+bool hv_tx_park(struct hv *hv, struct hv_ring *r)
+{
+	(void)hv;
+	if (!r->txmem || r->tx_broken || r->blocked_on)
+		return true;
+	/* Announce, then re-check.  Pairs with the owner's fence between
+	 * publishing tx_ptr and reading need_kick: either it kicks us or we see
+	 * its message now. */
+	v4v_announce(&r->txmem->need_kick);
+	uint32_t prod = v4v_load_acquire(&r->txmem->tx_ptr);
+	if (prod == r->txhead)
+		return true;
+	v4v_store_relaxed(&r->txmem->need_kick, 0);
+	return false;
+}
+
+static void notify_one(struct hv *hv, struct hv_client *c, struct v4v_ring_data_ent *e)
+{
+	uint32_t need = e->space_required, rx;
+	struct hv_ring *r = hv__ring_route(hv, &e->ring, c->d->domid);
+
+	e->flags = 0;
+	e->pad = 0;
+	e->max_message_size = 0;
+	if (!r || !hv__ring_read_rx(hv, r, &rx))
+		return;
+	e->flags = V4V_RING_EXISTS;
+	if (r->partner == V4V_DOMID_ANY)
+		e->flags |= V4V_RING_SHARED;
+	if (rx == r->tx)
+		e->flags |= V4V_RING_EMPTY;
+	e->max_message_size = v4v_ring_max_payload(r->len);
+	if (need > e->max_message_size) {
+		e->flags |= V4V_RING_EMSGSIZE;
+		wait_cancel(r, c, V4V_PORT_ANY);
+	} else if (v4v_msg_footprint(need) <= v4v_ring_space(r->len, rx, r->tx)) {
+		e->flags |= V4V_RING_SUFFICIENT;
+		wait_cancel(r, c, V4V_PORT_ANY);
+	} else if (wait_add(hv, r, c, need, V4V_PORT_ANY) != 0) {
+		e->flags |= V4V_RING_EBUSY;
+	}
+}
+
+int hv_notify(struct hv *hv, struct hv_client *c, struct v4v_ring_data_ent *ent, unsigned n)
+{
+	if (n > V4V_MAX_NOTIFY)
+		return -EINVAL;
+	/* The owner calling notify means it may have freed space: re-check. */
+	for (struct hv_client *o = c->d->clients; o; o = o->next)
+		for (struct hv_ring *r = o->rings; r; r = r->cnext)
+			wait_recheck(hv, r);
+	for (unsigned i = 0; i < n; i++)
+		notify_one(hv, c, &ent[i]);
+	return 0;
+}

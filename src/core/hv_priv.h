@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The core's private header: the structures behind the opaque handles of
+ * hv.h, and the few functions one part of the core calls in another.
+ * Nothing outside src/core includes it.
+ *
+ * Ring memory is shared with its owner, who may scribble on it at any time:
+ * the core keeps its own copy of everything it needs (len, tx), reads rx_ptr
+ * exactly once per operation and validates it before use.  Every access to
+ * a shared word goes through common/barrier.h.
+ */
+#ifndef V4V_HV_PRIV_H
+#define V4V_HV_PRIV_H
+
+#include "hv.h"
+
+#define RING_BUCKETS 4096u
+
+struct waiter {
+	struct hv_client *c;
+	uint32_t need;	     /* payload bytes the waiter wants to send */
+	v4v_port_t src_port; /* the sender's port, to find its doorbell */
+};
+
+struct hv_ring {
+	struct hv_ring *hnext; /* hash chain */
+	struct hv_ring *cnext; /* owner's list */
+	struct hv_client *owner;
+	uint16_t domid, partner;
+	v4v_port_t aport;
+	uint32_t len;	  /* our copy: never re-read from shared memory */
+	uint32_t tx;	  /* our copy of tx_ptr */
+	uint32_t last_rx; /* last validated rx_ptr, for v4vctl */
+	struct v4v_ring *mem;
+	void *cookie; /* the shell's doorbell, or NULL */
+	bool broken;
+	unsigned nwait;
+	struct waiter *wait; /* limits.waiters_per_ring entries, lazily */
+	struct hv_stats stats;
+	/* The send ring, for sockets (NULL otherwise).  Hostile like the rest. */
+	struct v4v_tx_ring *txmem;
+	uint32_t txlen;
+	uint32_t txhead; /* our copy of its rx_ptr: consumed up to here */
+	bool tx_broken;
+	struct hv_ring *blocked_on; /* the full ring our first message waits for */
+	uint32_t blocked_need;
+	struct hv_ring *bnext; /* hv->blocked list */
+};
+
+struct hv_client {
+	struct hv_client *next; /* domain's list */
+	struct hv_domain *d;
+	void *cookie;
+	const uint8_t *staging; /* V4V_STAGING_SIZE bytes, the shell's mapping */
+	struct hv_ring *rings;
+	unsigned ev_head, ev_n;
+	bool ev_overflow;
+	struct hv_event ev[V4V_EVENTS_MAX];
+};
+
+struct hv_domain {
+	uint16_t domid;
+	char name[V4V_NAME_MAX];
+	struct hv_client *clients;
+	unsigned nclients, nrings, nnames;
+	uint64_t ring_bytes;
+	struct hv_stats stats;
+};
+
+struct hv_name {
+	uint16_t domid;
+	char service[V4V_NAME_MAX];
+	v4v_port_t port;
+	unsigned nacl;
+	uint16_t acl[HV_NAME_ACL_MAX];
+};
+
+struct hv {
+	struct hv_limits lim;
+	struct hv_ops ops;
+	void *ctx;	       /* the shell's, passed to every callback */
+	uint64_t bad_requests; /* malformed requests served (serve.c) */
+	unsigned ndomains;
+	struct hv_domain *dom[V4V_DOMID_MAX + 1];
+	struct hv_ring *bucket[RING_BUCKETS];
+	struct hv_fw_rule fw[HV_FW_MAX_RULES];
+	unsigned nfw;
+	enum hv_fw_action policy;
+	struct hv_name *names;
+	unsigned nnames, names_cap;
+	struct hv_ring *blocked; /* send rings waiting for space somewhere */
+};
+
+/* Events (hv.c): queue one for r's owner and signal it. */
+void hv__post_event_err(struct hv *hv, struct hv_ring *r, uint32_t type,
+			const struct v4v_addr *peer, uint32_t err);
+void hv__post_event(struct hv *hv, struct hv_ring *r, uint32_t type, const struct v4v_addr *peer);
+
+/* The ring table (ringtab.c).  Partner is part of the key: exact and
+ * wildcard rings coexist. */
+struct hv_ring *hv__ring_find(struct hv *hv, uint16_t domid, v4v_port_t aport, uint16_t partner);
+/* The ring a send from `from` to dst lands in: exact partner first. */
+struct hv_ring *hv__ring_route(struct hv *hv, const struct v4v_addr *dst, uint16_t from);
+/* Any ring of domid on aport, whatever its partner: a sender's own ring. */
+struct hv_ring *hv__ring_at(struct hv *hv, uint16_t domid, v4v_port_t aport);
+struct v4v_addr hv__ring_addr(const struct hv_ring *r);
+/* Read rx_ptr once and validate it; a bad value breaks the ring (false). */
+bool hv__ring_read_rx(struct hv *hv, struct hv_ring *r, uint32_t *rx);
+
+/* Delivery (deliver.c): wake one space waiter; unblock the send rings
+ * waiting on dest (all when gone); forget every wait of a client. */
+void hv__wake(struct hv *hv, const struct waiter *w);
+bool hv__tx_recheck(struct hv *hv, struct hv_ring *dest, uint32_t space, bool gone);
+void hv__wait_cancel_all(struct hv_ring *r, const struct hv_client *c);
+
+/* Names (names.c): drop every name of a domain going away. */
+void hv__names_drop(struct hv *hv, uint16_t domid);
+
+#endif

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ring table: the hash of registered rings keyed by (domain, port,
+ * partner), register, re-register, unregister, drop, lookup and routing,
+ * attaching a send ring, and the validated read of a ring's rx_ptr.
+ */
+#include "hv_priv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/barrier.h"
+
+static unsigned bucket_of(uint16_t domid, v4v_port_t aport)
+{
+	uint32_t h = aport * 0x9E3779B1u ^ domid * 0x85EBCA6Bu;
+	return (h ^ h >> 16) % RING_BUCKETS;
+}
+
+/* Partner is part of the key: exact and wildcard rings coexist. */
+struct hv_ring *hv__ring_find(struct hv *hv, uint16_t domid, v4v_port_t aport, uint16_t partner)
+{
+	for (struct hv_ring *r = hv->bucket[bucket_of(domid, aport)]; r; r = r->hnext)
+		if (r->domid == domid && r->aport == aport && r->partner == partner)
+			return r;
+	return NULL;
+}
+
+/* The ring a send from `from` to dst lands in: exact partner first. */
+struct hv_ring *hv__ring_route(struct hv *hv, const struct v4v_addr *dst, uint16_t from)
+{
+	struct hv_ring *r = hv__ring_find(hv, dst->domain_id, dst->aport, from);
+	return r ? r : hv__ring_find(hv, dst->domain_id, dst->aport, V4V_DOMID_ANY);
+}
+
+/* Any ring of domid on aport, whatever its partner: a sender's own ring. */
+struct hv_ring *hv__ring_at(struct hv *hv, uint16_t domid, v4v_port_t aport)
+{
+	for (struct hv_ring *r = hv->bucket[bucket_of(domid, aport)]; r; r = r->hnext)
+		if (r->domid == domid && r->aport == aport)
+			return r;
+	return NULL;
+}
+
+struct hv_ring *hv_ring_next(struct hv *hv, struct hv_ring *prev)
+{
+	unsigned b = 0;
+	if (prev) {
+		if (prev->hnext)
+			return prev->hnext;
+		b = bucket_of(prev->domid, prev->aport) + 1;
+	}
+	for (; b < RING_BUCKETS; b++)
+		if (hv->bucket[b])
+			return hv->bucket[b];
+	return NULL;
+}
+
+struct v4v_addr hv__ring_addr(const struct hv_ring *r)
+{
+	return (struct v4v_addr){.aport = r->aport, .domain_id = r->domid};
+}
+
+/*
+ * Read rx_ptr once.  The acquire pairs with the owner's release store after
+ * it has finished reading the bytes it consumed, so our later writes into
+ * that space cannot overtake its reads.  A bad value breaks the ring.
+ */
+bool hv__ring_read_rx(struct hv *hv, struct hv_ring *r, uint32_t *rx)
+{
+	if (r->broken)
+		return false;
+	uint32_t v = v4v_load_acquire(&r->mem->rx_ptr);
+	if (!v4v_ring_ptr_ok(v, r->len)) {
+		struct v4v_addr a = hv__ring_addr(r);
+		r->broken = true;
+		hv__post_event(hv, r, V4V_EV_RING_BROKEN, &a);
+		return false;
+	}
+	r->last_rx = v;
+	*rx = v;
+	return true;
+}
+
+void hv_ring_info(const struct hv_ring *r, struct hv_ring_info *out)
+{
+	*out = (struct hv_ring_info){
+	    .domid = r->domid,
+	    .partner = r->partner,
+	    .aport = r->aport,
+	    .len = r->len,
+	    .rx = r->last_rx,
+	    .tx = r->tx,
+	    .waiters = r->nwait,
+	    .broken = r->broken,
+	    .stats = r->stats,
+	};
+}
+
+/* Take r off its owner's list. */
+static void ring_unown(struct hv_ring *r)
+{
+	struct hv_ring **pp;
+	for (pp = &r->owner->rings; *pp != r; pp = &(*pp)->cnext)
+		;
+	*pp = r->cnext;
+}
+
+/* Unlink r from the hash, its owner and its domain, and release it. */
+static void ring_remove(struct hv *hv, struct hv_ring *r)
+{
+	struct hv_ring **pp = &hv->bucket[bucket_of(r->domid, r->aport)];
+	while (*pp != r)
+		pp = &(*pp)->hnext;
+	*pp = r->hnext;
+	ring_unown(r);
+	r->owner->d->nrings--;
+	r->owner->d->ring_bytes -= r->len + r->txlen;
+	if (r->blocked_on) {
+		for (pp = &hv->blocked; *pp != r; pp = &(*pp)->bnext)
+			;
+		*pp = r->bnext;
+	}
+	hv__tx_recheck(hv, r, 0, true);
+	if (r->txmem)
+		hv->ops.unmap(hv->ctx, r->txmem, r->txlen, NULL);
+	/* Senders waiting for space here will never get it: wake them to fail.
+	 * The ring is unhashed first so a waiter's own ring is never r. */
+	for (unsigned i = 0; i < r->nwait; i++)
+		hv__wake(hv, &r->wait[i]);
+	hv->ops.unmap(hv->ctx, r->mem, r->len, r->cookie);
+	free(r->wait);
+	free(r);
+}
+
+/* Tell owners of rings that name r's domain as partner that r is gone. */
+static void tell_ring_gone(struct hv *hv, uint16_t domid, v4v_port_t aport)
+{
+	struct v4v_addr gone = {.aport = aport, .domain_id = domid};
+	for (struct hv_ring *r = hv_ring_next(hv, NULL); r; r = hv_ring_next(hv, r))
+		if (r->partner == domid && r->domid != domid)
+			hv__post_event(hv, r, V4V_EV_RING_GONE, &gone);
+}
+
+int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_register_ring *reg,
+		     uint32_t flags, struct v4v_ring *mem, void *cookie, struct hv_ring **out)
+{
+	struct hv_domain *d = c->d;
+
+	if (flags & ~V4V_REGISTER_FAIL_EXIST || reg->pad != 0)
+		return -EINVAL;
+	if (!v4v_ring_len_ok(reg->len) || reg->len > hv->lim.ring_len_max)
+		return -EINVAL;
+	if (reg->partner_id > V4V_DOMID_MAX && reg->partner_id != V4V_DOMID_ANY)
+		return -EINVAL;
+
+	struct hv_ring *r = hv__ring_find(hv, d->domid, reg->aport, reg->partner_id);
+	if (r) {
+		if (flags & V4V_REGISTER_FAIL_EXIST || r->len != reg->len || r->owner->d != d)
+			return -EEXIST;
+		/* Re-registration: new mapping, keep tx if the new ring agrees. */
+		uint32_t tx = v4v_load_relaxed(&mem->tx_ptr);
+		if (v4v_ring_ptr_ok(tx, r->len))
+			r->tx = tx;
+		hv->ops.unmap(hv->ctx, r->mem, r->len, r->cookie);
+		r->mem = mem;
+		r->cookie = cookie;
+		r->broken = false;
+		/*
+		 * Another process of the domain may re-register: the ring is now
+		 * its memory and its doorbell, so it is its ring, told its events
+		 * and removed when it goes (else the shell's doorbell would
+		 * outlive the client it names).
+		 */
+		if (r->owner != c) {
+			ring_unown(r);
+			r->owner = c;
+			r->cnext = c->rings;
+			c->rings = r;
+		}
+		v4v_store_release(&mem->tx_ptr, r->tx);
+		if (out)
+			*out = r;
+		return 0;
+	}
+	if (d->nrings >= hv->lim.rings_per_domain)
+		return -ENOSPC;
+	if (d->ring_bytes + reg->len > hv->lim.ring_bytes_per_domain)
+		return -ENOSPC;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->owner = c;
+	r->domid = d->domid;
+	r->partner = reg->partner_id;
+	r->aport = reg->aport;
+	r->len = reg->len;
+	r->mem = mem;
+	r->cookie = cookie;
+	/* A new ring starts empty whatever its owner left in the header. */
+	r->tx = 0;
+	v4v_store_relaxed(&mem->tx_ptr, 0);
+	v4v_store_release(&mem->rx_ptr, 0);
+
+	unsigned b = bucket_of(r->domid, r->aport);
+	r->hnext = hv->bucket[b];
+	hv->bucket[b] = r;
+	r->cnext = c->rings;
+	c->rings = r;
+	d->nrings++;
+	d->ring_bytes += r->len;
+	if (out)
+		*out = r;
+	return 0;
+}
+
+int hv_ring_attach_tx(struct hv *hv, struct hv_ring *r, struct v4v_tx_ring *txmem, uint32_t txlen)
+{
+	struct hv_domain *d = r->owner->d;
+	if (!v4v_ring_len_ok(txlen) || txlen > hv->lim.ring_len_max || !r->cookie)
+		return -EINVAL;
+	if (r->txmem)
+		return -EEXIST;
+	if (d->ring_bytes + txlen > hv->lim.ring_bytes_per_domain)
+		return -ENOSPC;
+	r->txmem = txmem;
+	r->txlen = txlen;
+	r->txhead = 0;
+	d->ring_bytes += txlen;
+	v4v_store_relaxed(&txmem->rx_ptr, 0);
+	/* Not polling it yet: the owner's first message must kick us. */
+	v4v_store_release(&txmem->need_kick, 1);
+	return 0;
+}
+
+void hv_ring_drop(struct hv *hv, struct hv_ring *r)
+{
+	uint16_t domid = r->domid;
+	v4v_port_t aport = r->aport;
+	ring_remove(hv, r);
+	tell_ring_gone(hv, domid, aport);
+}
+
+int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t partner)
+{
+	struct hv_ring *r = hv__ring_find(hv, c->d->domid, aport, partner);
+	if (!r || r->owner->d != c->d)
+		return -ENOENT;
+	hv_ring_drop(hv, r);
+	return 0;
+}
+
+int hv_ring_poke(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t partner)
+{
+	struct hv_ring *r = hv__ring_find(hv, c->d->domid, aport, partner);
+	if (!r)
+		return -ENOENT;
+	if (r->cookie)
+		hv->ops.ring_signal(hv->ctx, r->cookie, HV_SIG_DATA);
+	else
+		hv->ops.signal(hv->ctx, r->owner->cookie);
+	return 0;
+}

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * v4vd: the thin I/O shell around the hypervisor core.  Startup: options,
+ * configuration (v4vd.conf: limits, firewall), the runtime directory and
+ * its lock, the control socket, daemonizing, signals; then the loop
+ * (loop.c) until SIGTERM, and shutdown.
+ */
+#define _GNU_SOURCE
+#include "v4vd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "../common/rundir.h"
+#include "../common/util.h"
+
+static bool use_syslog;
+
+void logmsg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (use_syslog) {
+		vsyslog(prio, fmt, ap);
+	} else {
+		fprintf(stderr, "v4vd: ");
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+/*
+ * Log a firewall rejection, whichever path the send took.  At most
+ * LOG_REJECTS lines a second: a domain hammering a closed port must not
+ * flood the log; the rest are counted and reported with the next line.
+ */
+#define LOG_REJECTS 10
+static void on_rejected(void *ctx, const struct v4v_addr *src, const struct v4v_addr *dst)
+{
+	struct v4vd *s = ctx;
+	uint64_t now = v4vd_now_ns() / 1000000000u;
+	if (now != s->reject_window) {
+		s->reject_window = now;
+		s->rejects_logged = 0;
+	}
+	if (s->rejects_logged == LOG_REJECTS) {
+		s->rejects_suppressed++;
+		return;
+	}
+	s->rejects_logged++;
+	if (s->rejects_suppressed)
+		logmsg(LOG_NOTICE, "firewall rejected %u:%u -> %u:%u (and %u more before)",
+		       src->domain_id, src->aport, dst->domain_id, dst->aport,
+		       s->rejects_suppressed);
+	else
+		logmsg(LOG_NOTICE, "firewall rejected %u:%u -> %u:%u", src->domain_id, src->aport,
+		       dst->domain_id, dst->aport);
+	s->rejects_suppressed = 0;
+}
+
+static int load_config(const char *path, struct v4v_config *cfg)
+{
+	char err[300];
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "v4vd: cannot open config %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	char *text = calloc(1, 1 << 20);
+	size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+	bool too_big = !feof(f);
+	fclose(f);
+	if (!text || too_big || strlen(text) != n) {
+		fprintf(stderr, "v4vd: config %s: %s\n", path,
+			!text	  ? "out of memory"
+			: too_big ? "larger than 1 MiB"
+				  : "contains a NUL byte");
+		free(text);
+		return -1;
+	}
+	int e = v4v_config_parse(text, cfg, err, sizeof(err));
+	free(text);
+	if (e) {
+		fprintf(stderr, "v4vd: config %s: %s\n", path, err);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_control(struct v4vd *s)
+{
+	char *lock = s->lock_path;
+	char err[400];
+	if (v4v_rundir_prepare(s->rundir, err, sizeof(err)) < 0) { /* common/rundir.c */
+		fprintf(stderr, "v4vd: %s\n", err);
+		return -1;
+	}
+	snprintf(lock, sizeof(s->lock_path), "%s/v4vd.lock", s->rundir);
+	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+		fprintf(stderr, "v4vd: %s: %s\n", lock,
+			errno == EWOULDBLOCK ? "another v4vd is running in this directory"
+					     : strerror(errno));
+		return -1;
+	}
+	/* lfd stays open for our lifetime: it is the lock. */
+	if (v4v_control_path(s->ctl_path, sizeof(s->ctl_path), s->rundir) < 0) {
+		fprintf(stderr, "v4vd: runtime dir path too long: %s\n", s->rundir);
+		return -1;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	strcpy(sa.sun_path, s->ctl_path);
+	unlink(s->ctl_path);
+	mode_t old = umask(0077); /* the control socket is the admin's: 0600 */
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(fd, 64) < 0) {
+		fprintf(stderr, "v4vd: cannot listen on %s: %s\n", s->ctl_path, strerror(errno));
+		return -1;
+	}
+	s->ctl_listen = (struct fdent){.kind = FD_CONTROL_LISTEN, .fd = fd};
+	return v4vd_ep_add(s, &s->ctl_listen);
+}
+
+void v4vd_ctl_accept(struct v4vd *s, int lfd)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
+	    (cr.uid != 0 && cr.uid != geteuid())) {
+		logmsg(LOG_WARNING, "control: refused uid %u", (unsigned)cr.uid);
+		close(fd);
+		return;
+	}
+	/* Admin clients are trusted to be brief; never let one hang v4vd. */
+	struct timeval tv = {.tv_sec = 1};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	struct fdent *e = malloc(sizeof(*e));
+	if (!e) {
+		close(fd);
+		return;
+	}
+	*e = (struct fdent){.kind = FD_CONTROL, .fd = fd};
+	if (v4vd_ep_add(s, e) < 0) {
+		close(fd);
+		free(e);
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: v4vd [--runtime-dir DIR] [--foreground] [--config FILE]\n"
+		"  --runtime-dir DIR  control socket directory (default: $V4V_RUNTIME_DIR,\n"
+		"                     /run/v4v for root, else $XDG_RUNTIME_DIR/v4v)\n"
+		"  --foreground       stay attached, log to stderr (default: daemonize, syslog)\n"
+		"  --config FILE      limits and firewall rules, see v4vd.conf(5)\n");
+}
+
+static int daemonize(void)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		char c;
+		close(p[1]);
+		/* Exit once the child says it is ready, with its verdict. */
+		_exit(read(p[0], &c, 1) == 1 && c == 'y' ? 0 : 1);
+	}
+	close(p[0]);
+	setsid();
+	int null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		if (null > 2)
+			close(null);
+	}
+	return p[1];
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"runtime-dir", required_argument, NULL, 'r'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	static struct v4vd s;
+	static struct v4v_config cfg;
+	char dir[256];
+	const char *config = NULL;
+	int c;
+
+	hv_limits_default(&cfg.lim);
+	s.rundir = NULL;
+	while ((c = getopt_long(argc, argv, "r:fc:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': s.rundir = optarg; break;
+		case 'f': s.foreground = true; break;
+		case 'c': config = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "v4vd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 1;
+	}
+	if (!s.rundir) {
+		char err[300];
+		if (v4v_rundir_default(dir, sizeof(dir), err, sizeof(err)) < 0) {
+			fprintf(stderr, "v4vd: %s\n", err);
+			return 1;
+		}
+		s.rundir = dir;
+	}
+	if (config && load_config(config, &cfg) < 0)
+		return 1;
+	v4vd_principal_init(&s, &cfg);
+
+	static const struct hv_ops ops = {
+	    .signal = v4vd_on_signal,
+	    .ring_signal = v4vd_on_ring_signal,
+	    .ring_blocked = v4vd_on_ring_blocked,
+	    .ring_space = v4vd_on_ring_space,
+	    .unmap = v4vd_on_unmap,
+	    .tx_ready = v4vd_on_tx_ready,
+	    .rejected = on_rejected,
+	};
+	s.hv = hv_new(&cfg.lim, &ops, &s);
+	s.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (!s.hv || s.epfd < 0) {
+		fprintf(stderr, "v4vd: out of resources\n");
+		return 1;
+	}
+	hv_fw_set_policy(s.hv, cfg.policy);
+	for (unsigned i = 0; i < cfg.nrules; i++)
+		hv_fw_insert(s.hv, i, &cfg.rules[i]);
+
+	if (open_control(&s) < 0)
+		return 1;
+	int ready = -1;
+	if (!s.foreground) {
+		ready = daemonize();
+		use_syslog = true;
+		openlog("v4vd", LOG_PID, LOG_DAEMON);
+	}
+	/* After the fork: a signalfd wakes epoll only for its creator. */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	s.sigfd = (struct fdent){.kind = FD_SIGNAL, .fd = signalfd(-1, &mask, SFD_CLOEXEC)};
+	v4vd_ep_add(&s, &s.sigfd);
+
+	logmsg(LOG_INFO, "listening on %s (policy %s, %u rules)", s.ctl_path,
+	       v4v_action_name(cfg.policy), cfg.nrules);
+	if (ready >= 0) {
+		if (write(ready, "y", 1) < 0) { /* parent gone: carry on */
+		}
+		close(ready);
+	}
+	v4vd_run(&s);
+
+	logmsg(LOG_INFO, "shutting down");
+	for (unsigned i = 0; i <= V4V_DOMID_MAX; i++)
+		if (s.doms[i])
+			v4vd_domain_destroy(&s, s.doms[i]);
+	hv_free(s.hv);
+	v4vd_free_dead(&s);
+	unlink(s.ctl_path);
+	unlink(s.lock_path);
+	return 0;
+}
