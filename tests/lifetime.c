@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Object lifetimes in v4vd under a hostile domain: every fd a domain hands
+ * over is checked for what it is and for aliasing with what v4vd already
+ * holds, nothing a domain registers keeps it alive, and an fd leaves epoll
+ * before v4vd closes it (a domain may keep its own copy of the very
+ * description it passed).  Each case is an attack that worked before its
+ * fix; after each, v4vd must be alive, idle, and still serve a bystander.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "wire/proto.h"
+#include "lib/lib.h"
+#include "t.h"
+
+#define WAIT_MS 10000 /* failure guard, never a synchronization delay */
+
+static uint32_t next_seq = 5000;
+
+static void readable(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	CHECK_EQ(poll(&p, 1, WAIT_MS), 1);
+}
+
+/* A raw request with fds on a channel; returns the reply's ret. */
+static long raw(int chan, void *pkt, size_t n, const int *fds, unsigned nfds)
+{
+	union {
+		struct v4v_reply r;
+		uint8_t raw[V4V_REPLY_MAX];
+	} rep;
+	unsigned nr;
+	struct v4v_req_hdr *h = pkt;
+	h->seq = next_seq++;
+	CHECK_EQ(v4v_send_fds(chan, pkt, n, fds, nfds, 0), n);
+	readable(chan);
+	CHECK(v4v_recv_fds(chan, &rep, sizeof(rep), NULL, 0, &nr, 0) >= (ssize_t)sizeof(rep.r));
+	CHECK_EQ(rep.r.h.seq, h->seq);
+	return (long)rep.r.ret;
+}
+
+/* REGISTER_RING on aport with fds {memfd, bell, tx memfd} (-1: absent). */
+static long reg(int chan, v4v_port_t aport, int mem, int bell, int tx)
+{
+	struct v4v_req_register q = {
+	    .h = {.op = V4V_OP_REGISTER_RING},
+	    .ring = {.aport = aport, .partner_id = V4V_DOMID_ANY, .len = 4096},
+	    .tx_len = tx >= 0 ? 4096 : 0,
+	};
+	int fds[3] = {mem, bell, tx};
+	return raw(chan, &q, sizeof(q), fds, tx >= 0 ? 3 : bell >= 0 ? 2 : 1);
+}
+
+static long unreg(int chan, v4v_port_t aport)
+{
+	struct v4v_req_unregister q = {
+	    .h = {.op = V4V_OP_UNREGISTER_RING},
+	    .aport = aport,
+	    .partner_id = V4V_DOMID_ANY,
+	};
+	return raw(chan, &q, sizeof(q), NULL, 0);
+}
+
+static int ring_memfd(void)
+{
+	int fd = v4v_memfd_sealed("lifetime", V4V_RING_HDR_SIZE + 4096);
+	CHECK(fd >= 0);
+	return fd;
+}
+
+static void seqpair(int sv[2])
+{
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+}
+
+/* ---- the bystanders ------------------------------------------------------ */
+
+static struct v4v_domain *good_tx, *good_rx;
+static struct v4v_rx *good_ring;
+
+static void start(void)
+{
+	t_seed();
+	t_v4vd_start(NULL);
+	good_tx = t_domain("good-tx");
+	good_rx = t_domain("good-rx");
+	CHECK_EQ(v4v_ring_register(good_rx, 7, V4V_DOMID_ANY, 4096, 0, &good_ring), 0);
+}
+
+/* v4vd's user+system CPU ticks so far (a busy loop shows here). */
+static long v4vd_ticks(void)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)t_v4vd_pid());
+	FILE *f = fopen(path, "r");
+	CHECK(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	long utime = 0, stime = 0;
+	CHECK(p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime,
+			  &stime) == 2);
+	return utime + stime;
+}
+
+/* Alive, not spinning (under a third of a core over half a second: an
+ * idle v4vd uses none), and a datagram still goes through. */
+static void others_unaffected(void)
+{
+	int st;
+	CHECK_EQ(waitpid(t_v4vd_pid(), &st, WNOHANG), 0);
+	long hz = sysconf(_SC_CLK_TCK), t0 = v4vd_ticks();
+	poll(NULL, 0, 500);
+	long used = v4vd_ticks() - t0;
+	if (used * 6 > hz) {
+		fprintf(stderr, "v4vd used %ld of %ld ticks while idle\n", used, hz / 2);
+		exit(1);
+	}
+	struct v4v_addr dst = v4v_rx_addr(good_ring);
+	struct iovec iov = {"ping", 4};
+	struct v4v_msg m;
+	CHECK_EQ(v4v_sendv(good_tx, 9, &dst, &iov, 1, 0), 4);
+	CHECK(t_wait_virq(good_rx, WAIT_MS));
+	CHECK_EQ(v4v_rx_peek(good_ring, &m), 1);
+	CHECK_EQ(m.source.domain_id, v4v_domid(good_tx));
+	v4v_rx_consume(good_ring, &m);
+}
+
+static void finish(void)
+{
+	others_unaffected();
+	v4v_ring_unregister(good_ring);
+	v4v_close(good_tx);
+	v4v_close(good_rx);
+}
+
+/* Domains v4vd lists, polled (bounded) until there are `want`. */
+static void domains_become(int want)
+{
+	int n = -1;
+	for (int i = 0; i < WAIT_MS / 10; i++) {
+		if ((n = t_ctl_rows("domains")) == want)
+			return;
+		poll(NULL, 0, 10);
+	}
+	fprintf(stderr, "%d domains listed, expected %d: a domain outlived its processes\n", n,
+		want);
+	exit(1);
+}
+
+/* ---- nothing a domain registers keeps it alive --------------------------- */
+
+/* The child registers a ring whose doorbell is its own end of its channel
+ * (v4vd would then hold both ends of it), or of its domain fd, then exits
+ * without closing anything: its domain must go with it. */
+static void self_bell(unsigned i, int dfd, int sock)
+{
+	struct v4v_domain *d;
+	CHECK_EQ(v4v_open_fd(dfd, &d), 0);
+	int mem = ring_memfd();
+	long e = reg(d->chan, 1, mem, i == 0 ? d->chan : dfd, -1);
+	CHECK(write(sock, &e, sizeof(e)) == sizeof(e));
+	_exit(0);
+}
+
+static void bell_is_own_socket(void)
+{
+	pid_t pid[2];
+	uint16_t domid[2];
+	int ctl[2];
+	start();
+	int base = t_ctl_rows("domains");
+	t_spawn_domains(2, NULL, SOCK_SEQPACKET, self_bell, pid, domid, ctl);
+	for (unsigned i = 0; i < 2; i++) {
+		long e = 0;
+		int st;
+		CHECK_EQ(read(ctl[i], &e, sizeof(e)), sizeof(e));
+		/* A socket v4vd already holds the other end of is no doorbell. */
+		CHECK_EQ(e, -EINVAL);
+		CHECK_EQ(waitpid(pid[i], &st, 0), pid[i]);
+		close(ctl[i]);
+	}
+	domains_become(base);
+	finish();
+}
+
+/* Two channels of one process, each the doorbell of a ring of the other:
+ * a cycle v4vd must refuse to close. */
+static void bell_cycle(unsigned i, int dfd, int sock)
+{
+	struct v4v_domain *a, *b;
+	CHECK_EQ(v4v_open_fd(dfd, &a), 0);
+	CHECK_EQ(v4v_open_fd(dfd, &b), 0);
+	long e1 = reg(a->chan, 1, ring_memfd(), b->chan, -1);
+	long e2 = reg(b->chan, 1, ring_memfd(), a->chan, -1);
+	long e[2] = {e1, e2};
+	CHECK(write(sock, e, sizeof(e)) == sizeof(e));
+	_exit(0);
+}
+
+static void bell_is_other_channel(void)
+{
+	pid_t pid;
+	uint16_t domid;
+	int ctl, st;
+	long e[2];
+	start();
+	int base = t_ctl_rows("domains");
+	t_spawn_domains(1, NULL, SOCK_SEQPACKET, bell_cycle, &pid, &domid, &ctl);
+	CHECK_EQ(read(ctl, e, sizeof(e)), sizeof(e));
+	CHECK_EQ(e[0], -EINVAL);
+	CHECK_EQ(e[1], -EINVAL);
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	close(ctl);
+	domains_become(base);
+	finish();
+}
+
+/* ---- an fd leaves epoll before v4vd closes it ----------------------------- */
+
+/* The attacker keeps a copy of the doorbell it passed, has the ring
+ * removed, then makes that description readable: v4vd must not hear of it. */
+static void bell_copy_kept(void)
+{
+	start();
+	struct v4v_domain *h = t_domain("evil");
+	int sv[2];
+	seqpair(sv);
+	int mem = ring_memfd();
+	CHECK_EQ(reg(h->chan, 1, mem, sv[1], -1), 0);
+	close(mem);
+	CHECK_EQ(unreg(h->chan, 1), 0);
+	for (int i = 0; i < 8; i++)
+		CHECK_EQ(send(sv[0], "x", 1, 0), 1); /* sv[1], still open here, is readable */
+	close(sv[0]);				     /* ... and hung up */
+	others_unaffected();
+	close(sv[1]);
+	v4v_close(h);
+	finish();
+}
+
+/* The attacker attaches a second channel, keeps a copy of the end it gave
+ * v4vd, and hangs up its own end: v4vd drops the channel, but the
+ * description lives on, hung up for ever. */
+static void channel_copy_kept(void)
+{
+	start();
+	int dfd = t_domain_fd("evil", NULL);
+	int sv[2], virq;
+	unsigned nfds;
+	seqpair(sv);
+	int staging = v4v_memfd_sealed("staging", V4V_STAGING_SIZE);
+	CHECK(staging >= 0);
+	struct v4v_req_attach a = {
+	    .h = {.op = V4V_OP_ATTACH, .seq = next_seq++},
+	    .version = V4V_PROTO_VERSION,
+	};
+	int fds[2] = {sv[1], staging};
+	CHECK_EQ(v4v_send_fds(dfd, &a, sizeof(a), fds, 2, 0), sizeof(a));
+	close(staging);
+	struct v4v_attach_reply ar;
+	readable(sv[0]);
+	CHECK_EQ(v4v_recv_fds(sv[0], &ar, sizeof(ar), &virq, 1, &nfds, 0), sizeof(ar));
+	CHECK_EQ(ar.r.ret, 0);
+	close(virq);
+	close(sv[0]); /* v4vd's channel end, sv[1], hangs up; our copy stays */
+	others_unaffected();
+	close(sv[1]);
+	close(dfd);
+	finish();
+}
+
+/* ---- memory is registered once ------------------------------------------- */
+
+/* A ring's memory may back one ring or send ring of one domain, once:
+ * otherwise v4vd's writes to one land in another (another domain's ring,
+ * or its own send ring, where a delivered message would be sent again). */
+static void memfd_aliases(void)
+{
+	start();
+	struct v4v_domain *h = t_domain("evil"), *v = t_domain("victim");
+	int mem = ring_memfd(), other = ring_memfd(), sv[2], sv2[2];
+	seqpair(sv);
+	seqpair(sv2);
+	CHECK_EQ(reg(v->chan, 1, mem, -1, -1), 0);
+	/* Another domain's ring memory, and the same memory again. */
+	CHECK_EQ(reg(h->chan, 1, mem, -1, -1), -EBUSY);
+	CHECK_EQ(reg(v->chan, 2, mem, -1, -1), -EBUSY);
+	/* A send ring that is its own receive ring, or someone's ring. */
+	CHECK_EQ(reg(h->chan, 3, other, sv[1], other), -EBUSY);
+	CHECK_EQ(reg(h->chan, 4, other, sv2[1], mem), -EBUSY);
+	/* The memory is free again once its ring is gone. */
+	CHECK_EQ(unreg(v->chan, 1), 0);
+	CHECK_EQ(reg(h->chan, 5, mem, -1, -1), 0);
+	close(mem);
+	close(other);
+	for (int i = 0; i < 2; i++) {
+		close(sv[i]);
+		close(sv2[i]);
+	}
+	v4v_close(h);
+	v4v_close(v);
+	finish();
+}
+
+static const struct t_case cases[] = {
+    T_CASE(bell_is_own_socket), T_CASE(bell_is_other_channel), T_CASE(bell_copy_kept),
+    T_CASE(channel_copy_kept),	T_CASE(memfd_aliases),
+};
+
+int main(int argc, char **argv)
+{
+	return t_main(argc, argv, cases, ARRAY_SIZE(cases));
+}
