@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Argo's rules, one case per rule or error code (DESIGN.md, "Argo's rules"),
+ * Argo's rules, one case per rule or error code (v4v(7), OPERATIONS),
  * against a real v4vd.  Where libv4v checks an argument itself, the case
  * also sends the raw hypercall so that v4vd's own check is what is tested.
  */

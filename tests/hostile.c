@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A hostile domain, one case per misbehaviour (DESIGN.md, "Failure and bad
- * input").  The attacker talks to v4vd at the wire level: hand-built
+ * A hostile domain, one case per misbehaviour (docs/ARCHITECTURE.md, "Trust
+ * boundaries").  The attacker talks to v4vd at the wire level: hand-built
  * packets on its channel (struct v4v_domain's chan), fds of its choosing,
  * scribbles on its own rings.  Each case checks the exact error the
  * attacker gets, then that v4vd is alive, that a well-behaved pair of

@@ -91,7 +91,9 @@ struct v4v_register_ring {
  * (rx_ptr) and moves each into its destination ring; a message's `source`
  * field holds its destination.  Two words of the reserved area carry the
  * wake-up handshake, each side announcing before it sleeps and re-checking
- * after (see src/core/deliver.c, hv_tx_pump, and src/lib/socket.c, tx_put).
+ * after (see src/core/deliver.c, hv_tx_pump and hv_tx_park, and
+ * src/lib/tx.c, v4v__tx_put and v4v__tx_wait; docs/ARCHITECTURE.md,
+ * "Shared-memory handshakes").
  */
 struct v4v_tx_ring {
 	uint32_t rx_ptr;     /* v4vd: consumed up to here */

@@ -22,7 +22,7 @@
  *   Both sides put a full fence between their store and their load, so at
  *   least one of them sees the other's store: either the sleeper sees the
  *   new state and does not sleep, or the waker sees the flag and signals.
- *   Used for the data doorbell (rx.c), need_kick (v4vd parks a send ring)
+ *   Used for the data doorbell (rx.c, deliver.c), need_kick (v4vd parks a send ring)
  *   and want_space (a sender waits for room in its send ring).
  */
 #ifndef V4V_BARRIER_H

@@ -279,7 +279,8 @@ unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget)
 	/* Release: we are done reading what we hand back. */
 	v4v_store_release(&r->txmem->rx_ptr, r->txhead);
 	/* The waker's fence pairs with the owner's announce of want_space
-	 * before it re-reads rx_ptr (socket.c): one of us sees the other. */
+	 * before it re-reads rx_ptr (lib/tx.c, v4v__tx_wait): one of us sees
+	 * the other (docs/ARCHITECTURE.md, "Shared-memory handshakes"). */
 	if (v4v_should_wake(&r->txmem->want_space))
 		hv->ops.ring_space(hv->ctx, r->cookie);
 	return moved;

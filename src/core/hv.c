@@ -3,7 +3,7 @@
  * The core object and its domains, clients and event queues: hv_new and
  * hv_free, domain and client life cycle, and the per-client event queue a
  * client drains with V4V_OP_EVENTS.  See hv.h for the contract; the Argo
- * rules the core implements are tabled in DESIGN.md.
+ * rules the core implements are tabled in v4v(7), OPERATIONS.
  */
 #include "hv_priv.h"
 

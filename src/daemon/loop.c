@@ -27,7 +27,8 @@
  * they are closed at once but freed only after the batch.  The fd leaves
  * epoll before it is closed: a domain may hold another descriptor of the
  * same socket (it passed us a copy), which would keep the registration,
- * and its events for the freed object, alive.
+ * and its events for the freed object, alive.  (docs/ARCHITECTURE.md,
+ * "Object lifetimes".)
  */
 void v4vd_bury(struct v4vd *s, struct fdent *e)
 {

@@ -136,7 +136,8 @@ bool v4v__rx_idle(struct v4v_rx *r)
 	/*
 	 * About to sleep: our rx_ptr store (in consume) must be visible
 	 * before we look at tx_ptr once more.  Pairs with v4vd's fence
-	 * between storing tx_ptr and re-reading rx_ptr (hv.c, hv_sendv).
+	 * between storing tx_ptr and re-reading rx_ptr (core/deliver.c,
+	 * deliver; docs/ARCHITECTURE.md, "Shared-memory handshakes").
 	 */
 	v4v_fence();
 	uint32_t tx = v4v_load_acquire(&r->ring->tx_ptr);

@@ -12,7 +12,7 @@
  *   dgram.c   datagram sockets: sendto/recvfrom, connect's default peer
  *   stream.c  stream sockets: listen/accept/connect, send/recv, shutdown
  *
- * Every socket owns at most one ring and one doorbell (core/proto.h): the
+ * Every socket owns at most one ring and one doorbell (wire/proto.h): the
  * user's socket fd is our end of the doorbell pair, so it polls readable
  * when v4vd has something for this socket, and writable unless a send from
  * it waits for space.  Streams are a small protocol of message types on
