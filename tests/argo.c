@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/barrier.h"
 #include "common/util.h"
 #include "core/ring.h"
 #include "lib/lib.h"
@@ -203,7 +204,7 @@ static struct v4v_ring *ring_memfd(uint32_t len, int *fd)
 
 static uint32_t load_tx(const struct v4v_ring *r)
 {
-	return atomic_load_explicit((_Atomic uint32_t *)&r->tx_ptr, memory_order_acquire);
+	return v4v_load_acquire(&r->tx_ptr);
 }
 
 /* ---- register_ring ------------------------------------------------------ */

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* Small helpers shared by v4vd, libv4v and the tools (util.h): number
+ * parsing, fd passing, sealed memfds, the runtime directory's paths. */
 #define _GNU_SOURCE
 #include "util.h"
 

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* Ring arithmetic over Argo's layout (ring.h): slots, space, put and a
+ * bounds-checked peek.  Pure: both v4vd and libv4v use it on hostile rings. */
 #include "ring.h"
 
 #include <errno.h>

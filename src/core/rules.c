@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* Parsers for firewall rules and v4vd.conf (rules.h): text in, a struct
+ * or one precise sentence out.  Pure; fuzzed by fuzz/fuzz_config.c. */
 #include "rules.h"
 
 #include <errno.h>

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* The Linux transport's request validation (proto.h): sizes, pads, iov
+ * and staging bounds, fd counts, checked before the core looks at a field. */
 #include "proto.h"
 
 #include <errno.h>
