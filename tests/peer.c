@@ -90,14 +90,23 @@ static struct v4v_msg raw_next(struct v4v_domain *d, struct v4v_rx *r)
 	return m;
 }
 
-/* Stuff d's ring at port with messages to itself until v4vd says full. */
-static void stuff(struct v4v_domain *d, v4v_port_t port)
+/* Stuff the ring at `to` with messages from d until v4vd says full, to
+ * the last slot: not even an empty message (an RST) fits. */
+static void stuff_from(struct v4v_domain *d, struct v4v_addr to)
 {
-	struct v4v_addr me = {.aport = port, .domain_id = v4v_domid(d)};
 	long r;
-	while ((r = raw_send(d, port + 1000, &me, 1, "x", 1)) == 1)
+	while ((r = raw_send(d, to.aport + 1000, &to, 1, "x", 1)) == 1)
 		;
 	CHECK_EQ(r, -EAGAIN);
+	while ((r = raw_send(d, to.aport + 1000, &to, 1, NULL, 0)) == 0)
+		;
+	CHECK_EQ(r, -EAGAIN);
+}
+
+/* Stuff d's own ring at port. */
+static void stuff(struct v4v_domain *d, v4v_port_t port)
+{
+	stuff_from(d, (struct v4v_addr){.aport = port, .domain_id = v4v_domid(d)});
 }
 
 /* ---- honest sockets -------------------------------------------------------- */
@@ -178,6 +187,34 @@ static void accept_full_client(void)
 	CHECK_EQ(v4v_accept(l, NULL), -1);
 	CHECK_EQ(errno, EAGAIN);
 	CHECK_EQ(v4v_ring_unregister(hr), 0);
+}
+
+/* A client whose ring was full only for a while (a bound socket that
+ * others send to) is refused once it makes room: its connect fails rather
+ * than waiting for an answer that would never come. */
+static void accept_busy_client(void)
+{
+	t_seed();
+	t_v4vd_start(NULL);
+	struct v4v_domain *srv = t_domain("srv"), *cli = t_domain("cli"), *other = t_domain("o");
+	int l = listener(srv, LPORT);
+	CHECK_EQ(v4v_sock_set_nonblock(l, 1), 0);
+	int x = v4v_socket(cli, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
+	struct v4v_addr any = {.aport = HPORT, .domain_id = V4V_DOMID_ANY};
+	struct v4v_addr to = at(srv, LPORT);
+	CHECK_EQ(v4v_sock_set_ring_len(x, MIN_RING), 0);
+	CHECK_EQ(v4v_bind(x, &any), 0);
+	CHECK_EQ(v4v_connect(x, &to), -1);
+	CHECK_EQ(errno, EINPROGRESS);
+	stuff_from(other, at(cli, HPORT));
+	CHECK_EQ(v4v_accept(l, NULL), -1); /* no room for the SYNACK: refused */
+	CHECK_EQ(errno, EAGAIN);
+	int e;
+	do {
+		pollin(x); /* reading the junk makes room for the refusal */
+		e = v4v_connect(x, &to) == 0 ? 0 : errno;
+	} while (e == EALREADY);
+	CHECK_EQ(e, ECONNREFUSED);
 }
 
 /* ---- 2. close and shutdown, a peer that never reads ------------------------ */
@@ -413,10 +450,15 @@ static void peek_empty_data(void)
 }
 
 static const struct t_case cases[] = {
-    {"accept_full_client", accept_full_client}, {"close_full_peer", close_full_peer},
-    {"shutdown_full_peer", shutdown_full_peer}, {"syn_tiny_ring", syn_tiny_ring},
-    {"synack_tiny_ring", synack_tiny_ring},	{"syn_while_connecting", syn_while_connecting},
-    {"syn_malformed", syn_malformed},		{"peek_empty_data", peek_empty_data},
+    {"accept_full_client", accept_full_client},
+    {"accept_busy_client", accept_busy_client},
+    {"close_full_peer", close_full_peer},
+    {"shutdown_full_peer", shutdown_full_peer},
+    {"syn_tiny_ring", syn_tiny_ring},
+    {"synack_tiny_ring", synack_tiny_ring},
+    {"syn_while_connecting", syn_while_connecting},
+    {"syn_malformed", syn_malformed},
+    {"peek_empty_data", peek_empty_data},
 };
 
 int main(int argc, char **argv)

@@ -45,6 +45,20 @@ void v4v__refuse(struct sock *s, const struct v4v_msg *m)
 	(void)v4v_sendv(s->d, s->port, &m->source, &iov, 0, MT_RST);
 }
 
+/*
+ * Refuse a request whose client's ring has no room now: through the
+ * listener's send ring, which v4vd empties into the client's ring once
+ * there is room, so that the refusal waits there and not accept.  (A
+ * client that only had a full ring for a while then fails its connect
+ * instead of waiting for an answer that would never come.)  A full send
+ * ring: best effort.
+ */
+static void refuse_queued(struct sock *s, const struct v4v_msg *m)
+{
+	if (v4v__tx_put(s, &m->source, MT_RST, NULL, 0, true) < 0)
+		v4v__refuse(s, m);
+}
+
 static int send_hello(struct sock *s, uint32_t type, bool nonblock)
 {
 	struct hello h = {.ring_len = s->ring_len};
@@ -183,7 +197,10 @@ int v4v_accept(int fd, struct v4v_addr *peer)
 			/* No ring for it (quota), a ring too small or too full
 			 * for the SYNACK, or the client went away: the client's
 			 * error; look for the next request. */
-			v4v__refuse(s, &m);
+			if (e == -EAGAIN)
+				refuse_queued(s, &m);
+			else
+				v4v__refuse(s, &m);
 			v4v_sock_close(c->fd);
 			continue;
 		}
