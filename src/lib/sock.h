@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "lib.h"
 
@@ -44,6 +45,17 @@
 #define MT_RST	  0x53540005u
 
 #define DEST_CACHE 8 /* datagram destinations known to exist */
+
+/*
+ * What a peer's behaviour may cost us, bounded (libv4v(3) documents both):
+ * a stream peer's ring (its hello's ring_len, in SYN and SYNACK) is at
+ * least STREAM_RING_MIN data bytes, so it cannot force messages of a few
+ * bytes on us; and close, or shutdown's end of stream, waits at most
+ * LINGER_MS for room on the send ring, however long the peer leaves its
+ * ring full.
+ */
+#define STREAM_RING_MIN 4096u
+#define LINGER_MS	1000
 
 enum state { S_NEW, S_BOUND, S_LISTEN, S_CONNECTING, S_CONNECTED };
 
@@ -99,6 +111,20 @@ static inline int v4v__sock_error(struct sock *s)
 	return -e;
 }
 
+/* A deadline ms from now (monotonic), and what is left of one, in ms. */
+static inline uint64_t v4v__deadline(int ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + (uint64_t)ms;
+}
+
+static inline int v4v__ms_left(uint64_t deadline)
+{
+	uint64_t now = v4v__deadline(0);
+	return now >= deadline ? 0 : (int)(deadline - now);
+}
+
 /* A send to a ring that does not exist: "no route", as for IP. */
 static inline long v4v__unreach(long e)
 {
@@ -118,7 +144,7 @@ long v4v__send_msg(struct sock *s, const struct v4v_addr *to, uint32_t type, con
 int v4v__tx_wait(struct sock *s, uint64_t need, bool nonblock, int limit_ms);
 long v4v__tx_put(struct sock *s, const struct v4v_addr *to, uint32_t type, const void *buf,
 		 size_t len, bool nonblock);
-void v4v__tx_linger(struct sock *s);
+void v4v__tx_linger(struct sock *s, int limit_ms);
 struct dest *v4v__dest_find(struct sock *s, const struct v4v_addr *to);
 void v4v__dest_add(struct sock *s, const struct v4v_addr *to);
 void v4v__dest_forget(struct sock *s, const struct v4v_addr *to);
@@ -136,6 +162,6 @@ int v4v__dgram_connect(struct sock *s, const struct v4v_addr *peer);
 
 /* stream.c */
 void v4v__refuse(struct sock *s, const struct v4v_msg *m);
-int v4v__stream_fin(struct sock *s);
+int v4v__stream_fin(struct sock *s, bool nonblock, int limit_ms);
 
 #endif

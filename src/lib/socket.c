@@ -278,9 +278,11 @@ int v4v_sock_close(int fd)
 	if (!s)
 		return v4v__fail(EBADF);
 	/* Best effort, as close(2) on a socket: the FIN and what is queued
-	 * go if they can; the socket goes either way. */
-	(void)v4v__stream_fin(s);
-	v4v__tx_linger(s);
+	 * go if they can within LINGER_MS together, even when the peer never
+	 * reads; the socket goes either way. */
+	uint64_t deadline = v4v__deadline(LINGER_MS);
+	(void)v4v__stream_fin(s, false, LINGER_MS);
+	v4v__tx_linger(s, v4v__ms_left(deadline));
 	sock_free(s);
 	close(fd);
 	return 0;

@@ -14,6 +14,12 @@
  * accept's); DATA and FIN go down the send ring, in order.  RST refuses a
  * connection.  A peer's death reaches us as an event (PARTNER_GONE,
  * RING_GONE; bell.c).
+ *
+ * The peer may be hostile: no call waits on it beyond what the calls
+ * document.  accept never waits for room in a client's ring (a SYNACK that
+ * does not fit now refuses that request), a hello announcing a ring below
+ * STREAM_RING_MIN is refused, a connection request is answered wherever it
+ * lands, and the FIN waits at most LINGER_MS (sock.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,6 +45,20 @@ void v4v__refuse(struct sock *s, const struct v4v_msg *m)
 	(void)v4v_sendv(s->d, s->port, &m->source, &iov, 0, MT_RST);
 }
 
+/*
+ * Refuse a request whose client's ring has no room now: through the
+ * listener's send ring, which v4vd empties into the client's ring once
+ * there is room, so that the refusal waits there and not accept.  (A
+ * client that only had a full ring for a while then fails its connect
+ * instead of waiting for an answer that would never come.)  A full send
+ * ring: best effort.
+ */
+static void refuse_queued(struct sock *s, const struct v4v_msg *m)
+{
+	if (v4v__tx_put(s, &m->source, MT_RST, NULL, 0, true) < 0)
+		v4v__refuse(s, m);
+}
+
 static int send_hello(struct sock *s, uint32_t type, bool nonblock)
 {
 	struct hello h = {.ring_len = s->ring_len};
@@ -46,14 +66,27 @@ static int send_hello(struct sock *s, uint32_t type, bool nonblock)
 	return r < 0 ? (int)r : 0;
 }
 
-/* FIN goes down the send ring, after the data: order is the point.  0 when
- * sent or nothing to do, -errno. */
-int v4v__stream_fin(struct sock *s)
+/* A peer's hello that we can hold a stream with: a real ring, and not one
+ * so small that every message would be a few bytes. */
+static bool hello_ok(const struct hello *h)
+{
+	return v4v_ring_len_ok(h->ring_len) && h->ring_len >= STREAM_RING_MIN;
+}
+
+/*
+ * FIN goes down the send ring, after the data: order is the point.  Room
+ * for it is waited for at most limit_ms (none when non-blocking): a peer
+ * that never reads keeps our send ring full.  0 when sent or nothing to
+ * do; -ETIMEDOUT, -EAGAIN (not sent: nothing changed) or another -errno.
+ */
+int v4v__stream_fin(struct sock *s, bool nonblock, int limit_ms)
 {
 	if (s->state != S_CONNECTED || s->fin_sent || s->peer_gone)
 		return 0;
-	s->fin_sent = true;
-	long r = v4v__tx_put(s, &s->peer, MT_FIN, NULL, 0, false);
+	int e = v4v__tx_wait(s, v4v_msg_footprint(0), nonblock, limit_ms);
+	long r = e ? e : v4v__tx_put(s, &s->peer, MT_FIN, NULL, 0, true);
+	if (r >= 0)
+		s->fin_sent = true;
 	return r < 0 ? (int)r : 0;
 }
 
@@ -100,22 +133,30 @@ static int next_syn(struct sock *s, struct v4v_msg *m, struct hello *h)
 			v4v_msg_read(m, h, sizeof(*h));
 			return 1;
 		}
-		v4v__consume(s, m); /* anything else has no business here */
+		/* A malformed request is answered, or its sender would wait
+		 * for ever; anything else has no business here. */
+		if (m->message_type == MT_SYN)
+			v4v__refuse(s, m);
+		v4v__consume(s, m);
 	}
 }
 
-/* Set up a new connection c for a SYN taken off the listener's ring: its
- * own ring, partnered with the client, and the SYNACK.  0 or -errno. */
+/*
+ * Set up a new connection c for a SYN taken off the listener's ring: its
+ * own ring, partnered with the client, and the SYNACK.  The SYNACK never
+ * waits: a client whose ring has no room for it now (one that keeps its
+ * ring full) would hold accept for as long as it likes.  0 or -errno.
+ */
 static int accept_setup(struct sock *c, const struct sock *s, const struct v4v_msg *m,
 			const struct hello *h)
 {
 	c->ring_len = s->ring_len < V4V_STREAM_RING_LEN ? V4V_STREAM_RING_LEN : s->ring_len;
 	c->peer = m->source;
 	c->has_peer = true;
-	c->peer_max = v4v_ring_len_ok(h->ring_len) ? v4v_ring_max_payload(h->ring_len) : 0;
+	c->peer_max = hello_ok(h) ? v4v_ring_max_payload(h->ring_len) : 0;
 	int e = c->peer_max ? v4v__sock_ring_up(c, 0, m->source.domain_id) : -EPROTO;
 	if (!e)
-		e = send_hello(c, MT_SYNACK, false);
+		e = send_hello(c, MT_SYNACK, true);
 	if (!e)
 		c->state = S_CONNECTED;
 	return e;
@@ -153,9 +194,13 @@ int v4v_accept(int fd, struct v4v_addr *peer)
 		}
 		e = accept_setup(c, s, &m, &h);
 		if (e) {
-			/* No ring for it (quota), or the client went away: the
-			 * client's error; look for the next request. */
-			v4v__refuse(s, &m);
+			/* No ring for it (quota), a ring too small or too full
+			 * for the SYNACK, or the client went away: the client's
+			 * error; look for the next request. */
+			if (e == -EAGAIN)
+				refuse_queued(s, &m);
+			else
+				v4v__refuse(s, &m);
 			v4v_sock_close(c->fd);
 			continue;
 		}
@@ -167,7 +212,8 @@ int v4v_accept(int fd, struct v4v_addr *peer)
 
 /* ---- client side ------------------------------------------------------ */
 
-/* Wait for SYNACK or refusal; 0 connected, -errno. */
+/* Wait for SYNACK or refusal; 0 connected, -errno.  A SYNACK we cannot
+ * hold a stream with is answered with RST, so the server's half goes too. */
 static int finish_connect(struct sock *s, bool nonblock)
 {
 	for (;;) {
@@ -182,13 +228,19 @@ static int finish_connect(struct sock *s, bool nonblock)
 				v4v_msg_read(&m, &h, sizeof(h));
 				v4v__consume(s, &m);
 				v4v__read_done(s);
-				if (!v4v_ring_len_ok(h.ring_len))
+				if (!hello_ok(&h)) {
+					v4v__refuse(s, &m);
 					return -EPROTO;
+				}
 				s->peer = m.source; /* the connection's own ring */
 				s->peer_max = v4v_ring_max_payload(h.ring_len);
 				s->state = S_CONNECTED;
 				return 0;
 			}
+			/* A request that reached us meanwhile (we may be a bound
+			 * socket) is answered, not swallowed. */
+			if (m.message_type == MT_SYN)
+				v4v__refuse(s, &m);
 			v4v__consume(s, &m);
 			if (from_server && m.message_type == MT_RST)
 				return -ECONNREFUSED;
@@ -325,6 +377,12 @@ static size_t read_data(struct sock *s, char *buf, size_t len, int flags)
 			v4v__consume(s, &m);
 			continue;
 		}
+		if (m.len == 0) {
+			/* Carries nothing: passed over even by a peek, which
+			 * would otherwise look at it for ever. */
+			v4v__consume(s, &m);
+			continue;
+		}
 		size_t n = read_part(s, &m, buf + got, len - got);
 		got += n;
 		if (flags & MSG_PEEK)
@@ -379,6 +437,7 @@ int v4v_shutdown(int fd, int how)
 		return v4v__fail(ENOTCONN);
 	if (how != SHUT_WR)
 		s->shut_rd = true;
-	int e = how != SHUT_RD ? v4v__stream_fin(s) : 0;
+	/* The FIN waits for room at most LINGER_MS, as close does. */
+	int e = how != SHUT_RD ? v4v__stream_fin(s, s->nonblock, LINGER_MS) : 0;
 	return e ? v4v__fail(-e) : 0;
 }

@@ -22,7 +22,20 @@
 #include "core/ring.h"
 #include "sock.h"
 
-#define CLOSE_FIN_WAIT_MS 1000 /* how long close() waits to hand v4vd what is queued */
+/*
+ * EBUSY: the ring has its maximum of waiters, so v4vd will not call us
+ * back; nothing wakes us either (our fd is writable), so retry after a
+ * pause that doubles up to 64 ms, rather than at once for as long as
+ * that peer keeps its ring full.
+ */
+static int busy_pause(int *ms)
+{
+	if (poll(NULL, 0, *ms) < 0 && errno != EINTR)
+		return -errno;
+	if (*ms < 64)
+		*ms *= 2;
+	return 0;
+}
 
 /*
  * One message by hypercall, whole or nothing, waiting for space unless
@@ -32,6 +45,7 @@ long v4v__send_msg(struct sock *s, const struct v4v_addr *to, uint32_t type, con
 		   size_t len, bool nonblock)
 {
 	struct iovec iov = {(void *)buf, len};
+	int pause_ms = 1;
 	for (;;) {
 		long r = v4v_sendv(s->d, s->port, to, &iov, 1, type);
 		if (r != -EAGAIN && r != -EBUSY)
@@ -40,9 +54,7 @@ long v4v__send_msg(struct sock *s, const struct v4v_addr *to, uint32_t type, con
 			v4v__bell_block(s); /* writable again when v4vd sees room */
 		if (nonblock)
 			return -EAGAIN;
-		/* EBUSY: too many waiters on that ring; v4vd won't call us back.
-		 * A peer that dies frees its waiters, so POLLOUT comes then too. */
-		int e = v4v__wait_fd(s, POLLOUT, r == -EBUSY ? 1 : -1);
+		int e = r == -EBUSY ? busy_pause(&pause_ms) : v4v__wait_fd(s, POLLOUT, -1);
 		if (e)
 			return e;
 		if (s->peer_gone)
@@ -66,13 +78,15 @@ static bool tx_fits(const struct sock *s, uint32_t head, uint64_t need)
 
 /*
  * Wait until the send ring has `need` bytes free (need 0: until it is
- * empty), at most limit_ms (-1: no limit).  Announce first (want_space),
- * then re-check, then sleep: v4vd sees want_space after it consumes and
- * makes our end writable again.
+ * empty), at most limit_ms (then -ETIMEDOUT; -1: no limit).  Announce
+ * first (want_space), then re-check, then sleep: v4vd sees want_space
+ * after it consumes and makes our end writable again.  The sleeps are
+ * short so that a queued send's failure (an event) is seen meanwhile.
  */
 int v4v__tx_wait(struct sock *s, uint64_t need, bool nonblock, int limit_ms)
 {
-	for (int waited = 0;; waited += 100) {
+	uint64_t deadline = limit_ms >= 0 ? v4v__deadline(limit_ms) : 0;
+	for (;;) {
 		uint32_t head = tx_head(s);
 		if (!v4v_ring_ptr_ok(head, s->txlen))
 			return -EIO;
@@ -86,9 +100,10 @@ int v4v__tx_wait(struct sock *s, uint64_t need, bool nonblock, int limit_ms)
 		v4v__bell_block(s);
 		if (nonblock)
 			return -EAGAIN;
-		if (limit_ms >= 0 && waited >= limit_ms)
+		int ms = limit_ms >= 0 ? v4v__ms_left(deadline) : 100;
+		if (ms == 0)
 			return -ETIMEDOUT;
-		int e = v4v__wait_fd(s, POLLOUT, 100);
+		int e = v4v__wait_fd(s, POLLOUT, ms < 100 ? ms : 100);
 		if (e)
 			return e;
 		v4v__handle_events(s->d); /* a queued send may have failed meanwhile */
@@ -127,11 +142,12 @@ long v4v__tx_put(struct sock *s, const struct v4v_addr *to, uint32_t type, const
 	return (long)len;
 }
 
-/* Before the ring goes: give v4vd (boundedly) what is still queued. */
-void v4v__tx_linger(struct sock *s)
+/* Before the ring goes: give v4vd what is still queued, for at most
+ * limit_ms (what is left of close's LINGER_MS). */
+void v4v__tx_linger(struct sock *s, int limit_ms)
 {
 	if (s->tx && !s->peer_gone)
-		(void)v4v__tx_wait(s, 0, false, CLOSE_FIN_WAIT_MS);
+		(void)v4v__tx_wait(s, 0, false, limit_ms);
 }
 
 /* ---- datagram destinations -------------------------------------------- */
