@@ -204,9 +204,9 @@ static void probe_report(void)
 	closedir(d);
 	gid_t groups[64];
 	int ng = getgroups(64, groups);
-	struct v4v_domain *dom;
-	struct v4v_rx *r;
-	int attach = v4v_open(&dom);
+	struct v4v_domain *dom = NULL;
+	struct v4v_rx *r = NULL;
+	int opened = v4v_open(&dom), attach = opened;
 	/* Its own memfd, mapped by v4vd: what every domain process does. */
 	if (!attach)
 		attach = v4v_ring_register(dom, 80, V4V_DOMID_ANY, 4096, 0, &r);
@@ -220,6 +220,10 @@ static void probe_report(void)
 	char c;
 	while (read(0, &c, 1) > 0) { /* the domain lives while the test looks */
 	}
+	if (r) /* released, for LeakSanitizer */
+		v4v_ring_unregister(r);
+	if (!opened)
+		v4v_close(dom);
 }
 
 /* The domain side: say so, then hold on until stdin closes. */
