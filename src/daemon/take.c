@@ -162,18 +162,11 @@ int v4vd_name_own_end(int fd)
 	return bind(fd, (struct sockaddr *)&sa, sizeof(sa_family_t)) < 0 ? -errno : 0;
 }
 
-static bool named(int fd, int (*get)(int, struct sockaddr *, socklen_t *))
-{
-	struct sockaddr_un sa;
-	socklen_t len = sizeof(sa);
-	return get(fd, (struct sockaddr *)&sa, &len) == 0 && len > sizeof(sa_family_t);
-}
-
 /*
  * Take a socket a domain hands over as a channel or a doorbell: an AF_UNIX
  * SOCK_SEQPACKET whose peer is unnamed (so not the other end of anything
  * v4vd holds, all of which are named), and not one v4vd holds already.
- * v4vd names it (unless a previous taking did) and holds it as e until
+ * v4vd names it and holds it as e until
  * v4vd_socket_release().  -ENOTSOCK: not a seqpacket socket; -EINVAL: one
  * of v4vd's own, or the other end of one.
  */
@@ -194,8 +187,9 @@ int v4vd_take_socket(struct v4vd *s, int fd, struct fdent *e)
 		return -errno;
 	if (len > sizeof(sa_family_t) || held_by_id(s, &st))
 		return -EINVAL;
-	/* Named already: taken (and let go of) before, or named by the domain. */
-	if (!named(fd, getsockname) && (err = v4vd_name_own_end(fd)) < 0)
+	/* Autobind keeps a name the socket has (taken and let go of before, or
+	 * named by the domain): its peer is refused either way. */
+	if ((err = v4vd_name_own_end(fd)) < 0)
 		return err;
 	return held_add(s, &st, e, 0, &(struct v4vd_use){.kind = USE_SOCKET});
 }
