@@ -103,7 +103,7 @@ int v4vd_bell_new(struct v4vd *s, int *fd, struct dbell **out)
 	*b = (struct dbell){.e = {.kind = FD_BELL, .fd = -1}, .armed = true};
 	int e = v4vd_take_socket(s, *fd, &b->e);
 	if (e) {
-		free(b);
+		v4vd_bell_free(s, b); /* *fd stays the caller's */
 		return e;
 	}
 	b->e.fd = *fd;

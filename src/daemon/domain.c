@@ -199,8 +199,12 @@ void v4vd_attach_handle(struct v4vd *s, struct dhold *h)
 	void *staging = NULL;
 	/* The channel must be one end of the domain's own socketpair: holding
 	 * both ends, v4vd would answer its own replies for ever, and the
-	 * domain would never die (take.c). */
-	if ((err = v4vd_take_socket(s, fds[0], &ch->e)) == 0 &&
+	 * domain would never die (take.c).  A refused one is never written
+	 * to (it may lead back to v4vd): the domain fd carries the error. */
+	int answer = h->e.fd;
+	if ((err = v4vd_take_socket(s, fds[0], &ch->e)) == 0)
+		answer = ch->e.fd;
+	if (!err &&
 	    (err = v4vd_take_memfd(s, fds[1], V4V_STAGING_SIZE,
 				   &(struct v4vd_use){.kind = USE_STAGING}, &staging)) == 0) {
 		ch->staging = staging;
@@ -221,7 +225,7 @@ void v4vd_attach_handle(struct v4vd *s, struct dhold *h)
 	}
 	if (err) {
 		rlen = hv_attach_reply(h->dd->hd, &req, err, &out);
-		v4v_send_fds(ch->e.fd, &out, rlen, NULL, 0, MSG_DONTWAIT);
+		v4v_send_fds(answer, &out, rlen, NULL, 0, MSG_DONTWAIT);
 		v4vd_chan_free(s, ch);
 		return;
 	}
