@@ -696,12 +696,29 @@ static void bell_again_after_refusal(void)
 	finish();
 }
 
+/* A doorbell is connected to the domain: an unconnected socket would hang
+ * up at once (and the ring vanish right after its registration said 0). */
+static void bell_not_connected(void)
+{
+	start();
+	struct v4v_domain *h = t_domain("evil");
+	struct counts base = baseline(h->chan);
+	int mem = ring_memfd(), s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	CHECK(s >= 0);
+	CHECK_EQ(reg(h->chan, 1, mem, s, -1), -ENOTCONN);
+	counts_become(&base, 0, 0);
+	close(s);
+	close(mem);
+	v4v_close(h);
+	finish();
+}
+
 static const struct t_case cases[] = {
     T_CASE(bell_is_own_socket),	      T_CASE(bell_is_other_channel), T_CASE(bell_copy_kept),
     T_CASE(channel_copy_kept),	      T_CASE(memfd_aliases),	     T_CASE(rereg_bell_added),
     T_CASE(rereg_bell_dropped),	      T_CASE(rereg_tx_dropped),	     T_CASE(rereg_tx_replaced),
     T_CASE(rereg_while_blocked),      T_CASE(staging_as_ring),	     T_CASE(bell_is_held),
-    T_CASE(bell_again_after_refusal),
+    T_CASE(bell_again_after_refusal), T_CASE(bell_not_connected),
 };
 
 int main(int argc, char **argv)
