@@ -223,6 +223,10 @@ static void register_len(void)
 		CHECK_EQ(raw_register(d, fd, 1, V4V_DOMID_ANY, bad[i], 0), -EINVAL);
 	}
 	CHECK_EQ(raw_register(d, fd, 2, V4V_DOMID_ANY, 48, 0), 0);
+	/* One memory backs one ring (tests/lifetime.c has the attacks). */
+	CHECK_EQ(raw_register(d, fd, 3, V4V_DOMID_ANY, 4032, 0), -EBUSY);
+	close(fd);
+	ring_memfd(4096, &fd);
 	CHECK_EQ(raw_register(d, fd, 3, V4V_DOMID_ANY, 4032, 0), 0);
 	close(fd);
 	CHECK_EQ(reg(d, 4, V4V_DOMID_ANY, 48, 0), 0);

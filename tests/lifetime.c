@@ -13,11 +13,14 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/barrier.h"
 #include "common/util.h"
+#include "core/ring.h"
 #include "wire/proto.h"
 #include "lib/lib.h"
 #include "t.h"
@@ -314,9 +317,408 @@ static void memfd_aliases(void)
 	finish();
 }
 
+/* ---- re-registration keeps or drops every attachment --------------------- */
+
+struct counts {
+	int fds, memfd_maps;
+};
+
+static struct counts counts_now(void)
+{
+	return (struct counts){t_v4vd_fds(), t_v4vd_memfd_maps()};
+}
+
+/* After a round trip on chan: v4vd has handled what came before it. */
+static struct counts baseline(int chan)
+{
+	CHECK_EQ(unreg(chan, 0xdead), -ENOENT);
+	return counts_now();
+}
+
+/* v4vd's fds and memfd mappings become base + (fds, maps), polled
+ * (bounded): hang-ups are handled asynchronously. */
+static void counts_become(const struct counts *base, int fds, int maps)
+{
+	struct counts now;
+	for (int i = 0; i < WAIT_MS; i++) {
+		now = counts_now();
+		if (now.fds == base->fds + fds && now.memfd_maps == base->memfd_maps + maps)
+			return;
+		poll(NULL, 0, 1);
+	}
+	fprintf(stderr, "v4vd holds %d fds and %d memfd maps, expected %d and %d\n", now.fds,
+		now.memfd_maps, base->fds + fds, base->memfd_maps + maps);
+	exit(1);
+}
+
+/* The end of our doorbell pair hears v4vd close its end. */
+static void hung_up(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+	for (;;) {
+		CHECK_EQ(poll(&p, 1, WAIT_MS), 1);
+		if (p.revents & (POLLHUP | POLLRDHUP))
+			return;
+		char junk[64];
+		CHECK(recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0); /* a token: read on */
+	}
+}
+
+/* A message from good_tx lands in the ring memory m (mapped by us). */
+static void lands_in(struct v4v_domain *h, v4v_port_t aport, int memfd)
+{
+	struct v4v_ring *m =
+	    mmap(NULL, V4V_RING_HDR_SIZE + 4096, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	CHECK(m != MAP_FAILED);
+	uint32_t tx = v4v_load_acquire(&m->tx_ptr);
+	struct v4v_addr dst = {.aport = aport, .domain_id = v4v_domid(h)};
+	struct iovec iov = {"hello", 5};
+	CHECK_EQ(v4v_sendv(good_tx, 9, &dst, &iov, 1, 0), 5);
+	CHECK_EQ(v4v_load_acquire(&m->tx_ptr), tx + 32);
+	munmap(m, V4V_RING_HDR_SIZE + 4096);
+}
+
+/* No doorbell, then one: the ring rings it from now on. */
+static void rereg_bell_added(void)
+{
+	start();
+	struct v4v_domain *h = t_domain("evil");
+	struct counts base = baseline(h->chan);
+	int m1 = ring_memfd(), m2 = ring_memfd(), sv[2];
+	seqpair(sv);
+	CHECK_EQ(reg(h->chan, 1, m1, -1, -1), 0);
+	CHECK_EQ(reg(h->chan, 1, m2, sv[1], -1), 0);
+	close(sv[1]);
+	counts_become(&base, 1, 1); /* the doorbell; m2 only */
+	lands_in(h, 1, m2);
+	readable(sv[0]);
+	CHECK_EQ(unreg(h->chan, 1), 0);
+	hung_up(sv[0]);
+	counts_become(&base, 0, 0);
+	close(sv[0]);
+	close(m1);
+	close(m2);
+	v4v_close(h);
+	finish();
+}
+
+/* A doorbell, then none: v4vd lets go of the old one. */
+static void rereg_bell_dropped(void)
+{
+	start();
+	struct v4v_domain *h = t_domain("evil");
+	struct counts base = baseline(h->chan);
+	int m1 = ring_memfd(), m2 = ring_memfd(), sv[2];
+	seqpair(sv);
+	CHECK_EQ(reg(h->chan, 1, m1, sv[1], -1), 0);
+	CHECK_EQ(reg(h->chan, 1, m2, -1, -1), 0);
+	close(sv[1]);
+	hung_up(sv[0]);
+	counts_become(&base, 0, 1);
+	lands_in(h, 1, m2);
+	CHECK(t_wait_virq(h, WAIT_MS)); /* no doorbell: the VIRQ */
+	CHECK_EQ(unreg(h->chan, 1), 0);
+	counts_become(&base, 0, 0);
+	close(sv[0]);
+	close(m1);
+	close(m2);
+	v4v_close(h);
+	finish();
+}
+
+/* A send ring, then none: the old send ring is unmapped with its doorbell. */
+static void rereg_tx_dropped(void)
+{
+	start();
+	struct v4v_domain *h = t_domain("evil");
+	struct counts base = baseline(h->chan);
+	int m1 = ring_memfd(), m2 = ring_memfd(), t1 = ring_memfd(), sv[2];
+	seqpair(sv);
+	CHECK_EQ(reg(h->chan, 1, m1, sv[1], t1), 0);
+	counts_become(&base, 1, 2);
+	CHECK_EQ(reg(h->chan, 1, m2, -1, -1), 0);
+	close(sv[1]);
+	hung_up(sv[0]);
+	counts_become(&base, 0, 1); /* m2 only */
+	CHECK_EQ(unreg(h->chan, 1), 0);
+	counts_become(&base, 0, 0);
+	close(sv[0]);
+	close(m1);
+	close(m2);
+	close(t1);
+	v4v_close(h);
+	finish();
+}
+
+/* Queue one message of n bytes to dst on the send ring t (mapped by us),
+ * and kick its doorbell. */
+static void tx_send(int tfd, int kick, const struct v4v_addr *dst, size_t n)
+{
+	static uint8_t buf[4096];
+	struct v4v_tx_ring *t =
+	    mmap(NULL, V4V_RING_HDR_SIZE + 4096, PROT_READ | PROT_WRITE, MAP_SHARED, tfd, 0);
+	CHECK(t != MAP_FAILED);
+	struct v4v_ring_message_header mh = {
+	    .len = (uint32_t)(V4V_MSG_HDR_SIZE + n),
+	    .source = *dst,
+	};
+	struct v4v_seg seg = {buf, n};
+	uint32_t tx = v4v_load_relaxed(&t->tx_ptr);
+	v4v_store_release(&t->tx_ptr, v4v_ring_put(t->ring, 4096, tx, &mh, &seg, 1));
+	CHECK_EQ(send(kick, "k", 1, 0), 1);
+	munmap(t, V4V_RING_HDR_SIZE + 4096);
+}
+
+/* A send ring, then another: the new one works, the old one is gone. */
+static void rereg_tx_replaced(void)
+{
+	start();
+	struct v4v_domain *h = t_domain("evil");
+	struct counts base = baseline(h->chan);
+	int m1 = ring_memfd(), m2 = ring_memfd(), t1 = ring_memfd(), t2 = ring_memfd();
+	int sv[2], sv2[2];
+	seqpair(sv);
+	seqpair(sv2);
+	CHECK_EQ(reg(h->chan, 1, m1, sv[1], t1), 0);
+	CHECK_EQ(reg(h->chan, 1, m2, sv2[1], t2), 0);
+	close(sv[1]);
+	close(sv2[1]);
+	hung_up(sv[0]);
+	counts_become(&base, 1, 2);
+	struct v4v_addr dst = v4v_rx_addr(good_ring);
+	struct v4v_msg m;
+	tx_send(t2, sv2[0], &dst, 10);
+	CHECK(t_wait_virq(good_rx, WAIT_MS));
+	CHECK_EQ(v4v_rx_peek(good_ring, &m), 1);
+	CHECK_EQ(m.source.domain_id, v4v_domid(h));
+	CHECK_EQ(m.len, 10);
+	v4v_rx_consume(good_ring, &m);
+	CHECK_EQ(unreg(h->chan, 1), 0);
+	counts_become(&base, 0, 0);
+	for (int i = 0; i < 2; i++) {
+		close(sv[i]);
+		close(sv2[i]);
+	}
+	close(m1);
+	close(m2);
+	close(t1);
+	close(t2);
+	v4v_close(h);
+	finish();
+}
+
+/*
+ * A send ring blocked on a full destination, then re-registered without
+ * one: when the destination makes room, nothing may wake the send ring's
+ * old doorbell (v4vd followed a NULL one and died).
+ */
+static void rereg_while_blocked(void)
+{
+	start();
+	struct v4v_domain *h = t_domain("evil"), *v = t_domain("victim"), *f = t_domain("filler");
+	struct counts base = baseline(h->chan);
+	int dest = ring_memfd(), db[2], m1 = ring_memfd(), m2 = ring_memfd(), t1 = ring_memfd(),
+	    sv[2];
+	seqpair(db);
+	seqpair(sv);
+	CHECK_EQ(reg(v->chan, 9, dest, db[1], -1), 0);
+	close(db[1]);
+	/* Fill it exactly: the next message of any size has to wait. */
+	static char big[4064];
+	struct v4v_addr to = {.aport = 9, .domain_id = v4v_domid(v)};
+	struct iovec iov = {big, sizeof(big)};
+	CHECK_EQ(v4v_sendv(f, 1, &to, &iov, 1, 0), sizeof(big));
+	CHECK_EQ(reg(h->chan, 1, m1, sv[1], t1), 0);
+	close(sv[1]);
+	tx_send(t1, sv[0], &to, 16);
+	/* The destination's doorbell hears that a send ring waits on it. */
+	for (uint8_t tok = 0; !(tok & HV_SIG_WAITER);) {
+		readable(db[0]);
+		CHECK_EQ(recv(db[0], &tok, 1, 0), 1);
+	}
+	CHECK_EQ(reg(h->chan, 1, m2, -1, -1), 0);
+	hung_up(sv[0]);
+	/* The victim drains its ring and says so: room for the old message. */
+	struct v4v_ring *d =
+	    mmap(NULL, V4V_RING_HDR_SIZE + 4096, PROT_READ | PROT_WRITE, MAP_SHARED, dest, 0);
+	CHECK(d != MAP_FAILED);
+	v4v_store_release(&d->rx_ptr, v4v_load_acquire(&d->tx_ptr));
+	struct v4v_ring_data_ent ent = {.ring = to, .space_required = 16};
+	CHECK_EQ(v4v_notify(v, &ent, 1), 0);
+	CHECK_EQ(v4v_notify(v, &ent, 1), 0); /* a round trip after the first */
+	/* Nothing moved: the send ring went with the re-registration. */
+	CHECK_EQ(v4v_load_acquire(&d->tx_ptr), v4v_load_acquire(&d->rx_ptr));
+	counts_become(&base, 1, 2); /* dest's doorbell; dest and m2 */
+	CHECK_EQ(unreg(h->chan, 1), 0);
+	CHECK_EQ(unreg(v->chan, 9), 0);
+	counts_become(&base, 0, 0);
+	munmap(d, V4V_RING_HDR_SIZE + 4096);
+	for (int i = 0; i < 2; i++) {
+		close(db[i]);
+		close(sv[i]);
+	}
+	close(dest);
+	close(m1);
+	close(m2);
+	close(t1);
+	v4v_close(h);
+	v4v_close(v);
+	v4v_close(f);
+	finish();
+}
+
+/* ---- every fd is taken once ---------------------------------------------- */
+
+/* Attach a channel (our end in *chan) with staging memory sfd on dfd;
+ * returns the reply's ret (on the channel, or on dfd when refused). */
+static long attach_with(int dfd, int chan_theirs, int sfd, int chan_ours)
+{
+	struct v4v_req_attach a = {
+	    .h = {.op = V4V_OP_ATTACH, .seq = next_seq++},
+	    .version = V4V_PROTO_VERSION,
+	};
+	int fds[2] = {chan_theirs, sfd}, virq = -1;
+	unsigned nfds;
+	struct v4v_attach_reply ar = {0};
+	CHECK_EQ(v4v_send_fds(dfd, &a, sizeof(a), fds, 2, 0), sizeof(a));
+	struct pollfd p[2] = {{.fd = chan_ours, .events = POLLIN}, {.fd = dfd, .events = POLLIN}};
+	CHECK(poll(p, 2, WAIT_MS) >= 1);
+	int from = p[0].revents & POLLIN ? chan_ours : dfd;
+	CHECK(v4v_recv_fds(from, &ar, sizeof(ar), &virq, 1, &nfds, 0) >= (ssize_t)sizeof(ar.r));
+	if (nfds)
+		close(virq);
+	return (long)ar.r.ret;
+}
+
+/* A staging area is one channel's: not a ring, not a send ring, not
+ * another channel's staging area; and a ring is no staging area. */
+static void staging_as_ring(void)
+{
+	start();
+	int dfd = t_domain_fd("evil", NULL);
+	struct v4v_domain *h;
+	CHECK_EQ(v4v_open_fd(dfd, &h), 0);
+	struct counts base = baseline(h->chan);
+	int sv[2], sv2[2], bell[2], sfd = v4v_memfd_sealed("staging", V4V_STAGING_SIZE);
+	CHECK(sfd >= 0);
+	seqpair(sv);
+	seqpair(sv2);
+	seqpair(bell);
+	CHECK_EQ(attach_with(dfd, sv[1], sfd, sv[0]), 0);
+	close(sv[1]);
+	counts_become(&base, 2, 1); /* channel, VIRQ; the staging area */
+	/* v4vd's writes into a ring there would be the channel's payloads. */
+	CHECK_EQ(reg(sv[0], 1, sfd, -1, -1), -EBUSY);
+	CHECK_EQ(reg(sv[0], 2, ring_memfd(), bell[1], sfd), -EBUSY);
+	CHECK_EQ(reg(h->chan, 3, sfd, -1, -1), -EBUSY);
+	CHECK_EQ(attach_with(dfd, sv2[1], sfd, sv2[0]), -EBUSY);
+	/* A ring's memory is no staging area either. */
+	int mem = ring_memfd(), big = v4v_memfd_sealed("big", V4V_STAGING_SIZE);
+	CHECK(big >= 0);
+	CHECK_EQ(reg(h->chan, 4, big, -1, -1), 0);
+	CHECK_EQ(attach_with(dfd, sv2[1], big, sv2[0]), -EBUSY);
+	CHECK_EQ(unreg(h->chan, 4), 0);
+	close(sv[0]); /* the channel goes, and with it its staging area */
+	counts_become(&base, 0, 0);
+	CHECK_EQ(reg(h->chan, 5, sfd, -1, -1), 0); /* free again */
+	CHECK_EQ(unreg(h->chan, 5), 0);
+	close(mem);
+	close(big);
+	close(sfd);
+	for (int i = 0; i < 2; i++) {
+		close(sv2[i]);
+		close(bell[i]);
+	}
+	v4v_close(h);
+	close(dfd);
+	finish();
+}
+
+/* One socket is one doorbell: a copy kept of a doorbell v4vd holds is not
+ * a second ring's, nor a channel. */
+static void bell_is_held(void)
+{
+	start();
+	int dfd = t_domain_fd("evil", NULL);
+	struct v4v_domain *h;
+	CHECK_EQ(v4v_open_fd(dfd, &h), 0);
+	struct counts base = baseline(h->chan);
+	int m1 = ring_memfd(), m2 = ring_memfd(), sv[2],
+	    sfd = v4v_memfd_sealed("s", V4V_STAGING_SIZE);
+	CHECK(sfd >= 0);
+	seqpair(sv);
+	CHECK_EQ(reg(h->chan, 1, m1, sv[1], -1), 0);
+	CHECK_EQ(reg(h->chan, 2, m2, sv[1], -1), -EINVAL);
+	CHECK_EQ(attach_with(dfd, sv[1], sfd, sv[0]), -EINVAL);
+	counts_become(&base, 1, 1);
+	CHECK_EQ(unreg(h->chan, 1), 0);
+	counts_become(&base, 0, 0);
+	for (int i = 0; i < 2; i++)
+		close(sv[i]);
+	close(m1);
+	close(m2);
+	close(sfd);
+	v4v_close(h);
+	close(dfd);
+	finish();
+}
+
+/* What v4vd let go of may be handed again (a socket binding to a port in
+ * use retries with the same doorbell and send ring). */
+static void bell_again_after_refusal(void)
+{
+	start();
+	struct v4v_domain *h = t_domain("evil");
+	struct counts base = baseline(h->chan);
+	int m1 = ring_memfd(), m2 = ring_memfd(), t = ring_memfd(), sv[2];
+	seqpair(sv);
+	CHECK_EQ(reg(h->chan, 1, m1, -1, -1), 0);
+	struct v4v_req_register q = {
+	    .h = {.op = V4V_OP_REGISTER_RING},
+	    .ring = {.aport = 1, .partner_id = V4V_DOMID_ANY, .len = 4096},
+	    .flags = V4V_REGISTER_FAIL_EXIST,
+	    .tx_len = 4096,
+	};
+	int fds[3] = {m2, sv[1], t};
+	CHECK_EQ(raw(h->chan, &q, sizeof(q), fds, 3), -EEXIST);
+	q.ring.aport = 2;
+	CHECK_EQ(raw(h->chan, &q, sizeof(q), fds, 3), 0);
+	counts_become(&base, 1, 3);
+	CHECK_EQ(unreg(h->chan, 1), 0);
+	CHECK_EQ(unreg(h->chan, 2), 0);
+	counts_become(&base, 0, 0);
+	for (int i = 0; i < 2; i++)
+		close(sv[i]);
+	close(m1);
+	close(m2);
+	close(t);
+	v4v_close(h);
+	finish();
+}
+
+/* A doorbell is connected to the domain: an unconnected socket would hang
+ * up at once (and the ring vanish right after its registration said 0). */
+static void bell_not_connected(void)
+{
+	start();
+	struct v4v_domain *h = t_domain("evil");
+	struct counts base = baseline(h->chan);
+	int mem = ring_memfd(), s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	CHECK(s >= 0);
+	CHECK_EQ(reg(h->chan, 1, mem, s, -1), -ENOTCONN);
+	counts_become(&base, 0, 0);
+	close(s);
+	close(mem);
+	v4v_close(h);
+	finish();
+}
+
 static const struct t_case cases[] = {
-    T_CASE(bell_is_own_socket), T_CASE(bell_is_other_channel), T_CASE(bell_copy_kept),
-    T_CASE(channel_copy_kept),	T_CASE(memfd_aliases),
+    T_CASE(bell_is_own_socket),	      T_CASE(bell_is_other_channel), T_CASE(bell_copy_kept),
+    T_CASE(channel_copy_kept),	      T_CASE(memfd_aliases),	     T_CASE(rereg_bell_added),
+    T_CASE(rereg_bell_dropped),	      T_CASE(rereg_tx_dropped),	     T_CASE(rereg_tx_replaced),
+    T_CASE(rereg_while_blocked),      T_CASE(staging_as_ring),	     T_CASE(bell_is_held),
+    T_CASE(bell_again_after_refusal), T_CASE(bell_not_connected),
 };
 
 int main(int argc, char **argv)

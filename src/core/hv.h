@@ -102,8 +102,11 @@ struct hv_domain *hv_client_domain(const struct hv_client *c);
  * which the core owns from now on (ops.unmap on removal) when it returns 0,
  * and likewise ring_cookie (the doorbell, may be NULL).
  * On re-registration of an existing ring with the same len, the new mapping
- * replaces the old one and tx_ptr is kept when valid; the ring then belongs
- * to the re-registering client (which may be another process of the domain).
+ * replaces the old one and tx_ptr is kept when valid; the old doorbell and
+ * send ring are given back (ops.unmap), and a send-ring wait on a full
+ * destination is forgotten: the new registration brings its own doorbell
+ * and send ring, or none.  The ring then belongs to the re-registering
+ * client (which may be another process of the domain).
  */
 int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_register_ring *r,
 		     uint32_t flags, struct v4v_ring *mem, void *ring_cookie, struct hv_ring **out);
@@ -170,6 +173,10 @@ struct hv_io {
 	size_t ring_size; /* map fd 0 this size; 0: no I/O for this request */
 	bool bell;	  /* make fd 1 the ring's doorbell */
 	size_t tx_size;	  /* map fd 2 this size (a send ring); 0: none */
+	/* The ring's key: the shell refuses memory it has mapped already,
+	 * but for this same ring's own, handed again to re-register it. */
+	v4v_port_t aport;
+	uint16_t partner;
 };
 void hv_serve_io(const union v4v_req_any *q, size_t n, unsigned nfds, struct hv_io *io);
 

@@ -134,6 +134,30 @@ static void ring_remove(struct hv *hv, struct hv_ring *r)
 	free(r);
 }
 
+/*
+ * Let go of r's send ring and of its wait for room in a destination, as a
+ * re-registration does: a send ring goes with the doorbell it was attached
+ * with, so the new registration brings its own (or none).  No tx_ready: the
+ * doorbell that would hear it is being replaced.
+ */
+static void ring_tx_detach(struct hv *hv, struct hv_ring *r)
+{
+	if (r->blocked_on) {
+		struct hv_ring **pp = &hv->blocked;
+		while (*pp != r)
+			pp = &(*pp)->bnext;
+		*pp = r->bnext;
+		r->blocked_on = NULL;
+	}
+	if (!r->txmem)
+		return;
+	hv->ops.unmap(hv->ctx, r->txmem, r->txlen, NULL);
+	r->owner->d->ring_bytes -= r->txlen;
+	r->txmem = NULL;
+	r->txlen = r->txhead = 0;
+	r->tx_broken = false;
+}
+
 /* Tell owners of rings that name r's domain as partner that r is gone. */
 static void tell_ring_gone(struct hv *hv, uint16_t domid, v4v_port_t aport)
 {
@@ -159,10 +183,13 @@ int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_regist
 	if (r) {
 		if (flags & V4V_REGISTER_FAIL_EXIST || r->len != reg->len || r->owner->d != d)
 			return -EEXIST;
-		/* Re-registration: new mapping, keep tx if the new ring agrees. */
+		/* Re-registration: new mapping, keep tx if the new ring agrees;
+		 * the old doorbell and send ring go (the caller attaches any new
+		 * send ring), the waiters on the ring stay. */
 		uint32_t tx = v4v_load_relaxed(&mem->tx_ptr);
 		if (v4v_ring_ptr_ok(tx, r->len))
 			r->tx = tx;
+		ring_tx_detach(hv, r);
 		hv->ops.unmap(hv->ctx, r->mem, r->len, r->cookie);
 		r->mem = mem;
 		r->cookie = cookie;

@@ -41,6 +41,8 @@ void hv_serve_io(const union v4v_req_any *q, size_t n, unsigned nfds, struct hv_
 	io->ring_size = V4V_RING_HDR_SIZE + (size_t)q->reg.ring.len;
 	io->bell = nfds >= 2;
 	io->tx_size = nfds == 3 ? V4V_RING_HDR_SIZE + (size_t)q->reg.tx_len : 0;
+	io->aport = q->reg.ring.aport;
+	io->partner = q->reg.ring.partner_id;
 }
 
 /* Give back what the shell mapped for a register that did not happen. */

@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "../common/util.h"
@@ -34,16 +33,28 @@ static void bell_drain(struct dbell *b)
 		;
 }
 
+/* Core callbacks only queue: v4vd_bell_reap() does the work after the
+ * core call returns. */
+static void bell_queue(struct v4vd *s, struct dbell *b, unsigned what)
+{
+	if (!b->todo) {
+		b->todo_next = s->bell_todo;
+		s->bell_todo = b;
+	}
+	b->todo |= what;
+}
+
 void v4vd_on_tx_ready(void *ctx, void *cookie)
 {
 	struct dbell *b = cookie;
 	v4vd_bell_hot(ctx, b);
 	/* It was disarmed while blocked: listen for kicks (and blockers) again. */
-	bell_arm(ctx, b, true);
+	bell_queue(ctx, b, BELL_ARM);
 }
 
 void v4vd_on_ring_blocked(void *ctx, void *cookie)
 {
+	(void)ctx;
 	((struct dbell *)cookie)->waiting = true;
 }
 
@@ -51,29 +62,51 @@ void v4vd_on_ring_space(void *ctx, void *cookie)
 {
 	struct dbell *b = cookie;
 	b->waiting = false;
-	bell_drain(b);
-	bell_arm(ctx, b, true);
+	bell_queue(ctx, b, BELL_DRAIN | BELL_ARM);
 }
 
-void v4vd_on_unmap(void *ctx, void *mem, uint32_t len, void *cookie)
+/* The core let go of b's ring (unregistered, re-registered, dropped): b
+ * names no ring from now on, and is buried by v4vd_bell_reap(). */
+void v4vd_bell_dropped(struct v4vd *s, struct dbell *b)
 {
-	struct v4vd *s = ctx;
-	munmap(mem, V4V_RING_HDR_SIZE + (size_t)len);
-	s->mapped_bytes -= V4V_RING_HDR_SIZE + (size_t)len;
-	if (cookie)
-		v4vd_bell_free(s, cookie);
+	b->ring = NULL;
+	b->has_tx = false;
+	v4vd_bell_unlist(s, b); /* never pumped again */
+	bell_queue(s, b, BELL_DROP);
 }
 
-/* A doorbell for the ring being registered; takes ownership of fd. */
+void v4vd_bell_reap(struct v4vd *s)
+{
+	while (s->bell_todo) {
+		struct dbell *b = s->bell_todo;
+		unsigned what = b->todo;
+		s->bell_todo = b->todo_next;
+		b->todo = 0;
+		if (what & BELL_DROP) {
+			v4vd_bury(s, &b->e);
+			continue;
+		}
+		if (what & BELL_DRAIN)
+			bell_drain(b);
+		if (what & BELL_ARM)
+			bell_arm(s, b, true);
+	}
+}
+
+/* A doorbell for the ring being registered; takes ownership of *fd once
+ * v4vd_take_socket() accepts it. */
 int v4vd_bell_new(struct v4vd *s, int *fd, struct dbell **out)
 {
-	int e = v4vd_is_seqpacket(*fd);
-	if (e)
-		return e;
 	struct dbell *b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	*b = (struct dbell){.e = {.kind = FD_BELL, .fd = *fd}, .armed = true};
+	*b = (struct dbell){.e = {.kind = FD_BELL, .fd = -1}, .armed = true};
+	int e = v4vd_take_socket(s, *fd, &b->e);
+	if (e) {
+		v4vd_bell_free(s, b); /* *fd stays the caller's */
+		return e;
+	}
+	b->e.fd = *fd;
 	*fd = -1;
 	fcntl(b->e.fd, F_SETFL, O_NONBLOCK);
 	if ((e = v4vd_ep_add(s, &b->e)) < 0) {
@@ -84,24 +117,35 @@ int v4vd_bell_new(struct v4vd *s, int *fd, struct dbell **out)
 	return 0;
 }
 
-/* Off the kick and hot lists, out of epoll, closed; freed after the batch. */
+/* Off the kick, hot and work lists, out of epoll, closed; freed after the
+ * batch. */
 void v4vd_bell_free(struct v4vd *s, struct dbell *b)
 {
 	v4vd_bell_unlist(s, b);
+	if (b->todo)
+		for (struct dbell **pp = &s->bell_todo; *pp; pp = &(*pp)->todo_next)
+			if (*pp == b) {
+				*pp = b->todo_next;
+				break;
+			}
 	v4vd_bury(s, &b->e);
 }
 
 /* The owner's end of the doorbell went away: so does its ring. */
 void v4vd_bell_handle(struct v4vd *s, struct dbell *b, uint32_t events)
 {
+	if (!b->ring)
+		return; /* dropped, buried by the next reap */
 	if (events & (EPOLLHUP | EPOLLERR)) {
-		hv_ring_drop(s->hv, b->ring); /* buries b */
+		hv_ring_drop(s->hv, b->ring); /* queues b's burial */
+		v4vd_reap(s);
 		return;
 	}
 	/* Anything from the owner is a kick: move its send ring first, and
 	 * poll it for a while: the next message will likely come soon. */
 	if (b->has_tx) {
 		hv_tx_pump(s->hv, b->ring, TX_BUDGET);
+		v4vd_reap(s); /* what the pump's callbacks queued, before we decide */
 		v4vd_bell_hot(s, b);
 		s->last_move = v4vd_now_ns();
 	}

@@ -16,10 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -47,17 +44,6 @@ int v4vd_domain_create(struct v4vd *s, uint16_t domid, const char *name, bool pe
 	return 0;
 }
 
-/*
- * Every socket end v4vd keeps for a domain (domain fds, channels) gets a
- * kernel-chosen abstract name, so that take_channel() can tell when a
- * domain offers as its channel the other end of one of them.
- */
-static int name_own_end(int fd)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	return bind(fd, (struct sockaddr *)&sa, sizeof(sa_family_t)) < 0 ? -errno : 0;
-}
-
 int v4vd_domain_hold(struct v4vd *s, struct ddom *dd)
 {
 	int sv[2], e;
@@ -74,7 +60,7 @@ int v4vd_domain_hold(struct v4vd *s, struct ddom *dd)
 	/* Only our end is non-blocking: O_NONBLOCK would travel with theirs. */
 	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
 		e = -errno;
-	else if ((e = name_own_end(sv[0])) == 0)
+	else if ((e = v4vd_name_own_end(sv[0])) == 0)
 		e = v4vd_ep_add(s, &h->e);
 	if (e) {
 		close(sv[1]);
@@ -95,6 +81,7 @@ int v4vd_domain_hold(struct v4vd *s, struct ddom *dd)
 void v4vd_chan_free(struct v4vd *s, struct dchan *ch)
 {
 	hv_client_free(s->hv, ch->hc);
+	v4vd_reap(s);
 	v4vd_chan_unkick(s, ch);
 	if (ch->dd) {
 		for (struct dchan **pp = &ch->dd->chans; *pp; pp = &(*pp)->next)
@@ -104,10 +91,8 @@ void v4vd_chan_free(struct v4vd *s, struct dchan *ch)
 			}
 		s->nchans--;
 	}
-	if (ch->staging) {
-		munmap(ch->staging, V4V_STAGING_SIZE);
-		s->mapped_bytes -= V4V_STAGING_SIZE;
-	}
+	if (ch->staging)
+		v4vd_memfd_release(s, ch->staging);
 	if (ch->virq >= 0)
 		close(ch->virq);
 	v4vd_bury(s, &ch->e);
@@ -133,6 +118,7 @@ void v4vd_domain_destroy(struct v4vd *s, struct ddom *dd)
 	while (dd->holds)
 		v4vd_hold_free(s, dd->holds);
 	hv_domain_destroy(s->hv, dd->hd);
+	v4vd_reap(s);
 	s->doms[domid] = NULL;
 	free(dd);
 	logmsg(LOG_INFO, "domain %u destroyed", domid);
@@ -154,26 +140,6 @@ struct ddom *v4vd_domain_lookup(struct v4vd *s, const char *spec)
 	return d ? s->doms[hv_domain_id(d)] : NULL;
 }
 
-/* Map a memfd the domain gave us, after checking it is sealed and big enough. */
-static int map_domain_memfd(int fd, size_t need, void **out)
-{
-	struct stat st;
-	int seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0)
-		return -EBADF; /* not a memfd */
-	if (!(seals & F_SEAL_SHRINK))
-		return -EPERM;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if ((uint64_t)st.st_size < need)
-		return -EFAULT;
-	void *p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		return -errno;
-	*out = p;
-	return 0;
-}
-
 int v4vd_is_seqpacket(int fd)
 {
 	int type = 0;
@@ -181,26 +147,6 @@ int v4vd_is_seqpacket(int fd)
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0)
 		return errno == ENOTSOCK ? -ENOTSOCK : -errno;
 	return type == SOCK_SEQPACKET ? 0 : -ENOTSOCK;
-}
-
-/*
- * A channel must be one end of the domain's own socketpair, the other end
- * unnamed.  A named other end may be ours (see name_own_end): holding both
- * ends of a pair, v4vd would answer its own replies for ever, and the
- * domain would never die.
- */
-static int take_channel(int fd)
-{
-	struct sockaddr_un sa;
-	socklen_t len = sizeof(sa);
-	int e = v4vd_is_seqpacket(fd);
-	if (e)
-		return e;
-	if (getpeername(fd, (struct sockaddr *)&sa, &len) < 0)
-		return -errno;
-	if (len > sizeof(sa_family_t))
-		return -EINVAL;
-	return name_own_end(fd);
 }
 
 /*
@@ -251,10 +197,17 @@ void v4vd_attach_handle(struct v4vd *s, struct dhold *h)
 	}
 	*ch = (struct dchan){.e = {.kind = FD_CHANNEL, .fd = fds[0]}, .virq = -1};
 	void *staging = NULL;
-	if ((err = take_channel(fds[0])) == 0 &&
-	    (err = map_domain_memfd(fds[1], V4V_STAGING_SIZE, &staging)) == 0) {
+	/* The channel must be one end of the domain's own socketpair: holding
+	 * both ends, v4vd would answer its own replies for ever, and the
+	 * domain would never die (take.c).  A refused one is never written
+	 * to (it may lead back to v4vd): the domain fd carries the error. */
+	int answer = h->e.fd;
+	if ((err = v4vd_take_socket(s, fds[0], &ch->e)) == 0)
+		answer = ch->e.fd;
+	if (!err &&
+	    (err = v4vd_take_memfd(s, fds[1], V4V_STAGING_SIZE,
+				   &(struct v4vd_use){.kind = USE_STAGING}, &staging)) == 0) {
 		ch->staging = staging;
-		s->mapped_bytes += V4V_STAGING_SIZE;
 		ch->virq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (ch->virq < 0)
 			err = -errno;
@@ -272,7 +225,7 @@ void v4vd_attach_handle(struct v4vd *s, struct dhold *h)
 	}
 	if (err) {
 		rlen = hv_attach_reply(h->dd->hd, &req, err, &out);
-		v4v_send_fds(ch->e.fd, &out, rlen, NULL, 0, MSG_DONTWAIT);
+		v4v_send_fds(answer, &out, rlen, NULL, 0, MSG_DONTWAIT);
 		v4vd_chan_free(s, ch);
 		return;
 	}
@@ -291,21 +244,25 @@ void v4vd_attach_handle(struct v4vd *s, struct dhold *h)
 
 /* The I/O a request needs before the core serves it (hv_serve_io): map the
  * ring and send-ring memfds, make the doorbell; stop at the first failure. */
-static void request_io(struct v4vd *s, const struct hv_io *io, int *fds, struct hv_mapped *m)
+static void request_io(struct v4vd *s, struct dchan *ch, const struct hv_io *io, int *fds,
+		       struct hv_mapped *m)
 {
 	void *p;
 	struct dbell *b = NULL;
+	struct v4vd_use use = {.kind = USE_RING,
+			       .domid = hv_domain_id(ch->dd->hd),
+			       .aport = io->aport,
+			       .partner = io->partner};
 	if (!io->ring_size)
 		return;
-	if ((m->err = map_domain_memfd(fds[0], io->ring_size, &p)) < 0)
+	if ((m->err = v4vd_take_memfd(s, fds[0], io->ring_size, &use, &p)) < 0)
 		return;
 	m->ring = p;
-	s->mapped_bytes += io->ring_size;
 	if (io->tx_size) {
-		if ((m->err = map_domain_memfd(fds[2], io->tx_size, &p)) < 0)
+		use.kind = USE_TX;
+		if ((m->err = v4vd_take_memfd(s, fds[2], io->tx_size, &use, &p)) < 0)
 			return;
 		m->tx = p;
-		s->mapped_bytes += io->tx_size;
 	}
 	if (io->bell) {
 		if ((m->err = v4vd_bell_new(s, &fds[1], &b)) < 0)
@@ -329,8 +286,9 @@ void v4vd_chan_handle(struct v4vd *s, struct dchan *ch)
 		struct hv_io io;
 		struct hv_mapped m = {0};
 		hv_serve_io(&s->req, len, nfds, &io);
-		request_io(s, &io, fds, &m);
+		request_io(s, ch, &io, fds, &m);
 		size_t rlen = hv_serve(s->hv, ch->hc, &s->req, len, nfds, &m, &s->reply);
+		v4vd_reap(s); /* before the next request maps anything */
 		if (m.registered && m.bell) {
 			struct dbell *b = m.bell;
 			b->ring = m.registered;

@@ -36,6 +36,7 @@ void v4vd_bury(struct v4vd *s, struct fdent *e)
 		epoll_ctl(s->epfd, EPOLL_CTL_DEL, e->fd, NULL); /* ENOENT: never added */
 		close(e->fd);
 	}
+	v4vd_socket_release(s, e); /* if taken from a domain (take.c) */
 	e->fd = -1;
 	e->kind = FD_DEAD;
 	e->dead_next = s->dead;
@@ -198,9 +199,11 @@ void v4vd_run(struct v4vd *s)
 			case FD_SIGNAL: s->stop = true; break;
 			case FD_DEAD: break;
 			}
+			v4vd_reap(s); /* anything a core call in there queued */
 		}
 		if (s->hot)
 			pump_hot(s);
+		v4vd_reap(s);
 		flush_kicks(s);
 		v4vd_free_dead(s);
 	}

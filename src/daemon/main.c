@@ -297,6 +297,7 @@ int main(int argc, char **argv)
 		if (s.doms[i])
 			v4vd_domain_destroy(&s, s.doms[i]);
 	hv_free(s.hv);
+	v4vd_reap(&s);
 	v4vd_free_dead(&s);
 	unlink(s.ctl_path);
 	unlink(s.lock_path);

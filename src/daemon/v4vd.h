@@ -4,8 +4,9 @@
  * the epoll set, domains, holds, channels, doorbells) and what each of its
  * files gives the others.  main.c: startup and configuration; loop.c: the
  * event loop, the kick lists and hot send-ring polling; domain.c: domains,
- * holds, channels (attach, requests); bell.c: doorbells; ctl.c: the
- * control socket's commands.
+ * holds, channels (attach, requests); bell.c: doorbells; take.c: taking
+ * fds from domains (the identity table) and the queue of what the core
+ * gives back; ctl.c: the control socket's commands.
  */
 #ifndef V4VD_H
 #define V4VD_H
@@ -60,7 +61,25 @@ struct dbell {
 	bool has_tx; /* the ring has a send ring: pump it */
 	bool hot;    /* on the polled list */
 	struct dbell *hot_next;
+	unsigned todo; /* BELL_* work queued by core callbacks (v4vd_reap) */
+	struct dbell *todo_next;
 };
+
+#define BELL_ARM   1u /* listen again (EPOLLIN) */
+#define BELL_DRAIN 2u /* drop the owner's blocker packets */
+#define BELL_DROP  4u /* the core let go of it: bury it */
+
+/* What a memfd or socket taken from a domain is for (take.c).  A ring's
+ * memory and send ring carry the ring's key: the same ring may hand the
+ * same memory again when it is re-registered. */
+enum v4vd_use_kind { USE_RING, USE_TX, USE_STAGING, USE_SOCKET };
+struct v4vd_use {
+	enum v4vd_use_kind kind;
+	uint16_t domid, partner;
+	v4v_port_t aport;
+};
+struct held;
+#define HELD_BUCKETS 4096u
 
 struct ddom {
 	struct hv_domain *hd;
@@ -82,11 +101,15 @@ struct v4vd {
 	struct dbell *hot;  /* send rings polled until idle for SPIN_NS */
 	uint64_t last_move; /* when a send ring last moved a message (ns) */
 	struct fdent *dead;
+	struct held *held_id[HELD_BUCKETS];   /* what v4vd holds, by (st_dev, st_ino) */
+	struct held *held_addr[HELD_BUCKETS]; /* the same, by mapping or fdent */
+	struct held *unmaps;		      /* mappings the core let go of, */
+	struct dbell *bell_todo;	      /* and doorbells with work: v4vd_reap */
 	struct ddom *doms[V4V_DOMID_MAX + 1];
 	struct fdent ctl_listen, sigfd;
 	uint64_t requests, mapped_bytes;
 	unsigned nchans;
-	uint32_t uid_first, uid_last; /* domain_uids (principal.c) */
+	uint32_t uid_first, uid_last;		     /* domain_uids (principal.c) */
 	uint64_t reject_window;			     /* firewall log rate limit: this second, */
 	unsigned rejects_logged, rejects_suppressed; /* lines logged, lines not */
 	union v4v_req_any req;			     /* the request being served, */
@@ -137,7 +160,19 @@ void v4vd_bell_handle(struct v4vd *s, struct dbell *b, uint32_t events);
 void v4vd_on_ring_blocked(void *ctx, void *bell); /* the rest of hv_ops */
 void v4vd_on_ring_space(void *ctx, void *bell);
 void v4vd_on_tx_ready(void *ctx, void *bell);
-void v4vd_on_unmap(void *ctx, void *mem, uint32_t len, void *bell);
+void v4vd_bell_dropped(struct v4vd *s, struct dbell *b); /* queue its burial */
+void v4vd_bell_reap(struct v4vd *s);
+
+/* take.c: every fd a domain hands over is taken here (see its opening). */
+int v4vd_take_memfd(struct v4vd *s, int fd, size_t need, const struct v4vd_use *use, void **out);
+void v4vd_memfd_release(struct v4vd *s, void *p);
+int v4vd_take_socket(struct v4vd *s, int fd, struct fdent *e); /* -ENOTSOCK, -EINVAL */
+void v4vd_socket_release(struct v4vd *s, struct fdent *e);
+int v4vd_name_own_end(int fd);
+void v4vd_on_unmap(void *ctx, void *mem, uint32_t len, void *bell); /* hv_ops.unmap: queues */
+/* Run the work core callbacks queued (munmaps, doorbell burials, epoll
+ * changes): called after every core call that may have queued some. */
+void v4vd_reap(struct v4vd *s);
 
 /* Domains as host principals (principal.c): domain domid runs as uid
  * first + domid (gid the same); -EUSERS past the end of domain_uids. */
