@@ -7,7 +7,7 @@
  *
  * Rendezvous: the server registers a name derived from (client domid, key)
  * that only the client domain may look up; the client looks it up in the
- * server's domain and connects.  See docs/ARCHITECTURE.md, "vchan".
+ * server's domain and connects (libxenvchan-v4v(3): HOW IT WORKS).
  *
  * Errors: -errno from every function that can fail; nothing sets errno.
  */

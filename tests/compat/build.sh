@@ -96,7 +96,38 @@ t_xenvchan() {
 	run_pair xen_prog 0 7 /local/domain/0/data/vchan/7/1
 }
 
+t_vchan() {
+	# a project that picks its backend: pkg-config vchan-$(BACKEND_VMM)
+	BACKEND_VMM=v4v
+	[ "$(pkg-config --variable=backend_vmm "vchan-$BACKEND_VMM")" = v4v ] ||
+		fail "vchan-v4v has no backend_vmm=v4v"
+	build qubes_prog "vchan-$BACKEND_VMM" qubes_prog.c
+	# one that asks for the plain "vchan" package: a vchan.pc alias
+	mkdir "$dir/pc"
+	ln -s "$bin/meson-uninstalled/vchan-v4v-uninstalled.pc" "$dir/pc/vchan.pc"
+	PKG_CONFIG_PATH="$dir/pc" build qubes_prog_plain vchan qubes_prog.c
+	start_v4vd
+	# qrexec's layout: the agent serves in a VM, the daemon in domain 0
+	run_qrexec qubes_prog
+	run_qrexec qubes_prog_plain
+}
+
+run_qrexec() {
+	local prog=$1 vm=12
+	v4v-run --quiet --domid "$vm" -- "$dir/$prog" agent 0 >"$dir/agent.out" 2>"$dir/agent.log" &
+	bg_pids+=($!)
+	local apid=$!
+	wait_for "the agent" grep -q listening "$dir/agent.out"
+	timeout 20 v4v-run --quiet --domid 0 -- "$dir/$prog" daemon "$vm" >"$dir/daemon.out" \
+		2>"$dir/daemon.log" || fail "daemon failed"
+	grep -qx PONG "$dir/daemon.out" || fail "daemon got: $(cat "$dir/daemon.out")"
+	timeout 20 tail --pid="$apid" -f /dev/null || fail "agent did not exit"
+	wait "$apid" || fail "agent failed"
+	grep -qx PING "$dir/agent.out" || fail "agent got: $(cat "$dir/agent.out")"
+}
+
 case "$case_name" in
 xenvchan) t_xenvchan ;;
+vchan) t_vchan ;;
 *) echo "unknown case $case_name" >&2; exit 1 ;;
 esac
