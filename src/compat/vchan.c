@@ -229,7 +229,7 @@ static int begin_frame(struct vch *c)
 		c->ack += v;
 		return 0;
 	case F_HELLO_C:
-		if (!c->server || c->conn != C_HELLO || c->kbuf)
+		if (!c->server || c->conn != C_HELLO || c->kbuf || v > VCH_KEY_MAX)
 			return -EPROTO;
 		c->klen = v;
 		c->koff = 0;

@@ -300,9 +300,14 @@ int vch__accept(struct vch *c)
 {
 	int woke = 0;
 	while (c->lsn >= 0) {
-		int s = v4v_accept(c->lsn, NULL);
+		struct v4v_addr peer;
+		int s = v4v_accept(c->lsn, &peer);
 		if (s < 0)
 			break;
+		if (peer.domain_id != c->peer_dom) { /* the ring's partner: cannot be */
+			v4v_sock_close(s);
+			continue;
+		}
 		woke = 1;
 		vch__event(c);
 		if (c->sock >= 0)

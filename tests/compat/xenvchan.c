@@ -323,6 +323,11 @@ static void gone_fn(unsigned me, int dfd, int sock)
 		CHECK_EQ(libxenvchan_is_open(s), 0);
 		fprintf(stderr, "peer gone (%c) seen after %.1f ms\n", how, ct_ms() - t0);
 		CHECK(ct_ms() - t0 < 3000);
+		if (how == 'c') {
+			CHECK_EQ(libxenvchan_data_ready(s), 3);
+			CHECK_EQ(libxenvchan_read(s, buf, sizeof(buf)), 3);
+			CHECK(memcmp(buf, "bye", 3) == 0);
+		}
 		CHECK_EQ(libxenvchan_read(s, buf, 1), -1);
 		CHECK_EQ(libxenvchan_write(s, buf, 1), -1);
 		s->blocking = 1;
@@ -333,8 +338,11 @@ static void gone_fn(unsigned me, int dfd, int sock)
 		struct libxenvchan *c = connect_to();
 		CHECK_EQ(libxenvchan_write(c, "hello", 5), 5);
 		char cmd = ct_get(sock);
-		if (cmd == 'c')
+		if (cmd == 'c') {
+			/* what is written before a close is still read */
+			CHECK_EQ(libxenvchan_write(c, "bye", 3), 3);
 			libxenvchan_close(c);
+		}
 		if (cmd != 'k')
 			_exit(0); /* 'x': exit without closing */
 		pause();
@@ -454,6 +462,62 @@ static void reconnect(void)
 	ct_join(2);
 }
 
+/* ---- a server that died, a second client ------------------------------- */
+
+static void stale_fn(unsigned me, int dfd, int sock)
+{
+	ct_enter(dfd);
+	set_path(12);
+	if (me == SRV) {
+		/* a server process of this domain dies: its name outlives it */
+		int pp[2];
+		CHECK_EQ(pipe(pp), 0);
+		pid_t p = fork();
+		CHECK(p >= 0);
+		if (p == 0) {
+			CHECK(libxenvchan_server_init(NULL, ct_dom[CLI], path, 0, 0));
+			ct_put(pp[1], 'x');
+			pause();
+		}
+		CHECK_EQ(ct_get(pp[0]), 'x');
+		kill(p, SIGKILL);
+		waitpid(p, NULL, 0);
+		/* the next server of the path takes the name over */
+		struct libxenvchan *s = serve(0, 0);
+		ct_put(sock, 'r');
+		until_open(s);
+		s->blocking = 1;
+		char b;
+		CHECK_EQ(libxenvchan_recv(s, &b, 1), 1);
+		CHECK_EQ(b, 'b');
+		libxenvchan_close(s);
+	} else {
+		ct_get(sock);
+		struct libxenvchan *c = connect_to();
+		/* one client per server: a second one (here, same domain) is refused */
+		pid_t p = fork();
+		CHECK(p >= 0);
+		if (p == 0) {
+			errno = 0;
+			CHECK(!libxenvchan_client_init(NULL, ct_dom[SRV], path));
+			CHECK_EQ(errno, EBUSY);
+			_exit(0);
+		}
+		int st;
+		CHECK_EQ(waitpid(p, &st, 0), p);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		CHECK_EQ(libxenvchan_send(c, "b", 1), 1);
+		libxenvchan_close(c);
+	}
+}
+
+static void stale_name(void)
+{
+	ct_run(2, stale_fn);
+	relay(SRV, CLI);
+	ct_join(2);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -461,6 +525,7 @@ int main(int argc, char **argv)
 	    {"nonblock_loop", nonblock_loop}, {"peer_close", peer_close},
 	    {"peer_exit", peer_exit},	      {"peer_sigkill", peer_sigkill},
 	    {"firewall", firewall},	      {"reconnect", reconnect},
+	    {"stale_name", stale_name},
 	};
 	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }
