@@ -437,8 +437,6 @@ static void copy_out(struct vch *c, void *buf, size_t len)
 
 ssize_t vch_read(struct vch *c, void *buf, size_t len, bool whole, bool blocking)
 {
-	if (whole && len > c->rsize)
-		return -EMSGSIZE;
 	for (;;) {
 		size_t have = vch_data_ready(c);
 		if (have && (have >= len || !whole)) {
@@ -453,6 +451,8 @@ ssize_t vch_read(struct vch *c, void *buf, size_t len, bool whole, bool blocking
 			return -EPIPE;
 		if (!blocking)
 			return 0;
+		if (whole && len > c->rsize)
+			return -EMSGSIZE; /* would wait for ever */
 		int e = vch_wait(c, -1);
 		if (e)
 			return e;
@@ -471,8 +471,6 @@ static void copy_in(struct vch *c, const void *buf, size_t len)
 ssize_t vch_write(struct vch *c, const void *buf, size_t len, bool whole, bool blocking)
 {
 	size_t done = 0;
-	if (whole && len > c->wsize)
-		return -EMSGSIZE;
 	while (done < len || len == 0) {
 		/* As Xen's: a closed peer fails the call, whatever was written */
 		service(c);
@@ -491,6 +489,8 @@ ssize_t vch_write(struct vch *c, const void *buf, size_t len, bool whole, bool b
 		}
 		if (!blocking)
 			break;
+		if (whole && len > c->wsize)
+			return -EMSGSIZE; /* would wait for ever */
 		int e = vch_wait(c, -1);
 		if (e)
 			return e;

@@ -70,7 +70,7 @@ size_t vch_buffer_space(struct vch *c);
  * Move bytes.  whole: all `len` or nothing (packets), else what fits.
  * Returns the count, 0 when non-blocking and nothing (or not the whole)
  * fits, -EPIPE once the peer closed (reads: and nothing is left), -EMSGSIZE
- * for a packet larger than the ring.
+ * when blocking for a packet larger than the ring (as Xen's, in that order).
  */
 ssize_t vch_read(struct vch *c, void *buf, size_t len, bool whole, bool blocking);
 ssize_t vch_write(struct vch *c, const void *buf, size_t len, bool whole, bool blocking);

@@ -94,6 +94,19 @@ t_xenvchan() {
 	start_v4vd
 	# the server in domain 0, the client in 7
 	run_pair xen_prog 0 7 /local/domain/0/data/vchan/7/1
+	# the firewall applies to vchans as to any connection
+	v4vctl fw add --src 7 --dst 0 reject >/dev/null || fail "fw add"
+	v4v-run --quiet --domid 0 -- "$dir/xen_prog" server 7 /p >"$dir/server.out" \
+		2>"$dir/server.log" &
+	bg_pids+=($!)
+	wait_for "the server" grep -q listening "$dir/server.out"
+	if timeout 20 v4v-run --quiet --domid 7 -- "$dir/xen_prog" client 0 /p \
+		>"$dir/client.out" 2>"$dir/client.log"; then
+		fail "a client the firewall rejects connected"
+	fi
+	grep -q "init: Permission denied" "$dir/client.log" ||
+		fail "client: $(cat "$dir/client.log")"
+	v4vctl fw list | grep -q reject || fail "no rule in fw list"
 }
 
 t_vchan() {

@@ -107,7 +107,7 @@ static void sizes_fn(unsigned me, int dfd, int sock)
 			struct libxenvchan *c = connect_to();
 			/* the client cannot choose: it gets the server's rings, swapped */
 			CHECK_EQ(libxenvchan_buffer_space(c), sizes[k].rd);
-			static char buf[1 << 20];
+			static char buf[(1 << 20) + 1];
 			for (int i = 0; i < sizes[k].rd; i++)
 				buf[i] = (char)ct_pat((uint64_t)i);
 			CHECK_EQ(libxenvchan_write(c, buf, sizeof(buf)), sizes[k].rd);
@@ -118,7 +118,13 @@ static void sizes_fn(unsigned me, int dfd, int sock)
 			while (libxenvchan_buffer_space(c) < sizes[k].rd)
 				await(c);
 			CHECK_EQ(libxenvchan_buffer_space(c), sizes[k].rd);
+			/* a packet larger than the ring: 0 non-blocking, -1 blocking */
+			CHECK_EQ(libxenvchan_send(c, buf, (size_t)sizes[k].rd + 1), 0);
+			c->blocking = 1;
 			CHECK_EQ(libxenvchan_send(c, buf, (size_t)sizes[k].rd + 1), -1);
+			CHECK_EQ(libxenvchan_recv(c, buf, (size_t)sizes[k].wr + 1), -1);
+			c->blocking = 0;
+			CHECK_EQ(libxenvchan_recv(c, buf, (size_t)sizes[k].wr + 1), 0);
 			ct_put(sock, 'd');
 			libxenvchan_close(c);
 		}
