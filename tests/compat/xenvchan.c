@@ -95,6 +95,7 @@ static void sizes_fn(unsigned me, int dfd, int sock)
 			while (libxenvchan_data_ready(s) < sizes[k].rd)
 				await(s);
 			CHECK_EQ(libxenvchan_data_ready(s), sizes[k].rd);
+			ct_get(sock); /* the client has seen its ring full */
 			static char buf[1 << 20];
 			CHECK_EQ(libxenvchan_read(s, buf, sizeof(buf)), sizes[k].rd);
 			for (int i = 0; i < sizes[k].rd; i++)
@@ -114,6 +115,7 @@ static void sizes_fn(unsigned me, int dfd, int sock)
 			CHECK_EQ(libxenvchan_buffer_space(c), 0);
 			CHECK_EQ(libxenvchan_write(c, buf, 1), 0);
 			CHECK_EQ(libxenvchan_send(c, buf, 1), 0);
+			ct_put(sock, 'f');
 			/* the server's read gives the room back, exactly */
 			while (libxenvchan_buffer_space(c) < sizes[k].rd)
 				await(c);
@@ -135,8 +137,9 @@ static void ring_sizes(void)
 {
 	ct_run(2, sizes_fn);
 	for (unsigned k = 0; k < NSIZES; k++) {
-		relay(SRV, CLI);
-		relay(CLI, SRV);
+		relay(SRV, CLI); /* serving */
+		relay(CLI, SRV); /* the client's ring is full */
+		relay(CLI, SRV); /* the client is done */
 	}
 	ct_join(2);
 }
