@@ -70,7 +70,7 @@ void vch__free(struct vch *c)
 		v4v_name_unregister(c->d, c->name);
 	int fds[] = {c->ep_src, c->ep_user, c->pend, c->timer};
 	for (unsigned i = 0; i < 4; i++)
-		if (fds[i] > 0)
+		if (fds[i] >= 0)
 			close(fds[i]);
 	free(c->rbuf);
 	free(c->tbuf);
@@ -109,6 +109,8 @@ int vch__adopt(struct vch *c, int sock, enum conn state)
 	c->hlen = 0;
 	c->olen = c->ooff = 0;
 	c->hs_status = -1;
+	free(c->kbuf); /* a key half-sent by an earlier connection */
+	c->kbuf = NULL;
 	return 0;
 }
 
@@ -194,11 +196,10 @@ int vch__flush(struct vch *c)
 	return 0;
 }
 
-/* A client's connection is set up: data written before goes out now. */
+/* The connection is set up: data written before goes out now. */
 void vch__up(struct vch *c)
 {
 	c->conn = C_UP;
-	c->fl = c->ack; /* a reconnecting client gets what the last one left */
 	vch__event(c);
 }
 
@@ -342,8 +343,8 @@ enum vch_state vch_state(struct vch *c)
 	service(c);
 	if (c->conn == C_UP)
 		return VCH_OPEN;
-	if (c->conn == C_DOWN)
-		return VCH_CLOSED;
+	if (c->conn == C_DOWN || (c->had_client && c->conn != C_UP))
+		return VCH_CLOSED; /* until a new client is through its hello */
 	return VCH_WAITING;
 }
 
@@ -365,7 +366,8 @@ void vch_set_persist(struct vch *c, bool on)
 /* Reads and writes fail: the peer is gone and no other can come. */
 static bool closed(const struct vch *c)
 {
-	return c->conn == C_DOWN && !(c->persist && c->lsn >= 0);
+	bool gone = c->conn == C_DOWN || (c->had_client && c->conn != C_UP);
+	return gone && !(c->persist && c->lsn >= 0);
 }
 
 bool vch_is_server(const struct vch *c)

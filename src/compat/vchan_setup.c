@@ -337,6 +337,7 @@ int vch__on_hello_c(struct vch *c)
 	vch__put_frame(c, F_HELLO_S, HS_OK << 22 | held, NULL, 0);
 	c->credit_due = 0;
 	c->had_client = true;
+	c->fl = c->ack; /* a new client gets all the last one did not consume */
 	vch__up(c);
 	if (c->once)
 		stop_listening(c);
