@@ -31,7 +31,8 @@
 
 #include "compat/vchan_int.h"
 
-#define RETRY_MS 20 /* an absent server is looked for again this often */
+#define RETRY_MS	20   /* an absent server is looked for again this often */
+#define LISTEN_RING_LEN 4096 /* a listener's ring: connection requests only */
 
 struct v4v_domain *vch__domain(int *err)
 {
@@ -205,8 +206,9 @@ static int listen_name(struct vch *c, unsigned i, const char *name)
 	uint32_t len = vch__sock_ring_len(c->rsize);
 	for (unsigned j = 0; j < PORT_PROBES; j++) {
 		uint32_t port = vch__port(c->hash, i, j, c->rsize, c->wsize);
-		/* accepted connections get the listener's length, at least 512 KiB */
-		int s = bind_port(c, port, len > V4V_STREAM_RING_LEN ? len : 0);
+		/* Accepted connections get the listener's length, at least 512
+		 * KiB; the listener itself only holds requests (32 bytes each). */
+		int s = bind_port(c, port, len > V4V_STREAM_RING_LEN ? len : LISTEN_RING_LEN);
 		if (s == -EADDRINUSE)
 			continue;
 		if (s < 0)
@@ -219,9 +221,7 @@ static int listen_name(struct vch *c, unsigned i, const char *name)
 			e = -errno;
 		if (e) {
 			v4v_sock_close(s);
-			if (e == -EEXIST)
-				v4v_name_unregister(c->d, name); /* ours to clean */
-			return e;
+			return e == -EEXIST ? -EADDRINUSE : e; /* raced: the next name */
 		}
 		c->lsn = s;
 		snprintf(c->name, sizeof(c->name), "%s", name);
