@@ -114,6 +114,10 @@ t_vchan() {
 	BACKEND_VMM=v4v
 	[ "$(pkg-config --variable=backend_vmm "vchan-$BACKEND_VMM")" = v4v ] ||
 		fail "vchan-v4v has no backend_vmm=v4v"
+	# shellcheck disable=SC2046
+	cc -Wall -Werror -c -o "$dir/qsigs.o" "$src/tests/compat/qubes_sigs.c" \
+		$(pkg-config --cflags "vchan-$BACKEND_VMM") 2>"$dir/cc.log" ||
+		fail "qubes_sigs.c against our header"
 	build qubes_prog "vchan-$BACKEND_VMM" qubes_prog.c
 	# one that asks for the plain "vchan" package: a vchan.pc alias
 	mkdir "$dir/pc"

@@ -116,6 +116,23 @@ static void async_fn(unsigned me, int dfd, int sock)
 		CHECK(ct_select(fd, 10000));
 	CHECK_EQ(r, 0);
 	CHECK_EQ(libvchan_is_open(c), VCHAN_CONNECTED);
+	/* one client per server: another process of this domain finds none */
+	pid_t p = fork();
+	CHECK(p >= 0);
+	if (p == 0) {
+		EVTCHN fd2;
+		libvchan_t *c2 = libvchan_client_init_async(srv, PORT, &fd2);
+		CHECK(c2);
+		for (double t0 = ct_ms(); ct_ms() - t0 < 200;)
+			if (ct_select(fd2, 50))
+				CHECK_EQ(libvchan_client_init_async_finish(c2, true), 1);
+		CHECK_EQ(libvchan_is_open(c2), VCHAN_WAITING);
+		libvchan_close(c2);
+		_exit(0);
+	}
+	int st;
+	CHECK_EQ(waitpid(p, &st, 0), p);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	CHECK_EQ(libvchan_send(c, "hi", 2), 2);
 	CHECK_EQ(libvchan_recv(c, buf, 2), 2);
 	CHECK(memcmp(buf, "ok", 2) == 0);
