@@ -46,6 +46,13 @@ static struct libxenvchan *serve(size_t rd, size_t wr)
 	return s;
 }
 
+static struct libxenvchan *serve_at(const char *p)
+{
+	struct libxenvchan *s = libxenvchan_server_init(NULL, ct_dom[CLI], p, 0, 0);
+	CHECK(s);
+	return s;
+}
+
 static void until_open(struct libxenvchan *s)
 {
 	while (libxenvchan_is_open(s) == 2)
@@ -542,6 +549,65 @@ static void stale_name(void)
 	ct_join(2);
 }
 
+/* ---- a name collision ---------------------------------------------------- */
+
+/* The name of a path, as libxenvchan-v4v(3) documents it. */
+static void name_of(char *out, uint16_t client, const char *p, unsigned i)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	uint8_t id[2] = {(uint8_t)client, (uint8_t)(client >> 8)};
+	for (unsigned k = 0; k < 2; k++)
+		h = (h ^ id[k]) * 0x100000001b3ull;
+	for (; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+	snprintf(out, 32, "vchan.%016llx.%u", (unsigned long long)h, i);
+}
+
+static void collide_fn(unsigned me, int dfd, int sock)
+{
+	ct_enter(dfd);
+	if (me == CLI) {
+		ct_get(sock);
+		struct libxenvchan *c = libxenvchan_client_init(NULL, ct_dom[SRV], "/path/a");
+		CHECK(c);
+		CHECK_EQ(libxenvchan_write(c, "a", 1), 1);
+		libxenvchan_close(c);
+		return;
+	}
+	/* path a's first name made to point at path b's server: a collision */
+	struct libxenvchan *b = serve_at("/path/b");
+	struct v4v_domain *d;
+	struct v4v_addr at;
+	char na[32], nb[32], self[8];
+	CHECK_EQ(v4v_open(&d), 0);
+	snprintf(self, sizeof(self), "%u", ct_dom[SRV]);
+	name_of(na, ct_dom[CLI], "/path/a", 0);
+	name_of(nb, ct_dom[CLI], "/path/b", 0);
+	CHECK_EQ(v4v_name_lookup(d, self, nb, &at), 0);
+	CHECK_EQ(v4v_name_register(d, na, at.aport, &ct_dom[CLI], 1), 0);
+	struct libxenvchan *a = serve_at("/path/a");
+	ct_put(sock, 'r');
+	/* the client tries b's server first, which sends it on */
+	while (libxenvchan_is_open(a) == 2) {
+		CHECK_EQ(libxenvchan_is_open(b), 2);
+		ct_select(libxenvchan_fd_for_select(b), 5);
+	}
+	a->blocking = 1;
+	char c;
+	CHECK_EQ(libxenvchan_recv(a, &c, 1), 1);
+	CHECK_EQ(c, 'a');
+	CHECK_EQ(libxenvchan_is_open(b), 2);
+	libxenvchan_close(a);
+	libxenvchan_close(b);
+}
+
+static void collision(void)
+{
+	ct_run(2, collide_fn);
+	relay(SRV, CLI);
+	ct_join(2);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
@@ -549,7 +615,7 @@ int main(int argc, char **argv)
 	    {"nonblock_loop", nonblock_loop}, {"peer_close", peer_close},
 	    {"peer_exit", peer_exit},	      {"peer_sigkill", peer_sigkill},
 	    {"firewall", firewall},	      {"reconnect", reconnect},
-	    {"stale_name", stale_name},
+	    {"stale_name", stale_name},	      {"collision", collision},
 	};
 	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }
