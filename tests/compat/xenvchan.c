@@ -549,6 +549,63 @@ static void stale_name(void)
 	ct_join(2);
 }
 
+/* ---- server_persist ------------------------------------------------------ */
+
+static void persist_fn(unsigned me, int dfd, int sock)
+{
+	ct_enter(dfd);
+	set_path(13);
+	char buf[4];
+	if (me == SRV) {
+		struct libxenvchan *s = serve(0, 0);
+		s->server_persist = 1;
+		CHECK_EQ(libxenvchan_is_open(s), 1); /* always, as Xen's */
+		ct_put(sock, 'r');
+		while (libxenvchan_data_ready(s) < 1)
+			await(s);
+		CHECK_EQ(libxenvchan_read(s, buf, 1), 1);
+		ct_get(sock); /* the first client has closed */
+		CHECK_EQ(libxenvchan_is_open(s), 1);
+		/* writes go on with no client: the next one reads them */
+		CHECK_EQ(libxenvchan_write(s, "xy", 2), 2);
+		ct_put(sock, 'w');
+		/* serve (the second client needs our answer) until it has read */
+		struct pollfd p[2] = {{.fd = libxenvchan_fd_for_select(s), .events = POLLIN},
+				      {.fd = sock, .events = POLLIN}};
+		while (!(p[1].revents & POLLIN)) {
+			CHECK(poll(p, 2, 10000) > 0);
+			if (p[0].revents & POLLIN)
+				CHECK_EQ(libxenvchan_wait(s), 0);
+			CHECK_EQ(libxenvchan_is_open(s), 1);
+		}
+		ct_get(sock);
+		libxenvchan_close(s);
+	} else {
+		ct_get(sock);
+		struct libxenvchan *c = connect_to();
+		CHECK_EQ(libxenvchan_write(c, "1", 1), 1);
+		libxenvchan_close(c);
+		ct_put(sock, 'c');
+		ct_get(sock);
+		c = connect_to();
+		c->blocking = 1;
+		CHECK_EQ(libxenvchan_recv(c, buf, 2), 2);
+		CHECK(memcmp(buf, "xy", 2) == 0);
+		libxenvchan_close(c);
+		ct_put(sock, 'd');
+	}
+}
+
+static void persist(void)
+{
+	ct_run(2, persist_fn);
+	relay(SRV, CLI);
+	relay(CLI, SRV);
+	relay(SRV, CLI);
+	relay(CLI, SRV);
+	ct_join(2);
+}
+
 /* ---- a name collision ---------------------------------------------------- */
 
 /* The name of a path, as libxenvchan-v4v(3) documents it. */
@@ -611,11 +668,17 @@ static void collision(void)
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
-	    {"ring_sizes", ring_sizes},	      {"wrap_streams", wrap_streams},
-	    {"nonblock_loop", nonblock_loop}, {"peer_close", peer_close},
-	    {"peer_exit", peer_exit},	      {"peer_sigkill", peer_sigkill},
-	    {"firewall", firewall},	      {"reconnect", reconnect},
-	    {"stale_name", stale_name},	      {"collision", collision},
+	    {"ring_sizes", ring_sizes},
+	    {"wrap_streams", wrap_streams},
+	    {"nonblock_loop", nonblock_loop},
+	    {"peer_close", peer_close},
+	    {"peer_exit", peer_exit},
+	    {"peer_sigkill", peer_sigkill},
+	    {"firewall", firewall},
+	    {"reconnect", reconnect},
+	    {"stale_name", stale_name},
+	    {"collision", collision},
+	    {"persist", persist},
 	};
 	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }
