@@ -24,7 +24,7 @@ static uint16_t ct_dom[CT_MAX];
 static pid_t ct_pid[CT_MAX];
 static int ct_ctl[CT_MAX];
 
-static void ct_enter(int domain_fd)
+static inline void ct_enter(int domain_fd)
 {
 	char v[16];
 	snprintf(v, sizeof(v), "%d", domain_fd);
@@ -32,14 +32,14 @@ static void ct_enter(int domain_fd)
 }
 
 /* Start v4vd and n domains running fn(i, ctl socket) inside them. */
-static void ct_run(unsigned n, void (*fn)(unsigned i, int domain_fd, int sock))
+static inline void ct_run(unsigned n, void (*fn)(unsigned i, int domain_fd, int sock))
 {
 	t_v4vd_start(NULL);
 	t_spawn_domains(n, NULL, SOCK_STREAM, fn, ct_pid, ct_dom, ct_ctl);
 }
 
 /* Every child exited 0. */
-static void ct_join(unsigned n)
+static inline void ct_join(unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		int st;
@@ -52,25 +52,25 @@ static void ct_join(unsigned n)
 }
 
 /* One-byte messages between the processes (barriers, verdicts). */
-static void ct_put(int sock, char c)
+static inline void ct_put(int sock, char c)
 {
 	CHECK_EQ(write(sock, &c, 1), 1);
 }
 
-static char ct_get(int sock)
+static inline char ct_get(int sock)
 {
 	char c = 0;
 	CHECK_EQ(read(sock, &c, 1), 1);
 	return c;
 }
 
-static uint8_t ct_pat(uint64_t off)
+static inline uint8_t ct_pat(uint64_t off)
 {
 	uint64_t x = off * 0x9e3779b97f4a7c15ull;
 	return (uint8_t)(x >> 56 ^ off);
 }
 
-static double ct_ms(void)
+static inline double ct_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -78,7 +78,7 @@ static double ct_ms(void)
 }
 
 /* select(2) on fd for reading, as Xen's programs do; false on timeout. */
-static bool ct_select(int fd, int ms)
+static inline bool ct_select(int fd, int ms)
 {
 	fd_set rd;
 	FD_ZERO(&rd);
