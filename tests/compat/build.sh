@@ -21,6 +21,10 @@ export LD_LIBRARY_PATH="$bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 dir=$(mktemp -d /tmp/v4v-compat-XXXXXX)
 export V4V_RUNTIME_DIR="$dir"
+# The programs, where the domains' own uids (v4v-run) may run them; the
+# runtime directory stays v4vd's alone.
+bdir=$(mktemp -d /tmp/v4v-compat-bin-XXXXXX)
+chmod 755 "$bdir"
 daemon=
 bg_pids=()
 cleanup() {
@@ -30,7 +34,7 @@ cleanup() {
 		kill "$daemon" 2>/dev/null || true
 		wait "$daemon" 2>/dev/null || true
 	fi
-	rm -rf "$dir"
+	rm -rf "$dir" "$bdir"
 }
 trap cleanup EXIT
 
@@ -60,7 +64,7 @@ start_v4vd() {
 # build NAME PKG SOURCE: cc SOURCE $(pkg-config --cflags --libs PKG)
 build() {
 	# shellcheck disable=SC2046
-	cc -Wall -Werror -o "$dir/$1" "$src/tests/compat/$3" $(pkg-config --cflags --libs "$2") \
+	cc -Wall -Werror -o "$bdir/$1" "$src/tests/compat/$3" $(pkg-config --cflags --libs "$2") \
 		2>"$dir/cc.log" || fail "cc $3 with pkg-config $2"
 }
 
@@ -68,11 +72,11 @@ build() {
 # then the client; the client prints what the server answered.
 run_pair() {
 	local prog=$1 sd=$2 cd=$3 arg=$4
-	v4v-run --quiet --domid "$sd" -- "$dir/$prog" server "$cd" "$arg" >"$dir/server.out" 2>"$dir/server.log" &
+	v4v-run --quiet --domid "$sd" -- "$bdir/$prog" server "$cd" "$arg" >"$dir/server.out" 2>"$dir/server.log" &
 	bg_pids+=($!)
 	local spid=$!
 	wait_for "the server" grep -q listening "$dir/server.out"
-	timeout 20 v4v-run --quiet --domid "$cd" -- "$dir/$prog" client "$sd" "$arg" \
+	timeout 20 v4v-run --quiet --domid "$cd" -- "$bdir/$prog" client "$sd" "$arg" \
 		>"$dir/client.out" 2>"$dir/client.log" || fail "client failed"
 	grep -qx pong "$dir/client.out" || fail "client got: $(cat "$dir/client.out")"
 	timeout 20 tail --pid="$spid" -f /dev/null || fail "server did not exit"
@@ -96,11 +100,11 @@ t_xenvchan() {
 	run_pair xen_prog 0 7 /local/domain/0/data/vchan/7/1
 	# the firewall applies to vchans as to any connection
 	v4vctl fw add --src 7 --dst 0 reject >/dev/null || fail "fw add"
-	v4v-run --quiet --domid 0 -- "$dir/xen_prog" server 7 /p >"$dir/server.out" \
+	v4v-run --quiet --domid 0 -- "$bdir/xen_prog" server 7 /p >"$dir/server.out" \
 		2>"$dir/server.log" &
 	bg_pids+=($!)
 	wait_for "the server" grep -q listening "$dir/server.out"
-	if timeout 20 v4v-run --quiet --domid 7 -- "$dir/xen_prog" client 0 /p \
+	if timeout 20 v4v-run --quiet --domid 7 -- "$bdir/xen_prog" client 0 /p \
 		>"$dir/client.out" 2>"$dir/client.log"; then
 		fail "a client the firewall rejects connected"
 	fi
@@ -131,11 +135,11 @@ t_vchan() {
 
 run_qrexec() {
 	local prog=$1 vm=12
-	v4v-run --quiet --domid "$vm" -- "$dir/$prog" agent 0 >"$dir/agent.out" 2>"$dir/agent.log" &
+	v4v-run --quiet --domid "$vm" -- "$bdir/$prog" agent 0 >"$dir/agent.out" 2>"$dir/agent.log" &
 	bg_pids+=($!)
 	local apid=$!
 	wait_for "the agent" grep -q listening "$dir/agent.out"
-	timeout 20 v4v-run --quiet --domid 0 -- "$dir/$prog" daemon "$vm" >"$dir/daemon.out" \
+	timeout 20 v4v-run --quiet --domid 0 -- "$bdir/$prog" daemon "$vm" >"$dir/daemon.out" \
 		2>"$dir/daemon.log" || fail "daemon failed"
 	grep -qx PONG "$dir/daemon.out" || fail "daemon got: $(cat "$dir/daemon.out")"
 	timeout 20 tail --pid="$apid" -f /dev/null || fail "agent did not exit"
