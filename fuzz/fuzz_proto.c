@@ -212,7 +212,7 @@ static void scene_set(struct scene *s, uint32_t seq)
 	struct v4v_seg seg = {staging, ((seq >> 3) & 63) * 4};
 
 	for (unsigned i = 0; i < (seq & 7); i++)
-		hv_sendv(s->hv, s->ca, 1, &dst, 0, &seg, 1);
+		hv_sendv(s->hv, s->ca, 1, &dst, 0, &seg, 1, NULL);
 	if (seq & (1u << 9))
 		s->b80->rx_ptr = s->b80->tx_ptr;
 	if (seq & (1u << 10))
@@ -327,7 +327,7 @@ static void tx_snapshot(uint32_t *tx)
 }
 
 static void check_sendv(const struct scene *s, const struct hv_client *c,
-			const struct v4v_req_sendv *q, const uint32_t *tx, long n)
+			const struct v4v_req_sendv *q, const uint32_t *tx, long n, uint32_t max)
 {
 	unsigned moved = 0;
 	for (unsigned i = 0; i < MAX_REGIONS; i++) {
@@ -338,8 +338,11 @@ static void check_sendv(const struct scene *s, const struct hv_client *c,
 		check_delivery(&regions[i], tx[i], n, q, hv_domain_id(hv_client_domain(c)),
 			       q->staging_off);
 	}
-	/* Whole or nothing, one ring at most; a drop reports success. */
+	/* Whole or nothing, one ring at most; a drop reports success; the
+	 * ring that took it says how much it takes. */
 	CHECK(moved <= 1);
+	if (moved)
+		CHECK(max >= (uint64_t)n);
 	if (n >= 0 && s->policy == HV_FW_ACCEPT)
 		CHECK(moved == 1);
 	if (s->policy == HV_FW_DROP)
@@ -448,7 +451,10 @@ static void serve(struct scene *s, const void *pkt, size_t n, int check)
 	} else {
 		switch (q.h.op) {
 		case V4V_OP_REGISTER_RING: check_register(&q.reg, &m, (long)out.r.ret); break;
-		case V4V_OP_SENDV: check_sendv(s, c, &q.send, tx, (long)out.r.ret); break;
+		case V4V_OP_SENDV:
+			CHECK(rlen == sizeof(out.sendv) && out.sendv.pad == 0);
+			check_sendv(s, c, &q.send, tx, (long)out.r.ret, out.sendv.max_message_size);
+			break;
 		case V4V_OP_NOTIFY: check_notify(&q.notify, &out, rlen); break;
 		case V4V_OP_EVENTS: {
 			struct hv_event ev[V4V_REPLY_MAX / sizeof(struct hv_event)];

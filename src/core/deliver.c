@@ -146,7 +146,7 @@ static void wait_recheck(struct hv *hv, struct hv_ring *r)
  */
 static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 		    const struct v4v_addr *dst, uint32_t message_type, const struct v4v_seg *seg,
-		    unsigned nseg, uint64_t n, struct hv_ring **full)
+		    unsigned nseg, uint64_t n, struct hv_ring **to)
 {
 	struct hv_domain *sd = c->d;
 	if (n > V4V_RING_MAX_LEN)
@@ -171,12 +171,12 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	uint32_t rx;
 	if (!r || !hv__ring_read_rx(hv, r, &rx))
 		return -ECONNREFUSED;
+	*to = r;
 	if (n > v4v_ring_max_payload(r->len))
 		return -EMSGSIZE;
 	if (v4v_msg_footprint(n) > v4v_ring_space(r->len, rx, r->tx)) {
 		sd->stats.eagain++;
 		r->stats.eagain++;
-		*full = r;
 		return -EAGAIN;
 	}
 
@@ -216,19 +216,25 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 }
 
 long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port, const struct v4v_addr *dst,
-	      uint32_t message_type, const struct v4v_seg *seg, unsigned nseg)
+	      uint32_t message_type, const struct v4v_seg *seg, unsigned nseg,
+	      uint32_t *max_message)
 {
 	uint64_t n = 0;
-	struct hv_ring *full = NULL;
+	struct hv_ring *to = NULL;
+
+	if (max_message)
+		*max_message = 0;
 
 	if (nseg > V4V_MAX_IOV)
 		return -EINVAL;
 	for (unsigned i = 0; i < nseg; i++)
 		n += seg[i].len;
-	long r = deliver(hv, c, src_port, dst, message_type, seg, nseg, n, &full);
-	if (r != -EAGAIN || !full)
+	long r = deliver(hv, c, src_port, dst, message_type, seg, nseg, n, &to);
+	if (to && max_message)
+		*max_message = v4v_ring_max_payload(to->len);
+	if (r != -EAGAIN || !to)
 		return r;
-	int err = wait_add(hv, full, c, (uint32_t)n, src_port);
+	int err = wait_add(hv, to, c, (uint32_t)n, src_port);
 	if (err)
 		return err;
 	struct hv_ring *own = hv__ring_at(hv, c->d->domid, src_port);

@@ -143,10 +143,13 @@ int hv_ring_poke(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t 
 /*
  * sendv: the source domain is the caller's, whatever src says; src->aport is
  * kept.  The payload is nseg segments (at most V4V_MAX_IOV) in memory the
- * shell has bounds-checked.  Returns payload bytes or -errno.
+ * shell has bounds-checked.  Returns payload bytes or -errno.  When a ring
+ * was found for dst, *max_message (may be NULL) is the largest payload it
+ * takes, else 0: the sender learns it without a second call.
  */
 long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port, const struct v4v_addr *dst,
-	      uint32_t message_type, const struct v4v_seg *seg, unsigned nseg);
+	      uint32_t message_type, const struct v4v_seg *seg, unsigned nseg,
+	      uint32_t *max_message);
 
 /* notify: fills each entry's flags in place; see Argo's ring_data. */
 int hv_notify(struct hv *hv, struct hv_client *c, struct v4v_ring_data_ent *ent, unsigned n);

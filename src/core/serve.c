@@ -83,17 +83,24 @@ static long serve_register(struct hv *hv, struct hv_client *c, const struct v4v_
 	return 0;
 }
 
-static long serve_sendv(struct hv *hv, struct hv_client *c, const struct v4v_req_sendv *q)
+static size_t serve_sendv(struct hv *hv, struct hv_client *c, const struct v4v_req_sendv *q,
+			  union v4v_reply_any *out)
 {
 	struct v4v_seg seg[V4V_MAX_IOV];
 	uint64_t off = q->staging_off; /* bounds checked by v4v_req_check */
-	if (!c->staging)
-		return -EFAULT;
+	out->sendv.max_message_size = 0;
+	out->sendv.pad = 0;
+	if (!c->staging) {
+		out->r.ret = -EFAULT;
+		return sizeof(out->sendv);
+	}
 	for (unsigned i = 0; i < q->niov; i++) {
 		seg[i] = (struct v4v_seg){c->staging + off, q->iov_len[i]};
 		off += q->iov_len[i];
 	}
-	return hv_sendv(hv, c, q->src.aport, &q->dst, q->message_type, seg, q->niov);
+	out->r.ret = hv_sendv(hv, c, q->src.aport, &q->dst, q->message_type, seg, q->niov,
+			      &out->sendv.max_message_size);
+	return sizeof(out->sendv);
 }
 
 /* The entries come back with their flags filled in, after the reply. */
@@ -155,7 +162,7 @@ size_t hv_serve(struct hv *hv, struct hv_client *c, const union v4v_req_any *q, 
 	case V4V_OP_UNREGISTER_RING:
 		out->r.ret = hv_unregister_ring(hv, c, q->unreg.aport, q->unreg.partner_id);
 		break;
-	case V4V_OP_SENDV: out->r.ret = serve_sendv(hv, c, &q->send); break;
+	case V4V_OP_SENDV: return serve_sendv(hv, c, &q->send, out);
 	case V4V_OP_RING_POKE:
 		out->r.ret = hv_ring_poke(hv, c, q->unreg.aport, q->unreg.partner_id);
 		break;

@@ -46,11 +46,12 @@ static long dgram_send(struct sock *s, const void *buf, size_t len, bool nonbloc
 		return v4v__tx_put(s, to, MT_DGRAM, buf, len, nonblock);
 	/* First send to here: synchronous, so its errors are this call's.
 	 * Queued messages go first, to keep the order per destination. */
+	uint32_t max = 0;
 	long r = v4v__tx_wait(s, 0, nonblock, -1);
 	if (r == 0)
-		r = v4v__send_msg(s, to, MT_DGRAM, buf, len, nonblock);
+		r = v4v__send_msg(s, to, MT_DGRAM, buf, len, nonblock, &max);
 	if (r >= 0 && !d)
-		v4v__dest_add(s, to);
+		v4v__dest_add(s, to, max);
 	return r;
 }
 

@@ -8,6 +8,13 @@
 long v4v_sendv(struct v4v_domain *d, v4v_port_t src_port, const struct v4v_addr *dst,
 	       const struct iovec *iov, unsigned niov, uint32_t message_type)
 {
+	return v4v__sendv(d, src_port, dst, iov, niov, message_type, NULL);
+}
+
+long v4v__sendv(struct v4v_domain *d, v4v_port_t src_port, const struct v4v_addr *dst,
+		const struct iovec *iov, unsigned niov, uint32_t message_type,
+		uint32_t *max_message)
+{
 	struct v4v_req_sendv q = {
 	    .h = {.op = V4V_OP_SENDV},
 	    .src = {.aport = src_port},
@@ -38,9 +45,12 @@ long v4v_sendv(struct v4v_domain *d, v4v_port_t src_port, const struct v4v_addr 
 			memcpy(p, iov[i].iov_base, iov[i].iov_len);
 		p += iov[i].iov_len;
 	}
-	struct v4v_reply r;
-	long ret = v4v__call(d, &q, sizeof(q), -1, &r, sizeof(r), NULL);
+	struct v4v_sendv_reply r;
+	size_t got = 0;
+	long ret = v4v__call(d, &q, sizeof(q), -1, &r, sizeof(r), &got);
 	v4v__leave(d);
+	if (max_message)
+		*max_message = got >= sizeof(r) ? r.max_message_size : 0;
 	return ret;
 }
 

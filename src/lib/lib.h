@@ -35,6 +35,11 @@ long v4v__call(struct v4v_domain *d, void *req, size_t n, int fd, void *reply, s
 	       size_t *got);
 long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds, unsigned nfds,
 		   void *reply, size_t cap, size_t *got);
+/* v4v_sendv that also tells the destination ring's largest payload (0
+ * when unknown): the first send to a destination learns it for free. */
+long v4v__sendv(struct v4v_domain *d, v4v_port_t src_port, const struct v4v_addr *dst,
+		const struct iovec *iov, unsigned niov, uint32_t message_type,
+		uint32_t *max_message);
 /* Register a ring with an optional doorbell and send ring (wire/proto.h). */
 int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner, uint32_t len,
 		       uint32_t flags, int bell, int txfd, uint32_t txlen, struct v4v_rx **out);

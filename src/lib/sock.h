@@ -139,14 +139,15 @@ int v4v__sock_ring_up(struct sock *s, v4v_port_t port, uint16_t partner);
 void v4v__sock_each(struct v4v_domain *d, void (*fn)(struct sock *, void *), void *arg);
 
 /* tx.c */
+/* *max_message (may be NULL): the destination ring's largest payload. */
 long v4v__send_msg(struct sock *s, const struct v4v_addr *to, uint32_t type, const void *buf,
-		   size_t len, bool nonblock);
+		   size_t len, bool nonblock, uint32_t *max_message);
 int v4v__tx_wait(struct sock *s, uint64_t need, bool nonblock, int limit_ms);
 long v4v__tx_put(struct sock *s, const struct v4v_addr *to, uint32_t type, const void *buf,
 		 size_t len, bool nonblock);
 void v4v__tx_linger(struct sock *s, int limit_ms);
 struct dest *v4v__dest_find(struct sock *s, const struct v4v_addr *to);
-void v4v__dest_add(struct sock *s, const struct v4v_addr *to);
+void v4v__dest_add(struct sock *s, const struct v4v_addr *to, uint32_t max);
 void v4v__dest_forget(struct sock *s, const struct v4v_addr *to);
 
 /* bell.c */

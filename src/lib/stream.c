@@ -62,7 +62,7 @@ static void refuse_queued(struct sock *s, const struct v4v_msg *m)
 static int send_hello(struct sock *s, uint32_t type, bool nonblock)
 {
 	struct hello h = {.ring_len = s->ring_len};
-	long r = v4v__send_msg(s, &s->peer, type, &h, sizeof(h), nonblock);
+	long r = v4v__send_msg(s, &s->peer, type, &h, sizeof(h), nonblock, NULL);
 	return r < 0 ? (int)r : 0;
 }
 

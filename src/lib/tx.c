@@ -42,12 +42,12 @@ static int busy_pause(int *ms)
  * non-blocking.  Returns the payload length or -errno.
  */
 long v4v__send_msg(struct sock *s, const struct v4v_addr *to, uint32_t type, const void *buf,
-		   size_t len, bool nonblock)
+		   size_t len, bool nonblock, uint32_t *max_message)
 {
 	struct iovec iov = {(void *)buf, len};
 	int pause_ms = 1;
 	for (;;) {
-		long r = v4v_sendv(s->d, s->port, to, &iov, 1, type);
+		long r = v4v__sendv(s->d, s->port, to, &iov, 1, type, max_message);
 		if (r != -EAGAIN && r != -EBUSY)
 			return r;
 		if (r == -EAGAIN)
@@ -160,15 +160,14 @@ struct dest *v4v__dest_find(struct sock *s, const struct v4v_addr *to)
 	return NULL;
 }
 
-/* Remember a destination that took a synchronous send, with its size.  Not
- * knowing it (the query failed) only keeps its sends synchronous. */
-void v4v__dest_add(struct sock *s, const struct v4v_addr *to)
+/* Remember a destination that took a synchronous send, with the size its
+ * reply told (max 0, not known, only keeps its sends synchronous). */
+void v4v__dest_add(struct sock *s, const struct v4v_addr *to, uint32_t max)
 {
-	struct v4v_ring_data_ent e = {.ring = {.aport = to->aport, .domain_id = to->domain_id}};
-	if (v4v_notify(s->d, &e, 1) < 0 || !(e.flags & V4V_RING_EXISTS))
+	if (!max)
 		return;
 	unsigned i = s->ndest < DEST_CACHE ? s->ndest++ : s->dest_next++ % DEST_CACHE;
-	s->dest[i] = (struct dest){.addr = e.ring, .max = e.max_message_size};
+	s->dest[i] = (struct dest){.addr = *to, .max = max};
 }
 
 /* A queued send to it failed: the next one is synchronous again. */

@@ -44,7 +44,6 @@ enum v4v_op {
 	V4V_OP_ATTACH = 32,	 /* on the domain fd only */
 };
 
-
 /*
  * The doorbell token: one byte of HV_SIG_* bits v4vd sends on a ring's
  * doorbell (see struct v4v_req_register), which libv4v reads.
@@ -138,6 +137,15 @@ struct v4v_attach_reply {
 	/* one fd: the VIRQ eventfd */
 };
 
+/* The reply to SENDV: ret is the payload length or -errno; max_message_size
+ * is the largest payload the destination ring takes (0: no ring found), so
+ * a sender learns it with the first send. */
+struct v4v_sendv_reply {
+	struct v4v_reply r;
+	uint32_t max_message_size;
+	uint32_t pad;
+};
+
 struct v4v_name_reply {
 	struct v4v_reply r;
 	v4v_port_t port;
@@ -160,6 +168,7 @@ union v4v_req_any {
 
 union v4v_reply_any {
 	struct v4v_reply r;
+	struct v4v_sendv_reply sendv;
 	struct v4v_name_reply name;
 	struct v4v_attach_reply attach;
 	uint8_t raw[V4V_REPLY_MAX];
