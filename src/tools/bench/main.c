@@ -38,7 +38,7 @@ const char *prog = "v4v-bench";
 /* ---- options ------------------------------------------------------------ */
 
 const char *const wl_names[W_COUNT] = {
-    "throughput", "latency", "connect", "pairs", "idle",
+    "throughput", "latency", "connect", "pairs", "idle", "neighbour",
 };
 
 static const size_t tput_sizes[] = {64, 1024, 65536};
@@ -55,7 +55,7 @@ static void usage(FILE *f)
 		   "  --quick           CI smoke run: ~30 ms per measurement\n"
 		   "  --time SEC        seconds per measurement (default 0.5)\n"
 		   "  --only T,...      transports to run (their Unix baselines run too)\n"
-		   "  --workload W,...  throughput, latency, connect, pairs, idle\n"
+		   "  --workload W,...  throughput, latency, connect, pairs, idle, neighbour\n"
 		   "  --pairs N         pairs at once in the pairs workload (default 64)\n"
 		   "  --json            print a JSON array of results instead of the table\n"
 		   "  --plot FILE       also draw the ratios with gnuplot (.svg or .png)\n"
@@ -97,8 +97,8 @@ static bool applies(const struct transport *t, enum workload w)
 {
 	if (w == W_CONNECT)
 		return t->c_connect != NULL;
-	if (w == W_IDLE)
-		return false; /* a v4v-only check, run once (see main) */
+	if (w == W_IDLE || w == W_NEIGHBOUR)
+		return false; /* v4v-only checks, run once each (see main) */
 	return true;
 }
 
@@ -206,7 +206,8 @@ int main(int argc, char **argv)
 		const struct transport *t;
 		enum workload w;
 		size_t size;
-	} plan[NT * (W_COUNT + ARRAY_SIZE(tput_sizes))];
+		unsigned misb; /* neighbour */
+	} plan[NT * (W_COUNT + ARRAY_SIZE(tput_sizes)) + NB_COUNT];
 	unsigned nplan = 0, total = 0;
 	for (int w = 0; w < W_COUNT; w++) {
 		if (!(opt.wmask & (1u << w)))
@@ -216,7 +217,16 @@ int main(int argc, char **argv)
 			if (!want_v4v)
 				continue;
 			plan[nplan++] =
-			    (struct step){&transports[transport_index("v4v-dgram")], W_IDLE, 0};
+			    (struct step){&transports[transport_index("v4v-dgram")], W_IDLE, 0, 0};
+			continue;
+		}
+		if (w == W_NEIGHBOUR) {
+			/* A v4v-dgram bystander, alone and then beside each
+			 * misbehaviour (neighbour.c). */
+			for (unsigned m = 0; m < NB_COUNT && want_v4v; m++)
+				plan[nplan++] =
+				    (struct step){&transports[transport_index("v4v-dgram")],
+						  W_NEIGHBOUR, NB_SIZE, m};
 			continue;
 		}
 		unsigned nsizes = w == W_THROUGHPUT ? ARRAY_SIZE(tput_sizes) : 1;
@@ -228,7 +238,8 @@ int main(int argc, char **argv)
 							  w == W_THROUGHPUT ? tput_sizes[s]
 							  : w == W_LATENCY  ? LAT_SIZE
 							  : w == W_PAIRS    ? PAIRS_SIZE
-									    : 0};
+									    : 0,
+							  0};
 	}
 	total = nplan;
 	if (!nplan)
@@ -246,6 +257,13 @@ int main(int argc, char **argv)
 		struct rec lat = {0};
 		if (s->t->v4v && !v4vd_alive()) {
 			snprintf(res->err, sizeof(res->err), "v4vd is not running");
+		} else if (s->w == W_NEIGHBOUR) {
+			neighbour_step(s->misb, res);
+			if (!v4vd_alive()) {
+				snprintf(res->err, sizeof(res->err), "v4vd died");
+				if (v4vd_ours)
+					print_v4vd_log();
+			}
 		} else {
 			measure(s->t, s->w, s->size, s->w == W_PAIRS ? opt.npairs : 1,
 				s->w == W_IDLE ? opt.idle_secs : opt.secs, res, &lat);
@@ -279,6 +297,7 @@ int main(int argc, char **argv)
 			"the run (a leak, or another user's)\n",
 			prog, left);
 	compute_ratios();
+	neighbour_ratios();
 	sort_groups();
 	if (opt.json)
 		print_json();
