@@ -10,10 +10,9 @@
  * what it held before (domains, rings, fds, memfd mappings, RSS).
  *
  * Classes marked pending fail on a tree without the object-lifetime fixes
- * (a doorbell that is the domain's own channel or domain fd is accepted,
- * after which its channel stops answering and the domain outlives its
- * process); they run only with CHAOS_HOSTILE_PENDING=1.
- * CHAOS_HOSTILE_ONLY=a,b runs just those classes.
+ * (a doorbell that is the domain's own channel is accepted, after which
+ * v4vd holds both ends of it and the channel stops answering); they run only with
+ * CHAOS_HOSTILE_PENDING=1. CHAOS_HOSTILE_ONLY=a,b runs just those classes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -51,7 +50,8 @@ enum hclass {
 	H_GARBAGE,
 	H_TRUNC,
 	H_WRONG_FD,
-	H_BELL_SELF,
+	H_BELL_CHAN,
+	H_BELL_DFD,
 	H_BELL_COPY,
 	H_TX_ALIAS,
 	H_REG_LOOP,
@@ -66,12 +66,12 @@ static const struct {
 	const char *name;
 	bool pending; /* fails until the lifetime fixes land */
 } classes[H_COUNT] = {
-    [H_GARBAGE] = {"garbage", false},	  [H_TRUNC] = {"truncated", false},
-    [H_WRONG_FD] = {"wrong-fd", false},	  [H_BELL_SELF] = {"bell-self", true},
-    [H_BELL_COPY] = {"bell-copy", false}, [H_TX_ALIAS] = {"mem-alias", false},
-    [H_REG_LOOP] = {"reg-loop", false},	  [H_FLOOD] = {"flood", false},
-    [H_SYN] = {"syn-flood", false},	  [H_WAITS] = {"space-waits", false},
-    [H_SUICIDE] = {"suicide", false},
+    [H_GARBAGE] = {"garbage", false},	 [H_TRUNC] = {"truncated", false},
+    [H_WRONG_FD] = {"wrong-fd", false},	 [H_BELL_CHAN] = {"bell-chan", true},
+    [H_BELL_DFD] = {"bell-dfd", false},	 [H_BELL_COPY] = {"bell-copy", false},
+    [H_TX_ALIAS] = {"mem-alias", false}, [H_REG_LOOP] = {"reg-loop", false},
+    [H_FLOOD] = {"flood", false},	 [H_SYN] = {"syn-flood", false},
+    [H_WAITS] = {"space-waits", false},	 [H_SUICIDE] = {"suicide", false},
 };
 
 static _Atomic uint64_t *counts; /* [H_COUNT]: shared with the parent */
@@ -284,16 +284,27 @@ static void h_wrong_fd(void)
 	HCHECK(unreg(RAW_PORT) == -ENOENT);
 }
 
-/* Pending: the doorbell is our own channel or our domain fd.  Refused
- * once the fixes land; today it is taken, and keeps the domain alive. */
-static void h_bell_self(void)
+/* The doorbell is our own channel (pending) or our domain fd: refused
+ * once the fixes land (EINVAL).  Today both are taken; with the channel,
+ * v4vd then holds both its ends and the channel stops answering us. */
+static void bell_self(v4v_port_t port, int bell)
 {
 	int mem = ring_mem();
-	long e = reg(RAW_PORT + 1, mem, hrand() % 2 ? hd->chan : hdfd, -1);
+	long e = reg(port, mem, bell, -1);
 	close(mem);
 	HCHECK(e == 0 || e == -EINVAL);
 	if (e == 0 && hrand() % 2)
-		HCHECK(unreg(RAW_PORT + 1) == 0);
+		HCHECK(unreg(port) == 0);
+}
+
+static void h_bell_chan(void)
+{
+	bell_self(RAW_PORT + 1, hd->chan);
+}
+
+static void h_bell_dfd(void)
+{
+	bell_self(RAW_PORT + 2, hdfd);
 }
 
 /* A copy of the doorbell we passed, kept: the ring goes, then the copy
@@ -302,9 +313,9 @@ static void h_bell_copy(void)
 {
 	int sv[2], mem = ring_mem();
 	seqpair(sv);
-	HCHECK(reg(RAW_PORT + 2, mem, sv[1], -1) == 0);
+	HCHECK(reg(RAW_PORT + 3, mem, sv[1], -1) == 0);
 	close(mem);
-	HCHECK(unreg(RAW_PORT + 2) == 0);
+	HCHECK(unreg(RAW_PORT + 3) == 0);
 	for (int i = 0; i < 4; i++)
 		HCHECK(send(sv[0], "x", 1, 0) == 1);
 	close(sv[0]);
@@ -444,10 +455,12 @@ static __attribute__((noreturn)) void h_suicide(void)
 }
 
 static void (*const run[H_COUNT])(void) = {
-    [H_GARBAGE] = h_garbage,	 [H_TRUNC] = h_trunc,	      [H_WRONG_FD] = h_wrong_fd,
-    [H_BELL_SELF] = h_bell_self, [H_BELL_COPY] = h_bell_copy, [H_TX_ALIAS] = h_mem_alias,
-    [H_REG_LOOP] = h_reg_loop,	 [H_FLOOD] = h_flood,	      [H_SYN] = h_syn,
-    [H_WAITS] = h_waits,	 [H_SUICIDE] = h_suicide,
+    [H_GARBAGE] = h_garbage,	[H_TRUNC] = h_trunc,
+    [H_WRONG_FD] = h_wrong_fd,	[H_BELL_CHAN] = h_bell_chan,
+    [H_BELL_DFD] = h_bell_dfd,	[H_BELL_COPY] = h_bell_copy,
+    [H_TX_ALIAS] = h_mem_alias, [H_REG_LOOP] = h_reg_loop,
+    [H_FLOOD] = h_flood,	[H_SYN] = h_syn,
+    [H_WAITS] = h_waits,	[H_SUICIDE] = h_suicide,
 };
 
 /* A class at random among those enabled; suicide seldom, so that most
