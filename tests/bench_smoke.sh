@@ -56,7 +56,8 @@ nb = {r["misbehaviour"]: r for r in res if r["workload"] == "neighbour"}
 for m in ("alone", "flood", "hcall", "churn", "waiters", "ctl"):
     assert m in nb, "neighbour misbehaviour missing: " + m
 for m, r in nb.items():
-    for k in ("tput_ratio", "p50_us", "p50_ratio", "hostile_ops_per_s", "target_met"):
+    for k in ("tput_ratio", "p50_us", "p50_ratio", "alone_msg_per_s", "alone_p50_us",
+              "hostile_ops_per_s", "target_met"):
         assert k in r, "neighbour %s: no %s in %r" % (m, k, r)
     assert r["transport"] == "v4v-dgram" and r["size"] == 1024, r
     assert isinstance(r["p50_us"], (int, float)) and r["p50_us"] > 0, r

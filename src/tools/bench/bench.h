@@ -206,6 +206,7 @@ struct result {
 	 * operations per second the misbehaving process got done */
 	const char *misb, *misb_what;
 	double p50, p50_ratio, hostile_rate;
+	double alone_value, alone_p50; /* the bystander alone, just before */
 	double secs;
 	unsigned pairs;
 	uint64_t wakeups; /* idle: VIRQs the idle domains saw */
@@ -230,7 +231,6 @@ enum { NB_ALONE, NB_FLOOD, NB_HCALL, NB_CHURN, NB_WAIT, NB_CTL, NB_COUNT };
 extern bool noisy;
 const char *neighbour_name(unsigned m);
 void neighbour_step(unsigned m, struct result *res);
-void neighbour_ratios(void);
 bool neighbour_target_met(const struct result *r);
 void print_neighbour(void);
 

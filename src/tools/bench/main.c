@@ -297,7 +297,6 @@ int main(int argc, char **argv)
 			"the run (a leak, or another user's)\n",
 			prog, left);
 	compute_ratios();
-	neighbour_ratios();
 	sort_groups();
 	if (opt.json)
 		print_json();

@@ -420,17 +420,40 @@ static bool hostile_stop(pid_t pid, char *err, size_t cap)
 	return alive;
 }
 
+/* The bystander pair, fresh: ping-pong p50, then throughput.  False (and
+ * err) when a measurement failed. */
+static bool bystander(double *tput, double *p50, struct result *tres, char *err, size_t cap)
+{
+	const struct transport *t = &transports[transport_index("v4v-dgram")];
+	struct result lres = {0};
+	struct rec lat = {0};
+	*tres = (struct result){0};
+	measure(t, W_LATENCY, NB_SIZE, 1, opt.secs, &lres, &lat);
+	if (!*lres.err)
+		measure(t, W_THROUGHPUT, NB_SIZE, 1, opt.secs, tres, NULL);
+	if (*lres.err || *tres->err) {
+		if (!*err)
+			snprintf(err, cap, "%s", *lres.err ? lres.err : tres->err);
+		return false;
+	}
+	*tput = tres->value;
+	*p50 = lat.p50;
+	tres->secs += lres.secs;
+	return true;
+}
+
 /*
- * One condition: misbehaviour m under way, the bystander's latency then
- * throughput.  Fills res (value: throughput; p50) or res->err.
+ * One condition: the bystander alone, then (unless m is NB_ALONE) again
+ * with misbehaviour m under way.  Each misbehaviour has its own reading
+ * alone, taken just before, so that the ratio is not the drift of the
+ * machine's other load between conditions.  Fills res (value: throughput
+ * with; p50 with; the readings alone; the ratios) or res->err.
  */
 void neighbour_step(unsigned m, struct result *res)
 {
-	const struct transport *t = &transports[transport_index("v4v-dgram")];
 	static _Atomic uint64_t *ops;
 	struct hostile h = {.ready = -1};
-	struct result lat_res = {0}, tput_res = {0};
-	struct rec lat = {0};
+	struct result tres;
 
 	if (!ops) {
 		ops = mmap(NULL, sizeof(*ops), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
@@ -442,52 +465,39 @@ void neighbour_step(unsigned m, struct result *res)
 	h.ops = ops;
 	res->misb = misbs[m].name;
 	res->misb_what = misbs[m].what;
-	pid_t pid = hostile_start(m, &h, res->err, sizeof(res->err));
-	if (pid >= 0) {
-		noisy = pid > 0;
-		double t0 = now();
-		uint64_t n0 = atomic_load(ops);
-		measure(t, W_LATENCY, NB_SIZE, 1, opt.secs, &lat_res, &lat);
-		if (!*lat_res.err)
-			measure(t, W_THROUGHPUT, NB_SIZE, 1, opt.secs, &tput_res, NULL);
-		res->hostile_rate = pid > 0 ? (double)(atomic_load(ops) - n0) / (now() - t0) : NAN;
-		noisy = false;
-		hostile_stop(pid, res->err, sizeof(res->err));
+	res->hostile_rate = res->p50_ratio = NAN;
+	if (!bystander(&res->alone_value, &res->alone_p50, &tres, res->err, sizeof(res->err)))
+		return;
+	res->value = res->alone_value;
+	res->p50 = res->alone_p50;
+	if (m != NB_ALONE) {
+		pid_t pid = hostile_start(m, &h, res->err, sizeof(res->err));
+		if (pid > 0) {
+			noisy = true;
+			double t0 = now();
+			uint64_t n0 = atomic_load(ops);
+			bystander(&res->value, &res->p50, &tres, res->err, sizeof(res->err));
+			res->hostile_rate = (double)(atomic_load(ops) - n0) / (now() - t0);
+			noisy = false;
+			hostile_stop(pid, res->err, sizeof(res->err));
+		}
+		domain_drop(h.dfd[0]);
+		domain_drop(h.dfd[1]);
+		/* What the misbehaviour left behind goes before the next reading. */
+		v4vd_domains_left();
 	}
-	domain_drop(h.dfd[0]);
-	domain_drop(h.dfd[1]);
-	if (!*res->err)
-		snprintf(res->err, sizeof(res->err), "%s",
-			 *lat_res.err ? lat_res.err : tput_res.err);
-	if (!*res->err) {
-		res->value = tput_res.value;
-		res->unit = "msg/s";
-		res->mbps = tput_res.mbps;
-		res->p50 = lat.p50;
-		res->cpu = tput_res.cpu;
-		res->cpu_v4vd = tput_res.cpu_v4vd;
-		res->secs = lat_res.secs + tput_res.secs;
-		res->pairs = 1;
+	if (*res->err) {
+		res->value = NAN;
+		return;
 	}
-	/* What the misbehaviour left behind goes before the next one starts. */
-	v4vd_domains_left();
-}
-
-/* Against the bystander alone: throughput with / alone, p50 with / alone. */
-void neighbour_ratios(void)
-{
-	const struct result *alone = NULL;
-	for (unsigned i = 0; i < nresults; i++)
-		if (results[i].w == W_NEIGHBOUR && results[i].misb == misbs[NB_ALONE].name &&
-		    !isnan(results[i].value))
-			alone = &results[i];
-	for (unsigned i = 0; i < nresults && alone; i++) {
-		struct result *r = &results[i];
-		if (r->w != W_NEIGHBOUR || isnan(r->value))
-			continue;
-		r->ratio = alone->value > 0 ? r->value / alone->value : NAN;
-		r->p50_ratio = alone->p50 > 0 ? r->p50 / alone->p50 : NAN;
-	}
+	res->unit = "msg/s";
+	res->mbps = res->value * NB_SIZE / 1e6;
+	res->cpu = tres.cpu;
+	res->cpu_v4vd = tres.cpu_v4vd;
+	res->secs = tres.secs;
+	res->pairs = 1;
+	res->ratio = res->alone_value > 0 ? res->value / res->alone_value : NAN;
+	res->p50_ratio = res->alone_p50 > 0 ? res->p50 / res->alone_p50 : NAN;
 }
 
 bool neighbour_target_met(const struct result *r)
@@ -497,34 +507,38 @@ bool neighbour_target_met(const struct result *r)
 
 void print_neighbour(void)
 {
-	char v[32], p[32], rate[32], tr[32], pr[32];
+	char v[32], va[32], p[32], pa[32], rate[32], tr[32], pr[32];
 	bool any = false;
 	for (unsigned i = 0; i < nresults; i++) {
 		const struct result *r = &results[i];
 		if (r->w != W_NEIGHBOUR)
 			continue;
 		if (!any)
-			printf(
-			    "%snoisy neighbour: a v4v-dgram pair, %d-byte datagrams, while another "
-			    "domain misbehaves\n%-8s %9s %6s %8s %6s %10s %6s %-7s  %s\n",
-			    i ? "\n" : "", NB_SIZE, "misb.", "msg/s", "ratio", "p50 us", "ratio",
-			    "its ops/s", "v4vd%", "target", "misbehaviour");
+			printf("%snoisy neighbour: a v4v-dgram pair, %d-byte datagrams, alone and "
+			       "while "
+			       "another domain misbehaves\n"
+			       "%-8s %8s %8s %6s %7s %7s %6s %9s %5s %-6s  %s\n",
+			       i ? "\n" : "", NB_SIZE, "misb.", "msg/s", "alone", "ratio", "p50 us",
+			       "alone", "ratio", "its ops/s", "v4vd%", "target", "misbehaviour");
 		any = true;
 		if (*r->err) {
 			printf("%-8s FAILED: %s\n", r->misb, r->err);
 			continue;
 		}
 		fmt_num(v, sizeof(v), r->value);
+		fmt_num(va, sizeof(va), r->alone_value);
 		fmt_num(p, sizeof(p), r->p50);
+		fmt_num(pa, sizeof(pa), r->alone_p50);
 		fmt_num(rate, sizeof(rate), r->hostile_rate);
 		snprintf(tr, sizeof(tr), isnan(r->ratio) ? "-" : "%.2f", r->ratio);
 		snprintf(pr, sizeof(pr), isnan(r->p50_ratio) ? "-" : "%.2f", r->p50_ratio);
-		printf("%-8s %9s %6s %8s %6s %10s %6.0f %-7s  %s\n", r->misb, v, tr, p, pr, rate,
-		       r->cpu_v4vd, neighbour_target_met(r) ? "ok" : "MISSED", r->misb_what);
+		printf("%-8s %8s %8s %6s %7s %7s %6s %9s %5.0f %-6s  %s\n", r->misb, v, va, tr, p,
+		       pa, pr, rate, r->cpu_v4vd, neighbour_target_met(r) ? "ok" : "MISSED",
+		       r->misb_what);
 	}
 	if (any)
-		printf("ratio: with / alone.  target (issue 8): throughput ratio >= %.2f and p50 "
-		       "ratio <= %.2f.\nits ops/s: what the misbehaving process got done.  "
-		       "v4vd%%: during the throughput run.\n",
+		printf("ratio: with / alone (alone: measured just before).  target (issue 8): "
+		       "throughput ratio >= %.2f\nand p50 ratio <= %.2f.  its ops/s: what the "
+		       "misbehaving process got done.  v4vd%%: in the throughput run.\n",
 		       NB_TPUT_MIN, NB_P50_MAX);
 }

@@ -80,6 +80,8 @@ void print_json(void)
 			json_num("tput_ratio", r->ratio);
 			json_num("p50_us", r->p50);
 			json_num("p50_ratio", r->p50_ratio);
+			json_num("alone_msg_per_s", r->alone_value);
+			json_num("alone_p50_us", r->alone_p50);
 			json_num("hostile_ops_per_s", r->hostile_rate);
 			printf(", \"target_met\": %s", *r->err			 ? "null"
 						       : neighbour_target_met(r) ? "true"
