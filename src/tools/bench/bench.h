@@ -34,6 +34,7 @@ struct opts {
 	double secs; /* per measurement */
 	double idle_secs;
 	unsigned npairs;
+	unsigned nb_reps; /* neighbour: readings per condition (medians) */
 	bool json;
 	const char *plot;
 	const char *rundir; /* --runtime-dir: a running v4vd to use */

@@ -43,7 +43,7 @@ const char *const wl_names[W_COUNT] = {
 
 static const size_t tput_sizes[] = {64, 1024, 65536};
 
-struct opts opt = {.secs = 0.5, .idle_secs = 1.0, .npairs = 64};
+struct opts opt = {.secs = 0.5, .idle_secs = 1.0, .npairs = 64, .nb_reps = 3};
 
 /* ---- main --------------------------------------------------------------- */
 
@@ -175,6 +175,7 @@ int main(int argc, char **argv)
 		if (!pairs_set)
 			opt.npairs = 16;
 		opt.idle_secs = 0.2;
+		opt.nb_reps = 1;
 	}
 	if (opt.plot) {
 		size_t n = strlen(opt.plot);
