@@ -76,14 +76,37 @@ static struct v4v_domain *hattach(int dfd)
 	return d;
 }
 
-static int hsock(struct v4v_domain *d, int type, v4v_port_t port)
+/* A non-blocking socket bound to port (0: unbound), listening if a stream
+ * socket with a port; -errno when v4vd refuses one more (a quota). */
+static int hsock_try(struct v4v_domain *d, int type, v4v_port_t port)
 {
 	struct v4v_addr a = {.aport = port, .domain_id = V4V_DOMID_ANY};
 	int s = v4v_socket(d, type, V4V_SOCK_NONBLOCK);
-	if (s < 0 || (port && v4v_bind(s, &a) < 0) ||
-	    (type == V4V_SOCK_STREAM && port && v4v_listen(s, 64) < 0))
-		hfail("socket", errno);
+	if (s < 0)
+		return -errno;
+	if ((port && v4v_bind(s, &a) < 0) ||
+	    (type == V4V_SOCK_STREAM && port && v4v_listen(s, 64) < 0)) {
+		int e = -errno;
+		v4v_sock_close(s);
+		return e;
+	}
 	return s;
+}
+
+static int hsock(struct v4v_domain *d, int type, v4v_port_t port)
+{
+	int s = hsock_try(d, type, port);
+	if (s < 0)
+		hfail("socket", -s);
+	return s;
+}
+
+/* v4vd is gone (or dropped us): the misbehaviour cannot go on.  Any other
+ * refusal (a quota, a limit) is part of it: try again. */
+static void hgone(const char *what, int err)
+{
+	if (err == EPIPE || err == ECONNRESET)
+		hfail(what, err);
 }
 
 /*
@@ -99,20 +122,23 @@ static void m_flood(struct hostile *h)
 	struct v4v_domain *hd = hattach(h->dfd[0]), *vd = hattach(h->dfd[1]);
 	struct v4v_addr dst[NV];
 	int s[NS], v[NV];
+	unsigned ns = 0;
 	for (unsigned i = 0; i < NV; i++) {
 		v[i] = hsock(vd, V4V_SOCK_DGRAM, (v4v_port_t)(3000 + i));
 		dst[i] = (struct v4v_addr){.aport = 3000 + i, .domain_id = h->domid[1]};
 	}
-	for (unsigned i = 0; i < NS; i++)
-		s[i] = hsock(hd, V4V_SOCK_DGRAM, (v4v_port_t)(3100 + i));
+	/* As many as v4vd lets us have, up to NS. */
+	while (ns < NS && (s[ns] = hsock_try(hd, V4V_SOCK_DGRAM, (v4v_port_t)(3100 + ns))) >= 0)
+		ns++;
+	if (!ns)
+		hfail("socket", -s[0]);
 	hready(h);
 	for (;;) {
 		uint64_t n = 0;
-		for (unsigned i = 0; i < NS; i++)
+		for (unsigned i = 0; i < ns; i++)
 			for (unsigned k = 0; k < BURST; k++, n++)
 				if (v4v_sendto(s[i], buf, sizeof(buf), 0, &dst[i % NV]) < 0) {
-					if (errno != EAGAIN)
-						hfail("sendto", errno);
+					hgone("sendto", errno);
 					break;
 				}
 		for (unsigned i = 0; i < NV; i++)
@@ -123,7 +149,8 @@ static void m_flood(struct hostile *h)
 }
 
 /* A channel of our own to the misbehaving domain, attached by hand (the
- * wire format of wire/proto.h): no library between us and v4vd. */
+ * wire format of wire/proto.h): no library between us and v4vd.  -1 when
+ * v4vd refuses one more (its reply then went to the domain fd). */
 static int raw_attach(int dfd)
 {
 	int sv[2], virq = -1;
@@ -139,10 +166,15 @@ static int raw_attach(int dfd)
 		hfail("attach", errno);
 	close(sv[1]);
 	close(staging);
-	if (v4v_recv_fds(sv[0], &ar, sizeof(ar), &virq, 1, &nfds, 0) != sizeof(ar) || ar.r.ret)
-		hfail("attach reply", EPROTO);
+	ssize_t n = v4v_recv_fds(sv[0], &ar, sizeof(ar), &virq, 1, &nfds, 0);
 	if (nfds)
 		close(virq);
+	if (n != sizeof(ar) || ar.r.ret) {
+		close(sv[0]);
+		return -1;
+	}
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0)
+		hfail("fcntl", errno);
 	return sv[0];
 }
 
@@ -191,15 +223,15 @@ static void m_hcall(struct hostile *h)
 	static union v4v_req_any q;
 	static union v4v_reply_any rep;
 	struct pollfd p[NCH];
-	unsigned inflight[NCH] = {0}, k = 0;
-	for (unsigned i = 0; i < NCH; i++) {
-		p[i] = (struct pollfd){.fd = raw_attach(h->dfd[0]), .events = POLLIN};
-		if (fcntl(p[i].fd, F_SETFL, O_NONBLOCK) < 0)
-			hfail("fcntl", errno);
-	}
+	unsigned inflight[NCH] = {0}, k = 0, nch = 0;
+	/* As many channels as v4vd lets the domain have, up to NCH. */
+	while (nch < NCH && (p[nch].fd = raw_attach(h->dfd[0])) >= 0)
+		p[nch++].events = POLLIN;
+	if (!nch)
+		hfail("attach", EPROTO);
 	hready(h);
 	for (;;) {
-		for (unsigned i = 0; i < NCH; i++)
+		for (unsigned i = 0; i < nch; i++)
 			while (inflight[i] < DEPTH) {
 				size_t n = hcall_req(&q, k, h->domid[1]);
 				q.h.seq = k++;
@@ -210,11 +242,17 @@ static void m_hcall(struct hostile *h)
 				}
 				inflight[i]++;
 			}
-		if (poll(p, NCH, 10000) <= 0)
+		if (poll(p, nch, 10000) <= 0)
 			hfail("v4vd does not answer", ETIMEDOUT);
-		for (unsigned i = 0; i < NCH; i++) {
-			if (p[i].revents & (POLLHUP | POLLERR))
-				hfail("v4vd hung up", EPIPE);
+		for (unsigned i = 0; i < nch; i++) {
+			if (p[i].revents & (POLLHUP | POLLERR)) {
+				/* Dropped (a limit?): attach afresh, go on. */
+				close(p[i].fd);
+				if ((p[i].fd = raw_attach(h->dfd[0])) < 0)
+					hfail("v4vd hung up", EPIPE);
+				inflight[i] = 0;
+				continue;
+			}
 			while (p[i].revents && inflight[i] &&
 			       recv(p[i].fd, &rep, sizeof(rep), MSG_DONTWAIT) > 0) {
 				inflight[i]--;
@@ -246,25 +284,27 @@ static void m_churn(struct hostile *h)
 	for (;;) {
 		struct v4v_rx *rx;
 		int e = v4v_ring_register(hd, 5000, V4V_DOMID_ANY, 4096, 0, &rx);
-		if (e || (e = v4v_ring_unregister(rx)))
-			hfail("ring", -e);
-		int c = hsock(hd, V4V_SOCK_STREAM, 0), a;
+		if (!e)
+			e = v4v_ring_unregister(rx);
+		hgone("ring", -e);
+		hcount(h, 1);
+		int c = hsock_try(hd, V4V_SOCK_STREAM, 0), a = -1;
+		if (c < 0) {
+			hgone("socket", -c);
+			continue;
+		}
 		bool pending = v4v_connect(c, &srv) < 0;
-		if (pending && errno != EINPROGRESS)
-			hfail("connect", errno);
-		while ((a = v4v_accept(l, NULL)) < 0) {
-			if (errno != EAGAIN)
-				hfail("accept", errno);
-			hpoll(l, POLLIN);
+		if (!pending || errno == EINPROGRESS) {
+			while ((a = v4v_accept(l, NULL)) < 0 && errno == EAGAIN)
+				hpoll(l, POLLIN);
+			while (a >= 0 && pending && v4v_connect(c, &srv) < 0 && errno == EALREADY)
+				hpoll(c, POLLIN);
 		}
-		while (pending && v4v_connect(c, &srv) < 0) {
-			if (errno != EALREADY)
-				hfail("connect", errno);
-			hpoll(c, POLLIN);
-		}
-		v4v_sock_close(a);
+		hgone("connect", errno);
+		if (a >= 0)
+			v4v_sock_close(a);
 		v4v_sock_close(c);
-		hcount(h, 2);
+		hcount(h, 1);
 	}
 }
 
@@ -282,22 +322,26 @@ static void m_wait(struct hostile *h)
 	struct v4v_addr dst[NR];
 	static uint8_t buf[LEN];
 	struct iovec iov = {buf, LEN};
-	for (unsigned i = 0; i < NW; i++)
-		w[i] = hattach(h->dfd[0]);
+	unsigned nw = 0;
+	int e = 0;
+	/* As many channels as v4vd lets the domain have, up to NW. */
+	while (nw < NW && (e = v4v_open_fd(h->dfd[0], &w[nw])) == 0)
+		nw++;
+	if (!nw)
+		hfail("attach", -e);
 	for (unsigned r = 0; r < NR; r++) {
-		int e =
-		    v4v_ring_register(vd, (v4v_port_t)(6000 + r), V4V_DOMID_ANY, 4096, 0, &rx[r]);
+		e = v4v_ring_register(vd, (v4v_port_t)(6000 + r), V4V_DOMID_ANY, 4096, 0, &rx[r]);
 		if (e)
 			hfail("ring", -e);
 		dst[r] = v4v_rx_addr(rx[r]);
 	}
 	for (bool first = true;; first = false) {
 		uint64_t n = 0;
-		for (unsigned i = 0; i < NW; i++) {
+		for (unsigned i = 0; i < nw; i++) {
 			for (unsigned r = 0; r < NR; r++, n++) {
-				long e = v4v_sendv(w[i], 1, &dst[r], &iov, 1, 0);
-				if (e < 0 && e != -EAGAIN && e != -EBUSY)
-					hfail("sendv", (int)-e);
+				long sent = v4v_sendv(w[i], 1, &dst[r], &iov, 1, 0);
+				if (sent < 0)
+					hgone("sendv", (int)-sent);
 			}
 			if (v4v_virq_ack(w[i]) == -EPIPE)
 				hfail("virq", EPIPE);
@@ -308,8 +352,7 @@ static void m_wait(struct hostile *h)
 			struct v4v_msg m;
 			if (v4v_rx_peek(rx[r], &m) == 1)
 				v4v_rx_consume(rx[r], &m);
-			int e = v4v_notify(vd, NULL, 0);
-			if (e)
+			if ((e = v4v_notify(vd, NULL, 0)))
 				hfail("notify", -e);
 			n++;
 		}
