@@ -53,7 +53,7 @@ for r in res:
 # The noisy neighbour: every misbehaviour measured, with its fields; the
 # figures themselves are not judged here (docs/PERFORMANCE.md reads them).
 nb = {r["misbehaviour"]: r for r in res if r["workload"] == "neighbour"}
-for m in ("alone", "flood", "hcall", "churn", "waiters", "ctl"):
+for m in ("alone", "spin", "flood", "hcall", "churn", "waiters", "ctl"):
     assert m in nb, "neighbour misbehaviour missing: " + m
 for m, r in nb.items():
     for k in ("tput_ratio", "p50_us", "p50_ratio", "alone_msg_per_s", "alone_p50_us",

@@ -222,7 +222,7 @@ void measure(const struct transport *t, enum workload w, size_t size, unsigned n
 
 /* ---- the noisy neighbour (neighbour.c) ----------------------------------- */
 
-enum { NB_ALONE, NB_FLOOD, NB_HCALL, NB_CHURN, NB_WAIT, NB_CTL, NB_COUNT };
+enum { NB_ALONE, NB_SPIN, NB_FLOOD, NB_HCALL, NB_CHURN, NB_WAIT, NB_CTL, NB_COUNT };
 #define NB_SIZE	    1024 /* the bystander's datagrams */
 #define NB_TPUT_MIN 0.5	 /* issue 8's target: at least half the throughput */
 #define NB_P50_MAX  2.0	 /* ... and at most twice the p50 */
