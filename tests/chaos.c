@@ -17,11 +17,20 @@
  *     survivors read exactly that (checksums must match the senders') and
  *     must have seen ECONNRESET on every connection to a dead domain, less
  *     than a second after the kill;
+ *   - beside them, NHOST hostile domains misbehave all round, at random
+ *     (chaos_hostile.c): bad requests and fds, aliased memory, loops,
+ *     floods of datagrams and SYNs on the honest domains, space waiters,
+ *     suicide mid-request.  Honest domains drop what comes from them (and
+ *     fail on anything else unexpected); a connect that finds a listener
+ *     full of their SYNs tries again;
  *   - when everyone is gone: no domain listed, and v4vd holds the fds and
- *     memfd mappings it had before the round.
+ *     memfd mappings it had before the round, and its RSS is within
+ *     RSS_SLACK_KB of what it was after WARM_ROUNDS rounds.
  *
  * CHAOS_ROUNDS (default 50) sets the number of rounds; T_SEED replays the
- * plan (timing still varies).  Soak: cd build && CHAOS_ROUNDS=2000
+ * plan (timing still varies); CHAOS_HOSTILE_PENDING=1 adds the hostile
+ * misbehaviours that fail until the lifetime fixes land, and
+ * CHAOS_HOSTILE_ONLY=a,b runs only those (names in chaos_hostile.c).  Soak: cd build && CHAOS_ROUNDS=2000
  * tests/test_chaos rounds (progress every 100 rounds on stderr).
  */
 #define _GNU_SOURCE
@@ -35,15 +44,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chaos.h"
 #include "t.h"
 
-#define NDOM	     6
-#define LPORT	     1000 /* everyone's stream listener */
-#define DPORT	     2000 /* everyone's datagram socket */
 #define CHUNK_MAX    16384
 #define DGRAM_MAX    1024
 #define GUARD_MS     20000 /* failure guard: nothing legitimate takes this long */
 #define RESET_MAX_NS 1000000000LL
+#define WARM_ROUNDS  5	  /* rounds before v4vd's RSS baseline */
+#define RSS_SLACK_KB 4096 /* how far above it v4vd's RSS may go */
 
 #define CCHECK(cond)                                                                               \
 	do {                                                                                       \
@@ -80,6 +89,7 @@ struct msg_done {
 	int32_t err[NDOM];    /* first error seen on the connection, or 0 */
 	int64_t err_ns[NDOM]; /* when (CLOCK_MONOTONIC) */
 	uint64_t stream_bytes, dgram_bytes, dgrams;
+	uint64_t hostile_dgrams, hostile_conns; /* from hostile domains, dropped */
 };
 
 static uint64_t stream_key(unsigned from, unsigned to)
@@ -143,6 +153,7 @@ struct conn {
 	int64_t err_ns;
 	uint64_t sent, sent_ck, rcvd, rcvd_ck;
 	bool blocked; /* a send found no room: wait for POLLOUT */
+	bool retry;   /* connect met a listener full (of hostile SYNs): again */
 };
 
 static struct conn conn[NDOM];
@@ -244,6 +255,10 @@ static void dgram_recv(int g)
 			CCHECK(errno == EAGAIN);
 			return;
 		}
+		if (from_hostile(from.domain_id)) {
+			done.hostile_dgrams++; /* a flood, or garbage: not ours to check */
+			continue;
+		}
 		unsigned f = t_index_of(domid, NDOM, from.domain_id);
 		CCHECK(f < NDOM && f != me && from.aport == DPORT);
 		CCHECK((size_t)n >= sizeof(h));
@@ -271,6 +286,22 @@ static uint32_t ctl_read(int ctl, void *m, size_t n)
 	return t;
 }
 
+/* Connect to p's listener; again later if it is full (a SYN flood). */
+static void conn_dial(unsigned p)
+{
+	struct conn *c = &conn[p];
+	struct v4v_addr to = {.aport = LPORT, .domain_id = domid[p]};
+	c->retry = false;
+	if (v4v_connect(c->fd, &to) == 0) {
+		c->up = true;
+	} else if (errno == EAGAIN) {
+		c->retry = true;
+	} else {
+		CCHECK(errno == EINPROGRESS);
+		c->connecting = true;
+	}
+}
+
 static bool all_up(void)
 {
 	for (unsigned p = 0; p < NDOM; p++)
@@ -291,7 +322,6 @@ static void child(unsigned idx, int domain_fd, int ctl)
 	} in;
 	uint32_t t = M_LISTENING;
 	bool reported_up = false;
-	unsigned expected_in = 0;
 
 	crng = t_mix(seed ^ t_mix((uint64_t)round_no << 8 | me)) | 1;
 	CCHECK(v4v_open_fd(domain_fd, &d) == 0);
@@ -308,27 +338,20 @@ static void child(unsigned idx, int domain_fd, int ctl)
 	for (unsigned p = 0; p < NDOM; p++) {
 		conn[p].fd = -1;
 		conn[p].sent_ck = conn[p].rcvd_ck = FNV_INIT;
-		expected_in += dial[p][me];
 		if (!dial[me][p])
 			continue;
 		int s = v4v_socket(d, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
 		CCHECK(s >= 0);
 		if (ring_len[me][p])
 			CCHECK(v4v_sock_set_ring_len(s, ring_len[me][p]) == 0);
-		struct v4v_addr to = {.aport = LPORT, .domain_id = domid[p]};
 		conn[p].fd = s;
-		if (v4v_connect(s, &to) == 0)
-			conn[p].up = true;
-		else {
-			CCHECK(errno == EINPROGRESS);
-			conn[p].connecting = true;
-		}
+		conn_dial(p);
 	}
 
 	for (;;) {
 		struct pollfd pfd[3 + NDOM];
 		unsigned who[3 + NDOM], n = 0;
-		bool busy = false;
+		bool busy = false, retrying = false;
 
 		/* What can be done without waiting. */
 		if (phase == TRAFFIC) {
@@ -339,6 +362,11 @@ static void child(unsigned idx, int domain_fd, int ctl)
 			if (crand() % 4 == 0)
 				dgram_send(g);
 		}
+		for (unsigned p = 0; p < NDOM; p++)
+			if (conn[p].retry) {
+				conn_dial(p);
+				retrying |= conn[p].retry;
+			}
 		if (!reported_up && all_up()) {
 			t = M_CONNECTED;
 			ctl_write(ctl, &t, sizeof(t));
@@ -362,10 +390,9 @@ static void child(unsigned idx, int domain_fd, int ctl)
 		who[n++] = NDOM;
 		pfd[n] = (struct pollfd){.fd = g, .events = POLLIN};
 		who[n++] = NDOM + 1;
-		if (expected_in) {
-			pfd[n] = (struct pollfd){.fd = l, .events = POLLIN};
-			who[n++] = NDOM + 2;
-		}
+		/* Always: hostile domains connect too, and are dropped. */
+		pfd[n] = (struct pollfd){.fd = l, .events = POLLIN};
+		who[n++] = NDOM + 2;
 		for (unsigned p = 0; p < NDOM; p++) {
 			struct conn *c = &conn[p];
 			if (c->fd < 0 || c->err)
@@ -376,9 +403,9 @@ static void child(unsigned idx, int domain_fd, int ctl)
 			pfd[n] = (struct pollfd){.fd = c->fd, .events = ev};
 			who[n++] = p;
 		}
-		int r = poll(pfd, n, busy ? 0 : GUARD_MS);
+		int r = poll(pfd, n, busy ? 0 : retrying ? 1 : GUARD_MS);
 		CCHECK(r >= 0);
-		if (r == 0 && !busy) {
+		if (r == 0 && !busy && !retrying) {
 			/* The guard: nothing happened for too long. */
 			fprintf(stderr, "round %u child %u: stuck in phase %d:", round_no, me,
 				(int)phase);
@@ -418,11 +445,15 @@ static void child(unsigned idx, int domain_fd, int ctl)
 				struct v4v_addr peer;
 				int s;
 				while ((s = v4v_accept(l, &peer)) >= 0) {
+					if (from_hostile(peer.domain_id)) {
+						done.hostile_conns++;
+						CCHECK(v4v_sock_close(s) == 0);
+						continue;
+					}
 					unsigned p = t_index_of(domid, NDOM, peer.domain_id);
 					CCHECK(p < NDOM && dial[p][me] && conn[p].fd < 0);
 					conn[p].fd = s;
 					conn[p].up = true;
-					expected_in--;
 				}
 				CCHECK(errno == EAGAIN);
 			} else {
@@ -507,11 +538,12 @@ static void show_fds(int base)
 		}                                                                                  \
 	} while (0)
 
-static pid_t pid[NDOM];
+static pid_t pid[NDOM], hpid[NHOST];
 
 static void kill_children(void)
 {
 	t_kill_pids(pid, NDOM);
+	t_kill_pids(hpid, NHOST);
 }
 
 /* One message from child i, of the expected type; any failure is fatal. */
@@ -540,11 +572,51 @@ static void to_child(int fd, const void *m, size_t n)
 	RCHECK(write(fd, m, n) == (ssize_t)n);
 }
 
+/* v4vd's resident set, in KiB (VmRSS of /proc/PID/status). */
+static long v4vd_rss_kb(void)
+{
+	char path[64], line[256];
+	long kb = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)t_v4vd_pid());
+	FILE *f = fopen(path, "r");
+	RCHECK(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	RCHECK(kb > 0);
+	return kb;
+}
+
 struct totals {
-	unsigned rounds, spawned, killed, conns, resets;
-	uint64_t bytes, dgrams;
+	unsigned rounds, spawned, killed, conns, resets, suicides;
+	uint64_t bytes, dgrams, hostile_dgrams, hostile_conns;
 	int64_t worst_reset_ns;
 };
+
+/* The round is over for the hostile domains: each must have lived to be
+ * told (exit 0), or have killed itself (SIGKILL); nothing else. */
+static void stop_hostiles(const int *hctl, struct totals *tot)
+{
+	uint32_t t = HMSG_QUIT;
+	for (unsigned i = 0; i < NHOST; i++)
+		if (write(hctl[i], &t, sizeof(t)) < 0)
+			RCHECK(errno == EPIPE || errno == ECONNRESET); /* already gone */
+	for (unsigned i = 0; i < NHOST; i++) {
+		int st;
+		RCHECK(waitpid(hpid[i], &st, 0) == hpid[i]);
+		hpid[i] = 0;
+		close(hctl[i]);
+		if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
+			tot->suicides++;
+			continue;
+		}
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "round %u: hostile %u exit status %#x\n", round_no, i, st);
+			exit(1);
+		}
+	}
+}
 
 static void one_round(struct totals *tot)
 {
@@ -572,9 +644,17 @@ static void one_round(struct totals *tot)
 			static const uint32_t lens[] = {0, 0, 4096, 65536, 1u << 20};
 			ring_len[from][to] = lens[t_rand() % 5];
 		}
+	/* The hostile domains first: the honest ones learn their ids. */
+	int hctl[NHOST];
+	t_spawn_domains(NHOST, NULL, SOCK_SEQPACKET, hostile_child, hpid, host_domid, hctl);
 	t_spawn_domains(NDOM, NULL, SOCK_SEQPACKET, child, pid, domid, ctl);
+	tot->spawned += NDOM + NHOST;
 	for (unsigned i = 0; i < NDOM; i++)
 		from_child(ctl[i], i, &t, sizeof(t), M_LISTENING);
+	struct msg_hgo hgo = {.type = HMSG_GO, .round = round_no, .seed = seed};
+	memcpy(hgo.domid, domid, sizeof(hgo.domid));
+	for (unsigned i = 0; i < NHOST; i++)
+		to_child(hctl[i], &hgo, sizeof(hgo));
 	t = M_GO;
 	for (unsigned i = 0; i < NDOM; i++)
 		to_child(ctl[i], &t, sizeof(t));
@@ -630,6 +710,8 @@ static void one_round(struct totals *tot)
 		from_child(ctl[i], i, dn, sizeof(*dn), M_DONE);
 		tot->bytes += dn->stream_bytes + dn->dgram_bytes;
 		tot->dgrams += dn->dgrams;
+		tot->hostile_dgrams += dn->hostile_dgrams;
+		tot->hostile_conns += dn->hostile_conns;
 		for (unsigned p = 0; p < NDOM; p++) {
 			if (!linked(i, p))
 				continue;
@@ -664,6 +746,7 @@ static void one_round(struct totals *tot)
 			}
 		}
 	}
+	stop_hostiles(hctl, tot);
 	t = M_QUIT;
 	for (unsigned i = 0; i < NDOM; i++)
 		if (!(victims & 1u << i))
@@ -707,20 +790,39 @@ static void rounds(void)
 	WAIT_FOR(t_v4vd_sockets() == 1);
 	int fds0 = t_v4vd_fds();
 	CHECK_EQ(t_v4vd_memfd_maps(), 0);
+	hostile_setup();
+	/* RSS: the baseline once warm (allocator caches filled), then within
+	 * RSS_SLACK_KB of it after every round and at the end. */
+	unsigned warm = n < WARM_ROUNDS ? 1 : WARM_ROUNDS;
+	long rss0 = 0, rss = 0;
 	for (round_no = 0; round_no < n; round_no++) {
 		one_round(&tot);
+		rss = v4vd_rss_kb();
+		if (round_no + 1 == warm)
+			rss0 = rss;
+		if (round_no + 1 > warm && rss > rss0 + RSS_SLACK_KB) {
+			fprintf(stderr, "round %u: v4vd's RSS is %ld KiB, %ld KiB after warm-up\n",
+				round_no, rss, rss0);
+			exit(1);
+		}
 		if (n >= 200 && (round_no + 1) % 100 == 0)
 			fprintf(stderr, "chaos: %u rounds, %.1f s\n", round_no + 1,
 				(t_now_ns() - t0) / 1e9);
 	}
 	CHECK_EQ(t_v4vd_fds(), fds0);
 	CHECK_EQ(t_v4vd_memfd_maps(), 0);
+	CHECK(v4vd_rss_kb() <= rss0 + RSS_SLACK_KB);
 	printf("chaos: seed %llu rounds %u domains spawned %u killed %u "
 	       "connections verified %u resets %u (worst %.1f ms) datagrams %llu "
 	       "bytes verified %llu leaks: 0 (%.1f s)\n",
 	       (unsigned long long)seed, tot.rounds, tot.spawned, tot.killed, tot.conns, tot.resets,
 	       tot.worst_reset_ns / 1e6, (unsigned long long)tot.dgrams,
 	       (unsigned long long)tot.bytes, (t_now_ns() - t0) / 1e9);
+	printf("chaos: %u hostile domains, %u killed themselves; honest domains dropped %llu "
+	       "datagrams and %llu connections from them; v4vd RSS %ld KiB (%ld after warm-up)\n",
+	       tot.rounds * NHOST, tot.suicides, (unsigned long long)tot.hostile_dgrams,
+	       (unsigned long long)tot.hostile_conns, rss, rss0);
+	hostile_report();
 }
 
 static const struct t_case cases[] = {

@@ -6,8 +6,9 @@
  * few operations on the ends of a pair; a workload is a pair of roles
  * written once against those operations (roles.c); a measurement forks the
  * children and accounts time and CPU (measure.c), v4vd's included
- * (v4vd.c); the results are printed as a table, JSON or a plot (report.c);
- * main.c holds the options and the plan.
+ * (v4vd.c); the noisy-neighbour workload runs a bystander pair beside a
+ * misbehaving domain (neighbour.c); the results are printed as a table,
+ * JSON or a plot (report.c); main.c holds the options and the plan.
  */
 #ifndef V4V_BENCH_H
 #define V4V_BENCH_H
@@ -22,7 +23,7 @@
 
 /* ---- options (main.c) ---------------------------------------------------- */
 
-enum workload { W_THROUGHPUT, W_LATENCY, W_CONNECT, W_PAIRS, W_IDLE, W_COUNT };
+enum workload { W_THROUGHPUT, W_LATENCY, W_CONNECT, W_PAIRS, W_IDLE, W_NEIGHBOUR, W_COUNT };
 
 extern const char *const wl_names[W_COUNT];
 
@@ -33,6 +34,7 @@ struct opts {
 	double secs; /* per measurement */
 	double idle_secs;
 	unsigned npairs;
+	unsigned nb_reps; /* neighbour: readings per condition (medians) */
 	bool json;
 	const char *plot;
 	const char *rundir; /* --runtime-dir: a running v4vd to use */
@@ -200,6 +202,12 @@ struct result {
 	double ratio;
 	double mbps;
 	double cpu, cpu_v4vd; /* % of one core */
+	/* neighbour: the misbehaviour, the bystander's p50 (µs) and its ratio
+	 * to the bystander alone (ratio is the throughput's), and how many
+	 * operations per second the misbehaving process got done */
+	const char *misb, *misb_what;
+	double p50, p50_ratio, hostile_rate;
+	double alone_value, alone_p50; /* the bystander alone, just before */
 	double secs;
 	unsigned pairs;
 	uint64_t wakeups; /* idle: VIRQs the idle domains saw */
@@ -211,6 +219,21 @@ extern unsigned nresults;
 struct result *add_result(const char *transport, enum workload w, size_t size);
 void measure(const struct transport *t, enum workload w, size_t size, unsigned npairs, double secs,
 	     struct result *res, struct rec *lat);
+
+/* ---- the noisy neighbour (neighbour.c) ----------------------------------- */
+
+enum { NB_ALONE, NB_SPIN, NB_FLOOD, NB_HCALL, NB_CHURN, NB_WAIT, NB_CTL, NB_COUNT };
+#define NB_SIZE	    1024 /* the bystander's datagrams */
+#define NB_TPUT_MIN 0.5	 /* issue 8's target: at least half the throughput */
+#define NB_P50_MAX  2.0	 /* ... and at most twice the p50 */
+
+/* A neighbour misbehaves: v4vd never rests, so measure() does not wait
+ * for it to. */
+extern bool noisy;
+const char *neighbour_name(unsigned m);
+void neighbour_step(unsigned m, struct result *res);
+bool neighbour_target_met(const struct result *r);
+void print_neighbour(void);
 
 /* ---- the v4vd measured (v4vd.c) ------------------------------------------ */
 

@@ -38,12 +38,12 @@ const char *prog = "v4v-bench";
 /* ---- options ------------------------------------------------------------ */
 
 const char *const wl_names[W_COUNT] = {
-    "throughput", "latency", "connect", "pairs", "idle",
+    "throughput", "latency", "connect", "pairs", "idle", "neighbour",
 };
 
 static const size_t tput_sizes[] = {64, 1024, 65536};
 
-struct opts opt = {.secs = 0.5, .idle_secs = 1.0, .npairs = 64};
+struct opts opt = {.secs = 0.5, .idle_secs = 1.0, .npairs = 64, .nb_reps = 3};
 
 /* ---- main --------------------------------------------------------------- */
 
@@ -55,7 +55,7 @@ static void usage(FILE *f)
 		   "  --quick           CI smoke run: ~30 ms per measurement\n"
 		   "  --time SEC        seconds per measurement (default 0.5)\n"
 		   "  --only T,...      transports to run (their Unix baselines run too)\n"
-		   "  --workload W,...  throughput, latency, connect, pairs, idle\n"
+		   "  --workload W,...  throughput, latency, connect, pairs, idle, neighbour\n"
 		   "  --pairs N         pairs at once in the pairs workload (default 64)\n"
 		   "  --json            print a JSON array of results instead of the table\n"
 		   "  --plot FILE       also draw the ratios with gnuplot (.svg or .png)\n"
@@ -97,8 +97,8 @@ static bool applies(const struct transport *t, enum workload w)
 {
 	if (w == W_CONNECT)
 		return t->c_connect != NULL;
-	if (w == W_IDLE)
-		return false; /* a v4v-only check, run once (see main) */
+	if (w == W_IDLE || w == W_NEIGHBOUR)
+		return false; /* v4v-only checks, run once each (see main) */
 	return true;
 }
 
@@ -175,6 +175,7 @@ int main(int argc, char **argv)
 		if (!pairs_set)
 			opt.npairs = 16;
 		opt.idle_secs = 0.2;
+		opt.nb_reps = 1;
 	}
 	if (opt.plot) {
 		size_t n = strlen(opt.plot);
@@ -206,7 +207,8 @@ int main(int argc, char **argv)
 		const struct transport *t;
 		enum workload w;
 		size_t size;
-	} plan[NT * (W_COUNT + ARRAY_SIZE(tput_sizes))];
+		unsigned misb; /* neighbour */
+	} plan[NT * (W_COUNT + ARRAY_SIZE(tput_sizes)) + NB_COUNT];
 	unsigned nplan = 0, total = 0;
 	for (int w = 0; w < W_COUNT; w++) {
 		if (!(opt.wmask & (1u << w)))
@@ -216,7 +218,16 @@ int main(int argc, char **argv)
 			if (!want_v4v)
 				continue;
 			plan[nplan++] =
-			    (struct step){&transports[transport_index("v4v-dgram")], W_IDLE, 0};
+			    (struct step){&transports[transport_index("v4v-dgram")], W_IDLE, 0, 0};
+			continue;
+		}
+		if (w == W_NEIGHBOUR) {
+			/* A v4v-dgram bystander, alone and then beside each
+			 * misbehaviour (neighbour.c). */
+			for (unsigned m = 0; m < NB_COUNT && want_v4v; m++)
+				plan[nplan++] =
+				    (struct step){&transports[transport_index("v4v-dgram")],
+						  W_NEIGHBOUR, NB_SIZE, m};
 			continue;
 		}
 		unsigned nsizes = w == W_THROUGHPUT ? ARRAY_SIZE(tput_sizes) : 1;
@@ -228,7 +239,8 @@ int main(int argc, char **argv)
 							  w == W_THROUGHPUT ? tput_sizes[s]
 							  : w == W_LATENCY  ? LAT_SIZE
 							  : w == W_PAIRS    ? PAIRS_SIZE
-									    : 0};
+									    : 0,
+							  0};
 	}
 	total = nplan;
 	if (!nplan)
@@ -246,6 +258,13 @@ int main(int argc, char **argv)
 		struct rec lat = {0};
 		if (s->t->v4v && !v4vd_alive()) {
 			snprintf(res->err, sizeof(res->err), "v4vd is not running");
+		} else if (s->w == W_NEIGHBOUR) {
+			neighbour_step(s->misb, res);
+			if (!v4vd_alive()) {
+				snprintf(res->err, sizeof(res->err), "v4vd died");
+				if (v4vd_ours)
+					print_v4vd_log();
+			}
 		} else {
 			measure(s->t, s->w, s->size, s->w == W_PAIRS ? opt.npairs : 1,
 				s->w == W_IDLE ? opt.idle_secs : opt.secs, res, &lat);

@@ -236,7 +236,7 @@ void measure(const struct transport *t, enum workload w, size_t size, unsigned n
 
 	double v0 = 0, t0 = 0, t1 = 0, v1 = 0;
 	if (ok) {
-		if (t->v4v)
+		if (t->v4v && !noisy)
 			v4vd_quiesce();
 		v0 = t->v4v ? v4vd_cpu() : NAN;
 		t0 = now();
@@ -294,6 +294,7 @@ void measure(const struct transport *t, enum workload w, size_t size, unsigned n
 			res->unit = "us";
 			res->lower_better = true;
 			break;
+		case W_NEIGHBOUR: break; /* neighbour.c measures throughput and latency */
 		case W_IDLE:
 			/* Wake-ups are the first sign of polling: report them. */
 			res->value = res->cpu;

@@ -75,6 +75,18 @@ void print_json(void)
 			printf(", \"pairs\": %u", r->pairs);
 		if (r->w == W_IDLE)
 			printf(", \"wakeups\": %llu", (unsigned long long)r->wakeups);
+		if (r->w == W_NEIGHBOUR) {
+			printf(", \"misbehaviour\": \"%s\"", r->misb);
+			json_num("tput_ratio", r->ratio);
+			json_num("p50_us", r->p50);
+			json_num("p50_ratio", r->p50_ratio);
+			json_num("alone_msg_per_s", r->alone_value);
+			json_num("alone_p50_us", r->alone_p50);
+			json_num("hostile_ops_per_s", r->hostile_rate);
+			printf(", \"target_met\": %s", *r->err			 ? "null"
+						       : neighbour_target_met(r) ? "true"
+										 : "false");
+		}
 		json_num("seconds", r->secs);
 		if (*r->err) {
 			printf(", \"error\": \"");
@@ -130,10 +142,19 @@ void sort_groups(void)
 void print_table(void)
 {
 	char val[32], ratio[32], mb[32], cpu[32], vcpu[32], size[32];
+	bool others = false;
+	for (unsigned i = 0; i < nresults; i++)
+		others |= results[i].w != W_NEIGHBOUR;
+	if (!others) {
+		print_neighbour();
+		return;
+	}
 	printf("%-15s %-12s %6s %8s %-7s %6s %9s %6s %6s\n", "transport", "workload", "size",
 	       "value", "unit", "ratio", "MB/s", "cpu%", "v4vd%");
 	for (unsigned i = 0; i < nresults; i++) {
 		struct result *r = &results[i];
+		if (r->w == W_NEIGHBOUR)
+			continue; /* a table of its own, below */
 		if (i && !same_group(r, &results[i - 1]))
 			printf("\n");
 		fmt_num(val, sizeof(val), r->value);
@@ -173,6 +194,7 @@ void print_table(void)
 			       results[i].pairs, PAIRS_SIZE);
 			break;
 		}
+	print_neighbour();
 }
 
 bool gnuplot_found(void)
@@ -215,7 +237,7 @@ int plot(const char *file)
 		for (unsigned j = 0; j < i; j++)
 			if (strcmp(results[j].wname, r->wname) == 0 && results[j].size == r->size)
 				first = false;
-		if (!first || r->w == W_IDLE)
+		if (!first || r->w == W_IDLE || r->w == W_NEIGHBOUR)
 			continue;
 		if (r->size && r->w != W_LATENCY)
 			fprintf(f, "\"%s %zu B\"", r->wname, r->size);
@@ -231,6 +253,25 @@ int plot(const char *file)
 			fprintf(f, isnan(v) ? "\t-" : "\t%.4g", v);
 		}
 		fprintf(f, "\n");
+	}
+	/* The neighbour: the bystander's throughput ratio and its p50 ratio
+	 * turned over (alone / with), so that both must stay above 0.5. */
+	bool nb = false;
+	for (unsigned i = 0; i < nresults; i++) {
+		struct result *r = &results[i];
+		if (r->w != W_NEIGHBOUR || r->misb == neighbour_name(NB_ALONE))
+			continue;
+		nb = true;
+		for (int k = 0; k < 2; k++) {
+			double v = k ? 1 / r->p50_ratio : r->ratio;
+			fprintf(f, "\"neighbour %s: %s\"", r->misb, k ? "alone/with p50" : "tput");
+			for (unsigned c = 0; c < cols; c++)
+				fprintf(f,
+					isnan(v) || strcmp(names[c], r->transport) ? "\t-"
+										   : "\t%.4g",
+					v);
+			fprintf(f, "\n");
+		}
 	}
 	fclose(f);
 
@@ -250,6 +291,13 @@ int plot(const char *file)
 		   "set ylabel 'ratio to baseline (log scale)'\nset grid ytics\n"
 		   "set key outside right top\nset xtics rotate by -25\n"
 		   "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2\n");
+	if (nb)
+		fprintf(g,
+			"set arrow from graph 0, first %g to graph 1, first %g nohead dt 3 lw 1 "
+			"lc rgb 'red'\n"
+			"set label 'neighbour target' at graph 0.01, first %g offset 0,0.6 "
+			"tc rgb 'red'\n",
+			NB_TPUT_MIN, NB_TPUT_MIN, NB_TPUT_MIN);
 	fprintf(g, "plot for [i=2:%u] '%s' using i:xtic(1) title columnheader(i)\n", cols + 1, dat);
 	int st = pclose(g);
 	unlink(dat);
@@ -264,7 +312,10 @@ int plot(const char *file)
 void progress(unsigned k, unsigned total, const struct result *r)
 {
 	char v[32];
-	fprintf(stderr, "[%2u/%u] %-15s %-12s", k, total, r->transport, r->wname);
+	char wname[32];
+	snprintf(wname, sizeof(wname), "%s%s%s", r->wname, r->misb ? ":" : "",
+		 r->misb ? r->misb : "");
+	fprintf(stderr, "[%2u/%u] %-15s %-12s", k, total, r->transport, wname);
 	if (r->size)
 		fprintf(stderr, " %6zu B", r->size);
 	else
@@ -277,6 +328,9 @@ void progress(unsigned k, unsigned total, const struct result *r)
 	if (r->w == W_IDLE)
 		fprintf(stderr, "  %8s %-6s v4vd %.2f%%, %llu wake-ups\n", v, r->unit, r->cpu_v4vd,
 			(unsigned long long)r->wakeups);
+	else if (r->w == W_NEIGHBOUR)
+		fprintf(stderr, "  %8s %-6s p50 %.1f us, v4vd %.0f%%\n", v, r->unit, r->p50,
+			r->cpu_v4vd);
 	else
 		fprintf(stderr, "  %8s %-6s cpu %.0f%%\n", v, r->unit, r->cpu);
 }

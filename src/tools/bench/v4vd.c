@@ -28,6 +28,7 @@ static pid_t v4vd_pid;	 /* the v4vd measured (ours or the running one) */
 bool v4vd_ours;		 /* we started it and must stop it */
 static char tmpdir[64];	 /* its runtime dir, when ours */
 static char extdir[256]; /* its runtime dir, when not ours */
+static pid_t bench_pid;	 /* who started it: children never stop it */
 
 static bool v4vd_listening(const char *dir)
 {
@@ -75,6 +76,8 @@ static void v4vd_cleanup(void)
 {
 	char p[384];
 	struct dirent *de;
+	if (getpid() != bench_pid)
+		return; /* a forked child exiting: the v4vd is not its to stop */
 	DIR *d = *tmpdir ? opendir(tmpdir) : NULL;
 	if (v4vd_ours && v4vd_pid > 0) {
 		kill(v4vd_pid, SIGTERM);
@@ -131,6 +134,7 @@ static void v4vd_start(void)
 	if (!mkdtemp(tmpdir))
 		die("cannot create a runtime directory: %s", strerror(errno));
 	v4vd_ours = true;
+	bench_pid = getpid();
 	atexit(v4vd_cleanup);
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGINT, &sa, NULL);
