@@ -28,9 +28,8 @@
  *     RSS_SLACK_KB of what it was after WARM_ROUNDS rounds.
  *
  * CHAOS_ROUNDS (default 50) sets the number of rounds; T_SEED replays the
- * plan (timing still varies); CHAOS_HOSTILE_PENDING=1 adds the hostile
- * misbehaviours that fail until the lifetime fixes land, and
- * CHAOS_HOSTILE_ONLY=a,b runs only those (names in chaos_hostile.c).  Soak: cd build && CHAOS_ROUNDS=2000
+ * plan (timing still varies); CHAOS_HOSTILE_ONLY=a,b runs only those
+ * hostile misbehaviours (names in chaos_hostile.c).  Soak: cd build && CHAOS_ROUNDS=2000
  * tests/test_chaos rounds (progress every 100 rounds on stderr).
  */
 #define _GNU_SOURCE

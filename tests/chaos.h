@@ -20,7 +20,7 @@
 extern uint16_t host_domid[NHOST];
 bool from_hostile(uint16_t domid);
 
-/* Parent, once: read CHAOS_HOSTILE_PENDING / CHAOS_HOSTILE_ONLY, map the
+/* Parent, once: read CHAOS_HOSTILE_ONLY, map the
  * counters the hostile processes share with it. */
 void hostile_setup(void);
 /* The process of hostile domain i: waits for M_GO with the honest domids

@@ -9,10 +9,7 @@
  * rest: the honest traffic is intact, and once everyone is gone v4vd holds
  * what it held before (domains, rings, fds, memfd mappings, RSS).
  *
- * Classes marked pending fail on a tree without the object-lifetime fixes
- * (a doorbell that is the domain's own channel is accepted, after which
- * v4vd holds both ends of it and the channel stops answering); they run only with
- * CHAOS_HOSTILE_PENDING=1. CHAOS_HOSTILE_ONLY=a,b runs just those classes.
+ * CHAOS_HOSTILE_ONLY=a,b runs just those classes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -64,14 +61,11 @@ enum hclass {
 
 static const struct {
 	const char *name;
-	bool pending; /* fails until the lifetime fixes land */
 } classes[H_COUNT] = {
-    [H_GARBAGE] = {"garbage", false},	 [H_TRUNC] = {"truncated", false},
-    [H_WRONG_FD] = {"wrong-fd", false},	 [H_BELL_CHAN] = {"bell-chan", true},
-    [H_BELL_DFD] = {"bell-dfd", false},	 [H_BELL_COPY] = {"bell-copy", false},
-    [H_TX_ALIAS] = {"mem-alias", false}, [H_REG_LOOP] = {"reg-loop", false},
-    [H_FLOOD] = {"flood", false},	 [H_SYN] = {"syn-flood", false},
-    [H_WAITS] = {"space-waits", false},	 [H_SUICIDE] = {"suicide", false},
+    [H_GARBAGE] = {"garbage"},	   [H_TRUNC] = {"truncated"},	[H_WRONG_FD] = {"wrong-fd"},
+    [H_BELL_CHAN] = {"bell-chan"}, [H_BELL_DFD] = {"bell-dfd"}, [H_BELL_COPY] = {"bell-copy"},
+    [H_TX_ALIAS] = {"mem-alias"},  [H_REG_LOOP] = {"reg-loop"}, [H_FLOOD] = {"flood"},
+    [H_SYN] = {"syn-flood"},	   [H_WAITS] = {"space-waits"}, [H_SUICIDE] = {"suicide"},
 };
 
 static _Atomic uint64_t *counts; /* [H_COUNT]: shared with the parent */
@@ -88,13 +82,12 @@ static bool listed(const char *list, const char *name)
 
 void hostile_setup(void)
 {
-	const char *p = getenv("CHAOS_HOSTILE_PENDING"), *only = getenv("CHAOS_HOSTILE_ONLY");
-	bool pending = p && *p && strcmp(p, "0") != 0;
+	const char *only = getenv("CHAOS_HOSTILE_ONLY");
 	counts = mmap(NULL, H_COUNT * sizeof(*counts), PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(counts != MAP_FAILED);
 	for (unsigned c = 0; c < H_COUNT; c++)
-		if (only ? listed(only, classes[c].name) : !classes[c].pending || pending)
+		if (!only || listed(only, classes[c].name))
 			enabled |= 1u << c;
 	CHECK(enabled != 0);
 }
@@ -107,8 +100,7 @@ void hostile_report(void)
 			printf(" %s %llu", classes[c].name, (unsigned long long)counts[c]);
 	for (unsigned c = 0; c < H_COUNT; c++)
 		if (!(enabled & 1u << c))
-			printf(" (%s off%s)", classes[c].name,
-			       classes[c].pending ? ": CHAOS_HOSTILE_PENDING=1" : "");
+			printf(" (%s off)", classes[c].name);
 	printf("\n");
 }
 
@@ -292,17 +284,15 @@ static void h_wrong_fd(void)
 	HCHECK(unreg(RAW_PORT) == -ENOENT);
 }
 
-/* The doorbell is our own channel (pending) or our domain fd: refused
- * once the fixes land (EINVAL).  Today both are taken; with the channel,
- * v4vd then holds both its ends and the channel stops answering us. */
+/* The doorbell is our own channel or our domain fd: v4vd holds the other
+ * end of both, so it refuses them (EINVAL): holding both ends of our
+ * channel would keep our domain alive and the channel deaf. */
 static void bell_self(v4v_port_t port, int bell)
 {
 	int mem = ring_mem();
 	long e = reg(port, mem, bell, -1);
 	close(mem);
-	HCHECK(e == 0 || e == -EINVAL);
-	if (e == 0 && hrand() % 2)
-		HCHECK(unreg(port) == 0);
+	HCHECK(e == -EINVAL); /* v4vd holds its peer: no doorbell (take.c) */
 }
 
 static void h_bell_chan(void)
@@ -344,9 +334,10 @@ static void h_mem_alias(void)
 	seqpair(sv);
 	bool tx = hrand() % 2;
 	long e = tx ? reg(p3, mem, sv[1], mem) : reg(p3, mem, -1, -1);
-	HCHECK(e == 0 || limited(e)); /* -EBUSY: an alias, refused */
-	long e2 = tx || e ? -EBUSY : reg(p4, mem, -1, -1);
-	HCHECK(e2 == 0 || limited(e2));
+	/* A send ring on its own ring's memory is an alias: -EBUSY (take.c). */
+	HCHECK(tx ? e == -EBUSY : (e == 0 || limited(e)));
+	long e2 = e ? -EBUSY : reg(p4, mem, -1, -1);
+	HCHECK(e2 == -EBUSY); /* the same memory as a second ring */
 	for (v4v_port_t p = p3; p <= p4; p++) {
 		struct v4v_addr self = {.aport = p, .domain_id = v4v_domid(hd)};
 		long s = v4v_sendv(hd, 1, &self, &iov, 1, 0);
