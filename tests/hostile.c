@@ -32,17 +32,6 @@
 #define TMPFS_MAGIC 0x01021994
 #endif
 
-/* A sanitized build (this test and v4vd alike): see counts_eq(). */
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED true
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED true
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED false
-#endif
 
 /* ---- what a case opens, released by finish() for LeakSanitizer ---------- */
 
@@ -133,7 +122,7 @@ static struct counts counts_now(void)
 static bool counts_eq(const struct counts *a, const struct counts *b)
 {
 	return a->fds == b->fds && a->memfd_maps == b->memfd_maps &&
-	       (SANITIZED || a->maps == b->maps);
+	       (T_SANITIZED || a->maps == b->maps);
 }
 
 /*

@@ -265,16 +265,6 @@ static void show_fds(const char *when)
 }
 
 /* Mappings of memfds (rings, staging areas) in v4vd. */
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 
 /* Poll (bounded) until cond holds; a timeout is a failure. */
 #define WAIT_FOR(cond)                                                                             \
@@ -365,7 +355,7 @@ static void sigkill_mid_traffic(void)
 	if (t_v4vd_fds() != base_fds)
 		show_fds("at the end");
 	CHECK_EQ(t_v4vd_fds(), base_fds);
-	if (!SANITIZED) /* ASan's allocator maps memory it never returns */
+	if (!T_SANITIZED) /* ASan's allocator maps memory it never returns */
 		CHECK_EQ(t_v4vd_maps(), base_maps);
 }
 

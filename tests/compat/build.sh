@@ -61,10 +61,17 @@ start_v4vd() {
 	wait_for "v4vd" v4vctl stats
 }
 
+# A library built with ASan (make check's second run) needs its runtime
+# first in the program: build the programs the same way.
+san=
+if ldd "$bin/libv4v.so" 2>/dev/null | grep -q libasan; then
+	san="-fsanitize=address,undefined"
+fi
+
 # build NAME PKG SOURCE: cc SOURCE $(pkg-config --cflags --libs PKG)
 build() {
 	# shellcheck disable=SC2046
-	cc -Wall -Werror -o "$bdir/$1" "$src/tests/compat/$3" $(pkg-config --cflags --libs "$2") \
+	cc -Wall -Werror $san -o "$bdir/$1" "$src/tests/compat/$3" $(pkg-config --cflags --libs "$2") \
 		2>"$dir/cc.log" || fail "cc $3 with pkg-config $2"
 }
 

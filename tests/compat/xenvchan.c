@@ -364,7 +364,9 @@ static void firewall(void)
 	relay(SRV, CLI);
 	relay(CLI, SRV);
 	ct_join(2);
-	CHECK(strstr(t_ctl("fw list"), "reject"));
+	char *list = t_ctl("fw list");
+	CHECK(strstr(list, "reject"));
+	free(list);
 }
 
 int main(int argc, char **argv)
