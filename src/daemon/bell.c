@@ -73,7 +73,8 @@ int v4vd_bell_new(struct v4vd *s, int *fd, struct dbell **out)
 	struct dbell *b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	*b = (struct dbell){.e = {.kind = FD_BELL, .fd = *fd}, .armed = true};
+	*b = (struct dbell){
+	    .e = {.kind = FD_BELL, .fd = *fd}, .armed = true, .domid = V4V_DOMID_ANY};
 	*fd = -1;
 	fcntl(b->e.fd, F_SETFL, O_NONBLOCK);
 	if ((e = v4vd_ep_add(s, &b->e)) < 0) {
@@ -87,6 +88,8 @@ int v4vd_bell_new(struct v4vd *s, int *fd, struct dbell **out)
 /* Off the kick and hot lists, out of epoll, closed; freed after the batch. */
 void v4vd_bell_free(struct v4vd *s, struct dbell *b)
 {
+	if (b->domid != V4V_DOMID_ANY)
+		v4vd_fds_give(s, b->domid, 1);
 	v4vd_bell_unlist(s, b);
 	v4vd_bury(s, &b->e);
 }
@@ -101,7 +104,7 @@ void v4vd_bell_handle(struct v4vd *s, struct dbell *b, uint32_t events)
 	/* Anything from the owner is a kick: move its send ring first, and
 	 * poll it for a while: the next message will likely come soon. */
 	if (b->has_tx) {
-		hv_tx_pump(s->hv, b->ring, TX_BUDGET);
+		v4vd_tx_pump(s, b); /* within its domain's budget (fair.c) */
 		v4vd_bell_hot(s, b);
 		s->last_move = v4vd_now_ns();
 	}
