@@ -332,7 +332,9 @@ static void fd_limit(void)
 	poll(NULL, 0, 500);
 	unsigned long long spent = v4vd_ticks() - t0;
 	fprintf(stderr, "v4vd used %llu ticks in 500 ms at its fd limit\n", spent);
-	CHECK(spent < 10); /* 100 ms of 500 at 100 Hz; a busy loop takes all */
+	/* An idle v4vd uses none; a busy loop takes a core (or what a loaded
+	 * machine leaves it: still several ticks at 100 Hz). */
+	CHECK(spent <= 2);
 	int told = 0;
 	for (int i = 0; i < NQ; i++) {
 		struct pollfd p = {.fd = q[i], .events = POLLIN};
