@@ -210,6 +210,7 @@ int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_regist
 		r->mem = mem;
 		r->cookie = cookie;
 		r->broken = false;
+		hv__syn_free(r); /* new memory: its byte count starts over */
 		/*
 		 * Another process of the domain may re-register: the ring is now
 		 * its memory and its doorbell, so it is its ring, told its events
