@@ -48,9 +48,14 @@ void v4vd_req_spent(struct v4vd *s, struct ddom *dd)
 
 /* The messages b's send ring may move now: its domain's budget left this
  * round, shared between the domain's hot send rings. */
+static struct ddom *bell_dom(struct v4vd *s, const struct dbell *b)
+{
+	return b->domid <= V4V_DOMID_MAX ? s->doms[b->domid] : NULL;
+}
+
 static unsigned tx_budget(struct v4vd *s, struct dbell *b, struct ddom **ddp)
 {
-	struct ddom *dd = s->doms[b->domid];
+	struct ddom *dd = bell_dom(s, b);
 	*ddp = dd;
 	if (!dd)
 		return TX_BUDGET;
@@ -79,13 +84,13 @@ unsigned v4vd_tx_pump(struct v4vd *s, struct dbell *b)
  * work it was not allowed to do: keep it hot). */
 bool v4vd_tx_starved(struct v4vd *s, struct dbell *b)
 {
-	struct ddom *dd = s->doms[b->domid];
+	struct ddom *dd = bell_dom(s, b);
 	return dd && dd->round == s->round && dd->tx_left == 0;
 }
 
 void v4vd_hot_count(struct v4vd *s, struct dbell *b, int delta)
 {
-	struct ddom *dd = s->doms[b->domid];
+	struct ddom *dd = bell_dom(s, b);
 	if (dd)
 		dd->nhot = (unsigned)((int)dd->nhot + delta);
 }

@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "common/barrier.h"
 #include "core/ring.h"
@@ -70,9 +71,19 @@ static bool tx_fits(const struct sock *s, uint32_t head, uint64_t need)
  * then re-check, then sleep: v4vd sees want_space after it consumes and
  * makes our end writable again.
  */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int v4v__tx_wait(struct sock *s, uint64_t need, bool nonblock, int limit_ms)
 {
-	for (int waited = 0;; waited += 100) {
+	/* The limit is in time, not in wake-ups: v4vd may make us writable
+	 * many times while it moves the ring in parts (its per-round share). */
+	int64_t deadline = limit_ms >= 0 ? now_ms() + limit_ms : 0;
+	for (;;) {
 		uint32_t head = tx_head(s);
 		if (!v4v_ring_ptr_ok(head, s->txlen))
 			return -EIO;
@@ -86,9 +97,10 @@ int v4v__tx_wait(struct sock *s, uint64_t need, bool nonblock, int limit_ms)
 		v4v__bell_block(s);
 		if (nonblock)
 			return -EAGAIN;
-		if (limit_ms >= 0 && waited >= limit_ms)
+		int64_t left = limit_ms >= 0 ? deadline - now_ms() : 100;
+		if (left <= 0)
 			return -ETIMEDOUT;
-		int e = v4v__wait_fd(s, POLLOUT, 100);
+		int e = v4v__wait_fd(s, POLLOUT, left < 100 ? (int)left : 100);
 		if (e)
 			return e;
 		v4v__handle_events(s->d); /* a queued send may have failed meanwhile */
