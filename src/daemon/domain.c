@@ -121,14 +121,14 @@ void v4vd_chan_free(struct v4vd *s, struct dchan *ch)
 /* A hold's teardown, whatever was built of it. */
 void v4vd_hold_free(struct v4vd *s, struct dhold *h)
 {
-	if (h->dd)
+	if (h->dd) {
 		v4vd_fds_give(s, hv_domain_id(h->dd->hd), 1);
-	if (h->dd)
 		for (struct dhold **pp = &h->dd->holds; *pp; pp = &(*pp)->next)
 			if (*pp == h) {
 				*pp = h->next;
 				break;
 			}
+	}
 	v4vd_bury(s, &h->e);
 }
 
