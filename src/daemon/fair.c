@@ -80,14 +80,6 @@ unsigned v4vd_tx_pump(struct v4vd *s, struct dbell *b)
 	return moved;
 }
 
-/* Whether b's domain has spent its send budget this round (its ring has
- * work it was not allowed to do: keep it hot). */
-bool v4vd_tx_starved(struct v4vd *s, struct dbell *b)
-{
-	struct ddom *dd = bell_dom(s, b);
-	return dd && dd->round == s->round && dd->tx_left == 0;
-}
-
 void v4vd_hot_count(struct v4vd *s, struct dbell *b, int delta)
 {
 	struct ddom *dd = bell_dom(s, b);

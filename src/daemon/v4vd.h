@@ -162,7 +162,6 @@ unsigned v4vd_uid_domids(const struct v4vd *s); /* the highest domid with a uid 
 unsigned v4vd_req_budget(struct v4vd *s, struct ddom *dd); /* requests it may serve now */
 void v4vd_req_spent(struct v4vd *s, struct ddom *dd);
 unsigned v4vd_tx_pump(struct v4vd *s, struct dbell *b); /* hv_tx_pump within budget */
-bool v4vd_tx_starved(struct v4vd *s, struct dbell *b);
 void v4vd_hot_count(struct v4vd *s, struct dbell *b, int delta);
 int v4vd_fds_take(struct v4vd *s, struct ddom *dd, unsigned n); /* -EMFILE past the limit */
 void v4vd_fds_give(struct v4vd *s, uint16_t domid, unsigned n);
