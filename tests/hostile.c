@@ -825,8 +825,9 @@ static void garbage_msg(void)
 /* ---- too much ------------------------------------------------------------ */
 
 /*
- * Thousands of sends to a ring nobody drains: EAGAIN, each sender queued
- * once; past the per-ring waiter limit, EBUSY.  Then the owner drains one
+ * Thousands of sends to a ring nobody drains: EAGAIN, each domain queued
+ * once (all its processes share its wait, as in Argo); past the per-ring
+ * waiter limit of domains, EBUSY.  Then the owner drains one
  * message and notifies: the waiters are woken.
  */
 static void flood(void)
@@ -843,6 +844,9 @@ static void flood(void)
 	struct v4v_addr dst = v4v_rx_addr(sink_ring);
 	uint16_t evil;
 	int dfd = t_domain_fd("evil", &evil);
+	struct v4v_domain *o[V4V_MAX_WAITERS]; /* the other waiting domains */
+	for (unsigned i = 0; i < V4V_MAX_WAITERS; i++)
+		o[i] = t_domain(NULL);
 	struct counts base = baseline();
 	for (unsigned i = 0; i < EXTRA; i++)
 		CHECK_EQ(v4v_open_fd(dfd, &c[i]), 0);
@@ -857,10 +861,17 @@ static void flood(void)
 	/* (4096 - 16) / 128 messages fit; every other send met a full ring. */
 	CHECK_EQ(full, (4096 - 16) / 128);
 	CHECK_EQ(again, SENDS - full);
-	for (unsigned i = 1; i < V4V_MAX_WAITERS; i++)
+	/* As in Argo, waits are per (ring, source domain): every process of
+	 * evil shares its one slot, however many there are. */
+	for (unsigned i = 1; i < EXTRA; i++)
 		CHECK_EQ(v4v_sendv(c[i], 1, &dst, &iov, 1, 0), -EAGAIN);
+	/* The other slots go to other domains; past them, EBUSY. */
+	for (unsigned i = 1; i < V4V_MAX_WAITERS; i++)
+		CHECK_EQ(v4v_sendv(o[i], 1, &dst, &iov, 1, 0), -EAGAIN);
+	iov.iov_base = o[0]->staging;
 	for (int k = 0; k < 100; k++)
-		CHECK_EQ(v4v_sendv(c[EXTRA - 1], 1, &dst, &iov, 1, 0), -EBUSY);
+		CHECK_EQ(v4v_sendv(o[0], 1, &dst, &iov, 1, 0), -EBUSY);
+	iov.iov_base = c[0]->staging;
 	others_unaffected();
 
 	/* The owner makes room and says so: the first waiter hears. */

@@ -300,7 +300,7 @@ t_json() {
 		domains) keys="domid name uid procs rings ring_bytes tx_msgs tx_bytes rx_msgs rx_bytes eagain rejected dropped" ;;
 		rings) keys="domid name aport partner len rx tx waiters state msgs bytes eagain" ;;
 		names) keys="domid domain service port visible_to" ;;
-		stats) keys="domains procs rings mapped_bytes requests bad_requests fw_rules policy cpu_user_ms cpu_sys_ms max_rss_kb fds pid" ;;
+		stats) keys="domains procs rings mapped_bytes requests bad_requests fw_rules policy cpu_user_ms cpu_sys_ms max_rss_kb fds pid removal_work fds_lost shed" ;;
 		"fw list") keys="num src dst action hits" ;;
 		esac
 		# shellcheck disable=SC2086 # (split on purpose: words)

@@ -69,6 +69,12 @@ ssize_t v4v_send_fds(int sock, const void *buf, size_t n, const int *fds, unsign
 ssize_t v4v_recv_fds(int sock, void *buf, size_t cap, int *fds, unsigned max, unsigned *nfds,
 		     int flags)
 {
+	return v4v_recv_fds_lost(sock, buf, cap, fds, max, nfds, flags, NULL);
+}
+
+ssize_t v4v_recv_fds_lost(int sock, void *buf, size_t cap, int *fds, unsigned max, unsigned *nfds,
+			  int flags, bool *lost)
+{
 	union {
 		struct cmsghdr h;
 		char b[CMSG_SPACE(sizeof(int) * 8)];
@@ -86,6 +92,10 @@ ssize_t v4v_recv_fds(int sock, void *buf, size_t cap, int *fds, unsigned max, un
 		return -errno;
 
 	bool bad = (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+	/* Only the fds did not fit (we are out of fds): the packet is whole. */
+	bool fds_lost = lost && (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == MSG_CTRUNC;
+	if (lost)
+		*lost = fds_lost;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -105,7 +115,7 @@ ssize_t v4v_recv_fds(int sock, void *buf, size_t cap, int *fds, unsigned max, un
 		for (unsigned i = 0; i < *nfds; i++)
 			close(fds[i]);
 		*nfds = 0;
-		return -EMSGSIZE;
+		return fds_lost ? r : -EMSGSIZE;
 	}
 	return r;
 }

@@ -22,6 +22,11 @@ int v4v_control_path(char *buf, size_t cap, const char *dir);
 ssize_t v4v_send_fds(int sock, const void *buf, size_t n, const int *fds, unsigned nfds, int flags);
 ssize_t v4v_recv_fds(int sock, void *buf, size_t cap, int *fds, unsigned max, unsigned *nfds,
 		     int flags);
+/* The same, but a whole packet whose fds could not all be received
+ * (MSG_CTRUNC: the receiver is out of fds, or too many were sent) returns
+ * its length with no fds and *lost set, so it can be answered. */
+ssize_t v4v_recv_fds_lost(int sock, void *buf, size_t cap, int *fds, unsigned max, unsigned *nfds,
+			  int flags, bool *lost);
 
 /* A memfd of `size` bytes sealed against shrinking; -errno on failure. */
 int v4v_memfd_sealed(const char *name, size_t size);

@@ -13,55 +13,140 @@
 
 #include "../common/barrier.h"
 
+/* A domain's wait on r, if it has one (at most waiters_per_ring to look at). */
+static struct waiter *wait_of(struct hv_ring *r, const struct hv_domain *d)
+{
+	for (struct waiter *w = r->waits; w; w = w->rnext)
+		if (w->c->d == d)
+			return w;
+	return NULL;
+}
+
+static void wait_free(struct hv_ring *r, struct waiter *w)
+{
+	*w->rprev = w->rnext;
+	if (w->rnext)
+		w->rnext->rprev = w->rprev;
+	*w->cprev = w->cnext;
+	if (w->cnext)
+		w->cnext->cprev = w->cprev;
+	r->nwait--;
+	free(w);
+}
+
+/* Put w on c's list of waits. */
+static void wait_own(struct waiter *w, struct hv_client *c)
+{
+	w->c = c;
+	w->cnext = c->waits;
+	w->cprev = &c->waits;
+	if (c->waits)
+		c->waits->cprev = &w->cnext;
+	c->waits = w;
+}
+
+/*
+ * Wait for space in r: one wait per (ring, source domain), as in Argo, so
+ * waiters_per_ring counts domains.  A domain waiting again, from another
+ * port or process, updates its wait to the largest need and marks it as
+ * many, so the wake reaches all of the domain's senders (hv__wake).
+ */
 static int wait_add(struct hv *hv, struct hv_ring *r, struct hv_client *c, uint32_t need,
 		    v4v_port_t src_port)
 {
-	for (unsigned i = 0; i < r->nwait; i++)
-		if (r->wait[i].c == c && r->wait[i].src_port == src_port) {
-			r->wait[i].need = need;
-			return 0;
-		}
+	struct waiter *w = wait_of(r, c->d);
+	if (w) {
+		if (w->c != c || w->src_port != src_port)
+			w->many = true;
+		if (need > w->need || (w->c == c && w->src_port == src_port))
+			w->need = need;
+		return 0;
+	}
 	if (r->nwait == hv->lim.waiters_per_ring)
 		return -EBUSY;
-	if (!r->wait) {
-		r->wait = calloc(hv->lim.waiters_per_ring, sizeof(*r->wait));
-		if (!r->wait)
-			return -ENOMEM;
-	}
-	r->wait[r->nwait++] = (struct waiter){c, need, src_port};
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	*w = (struct waiter){.r = r, .need = need, .src_port = src_port};
+	w->rnext = r->waits;
+	w->rprev = &r->waits;
+	if (r->waits)
+		r->waits->rprev = &w->rnext;
+	r->waits = w;
+	wait_own(w, c);
+	r->nwait++;
 	/* Tell the owner someone waits, so it notifies after consuming. */
 	if (r->cookie)
 		hv->ops.ring_signal(hv->ctx, r->cookie, HV_SIG_WAITER);
 	return 0;
 }
 
-/* Wake one waiter: through its own ring's doorbell if it has one. */
+/* Wake one sender: through its own ring's doorbell if it has one. */
+static void wake_one(struct hv *hv, struct hv_client *c, v4v_port_t port)
+{
+	struct hv_ring *own = hv__ring_at(hv, c->d->domid, port);
+	if (own && own->cookie && own->owner == c) {
+		own->space_wait = false;
+		hv->ops.ring_space(hv->ctx, own->cookie);
+	} else {
+		hv->ops.signal(hv->ctx, c->cookie);
+	}
+}
+
+/* Wake a wait: its sender, or (many) every process of the domain and
+ * every one of its rings whose send waits: bounded by the domain's own
+ * limits (clients_per_domain, rings_per_domain). */
 void hv__wake(struct hv *hv, const struct waiter *w)
 {
-	struct hv_ring *own = hv__ring_at(hv, w->c->d->domid, w->src_port);
-	if (own && own->cookie && own->owner == w->c)
-		hv->ops.ring_space(hv->ctx, own->cookie);
-	else
-		hv->ops.signal(hv->ctx, w->c->cookie);
+	if (!w->many) {
+		wake_one(hv, w->c, w->src_port);
+		return;
+	}
+	for (struct hv_client *o = w->c->d->clients; o; o = o->next) {
+		hv->ops.signal(hv->ctx, o->cookie);
+		for (struct hv_ring *r = o->rings; r; r = r->cnext)
+			if (r->space_wait && r->cookie) {
+				r->space_wait = false;
+				hv->ops.ring_space(hv->ctx, r->cookie);
+			}
+	}
 }
 
+/* A send from (c, src_port) got through: its wait is done, unless other
+ * senders of the domain share it. */
 static void wait_cancel(struct hv_ring *r, const struct hv_client *c, v4v_port_t src_port)
 {
-	for (unsigned i = 0; i < r->nwait; i++)
-		if (r->wait[i].c == c && r->wait[i].src_port == src_port) {
-			r->wait[i] = r->wait[--r->nwait];
-			return;
-		}
+	struct waiter *w = wait_of(r, c->d);
+	if (w && !w->many && w->c == c && w->src_port == src_port)
+		wait_free(r, w);
 }
 
-/* Forget every wait of c (it is going away). */
-void hv__wait_cancel_all(struct hv_ring *r, const struct hv_client *c)
+/* Forget every wait of c (it is going away): a shared one passes to
+ * another process of the domain. */
+void hv__wait_cancel_all(struct hv *hv, struct hv_client *c)
 {
-	for (unsigned i = 0; i < r->nwait;) {
-		if (r->wait[i].c == c)
-			r->wait[i] = r->wait[--r->nwait];
-		else
-			i++;
+	while (c->waits) {
+		struct waiter *w = c->waits;
+		struct hv_client *heir = c->d->clients == c ? c->next : c->d->clients;
+		hv->removal_work++;
+		if (w->many && heir) {
+			*w->cprev = w->cnext;
+			if (w->cnext)
+				w->cnext->cprev = w->cprev;
+			wait_own(w, heir);
+		} else {
+			wait_free(w->r, w);
+		}
+	}
+}
+
+void hv__wait_drop_ring(struct hv *hv, struct hv_ring *r)
+{
+	while (r->waits) {
+		struct waiter *w = r->waits;
+		hv->removal_work++;
+		hv__wake(hv, w);
+		wait_free(r, w);
 	}
 }
 
@@ -69,19 +154,36 @@ static void tx_block(struct hv *hv, struct hv_ring *r, struct hv_ring *dest, uin
 {
 	r->blocked_on = dest;
 	r->blocked_need = need;
-	r->bnext = hv->blocked;
+	r->gnext = hv->blocked;
+	r->gprev = &hv->blocked;
+	if (hv->blocked)
+		hv->blocked->gprev = &r->gnext;
 	hv->blocked = r;
+	r->dnext = dest->blockers;
+	r->dprev = &dest->blockers;
+	if (dest->blockers)
+		dest->blockers->dprev = &r->dnext;
+	dest->blockers = r;
 	if (dest->cookie)
 		hv->ops.ring_signal(hv->ctx, dest->cookie, HV_SIG_WAITER);
 }
 
+void hv__tx_unlink(struct hv_ring *r)
+{
+	if (!r->blocked_on)
+		return;
+	*r->gprev = r->gnext;
+	if (r->gnext)
+		r->gnext->gprev = r->gprev;
+	*r->dprev = r->dnext;
+	if (r->dnext)
+		r->dnext->dprev = r->dprev;
+	r->blocked_on = NULL;
+}
+
 static void tx_unblock(struct hv *hv, struct hv_ring *r)
 {
-	struct hv_ring **pp = &hv->blocked;
-	while (*pp != r)
-		pp = &(*pp)->bnext;
-	*pp = r->bnext;
-	r->blocked_on = NULL;
+	hv__tx_unlink(r);
 	hv->ops.tx_ready(hv->ctx, r->cookie);
 }
 
@@ -90,10 +192,10 @@ static void tx_unblock(struct hv *hv, struct hv_ring *r)
 bool hv__tx_recheck(struct hv *hv, struct hv_ring *dest, uint32_t space, bool gone)
 {
 	bool left = false;
-	for (struct hv_ring *r = hv->blocked, *next; r; r = next) {
-		next = r->bnext;
-		if (r->blocked_on != dest)
-			continue;
+	for (struct hv_ring *r = dest->blockers, *next; r; r = next) {
+		next = r->dnext;
+		if (gone)
+			hv->removal_work++;
 		if (gone || v4v_msg_footprint(r->blocked_need) <= space)
 			tx_unblock(hv, r);
 		else
@@ -107,7 +209,7 @@ void hv_poll_waiters(struct hv *hv)
 	for (struct hv_ring *r = hv->blocked, *next; r; r = next) {
 		uint32_t rx;
 		struct hv_ring *d = r->blocked_on;
-		next = r->bnext;
+		next = r->gnext;
 		if (!hv__ring_read_rx(hv, d, &rx)) {
 			tx_unblock(hv, r); /* broken: the retry reports it */
 			continue;
@@ -124,14 +226,12 @@ static void wait_recheck(struct hv *hv, struct hv_ring *r)
 	if (!hv__ring_read_rx(hv, r, &rx))
 		return;
 	uint32_t space = v4v_ring_space(r->len, rx, r->tx);
-	bool tx_left = hv->blocked && hv__tx_recheck(hv, r, space, false);
-	for (unsigned i = 0; i < r->nwait;) {
-		if (v4v_msg_footprint(r->wait[i].need) <= space) {
-			struct waiter w = r->wait[i];
-			r->wait[i] = r->wait[--r->nwait];
-			hv__wake(hv, &w);
-		} else {
-			i++;
+	bool tx_left = r->blockers && hv__tx_recheck(hv, r, space, false);
+	for (struct waiter *w = r->waits, *next; w; w = next) {
+		next = w->rnext;
+		if (v4v_msg_footprint(w->need) <= space) {
+			hv__wake(hv, w);
+			wait_free(r, w);
 		}
 	}
 	/* Still waiting: the owner must notify again after consuming more. */
@@ -174,6 +274,11 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	*to = r;
 	if (n > v4v_ring_max_payload(r->len))
 		return -EMSGSIZE;
+	if (message_type == V4V_MT_SYN) {
+		int e = hv__syn_admit(hv, r, sd->domid, rx);
+		if (e)
+			return e;
+	}
 	if (v4v_msg_footprint(n) > v4v_ring_space(r->len, rx, r->tx)) {
 		sd->stats.eagain++;
 		r->stats.eagain++;
@@ -189,6 +294,9 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	r->tx = v4v_ring_put(r->mem->ring, r->len, r->tx, &h, seg, nseg);
 	/* Release: the message bytes are visible before the new tx_ptr. */
 	v4v_store_release(&r->mem->tx_ptr, r->tx);
+	r->written += v4v_msg_footprint(n);
+	if (message_type == V4V_MT_SYN)
+		hv__syn_note(r, sd->domid);
 	if (r->nwait)
 		wait_cancel(r, c, src_port);
 	sd->stats.tx_msgs++;
@@ -238,8 +346,10 @@ long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port, const str
 	if (err)
 		return err;
 	struct hv_ring *own = hv__ring_at(hv, c->d->domid, src_port);
-	if (own && own->cookie && own->owner == c)
+	if (own && own->cookie && own->owner == c) {
+		own->space_wait = true; /* a shared wait's wake finds it (hv__wake) */
 		hv->ops.ring_blocked(hv->ctx, own->cookie);
+	}
 	return -EAGAIN;
 }
 

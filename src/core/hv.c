@@ -20,6 +20,8 @@ void hv_limits_default(struct hv_limits *l)
 	    .ring_len_max = V4V_RING_MAX_LEN,
 	    .waiters_per_ring = V4V_MAX_WAITERS,
 	    .names_per_domain = 64,
+	    .clients_per_domain = 128,
+	    .connects_per_source = 128,
 	};
 }
 
@@ -121,20 +123,12 @@ int hv_domain_create(struct hv *hv, uint16_t domid, const char *name, struct hv_
 	return 0;
 }
 
-static void tell_partners_gone(struct hv *hv, uint16_t domid)
-{
-	struct v4v_addr dead = {.domain_id = domid};
-	for (struct hv_ring *r = hv_ring_next(hv, NULL); r; r = hv_ring_next(hv, r))
-		if (r->partner == domid)
-			hv__post_event(hv, r, V4V_EV_PARTNER_GONE, &dead);
-}
-
 void hv_domain_destroy(struct hv *hv, struct hv_domain *d)
 {
 	while (d->clients)
 		hv_client_free(hv, d->clients);
 	hv__names_drop(hv, d->domid);
-	tell_partners_gone(hv, d->domid);
+	hv__tell_partners_gone(hv, d->domid);
 	hv->dom[d->domid] = NULL;
 	hv->ndomains--;
 	free(d);
@@ -191,6 +185,11 @@ uint64_t hv_domain_ring_bytes(const struct hv_domain *d)
 	return d->ring_bytes;
 }
 
+int hv_client_admit(const struct hv *hv, const struct hv_domain *d)
+{
+	return d->nclients >= hv->lim.clients_per_domain ? -EUSERS : 0;
+}
+
 struct hv_client *hv_client_new(struct hv *hv, struct hv_domain *d, void *cookie)
 {
 	(void)hv;
@@ -216,8 +215,7 @@ void hv_client_free(struct hv *hv, struct hv_client *c)
 		return;
 	while (c->rings)
 		hv_ring_drop(hv, c->rings);
-	for (struct hv_ring *r = hv_ring_next(hv, NULL); r; r = hv_ring_next(hv, r))
-		hv__wait_cancel_all(r, c);
+	hv__wait_cancel_all(hv, c); /* its own waits only: see deliver.c */
 	struct hv_client **pp = &c->d->clients;
 	while (*pp != c)
 		pp = &(*pp)->next;

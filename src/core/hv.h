@@ -36,8 +36,10 @@ struct hv_limits {
 	uint32_t rings_per_domain; /* Argo: 128 */
 	uint64_t ring_bytes_per_domain;
 	uint32_t ring_len_max;	   /* at most V4V_RING_MAX_LEN */
-	uint32_t waiters_per_ring; /* Argo: 32 */
+	uint32_t waiters_per_ring; /* Argo: 32; counts domains (one wait each) */
 	uint32_t names_per_domain;
+	uint32_t clients_per_domain;  /* attached processes: -EUSERS past it */
+	uint32_t connects_per_source; /* a domain's unconsumed SYNs per ring: -ENOBUFS */
 };
 void hv_limits_default(struct hv_limits *l);
 
@@ -92,7 +94,9 @@ uint64_t hv_domain_ring_bytes(const struct hv_domain *d);
 /* Iterate: first with prev NULL, then pass the previous one. */
 struct hv_domain *hv_domain_next(struct hv *hv, struct hv_domain *prev);
 
-/* Clients (attached processes). */
+/* Clients (attached processes).  hv_client_admit: 0, or -EUSERS when d
+ * has limits.clients_per_domain already (the shell asks before building). */
+int hv_client_admit(const struct hv *hv, const struct hv_domain *d);
 struct hv_client *hv_client_new(struct hv *hv, struct hv_domain *d, void *cookie);
 void hv_client_free(struct hv *hv, struct hv_client *c);
 struct hv_domain *hv_client_domain(const struct hv_client *c);
@@ -193,6 +197,10 @@ struct hv_mapped {
 	bool has_tx;
 };
 
+/* The reply refusing a request the shell could not take in whole (its
+ * fds were lost: -EMFILE), with the request's header so it is answered. */
+size_t hv_serve_refuse(const union v4v_req_any *q, size_t n, int err, union v4v_reply_any *out);
+
 /* Serve one request of client c; returns the reply's length. */
 size_t hv_serve(struct hv *hv, struct hv_client *c, const union v4v_req_any *q, size_t n,
 		unsigned nfds, struct hv_mapped *m, union v4v_reply_any *out);
@@ -213,6 +221,11 @@ void hv_client_set_staging(struct hv_client *c, const void *staging);
 
 /* Malformed requests served so far (v4vctl status). */
 uint64_t hv_bad_requests(const struct hv *hv);
+/* Rings and waits visited while removing rings and clients (v4vctl
+ * stats): in proportion to what the removals touch, not to the system. */
+uint64_t hv_removal_work(const struct hv *hv);
+/* The domain owning a ring. */
+uint16_t hv_ring_domid(const struct hv_ring *r);
 
 /* Rings, for v4vctl. */
 struct hv_ring_info {

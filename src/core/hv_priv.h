@@ -16,10 +16,28 @@
 
 #define RING_BUCKETS 4096u
 
+/*
+ * A space wait: one per (ring, source domain), as in Argo.  A domain's
+ * further waits on the ring (another port, another process) update it:
+ * the largest need, and `many` so that the wake reaches all of them.  On
+ * two lists, the ring's and the waiting client's, so that removing either
+ * touches only its own waits.
+ */
 struct waiter {
+	struct waiter *rnext, **rprev; /* the ring's waits */
+	struct waiter *cnext, **cprev; /* the client's waits */
+	struct hv_ring *r;
 	struct hv_client *c;
 	uint32_t need;	     /* payload bytes the waiter wants to send */
 	v4v_port_t src_port; /* the sender's port, to find its doorbell */
+	bool many;	     /* other ports or processes of c's domain wait too */
+};
+
+/* A connection request (SYN) in a ring, not yet consumed by its owner:
+ * it ends at byte `end` of everything ever written to the ring. */
+struct syn_ent {
+	uint64_t end;
+	uint16_t src;
 };
 
 struct hv_ring {
@@ -34,8 +52,14 @@ struct hv_ring {
 	struct v4v_ring *mem;
 	void *cookie; /* the shell's doorbell, or NULL */
 	bool broken;
-	unsigned nwait;
-	struct waiter *wait; /* limits.waiters_per_ring entries, lazily */
+	unsigned nwait;			/* domains waiting for space: waiters_per_ring */
+	struct waiter *waits;		/* their waits */
+	bool space_wait;		/* the owner's send from this port waits somewhere */
+	struct hv_ring *pnext, **pprev; /* hv->by_partner[partner] (exact partner) */
+	/* Pending connection requests (syn.c): a FIFO by end position. */
+	uint64_t written; /* bytes ever written to the ring */
+	struct syn_ent *syn;
+	unsigned syn_head, syn_n, syn_cap;
 	struct hv_stats stats;
 	/* The send ring, for sockets (NULL otherwise).  Hostile like the rest. */
 	struct v4v_tx_ring *txmem;
@@ -44,7 +68,9 @@ struct hv_ring {
 	bool tx_broken;
 	struct hv_ring *blocked_on; /* the full ring our first message waits for */
 	uint32_t blocked_need;
-	struct hv_ring *bnext; /* hv->blocked list */
+	struct hv_ring *gnext, **gprev; /* hv->blocked: every blocked send ring */
+	struct hv_ring *dnext, **dprev; /* blocked_on->blockers */
+	struct hv_ring *blockers;	/* send rings blocked on this ring */
 };
 
 struct hv_client {
@@ -53,6 +79,7 @@ struct hv_client {
 	void *cookie;
 	const uint8_t *staging; /* V4V_STAGING_SIZE bytes, the shell's mapping */
 	struct hv_ring *rings;
+	struct waiter *waits; /* the waits it is named in */
 	unsigned ev_head, ev_n;
 	bool ev_overflow;
 	struct hv_event ev[V4V_EVENTS_MAX];
@@ -89,6 +116,9 @@ struct hv {
 	struct hv_name *names;
 	unsigned nnames, names_cap;
 	struct hv_ring *blocked; /* send rings waiting for space somewhere */
+	/* Rings with an exact partner, by partner: who to tell it is gone. */
+	struct hv_ring *by_partner[V4V_DOMID_MAX + 1];
+	uint64_t removal_work; /* rings and waits visited removing rings, clients */
 };
 
 /* Events (hv.c): queue one for r's owner and signal it. */
@@ -111,7 +141,21 @@ bool hv__ring_read_rx(struct hv *hv, struct hv_ring *r, uint32_t *rx);
  * waiting on dest (all when gone); forget every wait of a client. */
 void hv__wake(struct hv *hv, const struct waiter *w);
 bool hv__tx_recheck(struct hv *hv, struct hv_ring *dest, uint32_t space, bool gone);
-void hv__wait_cancel_all(struct hv_ring *r, const struct hv_client *c);
+void hv__wait_cancel_all(struct hv *hv, struct hv_client *c);
+/* Wake and free every wait on r (it is going away). */
+void hv__wait_drop_ring(struct hv *hv, struct hv_ring *r);
+/* Take r off the blocked lists. */
+void hv__tx_unlink(struct hv_ring *r);
+
+/* Connection requests (syn.c): whether a SYN from src may enter r now
+ * (-ENOBUFS past limits.connects_per_source), note one that did, and
+ * forget them all. rx is r's validated rx_ptr. */
+int hv__syn_admit(struct hv *hv, struct hv_ring *r, uint16_t src, uint32_t rx);
+void hv__syn_note(struct hv_ring *r, uint16_t src);
+void hv__syn_free(struct hv_ring *r);
+
+/* Tell the rings naming domid as partner that it is gone (ringtab.c). */
+void hv__tell_partners_gone(struct hv *hv, uint16_t domid);
 
 /* Names (names.c): drop every name of a domain going away. */
 void hv__names_drop(struct hv *hv, uint16_t domid);

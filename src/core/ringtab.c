@@ -107,7 +107,31 @@ static void ring_unown(struct hv_ring *r)
 	*pp = r->cnext;
 }
 
-/* Unlink r from the hash, its owner and its domain, and release it. */
+/* The partner index: rings naming an exact partner, by partner. */
+static void partner_link(struct hv *hv, struct hv_ring *r)
+{
+	if (r->partner > V4V_DOMID_MAX)
+		return;
+	struct hv_ring **head = &hv->by_partner[r->partner];
+	r->pnext = *head;
+	r->pprev = head;
+	if (*head)
+		(*head)->pprev = &r->pnext;
+	*head = r;
+}
+
+static void partner_unlink(struct hv_ring *r)
+{
+	if (!r->pprev)
+		return;
+	*r->pprev = r->pnext;
+	if (r->pnext)
+		r->pnext->pprev = r->pprev;
+	r->pprev = NULL;
+}
+
+/* Unlink r from the hash, its owner and its domain, and release it.  The
+ * work is what r touches: its hash chain, its waits and blockers. */
 static void ring_remove(struct hv *hv, struct hv_ring *r)
 {
 	struct hv_ring **pp = &hv->bucket[bucket_of(r->domid, r->aport)];
@@ -115,22 +139,18 @@ static void ring_remove(struct hv *hv, struct hv_ring *r)
 		pp = &(*pp)->hnext;
 	*pp = r->hnext;
 	ring_unown(r);
+	partner_unlink(r);
 	r->owner->d->nrings--;
 	r->owner->d->ring_bytes -= r->len + r->txlen;
-	if (r->blocked_on) {
-		for (pp = &hv->blocked; *pp != r; pp = &(*pp)->bnext)
-			;
-		*pp = r->bnext;
-	}
+	hv__tx_unlink(r);
 	hv__tx_recheck(hv, r, 0, true);
 	if (r->txmem)
 		hv->ops.unmap(hv->ctx, r->txmem, r->txlen, NULL);
 	/* Senders waiting for space here will never get it: wake them to fail.
 	 * The ring is unhashed first so a waiter's own ring is never r. */
-	for (unsigned i = 0; i < r->nwait; i++)
-		hv__wake(hv, &r->wait[i]);
+	hv__wait_drop_ring(hv, r);
 	hv->ops.unmap(hv->ctx, r->mem, r->len, r->cookie);
-	free(r->wait);
+	hv__syn_free(r);
 	free(r);
 }
 
@@ -142,13 +162,7 @@ static void ring_remove(struct hv *hv, struct hv_ring *r)
  */
 static void ring_tx_detach(struct hv *hv, struct hv_ring *r)
 {
-	if (r->blocked_on) {
-		struct hv_ring **pp = &hv->blocked;
-		while (*pp != r)
-			pp = &(*pp)->bnext;
-		*pp = r->bnext;
-		r->blocked_on = NULL;
-	}
+	hv__tx_unlink(r);
 	if (!r->txmem)
 		return;
 	hv->ops.unmap(hv->ctx, r->txmem, r->txlen, NULL);
@@ -162,9 +176,32 @@ static void ring_tx_detach(struct hv *hv, struct hv_ring *r)
 static void tell_ring_gone(struct hv *hv, uint16_t domid, v4v_port_t aport)
 {
 	struct v4v_addr gone = {.aport = aport, .domain_id = domid};
-	for (struct hv_ring *r = hv_ring_next(hv, NULL); r; r = hv_ring_next(hv, r))
-		if (r->partner == domid && r->domid != domid)
+	if (domid > V4V_DOMID_MAX)
+		return;
+	for (struct hv_ring *r = hv->by_partner[domid]; r; r = r->pnext) {
+		hv->removal_work++;
+		if (r->domid != domid)
 			hv__post_event(hv, r, V4V_EV_RING_GONE, &gone);
+	}
+}
+
+void hv__tell_partners_gone(struct hv *hv, uint16_t domid)
+{
+	struct v4v_addr dead = {.domain_id = domid};
+	for (struct hv_ring *r = hv->by_partner[domid]; r; r = r->pnext) {
+		hv->removal_work++;
+		hv__post_event(hv, r, V4V_EV_PARTNER_GONE, &dead);
+	}
+}
+
+uint64_t hv_removal_work(const struct hv *hv)
+{
+	return hv->removal_work;
+}
+
+uint16_t hv_ring_domid(const struct hv_ring *r)
+{
+	return r->domid;
 }
 
 int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_register_ring *reg,
@@ -194,6 +231,7 @@ int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_regist
 		r->mem = mem;
 		r->cookie = cookie;
 		r->broken = false;
+		hv__syn_free(r); /* new memory: its byte count starts over */
 		/*
 		 * Another process of the domain may re-register: the ring is now
 		 * its memory and its doorbell, so it is its ring, told its events
@@ -236,6 +274,7 @@ int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_regist
 	hv->bucket[b] = r;
 	r->cnext = c->rings;
 	c->rings = r;
+	partner_link(hv, r);
 	d->nrings++;
 	d->ring_bytes += r->len;
 	if (out)

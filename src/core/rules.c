@@ -136,10 +136,12 @@ struct limit_key {
 	uint64_t lo, hi;
 };
 
-#define LIMIT(f, lo, hi)                                                                           \
+/* A limit of the core (struct hv_limits) or of the shell (v4v_config). */
+#define LIMIT_AT(name, f, lo, hi)                                                                  \
 	{                                                                                          \
-#f, offsetof(struct hv_limits, f), sizeof(((struct hv_limits *)0)->f), lo, hi      \
+		name, offsetof(struct v4v_config, f), sizeof(((struct v4v_config *)0)->f), lo, hi  \
 	}
+#define LIMIT(f, lo, hi) LIMIT_AT(#f, lim.f, lo, hi)
 static const struct limit_key limit_keys[] = {
     LIMIT(domains, 1, V4V_DOMID_MAX + 1),
     LIMIT(rings_per_domain, 1, 65536),
@@ -147,6 +149,9 @@ static const struct limit_key limit_keys[] = {
     LIMIT(ring_len_max, V4V_RING_MIN_LEN, V4V_RING_MAX_LEN),
     LIMIT(waiters_per_ring, 1, 4096),
     LIMIT(names_per_domain, 0, 65536),
+    LIMIT(clients_per_domain, 1, 65536),
+    LIMIT(connects_per_source, 1, 65536),
+    LIMIT_AT("fds_per_domain", fds_per_domain, 3, 1u << 20),
 };
 
 int v4v_uid_range_parse(const char *s, uint32_t *first, uint32_t *last, char *err, size_t errlen)
@@ -230,7 +235,7 @@ static int config_line(char *line, struct v4v_config *cfg, char *err, size_t err
 				 argv[1]);
 			return -EINVAL;
 		}
-		char *f = (char *)&cfg->lim + k->off;
+		char *f = (char *)cfg + k->off;
 		if (k->bytes == 8)
 			memcpy(f, &v, 8);
 		else {

@@ -31,8 +31,13 @@ void v4v_endpoint_format(char *buf, size_t cap, uint16_t dom, uint32_t port);
 #define V4V_DOMAIN_UID_FIRST 61184u
 #define V4V_DOMAIN_UID_LAST  65519u
 
+/* fds_per_domain: fds v4vd holds for one domain (domain fds, channels
+ * and VIRQs, doorbells); the shell enforces it, -EMFILE past it. */
+#define V4V_FDS_PER_DOMAIN 512u
+
 struct v4v_config {
 	struct hv_limits lim;
+	uint32_t fds_per_domain;      /* the shell's; 0 until set: the default */
 	uint32_t uid_first, uid_last; /* domain_uids; 0-0 until set: the default */
 	enum hv_fw_action policy;
 	unsigned nrules;

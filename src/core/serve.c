@@ -181,6 +181,13 @@ size_t hv_serve(struct hv *hv, struct hv_client *c, const union v4v_req_any *q, 
 	return sizeof(out->r);
 }
 
+size_t hv_serve_refuse(const union v4v_req_any *q, size_t n, int err, union v4v_reply_any *out)
+{
+	bool whole = n != HV_REQ_TRUNCATED && n >= sizeof(q->h);
+	out->r = (struct v4v_reply){.h = whole ? q->h : (struct v4v_req_hdr){0}, .ret = err};
+	return sizeof(out->r);
+}
+
 int hv_attach_check(struct hv *hv, const struct v4v_req_attach *q, size_t n, unsigned nfds)
 {
 	int err = n == HV_REQ_TRUNCATED ? -EMSGSIZE : v4v_req_check(q, n);

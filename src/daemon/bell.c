@@ -83,7 +83,7 @@ void v4vd_bell_reap(struct v4vd *s)
 		s->bell_todo = b->todo_next;
 		b->todo = 0;
 		if (what & BELL_DROP) {
-			v4vd_bury(s, &b->e);
+			v4vd_bell_free(s, b); /* its one teardown: gives its fd back */
 			continue;
 		}
 		if (what & BELL_DRAIN)
@@ -100,7 +100,8 @@ int v4vd_bell_new(struct v4vd *s, int *fd, struct dbell **out)
 	struct dbell *b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	*b = (struct dbell){.e = {.kind = FD_BELL, .fd = -1}, .armed = true};
+	*b =
+	    (struct dbell){.e = {.kind = FD_BELL, .fd = -1}, .armed = true, .domid = V4V_DOMID_ANY};
 	int e = v4vd_take_socket(s, *fd, &b->e);
 	if (e) {
 		v4vd_bell_free(s, b); /* *fd stays the caller's */
@@ -121,6 +122,8 @@ int v4vd_bell_new(struct v4vd *s, int *fd, struct dbell **out)
  * batch. */
 void v4vd_bell_free(struct v4vd *s, struct dbell *b)
 {
+	if (b->domid != V4V_DOMID_ANY)
+		v4vd_fds_give(s, b->domid, 1);
 	v4vd_bell_unlist(s, b);
 	if (b->todo)
 		for (struct dbell **pp = &s->bell_todo; *pp; pp = &(*pp)->todo_next)
@@ -144,8 +147,8 @@ void v4vd_bell_handle(struct v4vd *s, struct dbell *b, uint32_t events)
 	/* Anything from the owner is a kick: move its send ring first, and
 	 * poll it for a while: the next message will likely come soon. */
 	if (b->has_tx) {
-		hv_tx_pump(s->hv, b->ring, TX_BUDGET);
-		v4vd_reap(s); /* what the pump's callbacks queued, before we decide */
+		v4vd_tx_pump(s, b); /* within its domain's budget (fair.c) */
+		v4vd_reap(s);	    /* what the pump's callbacks queued, before we decide */
 		v4vd_bell_hot(s, b);
 		s->last_move = v4vd_now_ns();
 	}

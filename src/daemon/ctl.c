@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -168,16 +169,17 @@ static int cmd_stats(struct v4vd *s, int argc, char **argv, struct out *o, int *
 		ndom++;
 	for (struct hv_ring *r = hv_ring_next(s->hv, NULL); r; r = hv_ring_next(s->hv, r))
 		nring++;
-	outf(o,
-	     "ok\ndomains:n\tprocs:n\trings:n\tmapped_bytes:n\trequests:n\tbad_requests:n"
-	     "\tfw_rules:n\tpolicy:s\tcpu_user_ms:n\tcpu_sys_ms:n\tmax_rss_kb:n\tfds:n\tpid:n\n");
-	outf(o, "%u\t%u\t%u\t%llu\t%llu\t%llu\t%u\t%s\t%ld\t%ld\t%ld\t%u\t%d\n", ndom, s->nchans,
-	     nring, (unsigned long long)s->mapped_bytes, (unsigned long long)s->requests,
-	     (unsigned long long)hv_bad_requests(s->hv), hv_fw_count(s->hv),
-	     v4v_action_name(hv_fw_policy(s->hv)),
+	outf(o, "ok\ndomains:n\tprocs:n\trings:n\tmapped_bytes:n\trequests:n\tbad_requests:n"
+		"\tfw_rules:n\tpolicy:s\tcpu_user_ms:n\tcpu_sys_ms:n\tmax_rss_kb:n\tfds:n\tpid:n"
+		"\tremoval_work:n\tfds_lost:n\tshed:n\n");
+	outf(o, "%u\t%u\t%u\t%llu\t%llu\t%llu\t%u\t%s\t%ld\t%ld\t%ld\t%u\t%d\t%llu\t%llu\t%llu\n",
+	     ndom, s->nchans, nring, (unsigned long long)s->mapped_bytes,
+	     (unsigned long long)s->requests, (unsigned long long)hv_bad_requests(s->hv),
+	     hv_fw_count(s->hv), v4v_action_name(hv_fw_policy(s->hv)),
 	     ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000,
 	     ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000, ru.ru_maxrss, count_fds(),
-	     (int)getpid());
+	     (int)getpid(), (unsigned long long)hv_removal_work(s->hv),
+	     (unsigned long long)s->fds_lost, (unsigned long long)s->shed);
 	return 0;
 }
 
@@ -407,17 +409,74 @@ static void run_command(struct v4vd *s, char *line, struct out *o, int *fd)
 	fail(o, "unknown command '%s%s%s'", argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
 }
 
+/*
+ * A control connection is read without blocking the loop: what has arrived
+ * of its frame (a 32-bit length, then the command) is kept until the rest
+ * comes, so a client that stalls mid-command holds up nobody else.  One
+ * command per connection per round.
+ */
+struct ctlconn {
+	struct fdent e;
+	uint32_t len; /* the frame's length word, once got >= 4 */
+	size_t got;   /* bytes of the frame received so far */
+	char *buf;    /* the command, len + 1 bytes */
+};
+
+struct fdent *v4vd_ctl_conn(int fd)
+{
+	struct ctlconn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->e = (struct fdent){.kind = FD_CONTROL, .fd = fd};
+	return &c->e;
+}
+
+static void ctl_close(struct v4vd *s, struct ctlconn *c)
+{
+	free(c->buf);
+	c->buf = NULL;
+	v4vd_bury(s, &c->e);
+}
+
+/* Read what is there; true when the whole frame is in. */
+static bool ctl_read(struct v4vd *s, struct ctlconn *c)
+{
+	for (;;) {
+		bool head = c->got < sizeof(c->len);
+		char *p = head ? (char *)&c->len + c->got : c->buf + (c->got - sizeof(c->len));
+		size_t want = head ? sizeof(c->len) - c->got : c->len + sizeof(c->len) - c->got;
+		if (want == 0)
+			return true;
+		ssize_t r = recv(c->e.fd, p, want, MSG_DONTWAIT);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return false;
+		if (r <= 0) {
+			ctl_close(s, c);
+			return false;
+		}
+		c->got += (size_t)r;
+		if (head && c->got == sizeof(c->len)) {
+			if (c->len > CTL_REQ_MAX || !(c->buf = malloc((size_t)c->len + 1))) {
+				ctl_close(s, c);
+				return false;
+			}
+		}
+	}
+}
+
 void ctl_handle(struct v4vd *s, struct fdent *e)
 {
-	char *req = NULL;
-	uint32_t n;
+	struct ctlconn *c = (struct ctlconn *)e;
 	int fd = -1;
 	struct out o = {0};
 
-	if (v4v_frame_recv(e->fd, &req, &n, CTL_REQ_MAX, NULL) < 0) {
-		v4vd_bury(s, e);
+	if (!ctl_read(s, c))
 		return;
-	}
+	char *req = c->buf;
+	uint32_t n = c->len;
+	req[n] = '\0';
+	c->buf = NULL;
+	c->got = 0;
 	if (strlen(req) != n)
 		fail(&o, "command contains a NUL byte");
 	else
@@ -426,7 +485,7 @@ void ctl_handle(struct v4vd *s, struct fdent *e)
 	if (o.oom)
 		fail(&o, "out of memory");
 	if (!o.buf || v4v_frame_send(e->fd, o.buf, (uint32_t)o.len, fd) < 0)
-		v4vd_bury(s, e);
+		ctl_close(s, c);
 	if (fd >= 0)
 		close(fd); /* the client has its copy now, or never will */
 	free(o.buf);

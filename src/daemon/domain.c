@@ -46,11 +46,16 @@ int v4vd_domain_create(struct v4vd *s, uint16_t domid, const char *name, bool pe
 
 int v4vd_domain_hold(struct v4vd *s, struct ddom *dd)
 {
-	int sv[2], e;
+	int sv[2], e = v4vd_fds_take(s, dd, 1);
+	if (e)
+		return e;
 	struct dhold *h = calloc(1, sizeof(*h));
-	if (!h)
+	if (!h) {
+		v4vd_fds_give(s, hv_domain_id(dd->hd), 1);
 		return -ENOMEM;
+	}
 	h->e = (struct fdent){.kind = FD_DOMAIN, .fd = -1};
+	h->dd = dd; /* its fd is counted: v4vd_hold_free gives it back */
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		e = -errno;
 		v4vd_hold_free(s, h);
@@ -67,7 +72,6 @@ int v4vd_domain_hold(struct v4vd *s, struct ddom *dd)
 		v4vd_hold_free(s, h);
 		return e;
 	}
-	h->dd = dd;
 	h->next = dd->holds;
 	dd->holds = h;
 	return sv[1];
@@ -90,6 +94,7 @@ void v4vd_chan_free(struct v4vd *s, struct dchan *ch)
 				break;
 			}
 		s->nchans--;
+		v4vd_fds_give(s, hv_domain_id(ch->dd->hd), 2); /* channel, VIRQ */
 	}
 	if (ch->staging)
 		v4vd_memfd_release(s, ch->staging);
@@ -101,12 +106,14 @@ void v4vd_chan_free(struct v4vd *s, struct dchan *ch)
 /* A hold's teardown, whatever was built of it. */
 void v4vd_hold_free(struct v4vd *s, struct dhold *h)
 {
-	if (h->dd)
+	if (h->dd) {
+		v4vd_fds_give(s, hv_domain_id(h->dd->hd), 1);
 		for (struct dhold **pp = &h->dd->holds; *pp; pp = &(*pp)->next)
 			if (*pp == h) {
 				*pp = h->next;
 				break;
 			}
+	}
 	v4vd_bury(s, &h->e);
 }
 
@@ -165,7 +172,9 @@ void v4vd_attach_handle(struct v4vd *s, struct dhold *h)
 	struct v4v_req_attach req = {0}; /* a short packet echoes no stack bytes */
 	int fds[2];
 	unsigned nfds;
-	ssize_t n = v4v_recv_fds(h->e.fd, &req, sizeof(req), fds, 2, &nfds, MSG_DONTWAIT);
+	bool lost;
+	ssize_t n =
+	    v4v_recv_fds_lost(h->e.fd, &req, sizeof(req), fds, 2, &nfds, MSG_DONTWAIT, &lost);
 	union v4v_reply_any out;
 	size_t rlen;
 
@@ -177,7 +186,13 @@ void v4vd_attach_handle(struct v4vd *s, struct dhold *h)
 		domain_maybe_gone(s, dd);
 		return;
 	}
-	int err = hv_attach_check(s->hv, &req, n < 0 ? HV_REQ_TRUNCATED : (size_t)n, nfds);
+	int err = lost ? -EMFILE
+		       : hv_attach_check(s->hv, &req, n < 0 ? HV_REQ_TRUNCATED : (size_t)n, nfds);
+	if (lost)
+		s->fds_lost++;
+	/* Limits: processes of the domain, fds v4vd holds for it (fair.c). */
+	if (!err && !(err = hv_client_admit(s->hv, h->dd->hd)))
+		err = v4vd_fds_take(s, h->dd, 2);
 	if (err) {
 		/* No channel to answer on: the domain fd carries the error. */
 		rlen = hv_attach_reply(h->dd->hd, &req, err, &out);
@@ -189,6 +204,7 @@ void v4vd_attach_handle(struct v4vd *s, struct dhold *h)
 
 	struct dchan *ch = calloc(1, sizeof(*ch));
 	if (!ch) {
+		v4vd_fds_give(s, hv_domain_id(h->dd->hd), 2);
 		rlen = hv_attach_reply(h->dd->hd, &req, -ENOMEM, &out);
 		v4v_send_fds(fds[0], &out, rlen, NULL, 0, MSG_DONTWAIT);
 		close(fds[0]);
@@ -227,6 +243,7 @@ void v4vd_attach_handle(struct v4vd *s, struct dhold *h)
 		rlen = hv_attach_reply(h->dd->hd, &req, err, &out);
 		v4v_send_fds(answer, &out, rlen, NULL, 0, MSG_DONTWAIT);
 		v4vd_chan_free(s, ch);
+		v4vd_fds_give(s, hv_domain_id(h->dd->hd), 2);
 		return;
 	}
 	ch->dd = h->dd;
@@ -265,30 +282,50 @@ static void request_io(struct v4vd *s, struct dchan *ch, const struct hv_io *io,
 		m->tx = p;
 	}
 	if (io->bell) {
-		if ((m->err = v4vd_bell_new(s, &fds[1], &b)) < 0)
+		uint16_t domid = hv_domain_id(ch->dd->hd);
+		if ((m->err = v4vd_fds_take(s, ch->dd, 1)) < 0)
 			return;
+		if ((m->err = v4vd_bell_new(s, &fds[1], &b)) < 0) {
+			v4vd_fds_give(s, domid, 1);
+			return;
+		}
+		b->domid = domid; /* v4vd_bell_free gives the fd back */
 		m->bell = b;
 	}
 }
 
 void v4vd_chan_handle(struct v4vd *s, struct dchan *ch)
 {
-	for (int i = 0; i < BATCH; i++) {
+	/* The domain's share of this round (fair.c); the rest waits for the
+	 * next round: the channel stays readable. */
+	unsigned budget = v4vd_req_budget(s, ch->dd);
+	for (unsigned i = 0; i < budget; i++) {
 		int fds[3];
 		unsigned nfds;
-		ssize_t n =
-		    v4v_recv_fds(ch->e.fd, &s->req, sizeof(s->req), fds, 3, &nfds, MSG_DONTWAIT);
+		bool lost;
+		ssize_t n = v4v_recv_fds_lost(ch->e.fd, &s->req, sizeof(s->req), fds, 3, &nfds,
+					      MSG_DONTWAIT, &lost);
 		if (n == -EAGAIN)
 			return;
-		if ((n < 0 && n != -EMSGSIZE) || (n == 0 && nfds == 0 && hung_up(ch->e.fd)))
+		if ((n < 0 && n != -EMSGSIZE) ||
+		    (n == 0 && nfds == 0 && !lost && hung_up(ch->e.fd)))
 			goto gone;
+		v4vd_req_spent(s, ch->dd);
 		size_t len = n < 0 ? HV_REQ_TRUNCATED : (size_t)n;
-		struct hv_io io;
+		size_t rlen;
 		struct hv_mapped m = {0};
-		hv_serve_io(&s->req, len, nfds, &io);
-		request_io(s, ch, &io, fds, &m);
-		size_t rlen = hv_serve(s->hv, ch->hc, &s->req, len, nfds, &m, &s->reply);
-		v4vd_reap(s); /* before the next request maps anything */
+		if (lost) {
+			/* Its fds did not fit (v4vd is out of fds): refuse it, with its
+			 * header, so the caller gets EMFILE, not a broken channel. */
+			s->fds_lost++;
+			rlen = hv_serve_refuse(&s->req, len, -EMFILE, &s->reply);
+		} else {
+			struct hv_io io;
+			hv_serve_io(&s->req, len, nfds, &io);
+			request_io(s, ch, &io, fds, &m);
+			rlen = hv_serve(s->hv, ch->hc, &s->req, len, nfds, &m, &s->reply);
+			v4vd_reap(s); /* before the next request maps anything */
+		}
 		if (m.registered && m.bell) {
 			struct dbell *b = m.bell;
 			b->ring = m.registered;

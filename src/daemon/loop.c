@@ -35,6 +35,7 @@ void v4vd_bury(struct v4vd *s, struct fdent *e)
 	if (e->fd >= 0) {
 		epoll_ctl(s->epfd, EPOLL_CTL_DEL, e->fd, NULL); /* ENOENT: never added */
 		close(e->fd);
+		v4vd_fd_freed(s);
 	}
 	v4vd_socket_release(s, e); /* if taken from a domain (take.c) */
 	e->fd = -1;
@@ -108,11 +109,15 @@ void v4vd_bell_unlist(struct v4vd *s, struct dbell *b)
 			*pp = b->kick_next;
 			break;
 		}
+	if (!b->hot)
+		return;
 	for (struct dbell **pp = &s->hot; *pp; pp = &(*pp)->hot_next)
 		if (*pp == b) {
 			*pp = b->hot_next;
 			break;
 		}
+	b->hot = false;
+	v4vd_hot_count(s, b, -1);
 }
 
 static void flush_kicks(struct v4vd *s)
@@ -145,10 +150,13 @@ void v4vd_bell_hot(struct v4vd *s, struct dbell *b)
 	b->hot = true;
 	b->hot_next = s->hot;
 	s->hot = b;
+	v4vd_hot_count(s, b, 1);
 }
 
 /*
- * One polling round over the hot send rings.  Returns whether anything
+ * One polling round over the hot send rings, each within its domain's
+ * share of the round (fair.c), so that a domain with many send rings moves
+ * as much per round as one with a single ring.  Returns whether anything
  * moved.  Rings idle past SPIN_NS are parked (announce, then re-check),
  * after which only a kick brings them back: v4vd sleeps when all is idle.
  */
@@ -157,7 +165,7 @@ static bool pump_hot(struct v4vd *s)
 	bool moved = false;
 	hv_poll_waiters(s->hv);
 	for (struct dbell *b = s->hot; b; b = b->hot_next)
-		if (hv_tx_pump(s->hv, b->ring, TX_BUDGET))
+		if (v4vd_tx_pump(s, b))
 			moved = true;
 	uint64_t now = v4vd_now_ns();
 	if (moved) {
@@ -171,6 +179,7 @@ static bool pump_hot(struct v4vd *s)
 		if (hv_tx_park(s->hv, b->ring)) {
 			*pp = b->hot_next;
 			b->hot = false;
+			v4vd_hot_count(s, b, -1);
 		} else {
 			pp = &b->hot_next;
 		}
@@ -182,6 +191,7 @@ void v4vd_run(struct v4vd *s)
 {
 	struct epoll_event ev[64];
 	while (!s->stop) {
+		s->round++; /* fresh per-domain budgets (fair.c) */
 		/* Poll (timeout 0) while send rings are hot, else sleep. */
 		int n = epoll_wait(s->epfd, ev, 64, s->hot ? 0 : -1);
 		if (n < 0 && errno != EINTR) {

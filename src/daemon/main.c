@@ -141,8 +141,11 @@ static int open_control(struct v4vd *s)
 void v4vd_ctl_accept(struct v4vd *s, int lfd)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			v4vd_accept_shed(s, lfd); /* else it stays queued: a busy loop */
 		return;
+	}
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
@@ -155,12 +158,11 @@ void v4vd_ctl_accept(struct v4vd *s, int lfd)
 	struct timeval tv = {.tv_sec = 1};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	struct fdent *e = malloc(sizeof(*e));
+	struct fdent *e = v4vd_ctl_conn(fd); /* read without blocking (ctl.c) */
 	if (!e) {
 		close(fd);
 		return;
 	}
-	*e = (struct fdent){.kind = FD_CONTROL, .fd = fd};
 	if (v4vd_ep_add(s, e) < 0) {
 		close(fd);
 		free(e);
@@ -219,7 +221,9 @@ int main(int argc, char **argv)
 	int c;
 
 	hv_limits_default(&cfg.lim);
+	cfg.fds_per_domain = V4V_FDS_PER_DOMAIN;
 	s.rundir = NULL;
+	s.reserve_fd = -1;
 	while ((c = getopt_long(argc, argv, "r:fc:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': s.rundir = optarg; break;
@@ -245,6 +249,8 @@ int main(int argc, char **argv)
 	if (config && load_config(config, &cfg) < 0)
 		return 1;
 	v4vd_principal_init(&s, &cfg);
+	s.fds_per_domain = cfg.fds_per_domain;
+	v4vd_reserve_fd(&s);
 
 	static const struct hv_ops ops = {
 	    .signal = v4vd_on_signal,

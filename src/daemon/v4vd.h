@@ -63,6 +63,7 @@ struct dbell {
 	struct dbell *hot_next;
 	unsigned todo; /* BELL_* work queued by core callbacks (v4vd_reap) */
 	struct dbell *todo_next;
+	uint16_t domid; /* whose fd it is (fair.c: fds, send budget) */
 };
 
 #define BELL_ARM   1u /* listen again (EPOLLIN) */
@@ -86,6 +87,10 @@ struct ddom {
 	struct dhold *holds;
 	struct dchan *chans;
 	bool persistent; /* created by `v4vctl domain create`: lives until destroyed */
+	unsigned nfds;	 /* fds v4vd holds for it: fds_per_domain (fair.c) */
+	unsigned nhot;	 /* its hot send rings */
+	uint64_t round;	 /* the round its budgets below are for */
+	unsigned req_left, tx_left;
 };
 
 struct v4vd {
@@ -112,13 +117,20 @@ struct v4vd {
 	uint32_t uid_first, uid_last;		     /* domain_uids (principal.c) */
 	uint64_t reject_window;			     /* firewall log rate limit: this second, */
 	unsigned rejects_logged, rejects_suppressed; /* lines logged, lines not */
-	union v4v_req_any req;			     /* the request being served, */
-	union v4v_reply_any reply;		     /* and its reply */
+	uint64_t round;				     /* event-loop passes (fair.c budgets) */
+	uint32_t fds_per_domain;		     /* v4vd.conf */
+	int reserve_fd;				     /* given up to refuse a connection at EMFILE */
+	bool listen_paused;	   /* no reserve: listener off until an fd closes */
+	uint64_t shed, fds_lost;   /* connections refused, requests' fds lost */
+	union v4v_req_any req;	   /* the request being served, */
+	union v4v_reply_any reply; /* and its reply */
 };
 
-#define BATCH	  64	 /* requests served per channel per wake-up */
-#define TX_BUDGET 256	 /* messages moved per send ring per round */
-#define SPIN_NS	  200000 /* keep polling send rings this long after the last move */
+#define BATCH	       64     /* requests served per channel per wake-up */
+#define TX_BUDGET      256    /* messages moved per send ring per round */
+#define DOM_REQ_BUDGET 64     /* requests served per domain per round */
+#define DOM_TX_BUDGET  256    /* send-ring messages moved per domain per round */
+#define SPIN_NS	       200000 /* keep polling send rings this long after the last move */
 
 /* main.c */
 void logmsg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -180,7 +192,20 @@ void v4vd_principal_init(struct v4vd *s, const struct v4v_config *cfg);
 int v4vd_domain_uid(const struct v4vd *s, uint16_t domid, uint32_t *uid);
 unsigned v4vd_uid_domids(const struct v4vd *s); /* the highest domid with a uid */
 
-/* Control socket (ctl.c): handle one connection's readable event. */
+/* Fair shares (fair.c): per-domain budgets per round, fds per domain,
+ * v4vd's own fd limit. */
+unsigned v4vd_req_budget(struct v4vd *s, struct ddom *dd); /* requests it may serve now */
+void v4vd_req_spent(struct v4vd *s, struct ddom *dd);
+unsigned v4vd_tx_pump(struct v4vd *s, struct dbell *b); /* hv_tx_pump within budget */
+void v4vd_hot_count(struct v4vd *s, struct dbell *b, int delta);
+int v4vd_fds_take(struct v4vd *s, struct ddom *dd, unsigned n); /* -EMFILE past the limit */
+void v4vd_fds_give(struct v4vd *s, uint16_t domid, unsigned n);
+void v4vd_reserve_fd(struct v4vd *s);
+void v4vd_accept_shed(struct v4vd *s, int lfd); /* accept failed: EMFILE/ENFILE */
+void v4vd_fd_freed(struct v4vd *s);
+
+/* Control socket (ctl.c): a connection's object, and its readable event. */
+struct fdent *v4vd_ctl_conn(int fd);
 void ctl_handle(struct v4vd *s, struct fdent *e);
 
 #endif

@@ -38,7 +38,7 @@
 
 /* Message types on the wire: datagrams, and the stream protocol. */
 #define MT_DGRAM  0u
-#define MT_SYN	  0x53540001u
+#define MT_SYN	  V4V_MT_SYN /* wire/proto.h: v4vd counts them */
 #define MT_SYNACK 0x53540002u
 #define MT_DATA	  0x53540003u
 #define MT_FIN	  0x53540004u

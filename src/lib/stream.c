@@ -291,6 +291,10 @@ int v4v_connect(int fd, const struct v4v_addr *peer)
 		s->state = S_CONNECTING;
 		return v4v__fail(EINPROGRESS);
 	}
+	/* Too many of our domain's requests wait unread at that listener
+	 * (v4vd's connects_per_source): try later, or refused. */
+	if (e == -ENOBUFS)
+		e = s->nonblock ? -EAGAIN : -ECONNREFUSED;
 	return e ? v4v__fail((int)-v4v__unreach(e)) : 0;
 }
 

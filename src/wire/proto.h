@@ -31,6 +31,14 @@
 #define V4V_REQ_MAX	  8192u		     /* largest request packet */
 #define V4V_REPLY_MAX	  8192u		     /* largest reply packet */
 
+/*
+ * The one message type v4vd looks at: a stream connection request (SYN,
+ * libv4v's sock.h).  v4vd counts a source domain's unconsumed SYNs in each
+ * ring and refuses more than limits.connects_per_source with -ENOBUFS, so
+ * one client cannot fill a listener's ring (a v4v addition; Argo has none).
+ */
+#define V4V_MT_SYN 0x53540001u
+
 enum v4v_op {
 	V4V_OP_REGISTER_RING = 1, /* Argo numbering for the four Argo ops */
 	V4V_OP_UNREGISTER_RING = 2,
