@@ -366,6 +366,9 @@ static uint32_t emit(struct vm *vm, struct conn *c, const struct vq_chain *ch, u
 			      .buf_alloc = VM_BUF_ALLOC,
 			      .fwd_cnt = c->fwd_cnt};
 	uint8_t raw[VSOCK_HDR_SIZE];
+	if (vm->verbose && op != VSOCK_OP_RW)
+		fprintf(stderr, "v4v-vm: to guest port %u from %llu:%u: op %u flags %u\n",
+			c->guest_port, (unsigned long long)c->peer_cid, c->peer_port, op, flags);
 	pkt_encode(&h, raw);
 	vq_chain_write(ch, 0, raw, sizeof(raw));
 	if (len)

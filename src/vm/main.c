@@ -75,6 +75,11 @@ static void drain_tx(struct vm *vm)
 		struct vsock_hdr h;
 		enum pkt_err e = r == 1 ? pkt_parse(&c, vm->guest_cid, &h) : PKT_SHORT;
 		if (e == PKT_OK) {
+			if (vm->verbose && h.op != VSOCK_OP_RW)
+				fprintf(stderr,
+					"v4v-vm: from guest port %u to %llu:%u: op %u flags %u\n",
+					h.src_port, (unsigned long long)h.dst_cid, h.dst_port, h.op,
+					h.flags);
 			conn_from_guest(vm, &h, &c);
 		} else {
 			if (vm->verbose)

@@ -7,7 +7,7 @@
  *                            the connection -> stdout until EOF
  *   guest listen PORT        accept one; the connection -> stdout until EOF
  *   guest hold CID PORT      connect, say "held", then block in read and
- *                            say how it ended
+ *                            say how it ended (and the socket's SO_ERROR)
  *
  * Every failure is one line "guest: WHAT: ENAME" on stderr (ENAME the
  * errno's name, which the harness greps for), exit status 1.
@@ -118,7 +118,13 @@ int main(int argc, char **argv)
 		ssize_t n = read(s, &c, 1);
 		if (n < 0)
 			die("hold");
-		fprintf(stderr, "guest: hold: %s\n", n == 0 ? "EOF" : "data");
+		/* A transport reset ends a blocked read with 0 and leaves the
+		 * reason in the socket's pending error. */
+		int err = 0;
+		socklen_t len = sizeof(err);
+		getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
+		fprintf(stderr, "guest: hold: %s, SO_ERROR %s\n", n == 0 ? "EOF" : "data",
+			err ? ename(err) : "0");
 		return 0;
 	}
 	fprintf(stderr, "usage: guest connect CID PORT | listen PORT | hold CID PORT\n");
