@@ -29,6 +29,7 @@
 
 #include "v4v/v4v.h"
 #include "vm/vm.h"
+#include "vm/watch.h"
 
 enum state { C_CONNECTING, C_REQUESTED, C_OPEN, C_CLOSING };
 
@@ -40,6 +41,7 @@ struct conn {
 	uint32_t peer_port, guest_port;
 	int fd;
 	uint32_t ev; /* what epoll watches on fd */
+	int wslot;   /* in the watcher's table */
 	/* owed to the guest */
 	bool tx_request, tx_response, tx_credit, tx_shutdown, tx_rst;
 	/* guest -> v4v */
@@ -95,6 +97,7 @@ static struct conn *conn_new(struct vm *vm, uint32_t guest_port, uint64_t peer_c
 	c->peer_cid = peer_cid;
 	c->peer_port = peer_port;
 	c->fd = fd;
+	c->wslot = watch_conn_add(peer_cid, peer_port, guest_port);
 	list_add_tail(vm, c);
 	vm->nconn++;
 	return c;
@@ -113,6 +116,7 @@ static void close_sock(struct vm *vm, struct conn *c)
 static void conn_free(struct vm *vm, struct conn *c)
 {
 	close_sock(vm, c);
+	watch_conn_del(c->wslot);
 	list_del(vm, c);
 	vm->nconn--;
 	free(c->buf);

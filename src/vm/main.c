@@ -5,7 +5,8 @@
  * between the guest's queues and the domain's stream sockets until QEMU
  * goes away.  The VM is the domain: when QEMU hangs up, v4v-vm exits at
  * once without closing anything, so v4vd destroys the domain and every
- * peer sees its connections reset.
+ * peer sees its connections reset.  If v4v-vm itself dies, the watcher
+ * it forked first (watch.c) resets the guest's side.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include "tools/tool.h"
 #include "v4v/v4v.h"
 #include "vm/vm.h"
+#include "vm/watch.h"
 
 const char *prog = "v4v-vm";
 
@@ -51,6 +53,17 @@ void vm_watch(struct vm *vm, int fd, struct tag *t, uint32_t events, uint32_t *c
 	if (epoll_ctl(vm->ep, op, fd, &ev) < 0)
 		die("epoll_ctl: %s", strerror(errno));
 	*cur = events;
+}
+
+static void mem_changed(void *arg, const struct vhu_mem *mem, const int *fds, unsigned nfds)
+{
+	watch_mem(mem, fds, nfds);
+}
+
+static void call_changed(void *arg, unsigned qi, int fd)
+{
+	if (qi == VQ_RX)
+		watch_call(fd);
 }
 
 static void kick_changed(void *arg, unsigned qi, int fd, bool add)
@@ -207,6 +220,8 @@ static void on_unix(struct vm *vm, int lfd)
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	vhost_init(&vm->vh, s, vm->guest_cid);
 	vm->vh.kick = kick_changed;
+	vm->vh.mem_set = mem_changed;
+	vm->vh.call = call_changed;
 	vm->vh.arg = vm;
 	vm->vh.verbose = vm->verbose;
 	static struct tag vt = {T_VHOST};
@@ -217,12 +232,14 @@ static void on_unix(struct vm *vm, int lfd)
 static void on_vhost(struct vm *vm)
 {
 	int e = vhost_handle(&vm->vh);
+	watch_rx(&vm->vh.q[VQ_RX]);
 	if (e == 0)
 		return;
 	if (e != -ECONNRESET)
 		fprintf(stderr, "v4v-vm: vhost-user connection: %s\n", strerror(-e));
 	/* The VM is gone: so is its domain, and every connection with it. */
 	fprintf(stderr, "v4v-vm: QEMU disconnected; exiting\n");
+	watch_quit();
 	_exit(e == -ECONNRESET ? 0 : 1);
 }
 
@@ -291,6 +308,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_IGN); /* the watcher reaps itself */
+	int e = watch_start();
+	if (e < 0)
+		die("cannot start the watcher: %s", strerror(-e));
 
 	vm->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (vm->ep < 0)
@@ -300,6 +321,7 @@ int main(int argc, char **argv)
 		vm->kick_tag[i].kind = T_KICK;
 	vm->d = create_domain(domid, name);
 	vm->guest_cid = (uint64_t)v4v_domid(vm->d) + VSOCK_CID_OFFSET;
+	watch_set_cid(vm->guest_cid);
 	if (listen_spec)
 		parse_listen(vm, listen_spec);
 	int lfd = listen_unix(path);

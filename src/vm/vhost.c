@@ -55,6 +55,8 @@ static void set_call(struct vhost *v, unsigned qi, int fd)
 	if (v->q[qi].call_fd >= 0)
 		close(v->q[qi].call_fd);
 	v->q[qi].call_fd = fd;
+	if (v->call)
+		v->call(v->arg, qi, fd);
 }
 
 void vhost_destroy(struct vhost *v)
@@ -150,6 +152,8 @@ static int set_mem_table(struct vhost *v, struct msg *m)
 		m->nfds = 0;
 		return -EPROTO;
 	}
+	if (v->mem_set)
+		v->mem_set(v->arg, &m->p.mem, m->fds, m->nfds);
 	int e = vm_mem_set(&v->mem, &m->p.mem, m->fds, m->nfds);
 	m->nfds = 0; /* vm_mem_set closed them */
 	if (e)

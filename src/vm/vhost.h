@@ -27,6 +27,9 @@ struct vhost {
 	/* Called before a kick fd is closed (add false) and after one is
 	 * installed (add true), so the event loop can watch it. */
 	void (*kick)(void *arg, unsigned qi, int fd, bool add);
+	/* Told of a new memory table (its fds still open) and call fd. */
+	void (*mem_set)(void *arg, const struct vhu_mem *mem, const int *fds, unsigned nfds);
+	void (*call)(void *arg, unsigned qi, int fd);
 	void *arg;
 	bool verbose;
 };
