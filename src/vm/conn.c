@@ -169,6 +169,13 @@ void conn_stray_rst(struct vm *vm, const struct vsock_hdr *h)
 						     .op = VSOCK_OP_RST};
 }
 
+void conn_drop_all(struct vm *vm)
+{
+	while (vm->head)
+		conn_free(vm, vm->head);
+	vm->nstray = 0;
+}
+
 /* ---- guest -> v4v ------------------------------------------------------ */
 
 /* Hand buf to the socket; then the EOF the guest asked for, once empty. */

@@ -66,6 +66,17 @@ static void call_changed(void *arg, unsigned qi, int fd)
 		watch_call(fd);
 }
 
+static void queue_stopped(void *arg, unsigned qi)
+{
+	struct vm *vm = arg;
+	if (qi == VQ_RX && vm->nconn) {
+		fprintf(stderr,
+			"v4v-vm: the guest reset its vsock device; dropping %u connections\n",
+			vm->nconn);
+		vm->drop_all = true; /* after this batch of events: they may name them */
+	}
+}
+
 static void kick_changed(void *arg, unsigned qi, int fd, bool add)
 {
 	struct vm *vm = arg;
@@ -222,6 +233,7 @@ static void on_unix(struct vm *vm, int lfd)
 	vm->vh.kick = kick_changed;
 	vm->vh.mem_set = mem_changed;
 	vm->vh.call = call_changed;
+	vm->vh.stopped = queue_stopped;
 	vm->vh.arg = vm;
 	vm->vh.verbose = vm->verbose;
 	static struct tag vt = {T_VHOST};
@@ -339,6 +351,10 @@ int main(int argc, char **argv)
 			die("epoll_wait: %s", strerror(errno));
 		for (int i = 0; i < n; i++)
 			dispatch(vm, lfd, &ev[i]);
+		if (vm->drop_all) {
+			vm->drop_all = false;
+			conn_drop_all(vm);
+		}
 		drain_tx(vm);
 		fill_rx(vm);
 	}

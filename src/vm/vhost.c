@@ -237,6 +237,8 @@ static int vring_msg(struct vhost *v, struct msg *m)
 		struct vhu_state s = {.index = qi, .num = q->last_avail};
 		set_kick(v, qi, -1);
 		q->enabled = false;
+		if (v->stopped)
+			v->stopped(v->arg, qi);
 		return reply(v, m, &s, sizeof(s));
 	}
 	case VHU_SET_VRING_ENABLE: q->enabled = m->p.state.num != 0; return 0;

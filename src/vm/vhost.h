@@ -30,6 +30,9 @@ struct vhost {
 	/* Told of a new memory table (its fds still open) and call fd. */
 	void (*mem_set)(void *arg, const struct vhu_mem *mem, const int *fds, unsigned nfds);
 	void (*call)(void *arg, unsigned qi, int fd);
+	/* Told when QEMU stops a queue (the driver reset the device: every
+	 * guest connection is gone with it). */
+	void (*stopped)(void *arg, unsigned qi);
 	void *arg;
 	bool verbose;
 };

@@ -55,6 +55,7 @@ struct vm {
 	struct vsock_hdr stray[VM_STRAY_MAX];
 	unsigned nstray;
 	bool verbose;
+	bool drop_all; /* the device was reset: drop every connection */
 	uint8_t bounce[VSOCK_MAX_PAYLOAD];
 };
 
@@ -66,6 +67,9 @@ void conn_accept(struct vm *vm, struct listener *l);
  * the bytes written, 0 when nothing is owed. */
 uint32_t conn_produce(struct vm *vm, const struct vq_chain *ch);
 void conn_stray_rst(struct vm *vm, const struct vsock_hdr *h);
+/* The guest's device was reset: every connection ends (v4v peers see the
+ * end of their streams), nothing is owed to the guest any more. */
+void conn_drop_all(struct vm *vm);
 
 /* main.c: watch fd for events (0: not at all). */
 void vm_watch(struct vm *vm, int fd, struct tag *t, uint32_t events, uint32_t *cur);

@@ -36,6 +36,7 @@ fi
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: no qemu-system-x86_64" >&2; exit 77; }
 PATH="$bin:$PATH"
 unset V4V_DOMAIN_FD
+mib=${V4V_VM_MIB:-4} # the size of the streams, in MiB
 
 dir=$(mktemp -d /tmp/v4v-vm-XXXXXX)
 export V4V_RUNTIME_DIR="$dir"
@@ -218,19 +219,28 @@ t_guest_to_process() {
 	start_vm vm1
 	dom_field vm1 domid >/dev/null || fail "v4vctl domains does not list vm1"
 	cat >"$dir/vm1.test.sh" <<-EOF
-		dd if=/dev/urandom of=/tmp/f bs=64k count=64 2>/dev/null
+		dd if=/dev/urandom of=/tmp/f bs=64k count=$((mib * 16)) 2>/dev/null
 		echo "V4VTEST SUM \$(sha256sum /tmp/f)"
+		echo "V4VTEST START"
 		/bin/guest connect $cid 5000 </tmp/f >/dev/null
 		echo "V4VTEST RC \$?"
 	EOF
-	local t0=$SECONDS
 	boot vm1
+	wait_console vm1 "V4VTEST START"
+	local t0=$(date +%s.%N)
 	wait_console vm1 "V4VTEST EXIT"
+	local t1=$(date +%s.%N)
 	console_has vm1 "V4VTEST RC 0" || fail "the guest's connect failed"
 	reap "$sink" 10
 	[ "$(sha256sum <"$dir/recv" | cut -d' ' -f1)" = "$(guest_sum vm1)" ] ||
-		fail "4 MiB from the guest arrived changed ($(stat -c %s "$dir/recv") bytes)"
-	echo "guest -> process: 4 MiB intact in $((SECONDS - t0))s (boot included)"
+		fail "$mib MiB from the guest arrived changed ($(stat -c %s "$dir/recv") bytes)"
+	echo "guest -> process: $mib MiB intact, $(rate "$t0" "$t1")"
+}
+
+# "N.N s, M MiB/s" for $mib MiB between two date +%s.%N stamps.
+rate() {
+	python3 -c 'import sys; t = float(sys.argv[2]) - float(sys.argv[1]); m = int(sys.argv[3])
+print("%.1f s, %.1f MiB/s (TCG)" % (t, m / t))' "$1" "$2" "$mib"
 }
 
 # A random file from a process domain to a guest listening on --listen.
@@ -242,17 +252,18 @@ t_process_to_guest() {
 		echo "V4VTEST RC \$?"
 		echo "V4VTEST SUM \$(sha256sum /tmp/r)"
 	EOF
-	head -c $((4 << 20)) /dev/urandom >"$dir/file"
-	local t0=$SECONDS
+	head -c $((mib << 20)) /dev/urandom >"$dir/file"
 	boot vm1
 	wait_console vm1 "guest: listening"
+	local t0=$(date +%s.%N)
 	timeout 120 v4v-run -q --name src -- v4vcat vm1 5001 <"$dir/file" >/dev/null 2>"$dir/src.err" ||
 		fail "v4vcat to the guest failed: $(cat "$dir/src.err")"
 	wait_console vm1 "V4VTEST EXIT"
 	console_has vm1 "V4VTEST RC 0" || fail "the guest's listen failed"
+	local t1=$(date +%s.%N)
 	[ "$(sha256sum <"$dir/file" | cut -d' ' -f1)" = "$(guest_sum vm1)" ] ||
-		fail "4 MiB to the guest arrived changed"
-	echo "process -> guest: 4 MiB intact in $((SECONDS - t0))s (boot included)"
+		fail "$mib MiB to the guest arrived changed"
+	echo "process -> guest: $mib MiB intact, $(rate "$t0" "$t1")"
 }
 
 # Two VMs, each its own v4v-vm and domain, talk through v4v.
