@@ -300,5 +300,12 @@ int vhost_handle(struct vhost *v)
 			m.h.size, e);
 	for (unsigned i = 0; i < m.nfds; i++)
 		close(m.fds[i]);
+	if (e == -EPROTO && (m.h.flags & VHU_VERSION_MASK) == VHU_VERSION) {
+		/* A malformed request in a well-framed stream: refuse it (a
+		 * request wanting a reply then gets none) and go on. */
+		fprintf(stderr, "v4v-vm: refusing malformed vhost-user request %u (size %u)\n",
+			m.h.request, m.h.size);
+		return 0;
+	}
 	return e;
 }
