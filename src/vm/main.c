@@ -161,21 +161,19 @@ static int listen_unix(const char *path)
 	return s;
 }
 
-static void add_listener(struct vm *vm, uint64_t port)
+/* Listen on every port parse_listen collected. */
+static void start_listeners(struct vm *vm)
 {
-	struct listener *l = &vm->listen[vm->nlisten];
-	if (vm->nlisten == VM_MAX_LISTEN)
-		die("--listen: at most %u ports", VM_MAX_LISTEN);
-	struct v4v_addr a = {.aport = (uint32_t)port, .domain_id = V4V_DOMID_ANY};
-	l->tag.kind = T_LISTENER;
-	l->port = (uint32_t)port;
-	l->fd = v4v_socket(vm->d, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
-	if (l->fd < 0 || v4v_bind(l->fd, &a) < 0 || v4v_listen(l->fd, 16) < 0)
-		die("cannot listen on v4v port %llu: %s", (unsigned long long)port,
-		    strerror(errno));
-	uint32_t cur = 0;
-	vm_watch(vm, l->fd, &l->tag, EPOLLIN, &cur);
-	vm->nlisten++;
+	for (unsigned i = 0; i < vm->nlisten; i++) {
+		struct listener *l = &vm->listen[i];
+		struct v4v_addr a = {.aport = l->port, .domain_id = V4V_DOMID_ANY};
+		l->tag.kind = T_LISTENER;
+		l->fd = v4v_socket(vm->d, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
+		if (l->fd < 0 || v4v_bind(l->fd, &a) < 0 || v4v_listen(l->fd, 16) < 0)
+			die("cannot listen on v4v port %u: %s", l->port, strerror(errno));
+		uint32_t cur = 0;
+		vm_watch(vm, l->fd, &l->tag, EPOLLIN, &cur);
+	}
 }
 
 /* "80,8000-8003": each port, each range. */
@@ -188,13 +186,18 @@ static void parse_listen(struct vm *vm, char *spec)
 			*dash = '\0';
 		if (!v4v_parse_u64(tok, 1, UINT32_MAX - 1, &lo) ||
 		    (dash && !v4v_parse_u64(dash + 1, lo, UINT32_MAX - 1, &hi)))
-			die("bad --listen port '%s'", tok);
+			die("bad --listen %s '%s%s%s' (ports 1..%u, ranges A-B with A <= B)",
+			    dash ? "range" : "port", tok, dash ? "-" : "", dash ? dash + 1 : "",
+			    UINT32_MAX - 1);
 		if (!dash)
 			hi = lo;
 		if (hi - lo >= VM_MAX_LISTEN)
 			die("--listen: at most %u ports", VM_MAX_LISTEN);
-		for (uint64_t p = lo; p <= hi; p++)
-			add_listener(vm, p);
+		for (uint64_t p = lo; p <= hi; p++) {
+			if (vm->nlisten == VM_MAX_LISTEN)
+				die("--listen: at most %u ports", VM_MAX_LISTEN);
+			vm->listen[vm->nlisten++].port = (uint32_t)p;
+		}
 	}
 }
 
@@ -319,6 +322,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	if (listen_spec)
+		parse_listen(vm, listen_spec);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGCHLD, SIG_IGN); /* the watcher reaps itself */
 	int e = watch_start();
@@ -334,8 +339,7 @@ int main(int argc, char **argv)
 	vm->d = create_domain(domid, name);
 	vm->guest_cid = (uint64_t)v4v_domid(vm->d) + VSOCK_CID_OFFSET;
 	watch_set_cid(vm->guest_cid);
-	if (listen_spec)
-		parse_listen(vm, listen_spec);
+	start_listeners(vm);
 	int lfd = listen_unix(path);
 	static struct tag ut = {T_UNIX};
 	uint32_t cur = 0;

@@ -221,8 +221,9 @@ static void __attribute__((noreturn)) watcher(int s)
 	int told = 0;
 	if (nmem && vm_mem_set(&mem, &table, mem_fds, nmem) == 0)
 		told = reset_all(&mem, call_fd);
-	dprintf(2, "v4v-vm: watcher: v4v-vm died; reset %d guest connection%s\n", told,
-		told == 1 ? "" : "s");
+	if (nmem) /* (quiet when no guest ever attached, e.g. a bad command line) */
+		dprintf(2, "v4v-vm: watcher: v4v-vm died; reset %d guest connection%s\n", told,
+			told == 1 ? "" : "s");
 	_exit(0);
 }
 
