@@ -279,6 +279,29 @@ t_process_to_guest() {
 	echo "process -> guest: $mib MiB intact, $(rate "$t0" "$t1")"
 }
 
+# The guest connects and the process domain sends: a download, ended by
+# the server's end of stream.
+t_guest_fetch() {
+	start_v4vd
+	head -c $((mib << 20)) /dev/urandom >"$dir/file"
+	# (an explicit redirection: bash gives a plain `cmd &` /dev/null)
+	v4v-run -q --name web -- v4vcat -l 5008 <"$dir/file" >/dev/null 2>"$dir/web.err" &
+	bg_pids+=($!)
+	wait_for "the server's ring" has_ring web 5008
+	local cid=$(($(dom_field web domid) + 2))
+	start_vm vm1
+	cat >"$dir/vm1.test.sh" <<-EOF
+		/bin/guest connect $cid 5008 </dev/null >/tmp/r
+		echo "V4VTEST RC \$?"
+		echo "V4VTEST SUM \$(sha256sum /tmp/r)"
+	EOF
+	boot vm1
+	wait_console vm1 "V4VTEST EXIT"
+	console_has vm1 "V4VTEST RC 0" || fail "the guest's download failed"
+	[ "$(sha256sum <"$dir/file" | cut -d' ' -f1)" = "$(guest_sum vm1)" ] ||
+		fail "$mib MiB downloaded by the guest arrived changed"
+}
+
 # Two VMs, each its own v4v-vm and domain, talk through v4v.
 t_vm_to_vm() {
 	start_v4vd
