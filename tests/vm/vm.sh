@@ -407,6 +407,34 @@ t_listen_refused() {
 	has_ring vm1 5006 || fail "vm1's listener is gone"
 }
 
+# The guest's peer domain killed: v4v-vm resets the guest's connection.
+t_peer_killed() {
+	start_v4vd
+	mkfifo "$dir/sink.in"
+	v4v-run -q --name sink -- v4vcat -l 5009 <>"$dir/sink.in" >/dev/null 2>"$dir/sink.err" &
+	local sink=$!
+	bg_pids+=("$sink")
+	wait_for "the sink's ring" has_ring sink 5009
+	local cid=$(($(dom_field sink domid) + 2))
+	start_vm vm1
+	cat >"$dir/vm1.test.sh" <<-EOF
+		/bin/guest hold $cid 5009
+		echo "V4VTEST RC \$?"
+		sleep 600
+	EOF
+	boot vm1
+	wait_console vm1 "guest: held"
+	kill -9 "$sink"
+	local t0=$SECONDS
+	wait_console vm1 "guest: hold:" 30
+	[ $((SECONDS - t0)) -le 5 ] || fail "the guest took $((SECONDS - t0))s to notice"
+	console_has vm1 "guest: hold: EOF, then write: EPIPE" ||
+		fail "the guest saw '$(grep 'guest: hold' "$dir/vm1.console")', not EOF then EPIPE"
+	# v4v-vm let go of the connection: only the VM's domain is left, ringless.
+	wait_for "the sink's domain to go" no_domain sink
+	wait_for "vm1's connection ring to go" sh -c '! v4vctl rings | grep -q " vm1 "'
+}
+
 # v4v-vm killed: the guest's connection through it is reset.
 t_backend_killed() {
 	start_v4vd
