@@ -407,6 +407,39 @@ t_listen_refused() {
 	has_ring vm1 5006 || fail "vm1's listener is gone"
 }
 
+# The guest's driver resets the device (unbind, as at a reboot or module
+# reload): QEMU stops the queues, v4v-vm drops the connections (their peers
+# read end of stream); bound again, the device is set up anew and works.
+t_device_reset() {
+	start_v4vd
+	mkfifo "$dir/sink.in"
+	v4v-run -q --name sink -- v4vcat -l 5010 <>"$dir/sink.in" >/dev/null 2>"$dir/sink.err" &
+	bg_pids+=($!)
+	wait_for "the sink's ring" has_ring sink 5010
+	spawn v4v-run -q --name sink2 -- v4vcat -l 5011 </dev/null >"$dir/out" 2>"$dir/sink2.err"
+	wait_for "the second sink's ring" has_ring sink2 5011
+	local cid=$(($(dom_field sink domid) + 2)) cid2=$(($(dom_field sink2 domid) + 2))
+	start_vm vm1
+	cat >"$dir/vm1.test.sh" <<-EOF
+		/bin/guest hold $cid 5010 &
+		sleep 2 # (inside the guest: time for the connection to open)
+		drv=/sys/bus/virtio/drivers/vmw_vsock_virtio_transport
+		dev=\$(basename \$(ls -d \$drv/virtio* | head -n 1))
+		echo \$dev >\$drv/unbind
+		echo "V4VTEST UNBOUND"
+		wait
+		echo \$dev >\$drv/bind
+		echo "again" | /bin/guest connect $cid2 5011 >/dev/null
+		echo "V4VTEST RC \$?"
+	EOF
+	boot vm1
+	wait_console vm1 "V4VTEST RC"
+	console_has vm1 "V4VTEST RC 0" || fail "no connection after the device came back"
+	grep -q "the guest reset its vsock device; dropping 1 connections" "$dir/vm1.vmm" ||
+		fail "v4v-vm did not drop the connection at the reset"
+	wait_for "the second connection's data at the sink" grep -q again "$dir/out"
+}
+
 # The guest's peer domain killed: v4v-vm resets the guest's connection.
 t_peer_killed() {
 	start_v4vd
