@@ -1,0 +1,515 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# v4v-vm against real QEMU and Debian's stock kernel: `vm.sh CASE`.
+#
+# Builds what it boots, once, into a cache under the build directory:
+# Debian's linux-image-amd64 (apt-get download, dpkg-deb -x), its vmlinux
+# unpacked from the bzImage (booted directly through its PVH entry), the
+# virtio and vsock modules, busybox-static and our static tests/vm/guest.
+# Each case writes the guest's /test.sh, packs an initramfs, starts a v4vd
+# in a fresh runtime directory, v4v-vm and QEMU (TCG, 1 vCPU, 128 MiB),
+# and reads the guest's verdicts from its serial console.  Polls, never
+# sleeps and hopes.  Exit 0 pass, 1 fail, 77 skip (no QEMU to be had).
+#
+# Environment (set by meson): V4V_BIN the build directory, V4VD v4vd,
+# V4V_SRC the source tree, V4V_VM_GUEST the guest program, V4V_VM_CACHE.
+set -eu
+
+case_name=${1:-}
+bin=${V4V_BIN:-}
+src=${V4V_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+[ -n "$case_name" ] && [ -n "$bin" ] || {
+	echo "usage: V4V_BIN=BUILDDIR vm.sh CASE" >&2
+	exit 1
+}
+v4vd_bin=${V4VD:-$bin/v4vd}
+guest_bin=${V4V_VM_GUEST:-$bin/tests/vm/guest}
+cache=${V4V_VM_CACHE:-$bin/tests/vm/cache}
+for t in "$v4vd_bin" "$bin/v4v-run" "$bin/v4vctl" "$bin/v4vcat" "$bin/v4v-vm" "$guest_bin"; do
+	[ -x "$t" ] || { echo "SKIP: $t is not built" >&2; exit 77; }
+done
+if ! command -v qemu-system-x86_64 >/dev/null || [ ! -x /bin/busybox ]; then
+	"$src/scripts/need-debs" qemu-system-x86 busybox-static ||
+		{ echo "SKIP: QEMU (qemu-system-x86) and busybox-static cannot be installed" >&2; exit 77; }
+fi
+command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: no qemu-system-x86_64" >&2; exit 77; }
+PATH="$bin:$PATH"
+unset V4V_DOMAIN_FD
+mib=${V4V_VM_MIB:-4} # the size of the streams, in MiB
+
+dir=$(mktemp -d /tmp/v4v-vm-XXXXXX)
+export V4V_RUNTIME_DIR="$dir"
+daemon=
+bg_pids=()
+declare -A qemu_pid vmm_pid
+
+cleanup() {
+	local p
+	for p in "${qemu_pid[@]}" "${vmm_pid[@]}" "${bg_pids[@]}"; do
+		kill -9 "$p" 2>/dev/null || true
+	done
+	if [ -n "$daemon" ]; then
+		kill "$daemon" 2>/dev/null || true
+		wait "$daemon" 2>/dev/null || true
+	fi
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+fail() {
+	local f
+	echo "FAIL ($case_name): $*" >&2
+	for f in "$dir"/*.console "$dir"/*.vmm "$dir/v4vd.log"; do
+		[ -s "$f" ] || continue
+		echo "--- $(basename "$f"):" >&2
+		tail -n 15 "$f" >&2
+	done
+	exit 1
+}
+
+# Poll until "$@" succeeds, for at most $WAIT_SECS (20) s.
+wait_for() {
+	local desc=$1 end=$((SECONDS + ${WAIT_SECS:-20}))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -lt "$end" ] || fail "timed out waiting for $desc"
+		sleep 0.05
+	done
+}
+
+spawn() {
+	"$@" &
+	bg=$!
+	bg_pids+=("$bg")
+}
+
+# Wait (boundedly) for pid $1 to exit; its status in $status.
+reap() {
+	local pid=$1 secs=${2:-30} i
+	for ((i = 0; i < secs * 20; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			status=0
+			wait "$pid" 2>/dev/null || status=$?
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "process $pid still running after ${secs}s"
+}
+
+start_v4vd() {
+	"$v4vd_bin" --foreground --runtime-dir "$dir" 2>"$dir/v4vd.log" &
+	daemon=$!
+	wait_for "v4vd to answer on its control socket" v4vctl stats
+}
+
+has_ring() {
+	v4vctl rings | awk -v n="$1" -v p="$2" '$2 == n && $3 == p { f = 1 } END { exit !f }'
+}
+
+dom_field() {
+	v4vctl -j domains | python3 -c '
+import json, sys
+for d in json.load(sys.stdin):
+    if d["name"] == sys.argv[1]:
+        print(d[sys.argv[2]])
+        break
+else:
+    sys.exit(1)' "$1" "$2"
+}
+
+dom_field_gt() {
+	local v
+	v=$(dom_field "$1" "$2") && [ "$v" -gt "$3" ]
+}
+
+no_domain() { ! dom_field "$1" domid; }
+
+# True when domain $1 has exactly one ring.
+one_ring() { [ "$(v4vctl rings | awk -v n="$1" '$2 == n' | wc -l)" = 1 ]; }
+
+# ---- the image ------------------------------------------------------------
+
+kdir=
+modules="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci vsock
+	vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport"
+
+# The kernel and its modules, fetched and unpacked once per build tree.
+prepare_kernel() {
+	mkdir -p "$cache"
+	exec 9>"$cache/.lock"
+	flock 9
+	if [ ! -s "$cache/vmlinux" ]; then
+		echo "vm.sh: fetching Debian's linux-image-amd64 into $cache" >&2
+		rm -rf "$cache/deb" "$cache/root"
+		mkdir -p "$cache/deb"
+		local dep
+		(cd "$cache/deb" && apt-get download -q linux-image-amd64 >/dev/null 2>&1) ||
+			fail "apt-get download linux-image-amd64 failed (run apt-get update?)"
+		dep=$(dpkg-deb -f "$cache"/deb/linux-image-amd64_*.deb Depends |
+			grep -o 'linux-image-[0-9][^ ,]*' | head -n 1)
+		[ -n "$dep" ] || fail "linux-image-amd64 depends on no kernel package"
+		(cd "$cache/deb" && apt-get download -q "$dep" >/dev/null 2>&1) ||
+			fail "apt-get download $dep failed"
+		# Only the kernel and the modules we load (the package is ~400 MB unpacked).
+		mkdir -p "$cache/root"
+		dpkg-deb --fsys-tarfile "$cache"/deb/"$dep"_*.deb |
+			tar -x -C "$cache/root" --wildcards './boot/vmlinuz-*' \
+				'./lib/modules/*/kernel/drivers/virtio/*' \
+				'./lib/modules/*/kernel/net/vmw_vsock/*' ||
+			fail "cannot unpack $dep"
+		python3 "$src/tests/vm/mkimage.py" vmlinux "$cache"/root/boot/vmlinuz-* \
+			"$cache/vmlinux" || fail "cannot unpack the kernel"
+		rm -rf "$cache/deb"
+	fi
+	exec 9>&-
+	kdir=$(echo "$cache"/root/lib/modules/*/kernel)
+}
+
+# initrd NAME: the initramfs for guest NAME, running $dir/NAME.test.sh.
+initrd() {
+	local name=$1 m f args=()
+	args+=("init=$src/tests/vm/init" "bin/busybox=/bin/busybox" "bin/guest=$guest_bin"
+		"test.sh=$dir/$name.test.sh")
+	for m in $modules; do
+		f=$(find "$kdir" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" | head -n 1)
+		[ -n "$f" ] || fail "module $m.ko is not in the kernel package"
+		case $f in # busybox insmod wants them plain
+		*.xz) xz -dc "$f" >"$dir/$m.ko" && f=$dir/$m.ko ;;
+		*.zst) zstd -qdc "$f" >"$dir/$m.ko" && f=$dir/$m.ko ;;
+		esac
+		args+=("lib/modules/$m.ko=$f")
+	done
+	python3 "$src/tests/vm/mkimage.py" initrd "$dir/$name.initrd" "${args[@]}" ||
+		fail "cannot build the initramfs"
+}
+
+# start_vm NAME [v4v-vm options]: the backend, its socket ready.
+start_vm() {
+	local name=$1
+	shift
+	v4v-vm --socket "$dir/$name.sock" --name "$name" ${VMM_VERBOSE:+--verbose} "$@" 2>"$dir/$name.vmm" &
+	vmm_pid[$name]=$!
+	wait_for "v4v-vm $name's socket" test -S "$dir/$name.sock"
+}
+
+# boot NAME: QEMU for guest NAME (its /test.sh written already).
+boot() {
+	local name=$1
+	initrd "$name"
+	qemu-system-x86_64 -nodefaults -no-user-config -display none -accel tcg -smp 1 \
+		-m 128M -object memory-backend-memfd,id=mem0,size=128M,share=on \
+		-machine pc,memory-backend=mem0 \
+		-chardev socket,id=c0,path="$dir/$name.sock" -device vhost-user-vsock-pci,chardev=c0 \
+		-kernel "$cache/vmlinux" -initrd "$dir/$name.initrd" \
+		-append "console=ttyS0 quiet panic=-1 no_timer_check" \
+		-serial file:"$dir/$name.console" -no-reboot 2>"$dir/$name.qemu" &
+	qemu_pid[$name]=$!
+}
+
+console_has() { grep -q -- "$2" "$dir/$1.console" 2>/dev/null; }
+
+# TEXT on NAME's console, or its QEMU gone (qemu_dead set) without it.
+qemu_dead=
+console_or_dead() {
+	console_has "$1" "$2" && return 0
+	kill -0 "${qemu_pid[$1]}" 2>/dev/null && return 1
+	console_has "$1" "$2" || qemu_dead=1
+}
+
+# wait_console NAME TEXT [SECS]: fails at once if QEMU exits without it.
+wait_console() {
+	WAIT_SECS=${3:-120} wait_for "'$2' on $1's console" console_or_dead "$1" "$2"
+	[ -z "$qemu_dead" ] || fail "QEMU for $1 exited before '$2' appeared on its console"
+}
+
+# The guest's "V4VTEST SUM <sha256>" line.
+guest_sum() {
+	sed -n 's/^V4VTEST SUM \([0-9a-f]*\) .*/\1/p' "$dir/$1.console" | head -n 1
+}
+
+# ---- the cases ------------------------------------------------------------
+
+# A random file from the guest to a process domain, intact.
+t_guest_to_process() {
+	start_v4vd
+	spawn v4v-run -q --name sink -- v4vcat -l 5000 </dev/null >"$dir/recv" 2>"$dir/sink.err"
+	local sink=$bg
+	wait_for "the sink's ring" has_ring sink 5000
+	local cid=$(($(dom_field sink domid) + 2))
+	start_vm vm1
+	dom_field vm1 domid >/dev/null || fail "v4vctl domains does not list vm1"
+	cat >"$dir/vm1.test.sh" <<-EOF
+		dd if=/dev/urandom of=/tmp/f bs=64k count=$((mib * 16)) 2>/dev/null
+		echo "V4VTEST SUM \$(sha256sum /tmp/f)"
+		echo "V4VTEST START"
+		/bin/guest connect $cid 5000 </tmp/f >/dev/null
+		echo "V4VTEST RC \$?"
+	EOF
+	boot vm1
+	wait_console vm1 "V4VTEST START"
+	local t0=$(date +%s.%N)
+	wait_console vm1 "V4VTEST EXIT"
+	local t1=$(date +%s.%N)
+	console_has vm1 "V4VTEST RC 0" || fail "the guest's connect failed"
+	reap "$sink" 10
+	[ "$(sha256sum <"$dir/recv" | cut -d' ' -f1)" = "$(guest_sum vm1)" ] ||
+		fail "$mib MiB from the guest arrived changed ($(stat -c %s "$dir/recv") bytes)"
+	echo "guest -> process: $mib MiB intact, $(rate "$t0" "$t1")"
+}
+
+# "N.N s, M MiB/s" for $mib MiB between two date +%s.%N stamps.
+rate() {
+	python3 -c 'import sys; t = float(sys.argv[2]) - float(sys.argv[1]); m = int(sys.argv[3])
+print("%.1f s, %.1f MiB/s (TCG)" % (t, m / t))' "$1" "$2" "$mib"
+}
+
+# A random file from a process domain to a guest listening on --listen.
+t_process_to_guest() {
+	start_v4vd
+	start_vm vm1 --listen 5001
+	cat >"$dir/vm1.test.sh" <<-EOF
+		/bin/guest listen 5001 >/tmp/r
+		echo "V4VTEST RC \$?"
+		echo "V4VTEST SUM \$(sha256sum /tmp/r)"
+	EOF
+	head -c $((mib << 20)) /dev/urandom >"$dir/file"
+	boot vm1
+	wait_console vm1 "guest: listening"
+	local t0=$(date +%s.%N)
+	timeout 120 v4v-run -q --name src -- v4vcat vm1 5001 <"$dir/file" >/dev/null 2>"$dir/src.err" ||
+		fail "v4vcat to the guest failed: $(cat "$dir/src.err")"
+	wait_console vm1 "V4VTEST EXIT"
+	console_has vm1 "V4VTEST RC 0" || fail "the guest's listen failed"
+	local t1=$(date +%s.%N)
+	[ "$(sha256sum <"$dir/file" | cut -d' ' -f1)" = "$(guest_sum vm1)" ] ||
+		fail "$mib MiB to the guest arrived changed"
+	echo "process -> guest: $mib MiB intact, $(rate "$t0" "$t1")"
+}
+
+# The guest connects and the process domain sends: a download, ended by
+# the server's end of stream.
+t_guest_fetch() {
+	start_v4vd
+	head -c $((mib << 20)) /dev/urandom >"$dir/file"
+	# (an explicit redirection: bash gives a plain `cmd &` /dev/null)
+	v4v-run -q --name web -- v4vcat -l 5008 <"$dir/file" >/dev/null 2>"$dir/web.err" &
+	bg_pids+=($!)
+	wait_for "the server's ring" has_ring web 5008
+	local cid=$(($(dom_field web domid) + 2))
+	start_vm vm1
+	cat >"$dir/vm1.test.sh" <<-EOF
+		/bin/guest connect $cid 5008 </dev/null >/tmp/r
+		echo "V4VTEST RC \$?"
+		echo "V4VTEST SUM \$(sha256sum /tmp/r)"
+	EOF
+	boot vm1
+	wait_console vm1 "V4VTEST EXIT"
+	console_has vm1 "V4VTEST RC 0" || fail "the guest's download failed"
+	[ "$(sha256sum <"$dir/file" | cut -d' ' -f1)" = "$(guest_sum vm1)" ] ||
+		fail "$mib MiB downloaded by the guest arrived changed"
+}
+
+# Two VMs, each its own v4v-vm and domain, talk through v4v.
+t_vm_to_vm() {
+	start_v4vd
+	start_vm vma --domid 20 --listen 5002
+	start_vm vmb --domid 21
+	cat >"$dir/vma.test.sh" <<-EOF
+		/bin/guest listen 5002 >/tmp/r
+		echo "V4VTEST RC \$?"
+		echo "V4VTEST SUM \$(sha256sum /tmp/r)"
+	EOF
+	cat >"$dir/vmb.test.sh" <<-EOF
+		dd if=/dev/urandom of=/tmp/f bs=64k count=32 2>/dev/null
+		echo "V4VTEST SUM \$(sha256sum /tmp/f)"
+		/bin/guest connect 22 5002 </tmp/f >/dev/null
+		echo "V4VTEST RC \$?"
+	EOF
+	local t0=$SECONDS
+	boot vma
+	wait_console vma "guest: listening"
+	boot vmb
+	wait_console vmb "V4VTEST EXIT"
+	wait_console vma "V4VTEST EXIT"
+	console_has vmb "V4VTEST RC 0" || fail "vmb's connect failed"
+	console_has vma "V4VTEST RC 0" || fail "vma's listen failed"
+	[ -n "$(guest_sum vma)" ] && [ "$(guest_sum vma)" = "$(guest_sum vmb)" ] ||
+		fail "2 MiB from vmb reached vma changed"
+	echo "vm -> vm: 2 MiB intact in $((SECONDS - t0))s (two boots included)"
+}
+
+# A firewall reject rule: the guest's connect is reset, the rule counts it.
+t_fw_reject() {
+	start_v4vd
+	spawn v4v-run -q --name sink -- v4vcat -l -k 5003 </dev/null >/dev/null 2>"$dir/sink.err"
+	wait_for "the sink's ring" has_ring sink 5003
+	local cid=$(($(dom_field sink domid) + 2))
+	start_vm vm1
+	v4vctl fw add --src vm1 --dst sink reject || fail "fw add failed"
+	cat >"$dir/vm1.test.sh" <<-EOF
+		/bin/guest connect $cid 5003 </dev/null
+		echo "V4VTEST RC \$?"
+		sleep 600
+	EOF
+	boot vm1
+	wait_console vm1 "V4VTEST RC"
+	console_has vm1 "guest: connect: ECONNRESET" ||
+		fail "the guest's connect did not fail with ECONNRESET"
+	v4vctl -j fw list | python3 -c '
+import json, sys
+r = json.load(sys.stdin)[0]
+assert r["action"] == "reject" and r["hits"] >= 1, r' || fail "rule counter: $(v4vctl fw list)"
+	[ "$(dom_field vm1 rejected)" -ge 1 ] || fail "vm1's rejected counter did not move"
+	grep -q "firewall rejected $(dom_field vm1 domid):" "$dir/v4vd.log" ||
+		fail "v4vd did not log the rejection"
+}
+
+# QEMU killed mid-stream: the VM's domain goes, its peer sees a reset.
+t_vm_killed() {
+	start_v4vd
+	start_vm vm1 --listen 5004
+	cat >"$dir/vm1.test.sh" <<-EOF
+		/bin/guest listen 5004 >/dev/null
+	EOF
+	boot vm1
+	wait_console vm1 "guest: listening"
+	# shellcheck disable=SC2016 # ($1 is the inner shell's)
+	spawn sh -c 'cat /dev/zero | timeout 60 v4v-run -q --name src -- v4vcat vm1 5004 2>"$1"' \
+		sh "$dir/src.err"
+	local src_pid=$bg
+	WAIT_SECS=60 wait_for "1 MiB into the guest" dom_field_gt vm1 rx_bytes $((1 << 20))
+	kill -9 "${qemu_pid[vm1]}"
+	local t0=$SECONDS
+	reap "$src_pid" 10
+	[ "$status" -ne 0 ] || fail "the sender exited 0 after the VM was killed"
+	grep -q "connection reset by peer" "$dir/src.err" ||
+		fail "the sender said '$(cat "$dir/src.err")', not 'connection reset by peer'"
+	[ $((SECONDS - t0)) -le 5 ] || fail "the sender took $((SECONDS - t0))s to notice"
+	reap "${vmm_pid[vm1]}" 10
+	wait_for "vm1's domain to go" no_domain vm1
+	wait_for "src's domain to go" no_domain src
+	[ "$(v4vctl -j rings)" = "[]" ] || fail "rings left: $(v4vctl rings)"
+	[ "$(v4vctl -j domains)" = "[]" ] || fail "domains left: $(v4vctl domains)"
+}
+
+# A v4v connection to a --listen port the guest does not listen on: v4v-vm
+# has accepted it already (libv4v cannot refuse after accept), so when the
+# guest answers RST the peer reads end of stream at once, and nothing of the
+# connection is left.
+t_listen_refused() {
+	start_v4vd
+	start_vm vm1 --listen 5006
+	cat >"$dir/vm1.test.sh" <<-EOF
+		echo "V4VTEST READY"
+		sleep 600
+	EOF
+	boot vm1
+	wait_console vm1 "V4VTEST READY"
+	local t0=$SECONDS
+	timeout 20 v4v-run -q --name src -- v4vcat vm1 5006 </dev/null >"$dir/out" 2>"$dir/src.err" ||
+		fail "v4vcat to a port the guest refuses: $(cat "$dir/src.err")"
+	[ $((SECONDS - t0)) -le 5 ] || fail "the refusal took $((SECONDS - t0))s"
+	[ ! -s "$dir/out" ] || fail "data from a refused connection"
+	wait_for "only vm1's listener ring to be left" one_ring vm1
+	has_ring vm1 5006 || fail "vm1's listener is gone"
+}
+
+# The guest's driver resets the device (unbind, as at a reboot or module
+# reload): QEMU stops the queues, v4v-vm drops the connections (their peers
+# read end of stream); bound again, the device is set up anew and works.
+t_device_reset() {
+	start_v4vd
+	mkfifo "$dir/sink.in"
+	v4v-run -q --name sink -- v4vcat -l 5010 <>"$dir/sink.in" >/dev/null 2>"$dir/sink.err" &
+	bg_pids+=($!)
+	wait_for "the sink's ring" has_ring sink 5010
+	spawn v4v-run -q --name sink2 -- v4vcat -l 5011 </dev/null >"$dir/out" 2>"$dir/sink2.err"
+	wait_for "the second sink's ring" has_ring sink2 5011
+	local cid=$(($(dom_field sink domid) + 2)) cid2=$(($(dom_field sink2 domid) + 2))
+	start_vm vm1
+	cat >"$dir/vm1.test.sh" <<-EOF
+		/bin/guest hold $cid 5010 &
+		sleep 2 # (inside the guest: time for the connection to open)
+		drv=/sys/bus/virtio/drivers/vmw_vsock_virtio_transport
+		dev=\$(basename \$(ls -d \$drv/virtio* | head -n 1))
+		echo \$dev >\$drv/unbind
+		echo "V4VTEST UNBOUND"
+		wait
+		echo \$dev >\$drv/bind
+		echo "again" | /bin/guest connect $cid2 5011 >/dev/null
+		echo "V4VTEST RC \$?"
+	EOF
+	boot vm1
+	wait_console vm1 "V4VTEST RC"
+	console_has vm1 "V4VTEST RC 0" || fail "no connection after the device came back"
+	grep -q "the guest reset its vsock device; dropping 1 connections" "$dir/vm1.vmm" ||
+		fail "v4v-vm did not drop the connection at the reset"
+	wait_for "the second connection's data at the sink" grep -q again "$dir/out"
+}
+
+# The guest's peer domain killed: v4v-vm resets the guest's connection.
+t_peer_killed() {
+	start_v4vd
+	mkfifo "$dir/sink.in"
+	v4v-run -q --name sink -- v4vcat -l 5009 <>"$dir/sink.in" >/dev/null 2>"$dir/sink.err" &
+	local sink=$!
+	bg_pids+=("$sink")
+	wait_for "the sink's ring" has_ring sink 5009
+	local cid=$(($(dom_field sink domid) + 2))
+	start_vm vm1
+	cat >"$dir/vm1.test.sh" <<-EOF
+		/bin/guest hold $cid 5009
+		echo "V4VTEST RC \$?"
+		sleep 600
+	EOF
+	boot vm1
+	wait_console vm1 "guest: held"
+	kill -9 "$sink"
+	local t0=$SECONDS
+	wait_console vm1 "guest: hold:" 30
+	[ $((SECONDS - t0)) -le 5 ] || fail "the guest took $((SECONDS - t0))s to notice"
+	console_has vm1 "guest: hold: EOF, then write: EPIPE" ||
+		fail "the guest saw '$(grep 'guest: hold' "$dir/vm1.console")', not EOF then EPIPE"
+	# v4v-vm let go of the connection: only the VM's domain is left, ringless.
+	wait_for "the sink's domain to go" no_domain sink
+	wait_for "vm1's connection ring to go" sh -c '! v4vctl rings | grep -q " vm1 "'
+}
+
+# v4v-vm killed: the guest's connection through it is reset.
+t_backend_killed() {
+	start_v4vd
+	# The sink's stdin stays open, so it never ends the stream itself.
+	mkfifo "$dir/sink.in"
+	# (an explicit redirection: bash gives a plain `cmd &` /dev/null)
+	v4v-run -q --name sink -- v4vcat -l 5005 <>"$dir/sink.in" >/dev/null 2>"$dir/sink.err" &
+	bg_pids+=($!)
+	wait_for "the sink's ring" has_ring sink 5005
+	local cid=$(($(dom_field sink domid) + 2))
+	start_vm vm1
+	cat >"$dir/vm1.test.sh" <<-EOF
+		/bin/guest hold $cid 5005
+		echo "V4VTEST RC \$?"
+	EOF
+	boot vm1
+	wait_console vm1 "guest: held"
+	kill -9 "${vmm_pid[vm1]}"
+	local t0=$SECONDS
+	WAIT_SECS=30 wait_for "the guest to see its connection end" console_has vm1 "guest: hold:"
+	[ $((SECONDS - t0)) -le 5 ] || fail "the guest took $((SECONDS - t0))s to notice"
+	# The watcher's RST: Linux ends the blocked read as at a close (0), and
+	# the connection is dead for writing.
+	console_has vm1 "guest: hold: EOF, then write: EPIPE" ||
+		fail "the guest saw '$(grep 'guest: hold' "$dir/vm1.console")', not EOF then EPIPE"
+	grep -q "watcher: v4v-vm died; reset 1 guest connection" "$dir/vm1.vmm" ||
+		fail "the watcher did not reset the connection"
+	# The domain died with v4v-vm: its peer was reset and nothing is left.
+	wait_for "vm1's domain to go" no_domain vm1
+	wait_for "the sink to see the reset and exit" no_domain sink
+	[ "$(v4vctl -j rings)" = "[]" ] || fail "rings left: $(v4vctl rings)"
+}
+
+type "t_$case_name" >/dev/null 2>&1 || { echo "vm.sh: no case '$case_name'" >&2; exit 1; }
+prepare_kernel
+"t_$case_name"
