@@ -338,7 +338,7 @@ static void reset_behind_full_bell(void)
 	CHECK_EQ(v4v_sock_set_nonblock(sb, 1), 0);
 	static char buf[1 << 16];
 	size_t got = 0;
-	int64_t deadline = t_now_ns() + 2000000000LL; /* far beyond any honest wait */
+	int64_t deadline = t_now_ns() + WAIT_MS * 1000000LL;
 	for (;;) {
 		ssize_t n = v4v_recv(sb, buf, sizeof(buf), 0);
 		if (n > 0) {
