@@ -309,6 +309,53 @@ static void shutdown_full_peer(void)
 	guard(NULL);
 }
 
+/*
+ * The peer goes while our doorbell is full of tokens: a reader that has not
+ * emptied its ring for a while (so has not drained its doorbell) gets a
+ * WAITER token each time v4vd re-checks the sender blocked on it, until the
+ * socket's queue is full and a token does not fit.  The EVENT token of the
+ * peer's death must still arrive, whenever the reader drains: else the
+ * reader empties its ring and waits for ever for a reset.  Each notify
+ * from our domain is one such re-check, one token.
+ */
+static void reset_behind_full_bell(void)
+{
+	int sa, sb;
+	full_pair(&sa, &sb);
+	struct sock *b = v4v__sock_lookup(sb);
+	CHECK(b);
+	/* More tokens than the queue holds: every packet costs the sender's
+	 * buffer (net.core.wmem_default) at least 256 bytes. */
+	FILE *f = fopen("/proc/sys/net/core/wmem_default", "r");
+	unsigned long wmem = 0;
+	CHECK(f && fscanf(f, "%lu", &wmem) == 1);
+	fclose(f);
+	for (unsigned long i = 0; i < wmem / 256 + 64; i++)
+		CHECK_EQ(v4v_notify(b->d, NULL, 0), 0);
+	guard("v4v_sock_close with no room for the FIN");
+	CHECK_EQ(v4v_sock_close(sa), 0); /* its ring goes: RING_GONE to sb */
+	guard(NULL);
+	CHECK_EQ(v4v_sock_set_nonblock(sb, 1), 0);
+	static char buf[1 << 16];
+	size_t got = 0;
+	int64_t deadline = t_now_ns() + WAIT_MS * 1000000LL;
+	for (;;) {
+		ssize_t n = v4v_recv(sb, buf, sizeof(buf), 0);
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		CHECK_EQ(n, -1);
+		if (errno == ECONNRESET)
+			break;
+		CHECK_EQ(errno, EAGAIN);
+		struct pollfd p = {.fd = sb, .events = POLLIN};
+		int ms = (int)((deadline - t_now_ns()) / 1000000);
+		CHECK(ms > 0 && poll(&p, 1, ms) == 1); /* no reset: the event was lost */
+	}
+	CHECK(got <= FULL_BYTES);
+}
+
 /* ---- 3. rings too small for a stream --------------------------------------- */
 
 /* A client announcing a ring below the minimum is refused; one at it is
@@ -450,9 +497,10 @@ static void peek_empty_data(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(accept_full_client),	  T_CASE(accept_busy_client), T_CASE(close_full_peer),
-    T_CASE(shutdown_full_peer),	  T_CASE(syn_tiny_ring),      T_CASE(synack_tiny_ring),
-    T_CASE(syn_while_connecting), T_CASE(syn_malformed),      T_CASE(peek_empty_data),
+    T_CASE(accept_full_client),	    T_CASE(accept_busy_client), T_CASE(close_full_peer),
+    T_CASE(shutdown_full_peer),	    T_CASE(syn_tiny_ring),	T_CASE(synack_tiny_ring),
+    T_CASE(syn_while_connecting),   T_CASE(syn_malformed),	T_CASE(peek_empty_data),
+    T_CASE(reset_behind_full_bell),
 };
 
 int main(int argc, char **argv)

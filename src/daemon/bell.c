@@ -16,11 +16,28 @@
 
 #include "../common/util.h"
 
+/* What epoll reports for b: EPOLLIN (kicks, blockers) unless a blocker is
+ * kept, EPOLLOUT while a token is owed. */
+static void bell_watch(struct v4vd *s, struct dbell *b, bool in, bool out)
+{
+	struct epoll_event ev = {.events = (in ? EPOLLIN : 0) | (out ? EPOLLOUT : 0),
+				 .data.ptr = b};
+	if ((b->armed != in || b->out != out) &&
+	    epoll_ctl(s->epfd, EPOLL_CTL_MOD, b->e.fd, &ev) == 0) {
+		b->armed = in;
+		b->out = out;
+	}
+}
+
 static void bell_arm(struct v4vd *s, struct dbell *b, bool on)
 {
-	struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.ptr = b};
-	if (b->armed != on && epoll_ctl(s->epfd, EPOLL_CTL_MOD, b->e.fd, &ev) == 0)
-		b->armed = on;
+	bell_watch(s, b, on, b->out);
+}
+
+void v4vd_bell_owe(struct v4vd *s, struct dbell *b, unsigned bits)
+{
+	b->owed |= bits;
+	bell_watch(s, b, b->armed, true);
 }
 
 /* Read and drop the owner's blocker packets: its end polls writable again. */
@@ -143,6 +160,14 @@ void v4vd_bell_handle(struct v4vd *s, struct dbell *b, uint32_t events)
 		hv_ring_drop(s->hv, b->ring); /* queues b's burial */
 		v4vd_reap(s);
 		return;
+	}
+	if (events & EPOLLOUT) {
+		/* The owner drained its queue: the owed bits go now. */
+		bell_watch(s, b, b->armed, false);
+		if (b->owed)
+			v4vd_on_ring_signal(s, b, b->owed);
+		if (!(events & EPOLLIN))
+			return;
 	}
 	/* Anything from the owner is a kick: move its send ring first, and
 	 * poll it for a while: the next message will likely come soon. */

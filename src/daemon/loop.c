@@ -125,12 +125,20 @@ static void flush_kicks(struct v4vd *s)
 	static const uint64_t one = 1;
 	while (s->bell_kicks) {
 		struct dbell *b = s->bell_kicks;
-		uint8_t token = (uint8_t)b->pending;
+		uint8_t token = (uint8_t)(b->pending | b->owed);
 		s->bell_kicks = b->kick_next;
 		b->kicked = false;
 		b->pending = 0;
-		/* A full queue already polls readable: the token can go. */
-		send(b->e.fd, &token, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		/*
+		 * A full queue polls readable, but the owner learns only the bits
+		 * queued: a lost EVENT would leave its events unread (a peer's
+		 * death never seen), a lost WAITER its sender unwoken.  So what
+		 * does not fit is owed, and goes once the owner has drained.
+		 */
+		if (send(b->e.fd, &token, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
+			b->owed = 0;
+		else if (errno == EAGAIN)
+			v4vd_bell_owe(s, b, token);
 	}
 	while (s->kicks) {
 		struct dchan *ch = s->kicks;

@@ -57,6 +57,10 @@ struct dbell {
 	bool kicked;
 	bool waiting; /* the owner's send waits for space */
 	bool armed;   /* EPOLLIN wanted (off while a blocker waits) */
+	/* HV_SIG_* bits a full queue refused: they go with the next token,
+	 * sent as soon as the queue has room (EPOLLOUT, wanted while owed). */
+	unsigned owed;
+	bool out; /* EPOLLOUT wanted */
 	struct dbell *kick_next;
 	bool has_tx; /* the ring has a send ring: pump it */
 	bool hot;    /* on the polled list */
@@ -151,6 +155,8 @@ void v4vd_on_ring_signal(void *ctx, void *bell, unsigned what); /* hv_ops.ring_s
 void v4vd_chan_unkick(struct v4vd *s, struct dchan *ch);
 void v4vd_bell_hot(struct v4vd *s, struct dbell *b);
 void v4vd_bell_unlist(struct v4vd *s, struct dbell *b);
+/* bell.c: a token the owner's queue had no room for. */
+void v4vd_bell_owe(struct v4vd *s, struct dbell *b, unsigned bits);
 
 /* domain.c: domain life cycle, holds, channels. */
 int v4vd_domain_create(struct v4vd *s, uint16_t domid, const char *name, bool persistent,
