@@ -114,7 +114,7 @@ for t in tg:
     assert (t["median"] is None) == (t["met"] is None), t
 names = {t["target"] for t in tg}
 for want_t in ("stream connect+accept+close / unix-stream", "datagram 64 B / unix-seqpacket",
-               "idle: cpu% of v4v at rest", "scale: aggregate largest / 64 pairs"):
+               "idle: v4vd cpu% at rest, no wake-up", "scale: aggregate largest / 64 pairs"):
     assert want_t in names, "target missing: " + want_t
 judged = [t for t in tg if t["met"] is not None]
 assert len(judged) >= 15, "targets not judged: %r" % [t for t in tg if t["met"] is None]

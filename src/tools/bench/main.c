@@ -144,13 +144,12 @@ static bool run_step(const struct step *s, unsigned k, unsigned total, unsigned 
 		p99->wname = "latency-p99";
 		p99->value = *res->err ? NAN : lat.p99;
 	}
-	if (opt.repeat > 1)
-		fprintf(stderr, "round %u/%u ", round, opt.repeat);
+	int pre = opt.repeat > 1 ? fprintf(stderr, "round %u/%u ", round, opt.repeat) : 0;
 	progress(k, total, res);
 	if (s->w == W_LATENCY && !*res->err) {
 		char p99[32];
 		fmt_num(p99, sizeof(p99), lat.p99);
-		fprintf(stderr, "%*s %8s us     (p99)\n", 40 + (opt.repeat > 1 ? 12 : 0), "", p99);
+		fprintf(stderr, "%*s %8s us     (p99)\n", 40 + (pre > 0 ? pre : 0), "", p99);
 	}
 	return !*res->err;
 }

@@ -84,6 +84,9 @@ struct result *add_result(const char *transport, enum workload w, size_t size)
 			       .p50 = NAN,
 			       .p50_ratio = NAN,
 			       .us_v4vd = NAN,
+			       .alone_value = NAN,
+			       .alone_p50 = NAN,
+			       .hostile_rate = NAN,
 			       .rounds = 1};
 	for (unsigned f = 0; f < SP_COUNT; f++)
 		res->lo[f] = res->hi[f] = NAN;

@@ -22,7 +22,9 @@
 #endif
 
 const char *const spread_names[SP_COUNT] = {
-    "value", "ratio", "mb_per_s", "cpu", "cpu_v4vd", "p50_us", "p50_ratio", "v4vd_us_per_msg",
+    "value",	       "ratio",	       "mb_per_s",	    "cpu",
+    "cpu_v4vd",	       "p50_us",       "p50_ratio",	    "v4vd_us_per_msg",
+    "alone_msg_per_s", "alone_p50_us", "hostile_ops_per_s",
 };
 
 static double *field(struct result *r, unsigned f)
@@ -35,6 +37,9 @@ static double *field(struct result *r, unsigned f)
 	case SP_CPU_V4VD: return &r->cpu_v4vd;
 	case SP_P50: return &r->p50;
 	case SP_P50_RATIO: return &r->p50_ratio;
+	case SP_ALONE: return &r->alone_value;
+	case SP_ALONE_P50: return &r->alone_p50;
+	case SP_HOSTILE: return &r->hostile_rate;
 	default: return &r->us_v4vd;
 	}
 }
@@ -79,9 +84,13 @@ void spread_fold(unsigned n, unsigned rounds)
 				v[k] = *field(&results[k * n + i], f);
 			med3(v, rounds, field(r, f), &r->lo[f], &r->hi[f]);
 		}
-		/* Counts of the first round; the time is the rounds' sum. */
-		for (unsigned k = 1; k < rounds; k++)
+		/* The time is the rounds' sum; a wake-up of an idle v4v in any
+		 * round is one too many: the most of them. */
+		for (unsigned k = 1; k < rounds; k++) {
 			r->secs += results[k * n + i].secs;
+			if (results[k * n + i].wakeups > r->wakeups)
+				r->wakeups = results[k * n + i].wakeups;
+		}
 		r->rounds = rounds;
 	}
 	nresults = n;
@@ -120,7 +129,7 @@ static const struct target tg[] = {
     {"pairs 1 KiB / unix-seqpacket", T_RATIO, "v4v-dgram", "pairs", PAIRS_SIZE, NULL, false, 2.0,
      0},
     {"datagram 64 B / unix-seqpacket", T_RATIO, "v4v-dgram", "throughput", 64, NULL, false, 5.0, 0},
-    {"idle: cpu% of v4v at rest", T_IDLE, "v4v", "idle", 0, NULL, true, 0.0, 0},
+    {"idle: v4vd cpu% at rest, no wake-up", T_IDLE, "v4v", "idle", 0, NULL, true, 0.0, 0},
     {"scale: aggregate largest / 64 pairs", T_SCALE, "v4v-dgram", "scale", SCALE_SIZE, NULL, false,
      SCALE_MIN, 0},
 #define NB(m, name)                                                                                \
@@ -149,6 +158,7 @@ static const struct target tg[] = {
 static double tv[NTG][100]; /* [target][round] */
 static unsigned tv_rounds;
 static double tmed[NTG], tlo[NTG], thi[NTG];
+static uint64_t idle_wakeups; /* the most any round's idle domains saw */
 
 static const struct result *find(const struct result *rs, unsigned n, const char *t, const char *w,
 				 size_t size, const char *misb, unsigned pairs)
@@ -175,7 +185,11 @@ static double eval(const struct target *g, const struct result *rs, unsigned n)
 	case T_VS:
 		b = find(rs, n, g->vs, g->w, g->size, NULL, 0);
 		return b && b->value > 0 ? r->value / b->value : NAN;
-	case T_IDLE: return r->value;
+	case T_IDLE:
+		/* v4vd's own: the idle processes' is their noticing "stop" */
+		if (r->wakeups > idle_wakeups)
+			idle_wakeups = r->wakeups;
+		return r->cpu_v4vd;
 	case T_SCALE: {
 		const struct result *big = NULL;
 		b = find(rs, n, g->t, g->w, g->size, NULL, SCALE_REF);
@@ -205,13 +219,14 @@ void targets_fold(void)
 		med3(tv[k], tv_rounds, &tmed[k], &tlo[k], &thi[k]);
 }
 
-/* Met on the median; idle's "0 %" is met when it shows as 0.00. */
+/* Met on the median; idle's "0 %" is met when it shows as 0.00 and no
+ * idle domain was woken in any round. */
 static int met(unsigned k)
 {
 	if (isnan(tmed[k]))
 		return -1;
 	if (tg[k].kind == T_IDLE)
-		return tmed[k] < 0.005;
+		return tmed[k] < 0.005 && !idle_wakeups;
 	return tg[k].le ? tmed[k] <= tg[k].goal : tmed[k] >= tg[k].goal;
 }
 
