@@ -234,6 +234,12 @@ void scale_step(unsigned npairs, struct result *res)
 		for (int s = 0; s < 2 && ok; s++)
 			ok = (sc.dfd[s][i] = domain_create_err(&sc.domid[s][i], res->err,
 							       sizeof(res->err))) >= 0;
+	if (!ok && !v4vd_ours) {
+		/* Ours allows SCALE_DOMAINS; a running one has its own limit. */
+		char e[sizeof(res->err)];
+		snprintf(e, sizeof(e), "%s", res->err);
+		snprintf(res->err, sizeof(res->err), "%.100s (%u domains needed)", e, 2 * npairs);
+	}
 	double slack = 10 + 0.02 * npairs;
 	/* Receivers first: their sockets are bound before anyone sends. */
 	for (int side = 1; side >= 0 && ok; side--) {
