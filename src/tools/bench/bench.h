@@ -7,8 +7,11 @@
  * written once against those operations (roles.c); a measurement forks the
  * children and accounts time and CPU (measure.c), v4vd's included
  * (v4vd.c); the noisy-neighbour workload runs a bystander pair beside a
- * misbehaving domain (neighbour.c); the results are printed as a table,
- * JSON or a plot (report.c); main.c holds the options and the plan.
+ * misbehaving domain (neighbour.c); the scale workload drives many domain
+ * pairs from a few processes (scale.c); --repeat's rounds are folded into
+ * medians and min-max, and the targets judged on them (spread.c); the
+ * results are printed as a table, JSON or a plot (report.c); main.c holds
+ * the options and the plan.
  */
 #ifndef V4V_BENCH_H
 #define V4V_BENCH_H

@@ -18,7 +18,8 @@
  * bought by burning a core shows in the cpu column.
  *
  * This file: the options, the plan (every workload across the transports,
- * group by group) and the run; bench.h lists the other parts.
+ * group by group) and the run, the whole plan once per --repeat round;
+ * bench.h lists the other parts.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
