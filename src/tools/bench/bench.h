@@ -7,8 +7,11 @@
  * written once against those operations (roles.c); a measurement forks the
  * children and accounts time and CPU (measure.c), v4vd's included
  * (v4vd.c); the noisy-neighbour workload runs a bystander pair beside a
- * misbehaving domain (neighbour.c); the results are printed as a table,
- * JSON or a plot (report.c); main.c holds the options and the plan.
+ * misbehaving domain (neighbour.c); the scale workload drives many domain
+ * pairs from a few processes (scale.c); --repeat's rounds are folded into
+ * medians and min-max, and the targets judged on them (spread.c); the
+ * results are printed as a table, JSON or a plot (report.c); main.c holds
+ * the options and the plan.
  */
 #ifndef V4V_BENCH_H
 #define V4V_BENCH_H
@@ -23,7 +26,16 @@
 
 /* ---- options (main.c) ---------------------------------------------------- */
 
-enum workload { W_THROUGHPUT, W_LATENCY, W_CONNECT, W_PAIRS, W_IDLE, W_NEIGHBOUR, W_COUNT };
+enum workload {
+	W_THROUGHPUT,
+	W_LATENCY,
+	W_CONNECT,
+	W_PAIRS,
+	W_IDLE,
+	W_NEIGHBOUR,
+	W_SCALE,
+	W_COUNT
+};
 
 extern const char *const wl_names[W_COUNT];
 
@@ -35,6 +47,8 @@ struct opts {
 	double idle_secs;
 	unsigned npairs;
 	unsigned nb_reps; /* neighbour: readings per condition (medians) */
+	unsigned repeat;  /* interleaved rounds; figures are their medians */
+	bool quick;
 	bool json;
 	const char *plot;
 	const char *rundir; /* --runtime-dir: a running v4vd to use */
@@ -183,6 +197,10 @@ void close_pair(struct pair *p, int side);
 /* A forked child: end `side` of pair idx, its role, its record; exits. */
 __attribute__((noreturn)) void child_main(struct run *r, unsigned idx, int side);
 
+bool collect(struct run *r, unsigned type, unsigned count, double deadline, struct rec *out,
+	     char *err, size_t cap);
+void kill_kids(struct run *r, bool now_);
+
 /* ---- time, CPU and one measurement (measure.c) --------------------------- */
 
 double now(void);
@@ -190,6 +208,22 @@ uint64_t now_ns(void);
 double cpu_self(void);
 /* The median and 99th percentile of k samples (sorted in place), in µs. */
 void percentiles(uint32_t *ns, unsigned k, double *p50, double *p99);
+
+/* The figures --repeat takes the median and min-max of (spread.c). */
+enum {
+	SP_VALUE,
+	SP_RATIO,
+	SP_MBPS,
+	SP_CPU,
+	SP_CPU_V4VD,
+	SP_P50,
+	SP_P50_RATIO,
+	SP_US_V4VD,
+	SP_ALONE,
+	SP_ALONE_P50,
+	SP_HOSTILE,
+	SP_COUNT
+};
 
 struct result {
 	const char *transport;
@@ -211,6 +245,12 @@ struct result {
 	double secs;
 	unsigned pairs;
 	uint64_t wakeups; /* idle: VIRQs the idle domains saw */
+	unsigned procs;	  /* scale: processes driving the pairs */
+	double us_v4vd;	  /* scale: v4vd's CPU per message, µs */
+	/* --repeat: the spread of each figure over the rounds (the figure
+	 * itself is their median), indexed like spread_fields */
+	unsigned rounds;
+	double lo[SP_COUNT], hi[SP_COUNT];
 	char err[160];
 };
 
@@ -235,6 +275,31 @@ void neighbour_step(unsigned m, struct result *res);
 bool neighbour_target_met(const struct result *r);
 void print_neighbour(void);
 
+/* ---- many domain pairs, few processes (scale.c) --------------------------- */
+
+#define SCALE_SIZE    1024 /* the scale workload's datagrams */
+#define SCALE_REF     64   /* "no collapse": the largest level against this one */
+#define SCALE_MIN     0.8  /* ... at least this much of its aggregate */
+#define SCALE_DOMAINS 4096 /* our v4vd's limit of live domains */
+extern const unsigned scale_levels[], scale_levels_quick[];
+extern const unsigned n_scale_levels, n_scale_levels_quick;
+void scale_step(unsigned npairs, struct result *res);
+unsigned scale_procs(unsigned npairs);
+
+/* ---- rounds, spread and targets (spread.c) ------------------------------- */
+
+extern const char *const spread_names[SP_COUNT];
+/* Fold rounds results[0..n*rounds) (the same plan in each) into n results
+ * holding the medians, with their min-max in lo/hi. */
+void spread_fold(unsigned n, unsigned rounds);
+/* One round's targets (results rs[0..n)), kept for their medians. */
+void targets_round(const struct result *rs, unsigned n);
+void targets_fold(void);
+void print_targets(void);
+void json_targets(void);
+void json_settings(double load1, const char *kernel);
+void json_spread(const struct result *r);
+
 /* ---- the v4vd measured (v4vd.c) ------------------------------------------ */
 
 extern bool v4vd_ours;		 /* we started it and must stop it */
@@ -247,14 +312,17 @@ void v4vd_quiesce(void);
 double v4vd_domains_left(void);
 void print_v4vd_log(void);
 int domain_create(uint16_t *domid);
+/* The same, but a refusal (a limit) fills err and returns -1. */
+int domain_create_err(uint16_t *domid, char *err, size_t cap);
 
 /* ---- output (report.c) --------------------------------------------------- */
 
 void fmt_num(char *buf, size_t cap, double v);
 void progress(unsigned k, unsigned total, const struct result *r);
-void compute_ratios(void);
+void compute_ratios(struct result *rs, unsigned n);
+void json_num(const char *key, double v);
 void sort_groups(void);
-void print_json(void);
+void print_json(double load1, const char *kernel);
 void print_table(void);
 bool gnuplot_found(void);
 int plot(const char *file);

@@ -18,7 +18,8 @@
  * bought by burning a core shows in the cpu column.
  *
  * This file: the options, the plan (every workload across the transports,
- * group by group) and the run; bench.h lists the other parts.
+ * group by group) and the run, the whole plan once per --repeat round;
+ * bench.h lists the other parts.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -28,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
 
 #include "bench.h"
 #include "common/util.h"
@@ -38,29 +41,31 @@ const char *prog = "v4v-bench";
 /* ---- options ------------------------------------------------------------ */
 
 const char *const wl_names[W_COUNT] = {
-    "throughput", "latency", "connect", "pairs", "idle", "neighbour",
+    "throughput", "latency", "connect", "pairs", "idle", "neighbour", "scale",
 };
 
 static const size_t tput_sizes[] = {64, 1024, 65536};
 
-struct opts opt = {.secs = 0.5, .idle_secs = 1.0, .npairs = 64, .nb_reps = 3};
+struct opts opt = {.secs = 0.5, .idle_secs = 1.0, .npairs = 64, .nb_reps = 3, .repeat = 1};
 
 /* ---- main --------------------------------------------------------------- */
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: v4v-bench [--quick] [--time SEC] [--only T[,T..]] [--workload W[,W..]]\n"
-		   "                 [--pairs N] [--json] [--plot FILE.svg|FILE.png]\n"
-		   "                 [--runtime-dir DIR] [--list]\n"
-		   "  --quick           CI smoke run: ~30 ms per measurement\n"
-		   "  --time SEC        seconds per measurement (default 0.5)\n"
-		   "  --only T,...      transports to run (their Unix baselines run too)\n"
-		   "  --workload W,...  throughput, latency, connect, pairs, idle, neighbour\n"
-		   "  --pairs N         pairs at once in the pairs workload (default 64)\n"
-		   "  --json            print a JSON array of results instead of the table\n"
-		   "  --plot FILE       also draw the ratios with gnuplot (.svg or .png)\n"
-		   "  --runtime-dir DIR use the v4vd running there (default: start a private one)\n"
-		   "  --list            print the transports and workloads, then exit\n");
+	fprintf(f,
+		"usage: v4v-bench [--quick] [--time SEC] [--only T[,T..]] [--workload W[,W..]]\n"
+		"                 [--pairs N] [--json] [--plot FILE.svg|FILE.png]\n"
+		"                 [--repeat N] [--runtime-dir DIR] [--list]\n"
+		"  --quick           CI smoke run: ~30 ms per measurement\n"
+		"  --time SEC        seconds per measurement (default 0.5)\n"
+		"  --only T,...      transports to run (their Unix baselines run too)\n"
+		"  --workload W,...  throughput, latency, connect, pairs, idle, neighbour, scale\n"
+		"  --pairs N         pairs at once in the pairs workload (default 64)\n"
+		"  --repeat N        N interleaved rounds; report medians and min-max (1..99)\n"
+		"  --json            print the settings, results and targets as JSON\n"
+		"  --plot FILE       also draw the ratios with gnuplot (.svg or .png)\n"
+		"  --runtime-dir DIR use the v4vd running there (default: start a private one)\n"
+		"  --list            print the transports and workloads, then exit\n");
 }
 
 static unsigned parse_list(const char *arg, const char *what, bool transport)
@@ -97,25 +102,68 @@ static bool applies(const struct transport *t, enum workload w)
 {
 	if (w == W_CONNECT)
 		return t->c_connect != NULL;
-	if (w == W_IDLE || w == W_NEIGHBOUR)
+	if (w == W_IDLE || w == W_NEIGHBOUR || w == W_SCALE)
 		return false; /* v4v-only checks, run once each (see main) */
 	return true;
+}
+
+/* One step of the plan; every round runs the whole plan in this order. */
+struct step {
+	const struct transport *t;
+	enum workload w;
+	size_t size;
+	unsigned misb; /* neighbour: the misbehaviour; scale: the pairs */
+};
+
+/* Run one step into a new result (two for latency); false if it failed. */
+static bool run_step(const struct step *s, unsigned k, unsigned total, unsigned round)
+{
+	const char *name = s->w == W_IDLE ? "v4v" : s->t->name;
+	struct result *res = add_result(name, s->w, s->size);
+	struct rec lat = {0};
+	if (s->t->v4v && !v4vd_alive()) {
+		snprintf(res->err, sizeof(res->err), "v4vd is not running");
+	} else {
+		if (s->w == W_NEIGHBOUR)
+			neighbour_step(s->misb, res);
+		else if (s->w == W_SCALE)
+			scale_step(s->misb, res);
+		else
+			measure(s->t, s->w, s->size, s->w == W_PAIRS ? opt.npairs : 1,
+				s->w == W_IDLE ? opt.idle_secs : opt.secs, res, &lat);
+		if (s->t->v4v && !v4vd_alive()) {
+			snprintf(res->err, sizeof(res->err), "v4vd died");
+			if (v4vd_ours)
+				print_v4vd_log();
+		}
+	}
+	if (s->w == W_LATENCY) {
+		res->wname = "latency-p50";
+		struct result *p99 = add_result(name, s->w, s->size);
+		res = &results[nresults - 2]; /* add_result may move the array */
+		*p99 = *res;
+		p99->wname = "latency-p99";
+		p99->value = *res->err ? NAN : lat.p99;
+	}
+	int pre = opt.repeat > 1 ? fprintf(stderr, "round %u/%u ", round, opt.repeat) : 0;
+	progress(k, total, res);
+	if (s->w == W_LATENCY && !*res->err) {
+		char p99[32];
+		fmt_num(p99, sizeof(p99), lat.p99);
+		fprintf(stderr, "%*s %8s us     (p99)\n", 40 + (pre > 0 ? pre : 0), "", p99);
+	}
+	return !*res->err;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"quick", no_argument, NULL, 'q'},
-	    {"time", required_argument, NULL, 't'},
-	    {"only", required_argument, NULL, 'o'},
-	    {"workload", required_argument, NULL, 'w'},
-	    {"pairs", required_argument, NULL, 'p'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"plot", required_argument, NULL, 'P'},
-	    {"runtime-dir", required_argument, NULL, 'r'},
-	    {"list", no_argument, NULL, 'l'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
+	    {"quick", no_argument, NULL, 'q'},	      {"time", required_argument, NULL, 't'},
+	    {"only", required_argument, NULL, 'o'},   {"workload", required_argument, NULL, 'w'},
+	    {"pairs", required_argument, NULL, 'p'},  {"json", no_argument, NULL, 'j'},
+	    {"plot", required_argument, NULL, 'P'},   {"runtime-dir", required_argument, NULL, 'r'},
+	    {"repeat", required_argument, NULL, 'R'}, {"list", no_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},	      {0},
 	};
 	bool quick = false, time_set = false, pairs_set = false;
 	uint64_t v;
@@ -124,7 +172,7 @@ int main(int argc, char **argv)
 
 	opt.tmask = (1u << NT) - 1;
 	opt.wmask = (1u << W_COUNT) - 1;
-	while ((c = getopt_long(argc, argv, "qt:o:w:p:jP:r:lh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qt:o:w:p:jP:r:R:lh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'q': quick = true; break;
 		case 't':
@@ -151,6 +199,14 @@ int main(int argc, char **argv)
 		case 'j': opt.json = true; break;
 		case 'P': opt.plot = optarg; break;
 		case 'r': opt.rundir = optarg; break;
+		case 'R':
+			if (!v4v_parse_u64(optarg, 1, 99, &v)) {
+				fprintf(stderr, "%s: bad --repeat '%s' (1..99)\n", prog, optarg);
+				usage(stderr);
+				return 1;
+			}
+			opt.repeat = (unsigned)v;
+			break;
 		case 'l':
 			printf("transports:");
 			for (unsigned i = 0; i < NT; i++)
@@ -169,6 +225,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
+	opt.quick = quick;
 	if (quick) {
 		if (!time_set)
 			opt.secs = 0.03;
@@ -195,6 +252,24 @@ int main(int argc, char **argv)
 		if (opt.tmask & (1u << i))
 			opt.tmask |= 1u << transport_index(transports[i].baseline);
 	signal(SIGPIPE, SIG_IGN);
+	/* The machine as the run found it (--json's settings). */
+	double load1 = NAN;
+	char kernel[3 * sizeof(((struct utsname *)0)->release) + 8] = "";
+	FILE *la = fopen("/proc/loadavg", "r");
+	if (la) {
+		if (fscanf(la, "%lf", &load1) != 1)
+			load1 = NAN;
+		fclose(la);
+	}
+	struct utsname un;
+	if (uname(&un) == 0)
+		snprintf(kernel, sizeof(kernel), "%s %s %s", un.sysname, un.release, un.machine);
+	/* scale holds thousands of domain fds: the hard limit, if it allows. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 
 	bool want_v4v = false;
 	for (unsigned i = 0; i < NT; i++)
@@ -203,12 +278,7 @@ int main(int argc, char **argv)
 
 	/* The plan: every workload (and size) across all transports, so each
 	 * group of the table was measured back to back. */
-	struct step {
-		const struct transport *t;
-		enum workload w;
-		size_t size;
-		unsigned misb; /* neighbour */
-	} plan[NT * (W_COUNT + ARRAY_SIZE(tput_sizes)) + NB_COUNT];
+	struct step plan[NT * (W_COUNT + ARRAY_SIZE(tput_sizes)) + NB_COUNT + 8];
 	unsigned nplan = 0, total = 0;
 	for (int w = 0; w < W_COUNT; w++) {
 		if (!(opt.wmask & (1u << w)))
@@ -228,6 +298,17 @@ int main(int argc, char **argv)
 				plan[nplan++] =
 				    (struct step){&transports[transport_index("v4v-dgram")],
 						  W_NEIGHBOUR, NB_SIZE, m};
+			continue;
+		}
+		if (w == W_SCALE) {
+			/* Many v4v-dgram domain pairs driven by few processes
+			 * (scale.c); misb holds the number of pairs. */
+			const unsigned *lv = quick ? scale_levels_quick : scale_levels;
+			unsigned nlv = quick ? n_scale_levels_quick : n_scale_levels;
+			for (unsigned l = 0; l < nlv && want_v4v; l++)
+				plan[nplan++] =
+				    (struct step){&transports[transport_index("v4v-dgram")],
+						  W_SCALE, SCALE_SIZE, lv[l]};
 			continue;
 		}
 		unsigned nsizes = w == W_THROUGHPUT ? ARRAY_SIZE(tput_sizes) : 1;
@@ -251,45 +332,15 @@ int main(int argc, char **argv)
 	}
 
 	bool failed = false;
-	for (unsigned k = 0; k < nplan; k++) {
-		const struct step *s = &plan[k];
-		const char *name = s->w == W_IDLE ? "v4v" : s->t->name;
-		struct result *res = add_result(name, s->w, s->size);
-		struct rec lat = {0};
-		if (s->t->v4v && !v4vd_alive()) {
-			snprintf(res->err, sizeof(res->err), "v4vd is not running");
-		} else if (s->w == W_NEIGHBOUR) {
-			neighbour_step(s->misb, res);
-			if (!v4vd_alive()) {
-				snprintf(res->err, sizeof(res->err), "v4vd died");
-				if (v4vd_ours)
-					print_v4vd_log();
-			}
-		} else {
-			measure(s->t, s->w, s->size, s->w == W_PAIRS ? opt.npairs : 1,
-				s->w == W_IDLE ? opt.idle_secs : opt.secs, res, &lat);
-			if (s->t->v4v && !v4vd_alive()) {
-				snprintf(res->err, sizeof(res->err), "v4vd died");
-				if (v4vd_ours)
-					print_v4vd_log();
-			}
-		}
-		if (s->w == W_LATENCY) {
-			res->wname = "latency-p50";
-			struct result *p99 = add_result(name, s->w, s->size);
-			res = &results[nresults - 2]; /* add_result may move the array */
-			*p99 = *res;
-			p99->wname = "latency-p99";
-			p99->value = *res->err ? NAN : lat.p99;
-		}
-		failed |= *res->err != '\0';
-		progress(k + 1, total, res);
-		if (s->w == W_LATENCY && !*res->err) {
-			char p99[32];
-			fmt_num(p99, sizeof(p99), lat.p99);
-			fprintf(stderr, "%*s %8s us     (p99)\n", 40, "", p99);
-		}
+	for (unsigned round = 1; round <= opt.repeat; round++) {
+		unsigned first = nresults;
+		for (unsigned k = 0; k < nplan; k++)
+			failed |= !run_step(&plan[k], k + 1, total, round);
+		compute_ratios(&results[first], nresults - first);
+		targets_round(&results[first], nresults - first);
 	}
+	spread_fold(nresults / opt.repeat, opt.repeat);
+	targets_fold();
 	/* Every domain of ours must be gone once its processes are. */
 	double left;
 	if (want_v4v && v4vd_alive() && (left = v4vd_domains_left()) > 0)
@@ -297,10 +348,9 @@ int main(int argc, char **argv)
 			"%s: warning: v4vd still has %.0f domain(s) more than before "
 			"the run (a leak, or another user's)\n",
 			prog, left);
-	compute_ratios();
 	sort_groups();
 	if (opt.json)
-		print_json();
+		print_json(load1, kernel);
 	else
 		print_table();
 	fflush(stdout);

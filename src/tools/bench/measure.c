@@ -80,7 +80,16 @@ struct result *add_result(const char *transport, enum workload w, size_t size)
 			       .ratio = NAN,
 			       .mbps = NAN,
 			       .cpu = NAN,
-			       .cpu_v4vd = NAN};
+			       .cpu_v4vd = NAN,
+			       .p50 = NAN,
+			       .p50_ratio = NAN,
+			       .us_v4vd = NAN,
+			       .alone_value = NAN,
+			       .alone_p50 = NAN,
+			       .hostile_rate = NAN,
+			       .rounds = 1};
+	for (unsigned f = 0; f < SP_COUNT; f++)
+		res->lo[f] = res->hi[f] = NAN;
 	return res;
 }
 
@@ -106,8 +115,8 @@ static bool reap(struct run *r, char *err, size_t cap)
 }
 
 /* Read count records of the given type, watching the children. */
-static bool collect(struct run *r, unsigned type, unsigned count, double deadline, struct rec *out,
-		    char *err, size_t cap)
+bool collect(struct run *r, unsigned type, unsigned count, double deadline, struct rec *out,
+	     char *err, size_t cap)
 {
 	struct rec rec;
 	size_t got = 0;
@@ -159,7 +168,7 @@ static pid_t spawn(struct run *r, unsigned idx, int side)
 	return pid;
 }
 
-static void kill_kids(struct run *r, bool now_)
+void kill_kids(struct run *r, bool now_)
 {
 	/* Normally they exit by themselves right after their record. */
 	double deadline = now() + (now_ ? 0 : 5);
@@ -294,7 +303,8 @@ void measure(const struct transport *t, enum workload w, size_t size, unsigned n
 			res->unit = "us";
 			res->lower_better = true;
 			break;
-		case W_NEIGHBOUR: break; /* neighbour.c measures throughput and latency */
+		case W_NEIGHBOUR: /* neighbour.c measures throughput and latency */
+		case W_SCALE: /* scale.c runs its own processes */ break;
 		case W_IDLE:
 			/* Wake-ups are the first sign of polling: report them. */
 			res->value = res->cpu;

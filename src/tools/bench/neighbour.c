@@ -635,4 +635,9 @@ void print_neighbour(void)
 		       "its ops/s: what the\nmisbehaving process got done.  v4vd%%: in the last "
 		       "throughput reading.\n",
 		       opt.nb_reps, NB_TPUT_MIN, NB_P50_MAX);
+	if (any && opt.repeat > 1)
+		printf("--repeat %u: each column is its own median over the rounds (a ratio's "
+		       "is that of\nthe rounds' ratios); the targets table below has their "
+		       "min-max.\n",
+		       opt.repeat);
 }

@@ -26,15 +26,15 @@ static const struct transport *tfind(const char *name)
 	return i < 0 ? NULL : &transports[i];
 }
 
-void compute_ratios(void)
+void compute_ratios(struct result *rs, unsigned n)
 {
-	for (unsigned i = 0; i < nresults; i++) {
-		struct result *r = &results[i];
+	for (unsigned i = 0; i < n; i++) {
+		struct result *r = &rs[i];
 		const struct transport *t = tfind(r->transport);
 		if (!t || isnan(r->value))
 			continue;
-		for (unsigned j = 0; j < nresults; j++) {
-			struct result *b = &results[j];
+		for (unsigned j = 0; j < n; j++) {
+			struct result *b = &rs[j];
 			if (strcmp(b->transport, t->baseline) || strcmp(b->wname, r->wname) ||
 			    b->size != r->size || isnan(b->value) || b->value <= 0 || r->value <= 0)
 				continue;
@@ -44,7 +44,7 @@ void compute_ratios(void)
 	}
 }
 
-static void json_num(const char *key, double v)
+void json_num(const char *key, double v)
 {
 	if (isnan(v) || isinf(v))
 		printf(", \"%s\": null", key);
@@ -52,9 +52,11 @@ static void json_num(const char *key, double v)
 		printf(", \"%s\": %.6g", key, v);
 }
 
-void print_json(void)
+void print_json(double load1, const char *kernel)
 {
-	printf("[");
+	printf("{");
+	json_settings(load1, kernel);
+	printf(",\n\"results\": [");
 	for (unsigned i = 0; i < nresults; i++) {
 		struct result *r = &results[i];
 		printf("%s{\"transport\": \"%s\", \"workload\": \"%s\", \"size\": %zu",
@@ -69,10 +71,14 @@ void print_json(void)
 			printf("null");
 		json_num("cpu", r->cpu);
 		json_num("cpu_v4vd", r->cpu_v4vd);
-		if (r->w == W_THROUGHPUT || r->w == W_PAIRS)
+		if (r->w == W_THROUGHPUT || r->w == W_PAIRS || r->w == W_SCALE)
 			json_num("mb_per_s", r->mbps);
-		if (r->w == W_PAIRS)
+		if (r->w == W_PAIRS || r->w == W_SCALE)
 			printf(", \"pairs\": %u", r->pairs);
+		if (r->w == W_SCALE) {
+			printf(", \"processes\": %u", r->procs);
+			json_num("v4vd_us_per_msg", r->us_v4vd);
+		}
 		if (r->w == W_IDLE)
 			printf(", \"wakeups\": %llu", (unsigned long long)r->wakeups);
 		if (r->w == W_NEIGHBOUR) {
@@ -88,6 +94,7 @@ void print_json(void)
 										 : "false");
 		}
 		json_num("seconds", r->secs);
+		json_spread(r);
 		if (*r->err) {
 			printf(", \"error\": \"");
 			for (const char *s = r->err; *s; s++)
@@ -96,7 +103,9 @@ void print_json(void)
 		}
 		printf("}");
 	}
-	printf("]\n");
+	printf("],\n");
+	json_targets();
+	printf("}\n");
 }
 
 /* Three significant digits, with k/M for the big ones. */
@@ -139,23 +148,83 @@ void sort_groups(void)
 	free(sorted);
 }
 
-void print_table(void)
+/* "lo-hi" of spread field f, in fmt_num's style; "-" without a spread. */
+static void fmt_range(char *buf, size_t cap, const struct result *r, unsigned f, bool plain)
 {
-	char val[32], ratio[32], mb[32], cpu[32], vcpu[32], size[32];
-	bool others = false;
-	for (unsigned i = 0; i < nresults; i++)
-		others |= results[i].w != W_NEIGHBOUR;
-	if (!others) {
-		print_neighbour();
+	char lo[32], hi[32];
+	if (isnan(r->lo[f])) {
+		snprintf(buf, cap, "-");
 		return;
 	}
-	printf("%-15s %-12s %6s %8s %-7s %6s %9s %6s %6s\n", "transport", "workload", "size",
-	       "value", "unit", "ratio", "MB/s", "cpu%", "v4vd%");
+	if (plain) {
+		snprintf(lo, sizeof(lo), "%.2f", r->lo[f]);
+		snprintf(hi, sizeof(hi), "%.2f", r->hi[f]);
+	} else {
+		fmt_num(lo, sizeof(lo), r->lo[f]);
+		fmt_num(hi, sizeof(hi), r->hi[f]);
+	}
+	snprintf(buf, cap, "%s-%s", lo, hi);
+}
+
+/* The scale workload: a block of its own, one line per number of pairs. */
+static void print_scale(bool after)
+{
+	char v[32], mb[32], us[32], vr[72];
+	bool any = false;
 	for (unsigned i = 0; i < nresults; i++) {
+		const struct result *r = &results[i];
+		if (r->w != W_SCALE)
+			continue;
+		if (!any)
+			printf("%sscale: v4v-dgram domain pairs (a domain per socket), %d-byte "
+			       "datagrams, aggregate;\n"
+			       "a few event-driven processes drive all the pairs\n"
+			       "%6s %5s %8s %9s %6s %6s %12s%s\n",
+			       after ? "\n" : "", SCALE_SIZE, "pairs", "procs", "msg/s", "MB/s",
+			       "cpu%", "v4vd%", "v4vd us/msg",
+			       opt.repeat > 1 ? "  msg/s min-max" : "");
+		any = true;
+		if (*r->err) {
+			printf("%6u %5s  FAILED: %s\n", r->pairs, "", r->err);
+			continue;
+		}
+		fmt_num(v, sizeof(v), r->value);
+		fmt_num(mb, sizeof(mb), r->mbps);
+		snprintf(us, sizeof(us), isnan(r->us_v4vd) ? "-" : "%.2f", r->us_v4vd);
+		fmt_range(vr, sizeof(vr), r, SP_VALUE, false);
+		printf("%6u %5u %8s %9s %6.0f %6.0f %12s", r->pairs, r->procs, v, mb, r->cpu,
+		       r->cpu_v4vd, us);
+		if (opt.repeat > 1)
+			printf("  %s", vr);
+		printf("\n");
+	}
+}
+
+void print_table(void)
+{
+	char val[32], ratio[32], mb[32], cpu[32], vcpu[32], size[32], vr[72], rr[72];
+	bool others = false, spread = opt.repeat > 1;
+	for (unsigned i = 0; i < nresults; i++)
+		others |= results[i].w != W_NEIGHBOUR && results[i].w != W_SCALE;
+	if (!others) {
+		bool nb = false;
+		for (unsigned i = 0; i < nresults; i++)
+			nb |= results[i].w == W_NEIGHBOUR;
+		print_neighbour();
+		print_scale(nb);
+		print_targets();
+		return;
+	}
+	printf("%-15s %-12s %6s %8s %-7s %6s %9s %6s %6s", "transport", "workload", "size", "value",
+	       "unit", "ratio", "MB/s", "cpu%", "v4vd%");
+	if (spread)
+		printf("  %-17s %s", "value min-max", "ratio min-max");
+	printf("\n");
+	for (unsigned i = 0, shown = 0; i < nresults; i++) {
 		struct result *r = &results[i];
-		if (r->w == W_NEIGHBOUR)
-			continue; /* a table of its own, below */
-		if (i && !same_group(r, &results[i - 1]))
+		if (r->w == W_NEIGHBOUR || r->w == W_SCALE)
+			continue; /* tables of their own, below */
+		if (shown++ && !same_group(r, &results[i - 1]))
 			printf("\n");
 		fmt_num(val, sizeof(val), r->value);
 		if (isnan(r->ratio))
@@ -179,14 +248,24 @@ void print_table(void)
 			       r->err);
 			continue;
 		}
-		printf("%-15s %-12s %6s %8s %-7s %6s %9s %6s %6s\n", r->transport, r->wname, size,
+		printf("%-15s %-12s %6s %8s %-7s %6s %9s %6s %6s", r->transport, r->wname, size,
 		       val, r->unit ? r->unit : "", ratio, mb, cpu, vcpu);
+		if (spread) {
+			fmt_range(vr, sizeof(vr), r, SP_VALUE, r->w == W_IDLE);
+			fmt_range(rr, sizeof(rr), r, SP_RATIO, true);
+			printf("  %-17s %s", vr, rr);
+		}
+		printf("\n");
 	}
 	printf("\nratio: against unix-seqpacket for datagram kinds (v4v-dgram, v4v-ring), "
 	       "against unix-stream for the rest;\n       above 1 is better than the baseline "
 	       "(for latency: baseline / value).\n"
 	       "cpu%%: user+sys of every process taking part, v4vd included, in %% of one "
 	       "core.\n");
+	if (spread)
+		printf("each figure and ratio: the median of %u interleaved rounds; min-max: "
+		       "the lowest and highest round.\n",
+		       opt.repeat);
 	for (unsigned i = 0; i < nresults; i++)
 		if (results[i].w == W_PAIRS) {
 			printf("pairs: %u sender/receiver pairs at once, %d-byte messages, "
@@ -195,6 +274,8 @@ void print_table(void)
 			break;
 		}
 	print_neighbour();
+	print_scale(true);
+	print_targets();
 }
 
 bool gnuplot_found(void)
@@ -237,7 +318,7 @@ int plot(const char *file)
 		for (unsigned j = 0; j < i; j++)
 			if (strcmp(results[j].wname, r->wname) == 0 && results[j].size == r->size)
 				first = false;
-		if (!first || r->w == W_IDLE || r->w == W_NEIGHBOUR)
+		if (!first || r->w == W_IDLE || r->w == W_NEIGHBOUR || r->w == W_SCALE)
 			continue;
 		if (r->size && r->w != W_LATENCY)
 			fprintf(f, "\"%s %zu B\"", r->wname, r->size);
