@@ -1,0 +1,317 @@
+# SPDX-License-Identifier: MIT
+"""Python's socket.AF_VSOCK against libv4v-preload.so (run by vsock.sh).
+
+Roles, one per process, each in its own v4v domain:
+  echo PORT TYPE [fork]      accept connections, echo each until EOF
+                             (fork: a child per connection, parent closes it)
+  client CID PORT TYPE       non-blocking connect with selectors, 4 MiB each
+                             way at once (stream) or 500 records (seqpacket)
+  errors CID PORT            the Linux vsock errors and options
+  closer PORT                accept, close at once (the peer's EOF, EPIPE)
+  sendfile CID PORT FILE     socket.sendfile of FILE, then the echo back
+  sink PORT                  accept, read forever (to be killed)
+  writer CID PORT            connect, write until an error; print it
+Exit 0 when the role's checks hold.
+"""
+import errno
+import fcntl
+import hashlib
+import os
+import random
+import selectors
+import socket
+import struct
+import sys
+import time
+
+IOCTL_VM_SOCKETS_GET_LOCAL_CID = 0x7B9
+TYPES = {"stream": socket.SOCK_STREAM, "seqpacket": socket.SOCK_SEQPACKET}
+
+
+def fail(msg):
+    print("FAIL:", msg, file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def listener(port, kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_VSOCK, kind)
+    s.bind((socket.VMADDR_CID_ANY, port))
+    s.listen(16)
+    return s
+
+
+def echo_one(c, kind):
+    while True:
+        d = c.recv(1 << 20)
+        if not d:
+            break
+        c.sendall(d)
+    c.close()
+
+
+def role_echo(port, kind, mode=""):
+    s = listener(port, TYPES[kind])
+    while True:
+        c, peer = s.accept()
+        if c.getpeername() != peer:
+            fail("getpeername %r != accept's %r" % (c.getpeername(), peer))
+        if mode == "fork":
+            pid = os.fork()
+            if pid == 0:
+                s.close()
+                echo_one(c, kind)
+                os._exit(0)
+            c.close()
+            os.waitpid(pid, 0)
+        else:
+            echo_one(c, kind)
+
+
+def role_client(cid, port, kind):
+    t = TYPES[kind]
+    s = socket.socket(socket.AF_VSOCK, t)
+    s.setblocking(False)
+    r = s.connect_ex((cid, port))
+    if r not in (0, errno.EINPROGRESS):
+        fail("connect_ex: %s" % os.strerror(r))
+    sel = selectors.DefaultSelector()
+    sel.register(s, selectors.EVENT_WRITE)
+    if not sel.select(10):
+        fail("connect did not finish")
+    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        fail("SO_ERROR %s" % os.strerror(err))
+    if s.getpeername() != (cid, port):
+        fail("getpeername %r" % (s.getpeername(),))
+    rnd = random.Random(7)
+    if t == socket.SOCK_STREAM:
+        out = rnd.randbytes(4 << 20)
+        want = hashlib.sha256(out).hexdigest()
+    else:
+        out = [rnd.randbytes(rnd.choice([1, 100, 4096, 65536, 200000])) for _ in range(500)]
+    got, sent, recs = hashlib.sha256(), 0, []
+    nrecv, total = 0, len(out) if t == socket.SOCK_STREAM else sum(map(len, out))
+    sel.modify(s, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    deadline = time.time() + 60
+    nsent = 0
+    while time.time() < deadline:
+        done_send = (sent >= len(out)) if t == socket.SOCK_STREAM else nsent == len(out)
+        if t == socket.SOCK_STREAM and nrecv == total:
+            break
+        if t == socket.SOCK_SEQPACKET and len(recs) == len(out):
+            break
+        ev = selectors.EVENT_READ | (0 if done_send else selectors.EVENT_WRITE)
+        sel.modify(s, ev)
+        for key, mask in sel.select(5):
+            if mask & selectors.EVENT_WRITE:
+                try:
+                    if t == socket.SOCK_STREAM:
+                        sent += s.send(out[sent:sent + 65536])
+                    else:
+                        s.send(out[nsent])
+                        nsent += 1
+                except BlockingIOError:
+                    pass
+            if mask & selectors.EVENT_READ:
+                try:
+                    d = s.recv(1 << 20)
+                except BlockingIOError:
+                    continue
+                if t == socket.SOCK_STREAM:
+                    if not d:
+                        fail("EOF after %d of %d bytes" % (nrecv, total))
+                    got.update(d)
+                    nrecv += len(d)
+                else:
+                    recs.append(d)
+    if t == socket.SOCK_STREAM:
+        if nrecv != total or got.hexdigest() != want:
+            fail("echo differs (%d of %d bytes)" % (nrecv, total))
+    elif recs != out:
+        bad = next(i for i in range(min(len(recs), len(out))) if recs[i] != out[i]) \
+            if any(a != b for a, b in zip(recs, out)) else min(len(recs), len(out))
+        fail("records differ at %d (%d of %d back)" % (bad, len(recs), len(out)))
+    s.shutdown(socket.SHUT_WR)
+    s.setblocking(True)
+    if s.recv(10) != b"":
+        fail("no EOF after our shutdown")
+    s.close()
+    print("client %s ok" % kind)
+
+
+def role_errors(cid, port):
+    # Nobody listens there: ECONNRESET, as Linux's vsock.
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    try:
+        s.connect((cid, port + 1))
+        fail("connect to a port nobody listens on succeeded")
+    except ConnectionResetError:
+        pass
+    s.close()
+    # The same, non-blocking: SO_ERROR says it.
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    s.setblocking(False)
+    if s.connect_ex((cid, port + 1)) != errno.EINPROGRESS:
+        fail("non-blocking connect did not say EINPROGRESS")
+    sel = selectors.DefaultSelector()
+    sel.register(s, selectors.EVENT_WRITE)
+    if not sel.select(10):
+        fail("failed non-blocking connect never became writable")
+    if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != errno.ECONNRESET:
+        fail("SO_ERROR is not ECONNRESET")
+    s.close()
+    # Options: level AF_VSOCK, 8-byte values (Python passes them so).
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    v = s.getsockopt(socket.AF_VSOCK, socket.SO_VM_SOCKETS_BUFFER_SIZE)
+    if v != 262144:
+        fail("BUFFER_SIZE %r" % (v,))
+    s.setsockopt(socket.AF_VSOCK, socket.SO_VM_SOCKETS_BUFFER_SIZE, 131072)
+    v = s.getsockopt(socket.AF_VSOCK, socket.SO_VM_SOCKETS_BUFFER_SIZE)
+    if v != 131072:
+        fail("BUFFER_SIZE after set: %r" % (v,))
+    if s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) != socket.SOCK_STREAM:
+        fail("SO_TYPE")
+    if s.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN) != socket.AF_VSOCK:
+        fail("SO_DOMAIN")
+    if s.getsockname() != (socket.VMADDR_CID_ANY, socket.VMADDR_PORT_ANY):
+        fail("unbound getsockname %r" % (s.getsockname(),))
+    try:
+        fcntl.ioctl(s, IOCTL_VM_SOCKETS_GET_LOCAL_CID, b"\0" * 4)
+        fail("GET_LOCAL_CID on a socket worked")
+    except OSError as e:
+        if e.errno != errno.ENOTTY:
+            fail("GET_LOCAL_CID on a socket: %s" % e)
+    # The device answers the domain's CID.
+    with open("/dev/vsock", "rb") as dev:
+        me = struct.unpack("I", fcntl.ioctl(dev, IOCTL_VM_SOCKETS_GET_LOCAL_CID, b"\0" * 4))[0]
+    if me != int(os.environ["WANT_CID"]):
+        fail("local CID %d, expected %s" % (me, os.environ["WANT_CID"]))
+    s.bind((socket.VMADDR_CID_ANY, socket.VMADDR_PORT_ANY))
+    name = s.getsockname()
+    if name[0] != me or name[1] == socket.VMADDR_PORT_ANY:
+        fail("bound getsockname %r" % (name,))
+    try:
+        s.bind((socket.VMADDR_CID_ANY, 1))
+        fail("second bind worked")
+    except OSError as e:
+        if e.errno != errno.EINVAL:
+            raise
+    s.close()
+    try:
+        socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM).bind((cid + 100, 1))
+        fail("bind to another CID worked")
+    except OSError as e:
+        if e.errno != errno.EADDRNOTAVAIL:
+            raise
+    # FD_SET users: our fds are small.
+    fds = [socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM) for _ in range(4)]
+    if max(f.fileno() for f in fds) >= 1024:
+        fail("fd >= 1024")
+    for f in fds:
+        f.close()
+    print("errors ok")
+
+
+def role_closer(port):
+    s = listener(port)
+    c, _ = s.accept()
+    c.close()
+    s.close()
+
+
+def role_after_close(cid, port):
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    s.connect((cid, port))
+    s.settimeout(10)
+    if s.recv(10) != b"":
+        fail("no EOF after the peer closed")
+    try:
+        s.send(b"x")
+        fail("send after the peer closed succeeded")
+    except BrokenPipeError:
+        pass
+    print("after close ok")
+
+
+def role_sendfile(cid, port, path):
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    s.connect((cid, port))
+    size = os.path.getsize(path)
+    if os.fork() == 0:  # the child reads the echo while the parent sends
+        got = hashlib.sha256()
+        n = 0
+        while n < size:
+            d = s.recv(1 << 20)
+            if not d:
+                break
+            got.update(d)
+            n += len(d)
+        with open(path, "rb") as f:
+            ok = n == size and got.hexdigest() == hashlib.sha256(f.read()).hexdigest()
+        os._exit(0 if ok else 1)
+    with open(path, "rb") as f:
+        if s.sendfile(f) != size:
+            fail("sendfile short")
+    _, st = os.wait()
+    if st != 0:
+        fail("the forked reader saw a different echo")
+    print("sendfile ok")
+
+
+def role_sink(port):
+    s = listener(port)
+    c, _ = s.accept()
+    while c.recv(1 << 20):
+        pass
+
+
+def role_writer(cid, port):
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    s.connect((cid, port))
+    print("connected", flush=True)
+    buf = b"z" * 65536
+    try:
+        while True:
+            s.send(buf)
+    except OSError as e:
+        print("error", errno.errorcode.get(e.errno, e.errno), flush=True)
+
+
+def role_reader(cid, port):
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    s.connect((cid, port))
+    s.send(b"hi")
+    print("connected", flush=True)
+    try:
+        while s.recv(1 << 20):
+            pass
+        print("eof", flush=True)
+    except OSError as e:
+        print("error", errno.errorcode.get(e.errno, e.errno), flush=True)
+
+
+def main():
+    role, args = sys.argv[1], sys.argv[2:]
+    if role == "echo":
+        role_echo(int(args[0]), args[1], args[2] if len(args) > 2 else "")
+    elif role == "client":
+        role_client(int(args[0]), int(args[1]), args[2])
+    elif role == "errors":
+        role_errors(int(args[0]), int(args[1]))
+    elif role == "closer":
+        role_closer(int(args[0]))
+    elif role == "after_close":
+        role_after_close(int(args[0]), int(args[1]))
+    elif role == "sendfile":
+        role_sendfile(int(args[0]), int(args[1]), args[2])
+    elif role == "sink":
+        role_sink(int(args[0]))
+    elif role == "writer":
+        role_writer(int(args[0]), int(args[1]))
+    elif role == "reader":
+        role_reader(int(args[0]), int(args[1]))
+    else:
+        fail("unknown role " + role)
+
+
+main()
