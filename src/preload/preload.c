@@ -314,8 +314,15 @@ static int spawn_child(void *arg)
 	dup2(d, VS_FD_CTL);
 	dup2(dom, VS_FD_DOMAIN);
 	syscall(SYS_close_range, VS_FD_DOMAIN + 1, ~0u, 0);
-	execve(sp->path, sp->argv, sp->envp);
-	_exit(127);
+	/* Fork again and leave: the relay is init's, and this child, which has
+	 * no exit signal (it never execs, which would give it SIGCHLD), is
+	 * reaped by spawn_relay alone.  (A raw fork: only execve follows.) */
+	long pid = syscall(SYS_fork);
+	if (pid == 0) {
+		execve(sp->path, sp->argv, sp->envp);
+		_exit(127);
+	}
+	_exit(pid < 0 ? 1 : 0);
 }
 
 /* Start a relay on (b, d) and read its hello; 0 or a positive errno. */
@@ -343,7 +350,7 @@ static int spawn_relay(const char *mode, int b, int d, int ctl, struct vs_rep *h
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	/* No exit signal: the program's SIGCHLD handler and wait(-1) never see
-	 * it (reaped below with __WCLONE; the relay forks away at once). */
+	 * it (reaped below with __WCLONE; the relay is its child, forked away). */
 	pid_t pid = clone(spawn_child, stack + stack_len, CLONE_VM | CLONE_VFORK, &sp);
 	int err = pid < 0 ? errno : 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

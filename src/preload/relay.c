@@ -42,6 +42,11 @@
 #define FIN_PROBE_MS   20 /* after a FIN, how long to look for the ring going */
 #define MAX_CONNS      1024
 #define CONNECT_DEF_MS 2000
+/* After the program closes a listener, its ring stays (accepting nothing)
+ * this long after the last accept: a connector that reads the listener's
+ * RING_GONE before its SYNACK takes the connection for reset (libv4v's
+ * finish_connect applies the event to the address it is connecting to). */
+#define LISTEN_LINGER_MS 2000
 
 struct conn {
 	int b, v;
@@ -58,6 +63,8 @@ static int lsn = -1;	/* the libv4v listener */
 static int lsn_b = -1;	/* the listener's data channel */
 static int pend_a = -1; /* an accepted A end the program has no room for yet */
 static struct vs_accept pend_rec;
+static long long lsn_close_at = -1; /* the program closed it: when its ring goes */
+static long long last_accept;
 static struct conn *conns[MAX_CONNS];
 static int nconns;
 static bool debug;
@@ -177,8 +184,10 @@ static void pump_up(struct conn *c, short rev)
 	while (!c->dead && c->up_off < c->up_len) {
 		ssize_t n = v4v_send(c->v, c->up + c->up_off, c->up_len - c->up_off, MSG_DONTWAIT);
 		if (n < 0) {
-			if (errno != EAGAIN)
+			if (errno != EAGAIN) {
+				DBG("send: %s", strerror(errno));
 				to_program_eof(c, true); /* reset, or v4vd gone */
+			}
 			return;
 		}
 		c->up_off += (size_t)n;
@@ -195,8 +204,10 @@ static void pump_down(struct conn *c, short rev_v)
 			c->down_len += (size_t)n;
 		else if (n == 0)
 			c->fin_at = now_ms();
-		else if (n < 0 && errno != EAGAIN && errno != EINTR)
+		else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			DBG("recv: %s", strerror(errno));
 			to_program_eof(c, true);
+		}
 	}
 	for (;;) {
 		size_t off = 0, len = c->down_len;
@@ -234,8 +245,10 @@ static void pump_down(struct conn *c, short rev_v)
 	 * with EPIPE when the peer's ring is gone (a close, not a shutdown). */
 	if (c->fin_at >= 0 && c->down_len == 0) {
 		bool gone = peer_gone(c);
-		if (gone || now_ms() - c->fin_at >= FIN_PROBE_MS)
+		if (gone || now_ms() - c->fin_at >= FIN_PROBE_MS) {
+			DBG("peer FIN%s", gone ? ", ring gone" : "");
 			to_program_eof(c, gone);
+		}
 	}
 }
 
@@ -255,8 +268,11 @@ static void accept_some(void)
 		if (pend_a < 0) {
 			struct v4v_addr peer;
 			int v = v4v_accept(lsn, &peer);
-			if (v < 0)
+			if (v < 0) {
+				if (errno == EPIPE) /* v4vd is gone: so is the listener */
+					shutdown(lsn_b, SHUT_RDWR);
 				return;
+			}
 			int sv[2];
 			if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0 ||
 			    !conn_add(sv[1], v)) {
@@ -266,6 +282,7 @@ static void accept_some(void)
 			struct v4v_addr me = {0};
 			v4v_getsockname(lsn, &me);
 			pend_a = sv[0];
+			last_accept = now_ms();
 			pend_rec = (struct vs_accept){VS_ACCEPT_MAGIC, me.aport, peer.domain_id,
 						      peer.aport};
 		}
@@ -413,7 +430,17 @@ static void loop(void)
 			p[n++] = (struct pollfd){.fd = c->b, .events = eb};
 			p[n++] = (struct pollfd){.fd = c->v, .events = ev};
 		}
-		if (lsn >= 0) {
+		if (lsn >= 0 && lsn_b < 0) {
+			long long left = lsn_close_at - now_ms();
+			if (left <= 0) {
+				v4v_sock_close(lsn);
+				lsn = -1;
+				continue;
+			}
+			if (timeout < 0 || left < timeout)
+				timeout = (int)left;
+		}
+		if (lsn_b >= 0) {
 			/* The listener's channel, for the program closing it (and
 			 * for room when an accepted connection waits), and libv4v's. */
 			p[n++] = (struct pollfd){.fd = lsn_b,
@@ -422,15 +449,15 @@ static void loop(void)
 		}
 		if (poll(p, (nfds_t)n, timeout) < 0 && errno != EINTR)
 			return;
-		if (lsn >= 0) {
+		if (lsn_b >= 0) {
 			short rb = p[n - 2].revents, rv = p[n - 1].revents;
 			if (rb & (POLLHUP | POLLRDHUP | POLLERR)) { /* the program closed it */
-				v4v_sock_close(lsn);
 				close(lsn_b);
-				lsn = lsn_b = -1;
+				lsn_b = -1;
 				if (pend_a >= 0)
 					close(pend_a);
 				pend_a = -1;
+				lsn_close_at = last_accept + LISTEN_LINGER_MS;
 			} else if ((rb & POLLOUT) || rv) {
 				accept_some();
 			}
@@ -461,11 +488,7 @@ int main(int argc, char **argv)
 	type = argc > 1 && strcmp(argv[1], "seqpacket") == 0 ? SOCK_SEQPACKET : SOCK_STREAM;
 	bool cid_only = argc > 1 && strcmp(argv[1], "cid") == 0;
 
-	/* Detach: the program must not see us as its child. */
-	pid_t pid = fork();
-	if (pid != 0)
-		_exit(pid < 0 ? 1 : 0);
-	setsid();
+	setsid(); /* (already not the program's child: spawn_relay) */
 
 	int e = v4v_open(&dom);
 	struct vs_rep hello = {.err = e ? (e == -ENOTCONN ? EAFNOSUPPORT : ENETDOWN) : 0};

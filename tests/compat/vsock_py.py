@@ -11,6 +11,8 @@ Roles, one per process, each in its own v4v domain:
   sendfile CID PORT FILE     socket.sendfile of FILE, then the echo back
   sink PORT                  accept, read forever (to be killed)
   writer CID PORT            connect, write until an error; print it
+  reader CID PORT            connect, read until EOF or an error; print it
+  try_write CID PORT         connect, write a line, close
 Exit 0 when the role's checks hold.
 """
 import errno
@@ -290,6 +292,13 @@ def role_reader(cid, port):
         print("error", errno.errorcode.get(e.errno, e.errno), flush=True)
 
 
+def role_try_write(cid, port):
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    s.connect((cid, port))
+    s.sendall(b"let in")
+    s.close()
+
+
 def main():
     role, args = sys.argv[1], sys.argv[2:]
     if role == "echo":
@@ -310,6 +319,8 @@ def main():
         role_writer(int(args[0]), int(args[1]))
     elif role == "reader":
         role_reader(int(args[0]), int(args[1]))
+    elif role == "try_write":
+        role_try_write(int(args[0]), int(args[1]))
     else:
         fail("unknown role " + role)
 
