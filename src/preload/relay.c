@@ -52,6 +52,7 @@ struct conn {
 	int b, v;
 	bool seq;
 	bool b_eof, v_eof, dead, b_shut_wr, drop_down;
+	bool b_hup;	  /* B hung up: poll reports it always, so poll B only for work */
 	long long fin_at; /* ms: FIN seen, EOF not yet given to the program */
 	char *up, *down;
 	size_t up_len, up_off, down_len;
@@ -427,8 +428,9 @@ static void loop(void)
 				ev |= POLLIN;
 			if (c->fin_at >= 0)
 				timeout = 2;
-			p[n++] = (struct pollfd){.fd = c->b, .events = eb};
-			p[n++] = (struct pollfd){.fd = c->v, .events = ev};
+			p[n++] = (struct pollfd){.fd = c->b_hup && eb == POLLRDHUP ? -1 : c->b,
+						 .events = eb};
+			p[n++] = (struct pollfd){.fd = c->dead ? -1 : c->v, .events = ev};
 		}
 		if (lsn >= 0 && lsn_b < 0) {
 			long long left = lsn_close_at - now_ms();
@@ -467,6 +469,13 @@ static void loop(void)
 			if (i >= polled)
 				continue; /* added during this round */
 			short rb = p[2 * i].revents, rv = p[2 * i + 1].revents;
+			if (rb & POLLHUP)
+				c->b_hup = true;
+			if ((rv & (POLLHUP | POLLERR)) && !c->dead) {
+				DBG("v4vd hung up");
+				to_program_eof(c, true);
+				c->down_len = 0;
+			}
 			pump_up(c, rb);
 			pump_down(c, rv);
 			/* The program closed A (both ways shut on B's side) and has

@@ -42,7 +42,7 @@ bg_pids=()
 cleanup() {
 	local p
 	for p in "${bg_pids[@]}"; do
-		kill -9 "$p" 2>/dev/null || true
+		kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
 	done
 	if [ -n "$daemon" ]; then
 		kill "$daemon" 2>/dev/null || true
@@ -220,13 +220,17 @@ t_ncat() {
 	reap "$srv" 30
 	cmp "$dir/in" "$dir/out" || fail "ncat: bytes differ"
 
+	# (ncat -e relays through pipes to its child, blocking on one while the
+	# other is full: more than a pipe's worth at once deadlocks ncat itself,
+	# over any transport.  So the echo is small.)
+	head -c 40000 /dev/urandom >"$dir/small"
 	spawn_dom echo 8 ncat --vsock -l -k -e /bin/cat 6004 2>"$dir/echo.err"
 	wait_for "ncat's listener" has_ring echo 6004
 	local i
-	for i in 1 2; do
-		in_dom 60 "cli$i" $((10 + i)) ncat --vsock 10 6004 <"$dir/in" \
+	for i in 1 2 3; do
+		in_dom 60 "cli$i" $((10 + i)) ncat --vsock 10 6004 <"$dir/small" \
 			>"$dir/echo$i" 2>"$dir/cli.err" || fail "ncat echo client $i failed"
-		cmp "$dir/in" "$dir/echo$i" || fail "ncat -e /bin/cat: echo $i differs"
+		cmp "$dir/small" "$dir/echo$i" || fail "ncat -e /bin/cat: echo $i differs"
 	done
 }
 
