@@ -81,6 +81,8 @@ void vs_unlock(void)
 bool vs_is_ctl(int fd)
 {
 	bool r = false;
+	if (__atomic_load_n(&ntab, __ATOMIC_RELAXED) == 0)
+		return false; /* (close() of a program without vsock: no lock) */
 	pthread_mutex_lock(&lock);
 	for (int i = 0; i < ntab && !r; i++)
 		r = tab[i].ctl == fd && fd >= 0;
@@ -216,8 +218,20 @@ void vs_changed(void)
 	env_update();
 }
 
+/* A fork while another thread holds the table must not leave it locked. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+static void fork_done(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
 __attribute__((constructor)) static void init(void)
 {
+	pthread_atfork(fork_prepare, fork_done, fork_done);
 	vs_real.socket = dlsym(RTLD_NEXT, "socket");
 	vs_real.close = dlsym(RTLD_NEXT, "close");
 	vs_real.getsockopt = dlsym(RTLD_NEXT, "getsockopt");

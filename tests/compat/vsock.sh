@@ -235,7 +235,7 @@ t_ncat() {
 }
 
 # Python: stream and seqpacket, non-blocking with selectors, a forking echo
-# server, socket.sendfile.
+# server, one that execs a new program on the socket, socket.sendfile.
 t_python() {
 	start_v4vd
 	spawn_dom es 5 "$python" "$pyscript" echo 6100 stream 2>"$dir/es.err"
@@ -243,13 +243,17 @@ t_python() {
 	spawn_dom ef 11 "$python" "$pyscript" echo 6102 stream fork 2>"$dir/ef.err"
 	wait_for "the stream echo" has_ring es 6100
 	wait_for "the seqpacket echo" has_ring eq 6101
+	spawn_dom ex 14 "$python" "$pyscript" echo 6103 stream exec 2>"$dir/ex.err"
 	wait_for "the forking echo" has_ring ef 6102
+	wait_for "the exec'ing echo" has_ring ex 6103
 	in_dom 60 c1 20 "$python" "$pyscript" client 7 6100 stream 2>"$dir/c.err" ||
 		fail "stream client"
 	in_dom 60 c2 21 "$python" "$pyscript" client 10 6101 seqpacket 2>"$dir/c.err" ||
 		fail "seqpacket client"
 	in_dom 60 c3 22 "$python" "$pyscript" client 13 6102 stream 2>"$dir/c.err" ||
 		fail "client of the forking echo"
+	in_dom 60 c5 24 "$python" "$pyscript" client 16 6103 stream 2>"$dir/c.err" ||
+		fail "client of the exec'ing echo"
 	head -c $((5 << 20)) /dev/urandom >"$dir/file"
 	in_dom 60 c4 23 "$python" "$pyscript" sendfile 13 6102 "$dir/file" \
 		2>"$dir/c.err" || fail "sendfile"

@@ -3,7 +3,8 @@
 
 Roles, one per process, each in its own v4v domain:
   echo PORT TYPE [fork]      accept connections, echo each until EOF
-                             (fork: a child per connection, parent closes it)
+                             (fork: a child per connection, parent closes it;
+                             exec: the child execs a new python on it)
   client CID PORT TYPE       non-blocking connect with selectors, 4 MiB each
                              way at once (stream) or 500 records (seqpacket)
   errors CID PORT            the Linux vsock errors and options
@@ -57,7 +58,16 @@ def role_echo(port, kind, mode=""):
         c, peer = s.accept()
         if c.getpeername() != peer:
             fail("getpeername %r != accept's %r" % (c.getpeername(), peer))
-        if mode == "fork":
+        if mode == "exec":  # the socket as stdin and stdout of a new program
+            pid = os.fork()
+            if pid == 0:
+                os.dup2(c.fileno(), 0)
+                os.dup2(c.fileno(), 1)
+                os.environ["PEER"] = "%d:%d" % peer
+                os.execv(sys.executable, [sys.executable, __file__, "exec_child"])
+            c.close()
+            os.waitpid(pid, 0)
+        elif mode == "fork":
             pid = os.fork()
             if pid == 0:
                 s.close()
@@ -67,6 +77,18 @@ def role_echo(port, kind, mode=""):
             os.waitpid(pid, 0)
         else:
             echo_one(c, kind)
+
+
+def role_exec_child():
+    """After fork+exec: stdin is a vsock socket this program never made."""
+    s = socket.socket(fileno=os.dup(0))
+    if s.family != socket.AF_VSOCK or s.type != socket.SOCK_STREAM:
+        fail("exec'd: family %r type %r" % (s.family, s.type))
+    if "%d:%d" % s.getpeername() != os.environ["PEER"]:
+        fail("exec'd: getpeername %r, parent saw %s" % (s.getpeername(), os.environ["PEER"]))
+    os.close(0)
+    os.close(1)
+    echo_one(s, "stream")
 
 
 def role_client(cid, port, kind):
@@ -303,6 +325,8 @@ def main():
     role, args = sys.argv[1], sys.argv[2:]
     if role == "echo":
         role_echo(int(args[0]), args[1], args[2] if len(args) > 2 else "")
+    elif role == "exec_child":
+        role_exec_child()
     elif role == "client":
         role_client(int(args[0]), int(args[1]), args[2])
     elif role == "errors":
