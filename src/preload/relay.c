@@ -39,7 +39,7 @@
 #include "v4v/v4v.h"
 
 #define BUF	       (VS_SEQ_MAX + 4)
-#define FIN_PROBE_MS   20 /* after a FIN, how long to look for the ring going */
+#define FIN_PROBE_MS   50 /* after a FIN, how long to look for the ring going */
 #define MAX_CONNS      1024
 #define CONNECT_DEF_MS 2000
 /* After the program closes a listener, its ring stays (accepting nothing)
@@ -157,6 +157,14 @@ static void conn_free(int i)
 /* Is the peer's ring gone (closed or dead) rather than just shut for writing? */
 static bool peer_gone(struct conn *c)
 {
+	/* Ask v4vd whether its ring is still there: events do not say so for
+	 * a peer in our own domain. */
+	struct v4v_addr pa;
+	if (v4v_getpeername(c->v, &pa) == 0) {
+		struct v4v_ring_data_ent e = {.ring = pa};
+		if (v4v_notify(dom, &e, 1) == 0 && !(e.flags & V4V_RING_EXISTS))
+			return true;
+	}
 	char x;
 	v4v_recv(c->v, &x, 0, MSG_DONTWAIT); /* let libv4v read its events */
 	return v4v_send(c->v, NULL, 0, MSG_DONTWAIT) < 0 && errno != EAGAIN;
@@ -247,7 +255,8 @@ static void pump_down(struct conn *c, short rev_v)
 	if (c->fin_at >= 0 && c->down_len == 0) {
 		bool gone = peer_gone(c);
 		if (gone || now_ms() - c->fin_at >= FIN_PROBE_MS) {
-			DBG("peer FIN%s", gone ? ", ring gone" : "");
+			DBG("peer FIN%s after %lld ms", gone ? ", ring gone" : "",
+			    now_ms() - c->fin_at);
 			to_program_eof(c, gone);
 		}
 	}

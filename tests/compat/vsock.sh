@@ -23,6 +23,7 @@ v4vd_bin=${V4VD:-$bin/v4vd}
 novsock=${NOVSOCK:-$bin/tests/compat/novsock}
 probe=${VSOCK_PROBE:-$bin/tests/compat/vsock_probe}
 pyscript=${VSOCK_PY:-}
+calls=${VSOCK_CALLS:-$bin/tests/compat/vsock_calls}
 preload=$bin/libv4v-preload.so
 for t in "$v4vd_bin" "$bin/v4v-run" "$bin/v4vctl" "$novsock" "$probe" "$preload" \
 	"$bin/v4v-vsock-relay"; do
@@ -161,6 +162,12 @@ t_fail_closed() {
 	touch "$dir/go"
 	reap "$p" 20
 	[ "$status" -eq 0 ] || fail "v4vd down: $(cat "$dir/out")"
+}
+
+# A C program's calls, one by one (vsock_calls.c).
+t_calls() {
+	start_v4vd
+	in_dom 60 calls 5 "$calls" >"$dir/out" 2>"$dir/calls.err" || fail "vsock_calls"
 }
 
 # socat: a large random file intact, each way (listener sends, then receives).
