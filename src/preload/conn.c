@@ -82,7 +82,7 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	if (!e) {
 		struct vs_req q = {.op = VS_OP_BIND,
 				   .port = vm->svm_port == VMADDR_PORT_ANY ? 0 : vm->svm_port,
-				   .ring_len = s->buf_size};
+				   .ring_len = s->buf_set ? s->buf_size : 0};
 		struct vs_rep r;
 		e = ask(s, &q, &r);
 		if (!e) {
@@ -166,7 +166,9 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 			e = s->so_error, s->so_error = 0;
 		goto out;
 	}
-	if (s->state == VS_CONNECTED)
+	if (s->busy)
+		e = EALREADY; /* another thread's blocking connect */
+	else if (s->state == VS_CONNECTED)
 		e = EISCONN;
 	else if (s->state == VS_LISTEN || s->state == VS_FAILED || s->ctl < 0)
 		e = EINVAL;
@@ -183,7 +185,7 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	struct vs_req q = {.op = VS_OP_CONNECT,
 			   .domid = cid - VS_CID_OFFSET,
 			   .port = vm->svm_port,
-			   .ring_len = s->buf_size};
+			   .ring_len = s->buf_set ? s->buf_size : 0};
 	uint64_t ms = s->timeout_us / 1000;
 	q.timeout_ms = ms == 0 ? 1 : ms > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)ms;
 	if (fcntl(fd, F_GETFL) & O_NONBLOCK) {
@@ -197,8 +199,21 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 			s->state = VS_CONNECTING, e = EINPROGRESS;
 		goto out;
 	}
+	/* Blocking: wait for the answer without holding the table. */
+	int ctl = s->ctl;
 	struct vs_rep r;
-	e = ask(s, &q, &r);
+	s->busy = true;
+	vs_unlock();
+	e = send(ctl, &q, sizeof(q), MSG_NOSIGNAL) == sizeof(q) ? 0 : ENETDOWN;
+	ssize_t n = 0;
+	while (!e && (n = recv(ctl, &r, sizeof(r), 0)) < 0 && errno == EINTR)
+		;
+	if (!e)
+		e = n == sizeof(r) ? r.err : ENETDOWN;
+	s = vs_find(fd);
+	if (!s)
+		return e ? fail(e) : 0; /* closed meanwhile */
+	s->busy = false;
 	apply(s, &r, e);
 	if (e)
 		s->so_error = 0; /* reported here */

@@ -131,6 +131,7 @@ static int vsock_set(struct vs_sock *s, int name, const void *val, socklen_t len
 			s->buf_max = v;
 		else
 			s->buf_size = v;
+		s->buf_set = true;
 		/* As Linux: the size is clamped to [min, max]. */
 		if (s->buf_min > s->buf_max)
 			s->buf_min = s->buf_max;

@@ -19,6 +19,8 @@ struct vs_sock {
 	uint32_t port, peer_cid, peer_port;
 	int so_error;
 	uint64_t buf_size, buf_min, buf_max;
+	bool buf_set; /* the program set a size: it becomes the ring's */
+	bool busy;    /* a blocking connect is waiting (without the lock) */
 	uint64_t timeout_us;
 };
 

@@ -15,7 +15,9 @@
  *   peer FIN (v4v_recv 0)              -> shutdown(B, SHUT_WR): EOF in A;
  *                                         if the peer's ring is gone too
  *                                         (closed, or its process or domain
- *                                         died), also SHUT_RD: EPIPE in A
+ *                                         died), also SHUT_RD: EPIPE in A.
+ *                                         (We ask v4vd for up to
+ *                                         FIN_PROBE_MS before giving EOF.)
  *   peer reset / v4vd gone             -> shutdown(B, SHUT_RDWR)
  *
  * A listener's relay also carries every connection it accepted.  The relay
@@ -421,7 +423,7 @@ static int serve_ctl(int d, int b)
 
 static void loop(void)
 {
-	struct pollfd p[2 * MAX_CONNS + 1];
+	struct pollfd p[2 * MAX_CONNS + 2];
 	while (nconns > 0 || lsn >= 0) {
 		int n = 0, timeout = -1, polled = nconns;
 		for (int i = 0; i < nconns; i++) {

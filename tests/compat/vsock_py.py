@@ -10,6 +10,7 @@ Roles, one per process, each in its own v4v domain:
   errors CID PORT            the Linux vsock errors and options
   closer PORT                accept, close at once (the peer's EOF, EPIPE)
   sendfile CID PORT FILE     socket.sendfile of FILE, then the echo back
+  echo_check CID PORT FILE   send FILE, read it back whole, then close
   sink PORT                  accept, read forever (to be killed)
   writer CID PORT            connect, write until an error; print it
   reader CID PORT            connect, read until EOF or an error; print it
@@ -282,6 +283,25 @@ def role_sendfile(cid, port, path):
     print("sendfile ok")
 
 
+def role_echo_check(cid, port, path):
+    """Send FILE, read it all back, only then close (no half-close first)."""
+    data = open(path, "rb").read()
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    s.connect((cid, port))
+    s.settimeout(20)
+    s.sendall(data)
+    got = b""
+    while len(got) < len(data):
+        d = s.recv(1 << 16)
+        if not d:
+            break
+        got += d
+    s.close()
+    if got != data:
+        fail("echo: %d of %d bytes, %s" % (len(got), len(data),
+                                           "same" if data.startswith(got) else "different"))
+
+
 def role_sink(port):
     s = listener(port)
     c, _ = s.accept()
@@ -337,6 +357,8 @@ def main():
         role_after_close(int(args[0]), int(args[1]))
     elif role == "sendfile":
         role_sendfile(int(args[0]), int(args[1]), args[2])
+    elif role == "echo_check":
+        role_echo_check(int(args[0]), int(args[1]), args[2])
     elif role == "sink":
         role_sink(int(args[0]))
     elif role == "writer":
