@@ -101,7 +101,9 @@ int listen(int fd, int backlog)
 		REAL(listen, fd, backlog);
 	}
 	int e = 0;
-	if (s->state == VS_LISTEN)
+	if (s->type == SOCK_DGRAM)
+		e = EOPNOTSUPP;
+	else if (s->state == VS_LISTEN)
 		e = 0;
 	else if (s->state != VS_BOUND)
 		e = EINVAL;
@@ -146,6 +148,25 @@ void vs_finish(struct vs_sock *s)
 	apply(s, &r, n == sizeof(r) ? r.err : ECONNRESET);
 }
 
+/* A datagram socket's default peer, and the only one it hears (lock held). */
+static int dgram_connect(struct vs_sock *s, const struct sockaddr_vm *vm)
+{
+	uint32_t cid = vm->svm_cid, me = vs_local_cid();
+	if (cid == VMADDR_CID_LOCAL || cid == VMADDR_CID_ANY)
+		cid = me;
+	if (cid < VS_CID_OFFSET)
+		return EHOSTUNREACH;
+	struct vs_req q = {.op = VS_OP_CONNECT, .domid = cid - VS_CID_OFFSET, .port = vm->svm_port};
+	struct vs_rep r;
+	int e = ask(s, &q, &r);
+	if (!e) {
+		s->state = VS_CONNECTED;
+		s->peer_cid = cid;
+		s->peer_port = vm->svm_port;
+	}
+	return e;
+}
+
 int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct vs_sock *s = vs_find(fd);
@@ -156,6 +177,10 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	int e = check_addr(addr, len, &vm);
 	if (e)
 		goto out;
+	if (s->type == SOCK_DGRAM) {
+		e = dgram_connect(s, vm);
+		goto out;
+	}
 	if (s->state == VS_CONNECTING) {
 		vs_finish(s);
 		if (s->state == VS_CONNECTING)

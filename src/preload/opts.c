@@ -167,6 +167,8 @@ int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		vs_finish(s);
 		e = get_int(val, len, s->so_error);
 		s->so_error = 0;
+	} else if (name == SO_TYPE) {
+		e = get_int(val, len, s->type);
 	} else if (name == SO_DOMAIN) {
 		e = get_int(val, len, AF_VSOCK);
 	} else if (name == SO_PROTOCOL) {
@@ -315,6 +317,17 @@ int close(int fd)
 {
 	if (vs_is_ctl(fd))
 		return 0; /* ours: the program thinks it closed something it never opened */
+	if (vs_is_dgram(fd)) {
+		/* (a datagram socket keeps its control channel: it goes now) */
+		struct vs_sock *s = vs_find(fd);
+		if (s) {
+			if (s->ctl >= 0)
+				vs_real.close(s->ctl);
+			s->ctl = -1;
+			vs_unlock();
+		}
+		vs_dgram_mark(fd, false);
+	}
 	if (is_dev(fd)) {
 		struct stat st;
 		fstat(fd, &st);

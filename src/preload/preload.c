@@ -420,12 +420,13 @@ static int fail(int e)
 static int vs_socket(int type, int protocol)
 {
 	int t = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (t != SOCK_STREAM && t != SOCK_SEQPACKET)
+	if (t != SOCK_STREAM && t != SOCK_SEQPACKET && t != SOCK_DGRAM)
 		return fail(ESOCKTNOSUPPORT);
+	int kt = t == SOCK_DGRAM ? SOCK_SEQPACKET : t; /* (dgram: records with a header) */
 	if (protocol != 0 && protocol != PF_VSOCK)
 		return fail(EPROTONOSUPPORT);
 	int sv[2], cv[2], err;
-	if (socketpair(AF_UNIX, t | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, kt | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cv) < 0) {
 		err = errno;
@@ -434,7 +435,8 @@ static int vs_socket(int type, int protocol)
 		return fail(err);
 	}
 	struct vs_rep h;
-	err = spawn_relay(t == SOCK_SEQPACKET ? "seqpacket" : "stream", sv[1], cv[1], cv[0], &h);
+	const char *mode = t == SOCK_SEQPACKET ? "seqpacket" : t == SOCK_DGRAM ? "dgram" : "stream";
+	err = spawn_relay(mode, sv[1], cv[1], cv[0], &h);
 	if (err) {
 		vs_real.close(sv[0]);
 		vs_real.close(cv[0]);
@@ -460,6 +462,8 @@ static int vs_socket(int type, int protocol)
 		vs_real.close(ctl);
 		return fail(ENOMEM);
 	}
+	if (t == SOCK_DGRAM)
+		vs_dgram_mark(sv[0], true);
 	return sv[0];
 }
 

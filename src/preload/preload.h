@@ -48,6 +48,8 @@ uint32_t vs_local_cid(void); /* 0 until known */
 uint32_t vs_query_cid(void); /* 0 when not in a domain */
 int vs_add_connected(int fd, int type, uint32_t port, uint32_t peer_cid, uint32_t peer_port);
 void vs_finish(struct vs_sock *s); /* (lock held) */
-void vs_changed(void);		   /* (lock held) */
+void vs_changed(void);
+void vs_dgram_mark(int fd, bool on); /* dgram.c: this fd's data has headers */
+bool vs_is_dgram(int fd);	     /* (lock held) */
 
 #endif

@@ -60,6 +60,8 @@ struct conn {
 	size_t up_len, up_off, down_len;
 };
 
+int vs_dgram_main(struct v4v_domain *dom); /* relay_dgram.c */
+
 static struct v4v_domain *dom;
 static int type;	/* SOCK_STREAM or SOCK_SEQPACKET */
 static int lsn = -1;	/* the libv4v listener */
@@ -516,6 +518,8 @@ int main(int argc, char **argv)
 		hello.domid = v4v_domid(dom);
 	if (send(VS_FD_CTL, &hello, sizeof(hello), MSG_NOSIGNAL) != sizeof(hello) || e || cid_only)
 		return 0;
+	if (argc > 1 && strcmp(argv[1], "dgram") == 0)
+		return vs_dgram_main(dom);
 	if (serve_ctl(VS_FD_CTL, VS_FD_DATA) < 0)
 		return 0;
 	close(VS_FD_CTL);

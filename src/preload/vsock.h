@@ -60,6 +60,13 @@ struct vs_accept {
 	uint32_t peer_port;
 };
 
+/* SOCK_DGRAM: each record on the program's SOCK_SEQPACKET pair starts
+ * with its peer (the destination going out, the source coming in). */
+struct vs_dgram {
+	uint32_t domid;
+	uint32_t port;
+};
+
 /* The filler of a non-blocking connect goes in chunks of this size. */
 #define VS_JUNK_CHUNK 16384
 

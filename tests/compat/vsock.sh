@@ -243,7 +243,8 @@ t_ncat() {
 }
 
 # Python: stream and seqpacket, non-blocking with selectors, a forking echo
-# server, one that execs a new program on the socket, socket.sendfile.
+# server, one that execs a new program on the socket, SOCK_DGRAM,
+# socket.sendfile.
 t_python() {
 	start_v4vd
 	spawn_dom es 5 "$python" "$pyscript" echo 6100 stream 2>"$dir/es.err"
@@ -262,6 +263,9 @@ t_python() {
 		fail "client of the forking echo"
 	in_dom 60 c5 24 "$python" "$pyscript" client 16 6103 stream 2>"$dir/c.err" ||
 		fail "client of the exec'ing echo"
+	spawn_dom dg 17 "$python" "$pyscript" dgram_echo 6104 2>"$dir/dg.err"
+	wait_for "the datagram echo" has_ring dg 6104
+	in_dom 60 c6 25 "$python" "$pyscript" dgram 19 6104 2>"$dir/c.err" || fail "dgram"
 	head -c $((5 << 20)) /dev/urandom >"$dir/file"
 	in_dom 60 c4 23 "$python" "$pyscript" sendfile 13 6102 "$dir/file" \
 		2>"$dir/c.err" || fail "sendfile"

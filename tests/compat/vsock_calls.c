@@ -69,7 +69,7 @@ int main(void)
 	close(dev);
 	int sv[2];
 	CHECK(socketpair(AF_VSOCK, SOCK_STREAM, 0, sv) < 0 && errno == EOPNOTSUPP, "socketpair");
-	CHECK(socket(AF_VSOCK, SOCK_DGRAM, 0) < 0 && errno == ESOCKTNOSUPPORT, "dgram");
+	CHECK(socket(AF_VSOCK, SOCK_RAW, 0) < 0 && errno == ESOCKTNOSUPPORT, "raw");
 
 	/* A listener. */
 	int s = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -11,6 +11,7 @@ Roles, one per process, each in its own v4v domain:
   closer PORT                accept, close at once (the peer's EOF, EPIPE)
   sendfile CID PORT FILE     socket.sendfile of FILE, then the echo back
   echo_check CID PORT FILE   send FILE, read it back whole, then close
+  dgram_echo PORT / dgram CID PORT   SOCK_DGRAM, with and without connect
   sink PORT                  accept, read forever (to be killed)
   writer CID PORT            connect, write until an error; print it
   reader CID PORT            connect, read until EOF or an error; print it
@@ -302,6 +303,43 @@ def role_echo_check(cid, port, path):
                                            "same" if data.startswith(got) else "different"))
 
 
+def role_dgram_echo(port):
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_DGRAM)
+    s.bind((socket.VMADDR_CID_ANY, port))
+    while True:
+        d, peer = s.recvfrom(65536)
+        s.sendto(b"echo:" + d, peer)
+
+
+def role_dgram(cid, port):
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_DGRAM)
+    if s.type != socket.SOCK_DGRAM:
+        fail("dgram SO_TYPE %r" % s.type)
+    s.bind((socket.VMADDR_CID_ANY, 7777))
+    s.settimeout(10)
+    for msg in [b"one", b"", b"x" * 60000, b"last"]:
+        s.sendto(msg, (cid, port))
+        d, peer = s.recvfrom(65536)
+        if d != b"echo:" + msg or peer != (cid, port):
+            fail("dgram echo %r from %r" % (d[:20], peer))
+    # Connected: send/recv, and the boundaries hold.
+    s.connect((cid, port))
+    if s.getpeername() != (cid, port):
+        fail("dgram getpeername %r" % (s.getpeername(),))
+    s.send(b"a")
+    s.send(b"bc")
+    if s.recv(100) != b"echo:a" or s.recv(100) != b"echo:bc":
+        fail("connected dgram")
+    # Truncation, as a datagram socket does.
+    s.send(b"0123456789")
+    if s.recv(4) != b"echo":
+        fail("short read of a datagram")
+    s.send(b"z")
+    if s.recv(100) != b"echo:z":
+        fail("the rest of a truncated datagram was not dropped")
+    print("dgram ok")
+
+
 def role_sink(port):
     s = listener(port)
     c, _ = s.accept()
@@ -359,6 +397,10 @@ def main():
         role_sendfile(int(args[0]), int(args[1]), args[2])
     elif role == "echo_check":
         role_echo_check(int(args[0]), int(args[1]), args[2])
+    elif role == "dgram_echo":
+        role_dgram_echo(int(args[0]))
+    elif role == "dgram":
+        role_dgram(int(args[0]), int(args[1]))
     elif role == "sink":
         role_sink(int(args[0]))
     elif role == "writer":
