@@ -68,6 +68,9 @@ static int check_addr(const struct sockaddr *a, socklen_t len, const struct sock
 int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct vs_sock *s = vs_find(fd);
+	int ret;
+	if (!s && vs_inet_bind(fd, addr, len, &ret))
+		return ret;
 	if (!s) {
 		REAL(bind, fd, addr, len);
 	}
@@ -170,6 +173,9 @@ static int dgram_connect(struct vs_sock *s, const struct sockaddr_vm *vm)
 int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct vs_sock *s = vs_find(fd);
+	int ret;
+	if (!s && vs_inet_connect(fd, addr, len, &ret))
+		return ret;
 	if (!s) {
 		REAL(connect, fd, addr, len);
 	}
@@ -254,6 +260,7 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		REAL(accept4, fd, addr, len, flags);
 	}
 	int type = s->type;
+	bool inet = s->inet;
 	bool listening = s->state == VS_LISTEN;
 	vs_unlock();
 	if (!listening)
@@ -284,7 +291,14 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		vs_real.close(nfd);
 		return fail(ENOMEM);
 	}
-	if (addr && len) {
+	if (inet) {
+		struct vs_sock *ns = vs_find(nfd);
+		if (ns) {
+			ns->inet = true;
+			vs_unlock();
+		}
+		vs_inet_addr(addr, len, pcid, rec.peer_port);
+	} else if (addr && len) {
 		struct sockaddr_vm vm = {
 		    .svm_family = AF_VSOCK, .svm_port = rec.peer_port, .svm_cid = pcid};
 		memcpy(addr, &vm, *len < sizeof(vm) ? *len : sizeof(vm));

@@ -55,10 +55,14 @@ int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	bool bound = s->state != VS_NEW && s->state != VS_CONNECTING && s->state != VS_FAILED;
 	uint32_t port = bound ? s->port : VMADDR_PORT_ANY;
 	uint32_t cid = bound ? vs_local_cid() : VMADDR_CID_ANY;
+	bool inet = s->inet;
 	vs_unlock();
 	if (!len || (addr == NULL && *len))
 		return fail(EFAULT);
-	put_addr(addr, len, cid, port);
+	if (inet)
+		vs_inet_addr(addr, len, cid, port);
+	else
+		put_addr(addr, len, cid, port);
 	return 0;
 }
 
@@ -70,12 +74,16 @@ int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	vs_finish(s);
 	bool conn = s->state == VS_CONNECTED;
 	uint32_t cid = s->peer_cid, port = s->peer_port;
+	bool inet = s->inet;
 	vs_unlock();
 	if (!conn)
 		return fail(ENOTCONN);
 	if (!len)
 		return fail(EFAULT);
-	put_addr(addr, len, cid, port);
+	if (inet)
+		vs_inet_addr(addr, len, cid, port);
+	else
+		put_addr(addr, len, cid, port);
 	return 0;
 }
 
@@ -157,11 +165,14 @@ static int vsock_set(struct vs_sock *s, int name, const void *val, socklen_t len
 
 int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
-	struct vs_sock *s = level == AF_VSOCK || level == SOL_SOCKET ? vs_find(fd) : NULL;
+	struct vs_sock *s = vs_find(fd);
 	if (!s)
 		return vs_real.getsockopt(fd, level, name, val, len);
 	int e = -1;
-	if (level == AF_VSOCK) {
+	if (level != AF_VSOCK && level != SOL_SOCKET) {
+		/* TCP/IP options of a mapped TCP socket: zero; else the kernel's. */
+		e = s->inet ? get_int(val, len, 0) : -1;
+	} else if (level == AF_VSOCK) {
 		e = vsock_get(s, name, val, len);
 	} else if (name == SO_ERROR) {
 		vs_finish(s);
@@ -170,7 +181,7 @@ int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	} else if (name == SO_TYPE) {
 		e = get_int(val, len, s->type);
 	} else if (name == SO_DOMAIN) {
-		e = get_int(val, len, AF_VSOCK);
+		e = get_int(val, len, s->inet ? AF_INET : AF_VSOCK);
 	} else if (name == SO_PROTOCOL) {
 		e = get_int(val, len, 0);
 	} else if (name == SO_ACCEPTCONN) {
@@ -184,9 +195,14 @@ int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 
 int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
-	struct vs_sock *s = level == AF_VSOCK ? vs_find(fd) : NULL;
+	struct vs_sock *s = level != SOL_SOCKET ? vs_find(fd) : NULL;
 	if (!s)
 		return vs_real.setsockopt(fd, level, name, val, len);
+	if (level != AF_VSOCK) { /* a mapped TCP socket's TCP_NODELAY and such */
+		bool inet = s->inet;
+		vs_unlock();
+		return inet ? 0 : vs_real.setsockopt(fd, level, name, val, len);
+	}
 	int e = vsock_set(s, name, val, len);
 	vs_unlock();
 	return e ? fail(e) : 0;

@@ -20,6 +20,7 @@ struct vs_sock {
 	int so_error;
 	uint64_t buf_size, buf_min, buf_max;
 	bool buf_set; /* the program set a size: it becomes the ring's */
+	bool inet;    /* a mapped TCP socket (inet.c): AF_INET addresses */
 	bool busy;    /* a blocking connect is waiting (without the lock) */
 	uint64_t timeout_us;
 };
@@ -50,6 +51,10 @@ int vs_add_connected(int fd, int type, uint32_t port, uint32_t peer_cid, uint32_
 void vs_finish(struct vs_sock *s); /* (lock held) */
 void vs_changed(void);
 void vs_dgram_mark(int fd, bool on); /* dgram.c: this fd's data has headers */
-bool vs_is_dgram(int fd);	     /* (lock held) */
+bool vs_is_dgram(int fd);
+int vs_inet_connect(int fd, const struct sockaddr *addr, socklen_t len, int *ret);
+int vs_inet_bind(int fd, const struct sockaddr *addr, socklen_t len, int *ret);
+void vs_inet_addr(struct sockaddr *addr, socklen_t *len, uint32_t cid,
+		  uint32_t port); /* (lock held) */
 
 #endif

@@ -300,6 +300,31 @@ t_fw_reject() {
 		fail "without the rule"
 }
 
+# The opt-in AF_INET mapping: socat and Python speak TCP to 10.77.0.0/16,
+# which V4V_VSOCK_INET maps to domains (10.77.0.5 is domid 5); unset,
+# nothing is mapped.
+t_inet_map() {
+	need socat
+	start_v4vd
+	local map=V4V_VSOCK_INET=10.77.0.0/16
+	head -c $((4 << 20)) /dev/urandom >"$dir/in"
+	spawn_dom srv 5 env "$map" socat -u TCP-LISTEN:6600,bind=10.77.0.5 CREATE:"$dir/out" \
+		2>"$dir/srv.err"
+	local srv=$bg
+	wait_for "socat's TCP listener" has_ring srv 6600
+	in_dom 60 cli 6 env "$map" socat -u OPEN:"$dir/in" TCP:10.77.0.5:6600 2>"$dir/cli.err" ||
+		fail "socat TCP client"
+	reap "$srv" 30
+	cmp "$dir/in" "$dir/out" || fail "TCP over v4v: bytes differ"
+	spawn_dom echo 8 env "$map" socat TCP-LISTEN:6601,bind=10.77.0.8,fork EXEC:cat \
+		2>"$dir/echo.err"
+	wait_for "socat's TCP echo" has_ring echo 6601
+	in_dom 60 py 9 env "$map" "$python" "$pyscript" inet 10.77.0.8 6601 2>"$dir/py.err" ||
+		fail "python TCP client"
+	in_dom 60 off 10 "$python" "$pyscript" inet_off 10.77.0.10 2>"$dir/py.err" ||
+		fail "mapped without V4V_VSOCK_INET"
+}
+
 # A peer killed with SIGKILL: the writer gets EPIPE/ECONNRESET, the reader
 # EOF, both promptly.
 t_peer_death() {

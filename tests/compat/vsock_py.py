@@ -12,6 +12,7 @@ Roles, one per process, each in its own v4v domain:
   sendfile CID PORT FILE     socket.sendfile of FILE, then the echo back
   echo_check CID PORT FILE   send FILE, read it back whole, then close
   dgram_echo PORT / dgram CID PORT   SOCK_DGRAM, with and without connect
+  inet IP PORT / inet_off IP         the opt-in AF_INET mapping
   sink PORT                  accept, read forever (to be killed)
   writer CID PORT            connect, write until an error; print it
   reader CID PORT            connect, read until EOF or an error; print it
@@ -340,6 +341,40 @@ def role_dgram(cid, port):
     print("dgram ok")
 
 
+def role_inet(ip, port):
+    """AF_INET through V4V_VSOCK_INET: a TCP client that never heard of vsock."""
+    s = socket.create_connection((ip, port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if s.getpeername() != (ip, port) or s.family != socket.AF_INET:
+        fail("inet getpeername %r" % (s.getpeername(),))
+    if not s.getsockname()[0].startswith(ip.rsplit(".", 2)[0]):
+        fail("inet getsockname %r" % (s.getsockname(),))
+    data = random.Random(3).randbytes(200000)
+    s.sendall(data)
+    got = b""
+    while len(got) < len(data):
+        d = s.recv(1 << 16)
+        if not d:
+            break
+        got += d
+    if got != data:
+        fail("inet echo: %d of %d bytes" % (len(got), len(data)))
+    s.close()
+    print("inet ok")
+
+
+def role_inet_off(ip):
+    """Without V4V_VSOCK_INET nothing is mapped: the kernel answers."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((ip, 0))
+        fail("bind to %s worked: mapped without being asked" % ip)
+    except OSError as e:
+        if e.errno != errno.EADDRNOTAVAIL:
+            raise
+    print("inet off ok")
+
+
 def role_sink(port):
     s = listener(port)
     c, _ = s.accept()
@@ -401,6 +436,10 @@ def main():
         role_dgram_echo(int(args[0]))
     elif role == "dgram":
         role_dgram(int(args[0]), int(args[1]))
+    elif role == "inet":
+        role_inet(args[0], int(args[1]))
+    elif role == "inet_off":
+        role_inet_off(args[0])
     elif role == "sink":
         role_sink(int(args[0]))
     elif role == "writer":
