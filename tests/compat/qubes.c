@@ -316,9 +316,8 @@ static void firewall(void)
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
-	    {"hello_first", hello_first}, {"async_client", async_client},
-	    {"stream_loop", stream_loop}, {"peer_death", peer_death},
-	    {"firewall", firewall},
+	    T_CASE(hello_first), T_CASE(async_client), T_CASE(stream_loop),
+	    T_CASE(peer_death),	 T_CASE(firewall),
 	};
 	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

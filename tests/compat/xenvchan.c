@@ -372,10 +372,8 @@ static void firewall(void)
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
-	    {"ring_sizes", ring_sizes},	      {"wrap_streams", wrap_streams},
-	    {"nonblock_loop", nonblock_loop}, {"peer_close", peer_close},
-	    {"peer_exit", peer_exit},	      {"peer_sigkill", peer_sigkill},
-	    {"firewall", firewall},
+	    T_CASE(ring_sizes), T_CASE(wrap_streams), T_CASE(nonblock_loop), T_CASE(peer_close),
+	    T_CASE(peer_exit),	T_CASE(peer_sigkill), T_CASE(firewall),
 	};
 	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -247,10 +247,10 @@ static void collision(void)
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
-	    {"reconnect", reconnect},
-	    {"stale_name", stale_name},
-	    {"persist", persist},
-	    {"collision", collision},
+	    T_CASE(reconnect),
+	    T_CASE(stale_name),
+	    T_CASE(persist),
+	    T_CASE(collision),
 	};
 	return t_main(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }
