@@ -182,5 +182,8 @@ unsigned v4vd_uid_domids(const struct v4vd *s); /* the highest domid with a uid 
 
 /* Control socket (ctl.c): handle one connection's readable event. */
 void ctl_handle(struct v4vd *s, struct fdent *e);
+/* "ID(NAME):PORT", "ID:PORT", "any", ...: an endpoint with its domain's
+ * name, as fw list and the firewall log show it (ctl.c). */
+void v4vd_endpoint_name(struct v4vd *s, char *buf, size_t cap, uint16_t dom, uint32_t port);
 
 #endif

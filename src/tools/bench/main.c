@@ -60,7 +60,8 @@ static void usage(FILE *f)
 		   "  --json            print a JSON array of results instead of the table\n"
 		   "  --plot FILE       also draw the ratios with gnuplot (.svg or .png)\n"
 		   "  --runtime-dir DIR use the v4vd running there (default: start a private one)\n"
-		   "  --list            print the transports and workloads, then exit\n");
+		   "  --list            print the transports and workloads, then exit\n"
+		   "  --help, --version print this usage, or the version, and exit\n");
 }
 
 static unsigned parse_list(const char *arg, const char *what, bool transport)
@@ -104,6 +105,7 @@ static bool applies(const struct transport *t, enum workload w)
 
 int main(int argc, char **argv)
 {
+	/* clang-format off */
 	static const struct option opts[] = {
 	    {"quick", no_argument, NULL, 'q'},
 	    {"time", required_argument, NULL, 't'},
@@ -115,8 +117,10 @@ int main(int argc, char **argv)
 	    {"runtime-dir", required_argument, NULL, 'r'},
 	    {"list", no_argument, NULL, 'l'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {0},
 	};
+	/* clang-format on */
 	bool quick = false, time_set = false, pairs_set = false;
 	uint64_t v;
 	char *end;
@@ -124,7 +128,8 @@ int main(int argc, char **argv)
 
 	opt.tmask = (1u << NT) - 1;
 	opt.wmask = (1u << W_COUNT) - 1;
-	while ((c = getopt_long(argc, argv, "qt:o:w:p:jP:r:lh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":qt:o:w:p:jP:r:lhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'q': quick = true; break;
 		case 't':
@@ -161,14 +166,12 @@ int main(int argc, char **argv)
 			printf("\n");
 			return 0;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case 'V': v4v_print_version(prog); return 0;
+		default: v4v_option_error(prog, c, argv);
 		}
 	}
-	if (optind != argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
-		usage(stderr);
-		return 1;
-	}
+	if (optind != argc)
+		v4v_usage_error(prog, "unexpected argument '%s'", argv[optind]);
 	if (quick) {
 		if (!time_set)
 			opt.secs = 0.03;
