@@ -543,9 +543,31 @@ t_v4vcat_flags() {
 	grep -q "timed out" "$dir/rx.err" || fail "-l -u -w 1 said '$(cat "$dir/rx.err")'"
 }
 
+# The bash completion file loads, registers all five programs, and
+# completes subcommands, flags and (from a running v4vd) domain names.
+t_completion() {
+	start_v4vd
+	v4vctl domain create webby >/dev/null
+	local f=${V4V_SRC:?}/contrib/bash-completion/v4v
+	# shellcheck disable=SC2016 # (the inner bash expands them)
+	bash -c '
+source "$1"
+for p in v4vd v4v-run v4vctl v4vcat v4v-bench; do complete -p "$p" >/dev/null || exit 1; done
+c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=();
+      fn=$(complete -p "$1" | sed "s/.*-F \([^ ]*\) .*/\1/"); "$fn"; echo "${COMPREPLY[*]}"; }
+[[ " $(c v4vctl fw "") " == *" add "* ]] || { echo "fw: $(c v4vctl fw "")"; exit 1; }
+[[ " $(c v4vctl fw policy "") " == " accept reject drop " ]] || { echo "policy: $(c v4vctl fw policy "")"; exit 1; }
+[[ " $(c v4vctl domain destroy "") " == *" webby "* ]] || { echo "destroy: $(c v4vctl domain destroy "")"; exit 1; }
+[[ " $(c v4vcat --re) " == " --recv-only --register " ]] || { echo "v4vcat: $(c v4vcat --re)"; exit 1; }
+[[ " $(c v4v-run --join w) " == " webby " ]] || { echo "join: $(c v4v-run --join w)"; exit 1; }
+[[ " $(c v4vd --ver) " == " --version " ]] || exit 1
+[[ " $(c v4v-bench --workload "") " == *" latency "* ]] || { echo "bench: $(c v4v-bench --workload "")"; exit 1; }
+' bash "$f" >"$dir/out" 2>&1 || fail "completion: $(cat "$dir/out")"
+}
+
 case $case_name in
 stream_64mib | dgram_boundaries | names | fw_reject | fw_reject_queued | json | bad_args | peer_death | \
-	help_version | v4vcat_flags)
+	help_version | v4vcat_flags | completion)
 	"t_$case_name"
 	echo "ok: $case_name"
 	;;
