@@ -527,10 +527,22 @@ t_v4vcat_flags() {
 	exec 3<>"$dir/idle" # held open: the client's stdin never ends
 	local rc=0 t0=$SECONDS
 	timeout 30 v4v-run -q -- v4vcat -w 1 silent 7011 <"$dir/idle" 2>"$dir/err" || rc=$?
-	exec 3>&-
 	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "-w 1 on an idle connection: exit $rc"
-	grep -q "timed out" "$dir/err" || fail "-w 1 said '$(cat "$dir/err")'"
+	grep -q "idle for 1 s: timed out" "$dir/err" || fail "-w 1 said '$(cat "$dir/err")'"
 	[ $((SECONDS - t0)) -lt 20 ] || fail "-w 1 took $((SECONDS - t0)) s"
+
+	# -w 1: a connect the (busy) listener does not accept in time.
+	spawn v4v-run -q --name busy -- v4vcat -l 7013 </dev/null >/dev/null 2>&1
+	wait_for "the busy listener's ring" has_ring busy 7013
+	spawn sh -c "exec v4v-run -q -- v4vcat busy 7013 <'$dir/idle' >/dev/null 2>&1"
+	wait_for "the first connection's ring" dom_field_gt busy rings 1
+	rc=0
+	t0=$SECONDS
+	timeout 30 v4v-run -q -- v4vcat -w 1 busy 7013 </dev/null 2>"$dir/err" || rc=$?
+	exec 3>&-
+	[ "$rc" -eq 1 ] || fail "-w 1 on a connect not accepted: exit $rc ($(cat "$dir/err"))"
+	grep -q "connect to busy:7013: timed out after 1 s" "$dir/err" || fail "-w 1 said '$(cat "$dir/err")'"
+	[ $((SECONDS - t0)) -lt 20 ] || fail "-w 1 connect took $((SECONDS - t0)) s"
 
 	# -w with -l -u: the first datagram is waited for, then idle ends it.
 	spawn v4v-run -q --name rx -- v4vcat -l -u -w 1 7012 >"$dir/dg" 2>"$dir/rx.err"
