@@ -406,6 +406,8 @@ t_bad_args() {
 	expect_usage "--domid: bad domid '99999' (0..32751)" v4v-run --domid 99999 -- true
 	expect_usage "--domid: bad domid '99999' (0..32751)" v4vctl domain create --domid 99999 x
 	expect_error "bad domid '99999' (0..32751)" v4vctl fw add --src 99999 accept
+	expect_error "bad domid '99999' (0..32751)" v4vctl domain destroy 99999
+	expect_error "bad domid '99999' (0..32751)" v4v-run --join 99999 -- true
 	expect_usage "DOMAIN: bad domid '99999' (0..32751)" v4vcat 99999 80
 	expect_usage "bad --name '9lives'" v4v-run --name 9lives -- true
 	expect_usage "no command given" v4v-run --name x

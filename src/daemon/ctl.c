@@ -253,13 +253,23 @@ static int domain_create(struct v4vd *s, int argc, char **argv, struct out *o, i
 	return 0;
 }
 
+/* DOM names no live domain: a number out of range says so as every tool does. */
+static int no_domain(struct out *o, const char *dom)
+{
+	char bad[64];
+	uint16_t id;
+	if (*dom >= '0' && *dom <= '9' && !v4v_domid_parse(dom, &id))
+		return fail(o, "%s", v4v_domid_bad(bad, sizeof(bad), dom));
+	return fail(o, "no domain '%s'", dom);
+}
+
 static int domain_open(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
 {
 	struct ddom *dd = argc == 1 ? v4vd_domain_lookup(s, argv[0]) : NULL;
 	if (argc != 1)
 		return fail(o, "usage: domain open DOM");
 	if (!dd)
-		return fail(o, "no domain '%s'", argv[0]);
+		return no_domain(o, argv[0]);
 	*fd = v4vd_domain_hold(s, dd);
 	if (*fd < 0)
 		return fail(o, "cannot open domain channel: %s", strerror(-*fd));
@@ -274,7 +284,7 @@ static int domain_destroy(struct v4vd *s, int argc, char **argv, struct out *o, 
 	if (argc != 1)
 		return fail(o, "usage: domain destroy DOM");
 	if (!dd)
-		return fail(o, "no domain '%s'", argv[0]);
+		return no_domain(o, argv[0]);
 	v4vd_domain_destroy(s, dd);
 	outf(o, "ok\n");
 	return 0;

@@ -38,9 +38,10 @@ struct table {
 int table_parse(char *text, struct table *t);
 void table_free(struct table *t);
 
-/* How to print one: JSON (an array of objects; numbers as numbers, absent
- * values null, lists arrays, addresses objects) or a table; only the named
- * columns (comma-separated; NULL: all), in that order. */
+/* How to print one (by hand, not with libsmartcols: its JSON has no object
+ * inside a cell, which an address is here, and this is ~200 lines): JSON (an array of objects;
+ * numbers as numbers, absent values null, lists arrays, addresses objects) or a table; only the
+ * named columns (comma-separated; NULL: all), in that order. */
 struct table_style {
 	bool json, pretty;
 	const char *columns;
