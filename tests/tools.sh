@@ -317,7 +317,7 @@ schema = {
     "domains": dict(domid=I, name=(S, N), uid=I, procs=I, rings=I, ring_bytes=I, tx_msgs=I,
                     tx_bytes=I, rx_msgs=I, rx_bytes=I, eagain=I, rejected=I, dropped=I),
     "rings": dict(domid=I, name=(S, N), aport=I, partner=(I, N), len=I, rx=I, tx=I, waiters=I,
-                  state=S, msgs=I, bytes=I, eagain=I),
+                  state=S, msgs=I, bytes=I, eagain=I, partner_name=(S, N)),
     "names": dict(domid=I, domain=(S, N), service=S, port=I, visible_to=(list, N)),
     "stats": dict(domains=I, procs=I, rings=I, mapped_bytes=I, requests=I, bad_requests=I,
                   fw_rules=I, policy=S, cpu_user_ms=I, cpu_sys_ms=I, max_rss_kb=I, fds=I, pid=I),
@@ -536,8 +536,14 @@ t_v4vcat_flags() {
 	# -w 1: a connect the (busy) listener does not accept in time.
 	spawn v4v-run -q --name busy -- v4vcat -l 7013 </dev/null >/dev/null 2>&1
 	wait_for "the busy listener's ring" has_ring busy 7013
-	spawn sh -c "exec v4v-run -q -- v4vcat busy 7013 <'$dir/idle' >/dev/null 2>&1"
+	spawn sh -c "exec v4v-run -q --name holder -- v4vcat busy 7013 <'$dir/idle' >/dev/null 2>&1"
 	wait_for "the first connection's ring" dom_field_gt busy rings 1
+	# (the connection's ring names its partner, id and name)
+	v4vctl -j rings | python3 -c '
+import json, sys
+rows = [r for r in json.load(sys.stdin) if r["name"] == "busy" and r["partner"] is not None]
+assert rows and all(r["partner_name"] == "holder" for r in rows), rows' ||
+		fail "rings: $(v4vctl rings)"
 	rc=0
 	t0=$SECONDS
 	timeout 30 v4v-run -q -- v4vcat -w 1 busy 7013 </dev/null 2>"$dir/err" || rc=$?

@@ -131,18 +131,22 @@ static int cmd_rings(struct v4vd *s, int argc, char **argv, struct out *o, int *
 {
 	(void)argc, (void)argv, (void)fd;
 	outf(o, "ok\ndomid:n\tname:s\taport:n\tpartner:n\tlen:n\trx:n\ttx:n\twaiters:n"
-		"\tstate:s\tmsgs:n\tbytes:n\teagain:n\n");
+		"\tstate:s\tmsgs:n\tbytes:n\teagain:n\tpartner_name:s\n");
 	for (struct hv_ring *r = hv_ring_next(s->hv, NULL); r; r = hv_ring_next(s->hv, r)) {
 		struct hv_ring_info ri;
-		char name[V4V_NAME_MAX], partner[8] = "any";
+		char name[V4V_NAME_MAX], partner[8] = "any", pname[V4V_NAME_MAX];
 		hv_ring_info(r, &ri);
 		dom_name(s, ri.domid, name, sizeof(name));
+		dom_name(s, ri.partner, pname, sizeof(pname)); /* "-" for any */
 		if (ri.partner != V4V_DOMID_ANY)
 			snprintf(partner, sizeof(partner), "%u", ri.partner);
-		outf(o, "%u\t%s\t%u\t%s\t%u\t%u\t%u\t%u\t%s\t%llu\t%llu\t%llu\n", ri.domid, name,
-		     ri.aport, partner, ri.len, ri.rx, ri.tx, ri.waiters,
+		/* (the partner's name last: the columns before it are read by
+		 * position, tests/argo.c) */
+		outf(o, "%u\t%s\t%u\t%s\t%u\t%u\t%u\t%u\t%s\t%llu\t%llu\t%llu\t%s\n", ri.domid,
+		     name, ri.aport, partner, ri.len, ri.rx, ri.tx, ri.waiters,
 		     ri.broken ? "broken" : "ok", (unsigned long long)ri.stats.rx_msgs,
-		     (unsigned long long)ri.stats.rx_bytes, (unsigned long long)ri.stats.eagain);
+		     (unsigned long long)ri.stats.rx_bytes, (unsigned long long)ri.stats.eagain,
+		     pname);
 	}
 	return 0;
 }
