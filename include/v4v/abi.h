@@ -107,11 +107,17 @@ struct v4v_tx_ring {
 #define V4V_RING_HDR_SIZE 64u
 #define V4V_MSG_HDR_SIZE  16u
 
-_Static_assert(sizeof(struct v4v_addr) == 8, "v4v_addr");
-_Static_assert(sizeof(struct v4v_ring) == V4V_RING_HDR_SIZE, "v4v_ring");
-_Static_assert(sizeof(struct v4v_ring_message_header) == V4V_MSG_HDR_SIZE, "msg hdr");
-_Static_assert(sizeof(struct v4v_ring_data_ent) == 20, "ring data ent");
-_Static_assert(sizeof(struct v4v_register_ring) == 12, "register ring");
-_Static_assert(sizeof(struct v4v_tx_ring) == V4V_RING_HDR_SIZE, "tx ring");
+/* C11's _Static_assert is C++'s static_assert: the header serves both. */
+#ifdef __cplusplus
+#define V4V_STATIC_ASSERT static_assert
+#else
+#define V4V_STATIC_ASSERT _Static_assert
+#endif
+V4V_STATIC_ASSERT(sizeof(struct v4v_addr) == 8, "v4v_addr");
+V4V_STATIC_ASSERT(sizeof(struct v4v_ring) == V4V_RING_HDR_SIZE, "v4v_ring");
+V4V_STATIC_ASSERT(sizeof(struct v4v_ring_message_header) == V4V_MSG_HDR_SIZE, "msg hdr");
+V4V_STATIC_ASSERT(sizeof(struct v4v_ring_data_ent) == 20, "ring data ent");
+V4V_STATIC_ASSERT(sizeof(struct v4v_register_ring) == 12, "register ring");
+V4V_STATIC_ASSERT(sizeof(struct v4v_tx_ring) == V4V_RING_HDR_SIZE, "tx ring");
 
 #endif

@@ -30,6 +30,13 @@
 extern "C" {
 #endif
 
+/* What err (a negative errno from a low-level call, or errno after a
+ * socket call: either sign) means from v4v: a static, thread-safe string.
+ * Codes whose v4v meaning is narrower than strerror()'s get v4v's words
+ * (ECONNREFUSED: no ring; EBUSY: space-waiter slots full; EUSERS: no uid
+ * for the domain; EMSGSIZE: can never fit; EPIPE: v4vd gone ...). */
+const char *v4v_strerror(int err);
+
 /* ---- the domain -------------------------------------------------------- */
 
 struct v4v_domain;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/cli.h"
 #include "../common/util.h"
 
 int v4v_tokenize(char *line, char **argv, int max)
@@ -84,7 +85,7 @@ static int endpoint_parse(const char *spec, v4v_resolve_fn resolve, void *ctx, u
 	} else if (v4v_parse_u64(buf, 0, V4V_DOMID_MAX, &v)) {
 		*dom = (uint16_t)v;
 	} else if (buf[0] >= '0' && buf[0] <= '9') {
-		snprintf(err, errlen, "bad domid '%s' (0..%u)", buf, V4V_DOMID_MAX);
+		v4v_domid_bad(err, errlen, buf);
 		return -EINVAL;
 	} else if (!resolve || resolve(ctx, buf, dom) != 0) {
 		snprintf(err, errlen, "no domain named '%s'", buf);

@@ -3,10 +3,13 @@
  * The control socket: one framed text command in, one framed reply out.
  *
  * Replies start with "ok\n" or "error: <sentence>\n".  Listings follow "ok"
- * as tab-separated rows under a header whose columns are typed, NAME:n for
- * numbers and NAME:s for strings, so v4vctl can print tables or JSON
- * without knowing each command.  `domain create` and `domain open` attach a
- * domain fd to the reply (SCM_RIGHTS).
+ * as tab-separated rows under a header whose columns are typed, so v4vctl
+ * can print tables or JSON without knowing each command: NAME:n a number,
+ * NAME:s a string, NAME:a an address ("ID(NAME):PORT", any part "any", the
+ * name left out when the domain has none), a '*' after the type a
+ * comma-separated list; "-" is an absent value (src/tools/tool.h).
+ * `domain create` and `domain open` attach a domain fd to the reply
+ * (SCM_RIGHTS).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -21,6 +24,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "../common/cli.h"
 #include "../common/util.h"
 #include "v4vd.h"
 
@@ -88,6 +92,20 @@ static void dom_name(struct v4vd *s, uint16_t domid, char *buf, size_t cap)
 	snprintf(buf, cap, "%s", d && *hv_domain_name(d) ? hv_domain_name(d) : "-");
 }
 
+void v4vd_endpoint_name(struct v4vd *s, char *buf, size_t cap, uint16_t dom, uint32_t port)
+{
+	char d[V4V_NAME_MAX + 16] = "any";
+	struct hv_domain *hd = dom == V4V_DOMID_ANY ? NULL : hv_domain_find(s->hv, dom);
+	if (hd && *hv_domain_name(hd))
+		snprintf(d, sizeof(d), "%u(%s)", dom, hv_domain_name(hd));
+	else if (dom != V4V_DOMID_ANY)
+		snprintf(d, sizeof(d), "%u", dom);
+	if (port == V4V_PORT_ANY)
+		snprintf(buf, cap, "%s", d);
+	else
+		snprintf(buf, cap, "%s:%u", d, port);
+}
+
 /* ---- listings -------------------------------------------------------- */
 
 static int cmd_domains(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
@@ -113,19 +131,23 @@ static int cmd_domains(struct v4vd *s, int argc, char **argv, struct out *o, int
 static int cmd_rings(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
 {
 	(void)argc, (void)argv, (void)fd;
-	outf(o, "ok\ndomid:n\tname:s\taport:n\tpartner:s\tlen:n\trx:n\ttx:n\twaiters:n"
-		"\tstate:s\tmsgs:n\tbytes:n\teagain:n\n");
+	outf(o, "ok\ndomid:n\tname:s\taport:n\tpartner:n\tlen:n\trx:n\ttx:n\twaiters:n"
+		"\tstate:s\tmsgs:n\tbytes:n\teagain:n\tpartner_name:s\n");
 	for (struct hv_ring *r = hv_ring_next(s->hv, NULL); r; r = hv_ring_next(s->hv, r)) {
 		struct hv_ring_info ri;
-		char name[V4V_NAME_MAX], partner[8] = "any";
+		char name[V4V_NAME_MAX], partner[8] = "any", pname[V4V_NAME_MAX];
 		hv_ring_info(r, &ri);
 		dom_name(s, ri.domid, name, sizeof(name));
+		dom_name(s, ri.partner, pname, sizeof(pname)); /* "-" for any */
 		if (ri.partner != V4V_DOMID_ANY)
 			snprintf(partner, sizeof(partner), "%u", ri.partner);
-		outf(o, "%u\t%s\t%u\t%s\t%u\t%u\t%u\t%u\t%s\t%llu\t%llu\t%llu\n", ri.domid, name,
-		     ri.aport, partner, ri.len, ri.rx, ri.tx, ri.waiters,
+		/* (the partner's name last: the columns before it are read by
+		 * position, tests/argo.c) */
+		outf(o, "%u\t%s\t%u\t%s\t%u\t%u\t%u\t%u\t%s\t%llu\t%llu\t%llu\t%s\n", ri.domid,
+		     name, ri.aport, partner, ri.len, ri.rx, ri.tx, ri.waiters,
 		     ri.broken ? "broken" : "ok", (unsigned long long)ri.stats.rx_msgs,
-		     (unsigned long long)ri.stats.rx_bytes, (unsigned long long)ri.stats.eagain);
+		     (unsigned long long)ri.stats.rx_bytes, (unsigned long long)ri.stats.eagain,
+		     pname);
 	}
 	return 0;
 }
@@ -134,7 +156,7 @@ static int cmd_names(struct v4vd *s, int argc, char **argv, struct out *o, int *
 {
 	(void)argc, (void)argv, (void)fd;
 	struct hv_name_info ni;
-	outf(o, "ok\ndomid:n\tdomain:s\tservice:s\tport:n\tvisible_to:s\n");
+	outf(o, "ok\ndomid:n\tdomain:s\tservice:s\tport:n\tvisible_to:n*\n");
 	for (unsigned i = 0; hv_name_at(s->hv, i, &ni) == 0; i++) {
 		char name[V4V_NAME_MAX], acl[HV_NAME_ACL_MAX * 6 + 4] = "any";
 		dom_name(s, ni.domid, name, sizeof(name));
@@ -197,19 +219,20 @@ static void reply_domain(struct v4vd *s, struct ddom *dd, struct out *o)
 /* domain create (DOMID|auto) (NAME|-) (fd|persistent) */
 static int domain_create(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
 {
-	uint64_t v = V4V_DOMID_ANY;
+	uint16_t v = V4V_DOMID_ANY;
+	char bad[64];
 	struct ddom *dd;
 	if (argc != 3 || (strcmp(argv[2], "fd") && strcmp(argv[2], "persistent")))
 		return fail(o, "usage: domain create DOMID|auto NAME|- fd|persistent");
-	if (strcmp(argv[0], "auto") && !v4v_parse_u64(argv[0], 0, V4V_DOMID_MAX, &v))
-		return fail(o, "bad domid '%s' (0..%u or auto)", argv[0], V4V_DOMID_MAX);
+	if (strcmp(argv[0], "auto") && !v4v_domid_parse(argv[0], &v))
+		return fail(o, "%s", v4v_domid_bad(bad, sizeof(bad), argv[0]));
 	const char *name = strcmp(argv[1], "-") ? argv[1] : NULL;
 	if (name && !hv_name_ok(name))
 		return fail(o,
 			    "bad domain name '%s' (1-31 of A-Z a-z 0-9 . _ -, not starting "
 			    "with a digit or -)",
 			    name);
-	int e = v4vd_domain_create(s, (uint16_t)v, name, argv[2][0] == 'p', &dd);
+	int e = v4vd_domain_create(s, v, name, argv[2][0] == 'p', &dd);
 	if (e == -EEXIST)
 		return fail(o, "domain %s already exists",
 			    name && (v == V4V_DOMID_ANY || hv_domain_by_name(s->hv, name))
@@ -236,13 +259,23 @@ static int domain_create(struct v4vd *s, int argc, char **argv, struct out *o, i
 	return 0;
 }
 
+/* DOM names no live domain: a number out of range says so as every tool does. */
+static int no_domain(struct out *o, const char *dom)
+{
+	char bad[64];
+	uint16_t id;
+	if (*dom >= '0' && *dom <= '9' && !v4v_domid_parse(dom, &id))
+		return fail(o, "%s", v4v_domid_bad(bad, sizeof(bad), dom));
+	return fail(o, "no domain '%s'", dom);
+}
+
 static int domain_open(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
 {
 	struct ddom *dd = argc == 1 ? v4vd_domain_lookup(s, argv[0]) : NULL;
 	if (argc != 1)
 		return fail(o, "usage: domain open DOM");
 	if (!dd)
-		return fail(o, "no domain '%s'", argv[0]);
+		return no_domain(o, argv[0]);
 	*fd = v4vd_domain_hold(s, dd);
 	if (*fd < 0)
 		return fail(o, "cannot open domain channel: %s", strerror(-*fd));
@@ -257,7 +290,7 @@ static int domain_destroy(struct v4vd *s, int argc, char **argv, struct out *o, 
 	if (argc != 1)
 		return fail(o, "usage: domain destroy DOM");
 	if (!dd)
-		return fail(o, "no domain '%s'", argv[0]);
+		return no_domain(o, argv[0]);
 	v4vd_domain_destroy(s, dd);
 	outf(o, "ok\n");
 	return 0;
@@ -268,12 +301,12 @@ static int domain_destroy(struct v4vd *s, int argc, char **argv, struct out *o, 
 static int fw_list(struct v4vd *s, int argc, char **argv, struct out *o, int *fd)
 {
 	(void)argc, (void)argv, (void)fd;
-	outf(o, "ok\nnum:n\tsrc:s\tdst:s\taction:s\thits:n\n");
+	outf(o, "ok\nnum:n\tsrc:a\tdst:a\taction:s\thits:n\n");
 	for (unsigned i = 0; i < hv_fw_count(s->hv); i++) {
 		const struct hv_fw_rule *r = hv_fw_rule(s->hv, i);
-		char src[24], dst[24];
-		v4v_endpoint_format(src, sizeof(src), r->src_dom, r->src_port);
-		v4v_endpoint_format(dst, sizeof(dst), r->dst_dom, r->dst_port);
+		char src[V4V_NAME_MAX + 32], dst[V4V_NAME_MAX + 32];
+		v4vd_endpoint_name(s, src, sizeof(src), r->src_dom, r->src_port);
+		v4vd_endpoint_name(s, dst, sizeof(dst), r->dst_dom, r->dst_port);
 		outf(o, "%u\t%s\t%s\t%s\t%llu\n", i + 1, src, dst, v4v_action_name(r->action),
 		     (unsigned long long)r->hits);
 	}

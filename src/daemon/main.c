@@ -25,6 +25,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "../common/cli.h"
 #include "../common/rundir.h"
 #include "../common/util.h"
 
@@ -63,13 +64,14 @@ static void on_rejected(void *ctx, const struct v4v_addr *src, const struct v4v_
 		return;
 	}
 	s->rejects_logged++;
+	char from[V4V_NAME_MAX + 32], to[V4V_NAME_MAX + 32];
+	v4vd_endpoint_name(s, from, sizeof(from), src->domain_id, src->aport);
+	v4vd_endpoint_name(s, to, sizeof(to), dst->domain_id, dst->aport);
 	if (s->rejects_suppressed)
-		logmsg(LOG_NOTICE, "firewall rejected %u:%u -> %u:%u (and %u more before)",
-		       src->domain_id, src->aport, dst->domain_id, dst->aport,
+		logmsg(LOG_NOTICE, "firewall rejected %s -> %s (and %u more before)", from, to,
 		       s->rejects_suppressed);
 	else
-		logmsg(LOG_NOTICE, "firewall rejected %u:%u -> %u:%u", src->domain_id, src->aport,
-		       dst->domain_id, dst->aport);
+		logmsg(LOG_NOTICE, "firewall rejected %s -> %s", from, to);
 	s->rejects_suppressed = 0;
 }
 
@@ -176,7 +178,8 @@ static void usage(FILE *f)
 		"  --runtime-dir DIR  control socket directory (default: $V4V_RUNTIME_DIR,\n"
 		"                     /run/v4v for root, else $XDG_RUNTIME_DIR/v4v)\n"
 		"  --foreground       stay attached, log to stderr (default: daemonize, syslog)\n"
-		"  --config FILE      limits and firewall rules, see v4vd.conf(5)\n");
+		"  --config FILE      limits and firewall rules, see v4vd.conf(5)\n"
+		"  --help, --version  print this usage, or the version, and exit\n");
 }
 
 static int daemonize(void)
@@ -207,13 +210,16 @@ static int daemonize(void)
 
 int main(int argc, char **argv)
 {
+	/* clang-format off */
 	static const struct option opts[] = {
 	    {"runtime-dir", required_argument, NULL, 'r'},
 	    {"foreground", no_argument, NULL, 'f'},
 	    {"config", required_argument, NULL, 'c'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {0},
 	};
+	/* clang-format on */
 	static struct v4vd s;
 	static struct v4v_config cfg;
 	char dir[256];
@@ -224,20 +230,19 @@ int main(int argc, char **argv)
 	cfg.fds_per_domain = V4V_FDS_PER_DOMAIN;
 	s.rundir = NULL;
 	s.reserve_fd = -1;
-	while ((c = getopt_long(argc, argv, "r:fc:h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":r:fc:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': s.rundir = optarg; break;
 		case 'f': s.foreground = true; break;
 		case 'c': config = optarg; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case 'V': v4v_print_version("v4vd"); return 0;
+		default: v4v_option_error("v4vd", c, argv);
 		}
 	}
-	if (optind != argc) {
-		fprintf(stderr, "v4vd: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
-		return 1;
-	}
+	if (optind != argc)
+		v4v_usage_error("v4vd", "unexpected argument '%s'", argv[optind]);
 	if (!s.rundir) {
 		char err[300];
 		if (v4v_rundir_default(dir, sizeof(dir), err, sizeof(err)) < 0) {

@@ -213,5 +213,8 @@ void v4vd_fd_freed(struct v4vd *s);
 /* Control socket (ctl.c): a connection's object, and its readable event. */
 struct fdent *v4vd_ctl_conn(int fd);
 void ctl_handle(struct v4vd *s, struct fdent *e);
+/* "ID(NAME):PORT", "ID:PORT", "any", ...: an endpoint with its domain's
+ * name, as fw list and the firewall log show it (ctl.c). */
+void v4vd_endpoint_name(struct v4vd *s, char *buf, size_t cap, uint16_t dom, uint32_t port);
 
 #endif

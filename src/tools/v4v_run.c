@@ -39,7 +39,8 @@ static void usage(FILE *f)
 		   "  --join DOM   run CMD in the existing domain DOM (id or name)\n"
 		   "  --quiet      do not print the domain on stderr\n"
 		   "  --as-caller  run CMD as yourself, not as the domain's uid (development\n"
-		   "               only: the domain is then not kept apart from your processes)\n");
+		   "               only: the domain is then not kept apart from your processes)\n"
+		   "  --help, --version  print this usage, or the version, and exit\n");
 }
 
 /* Close every fd but 0, 1, 2 and keep. */
@@ -89,6 +90,7 @@ static int64_t reply_uid(const struct table *t)
 
 int main(int argc, char **argv)
 {
+	/* clang-format off */
 	static const struct option opts[] = {
 	    {"domid", required_argument, NULL, 'd'},
 	    {"name", required_argument, NULL, 'n'},
@@ -96,24 +98,29 @@ int main(int argc, char **argv)
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"as-caller", no_argument, NULL, 'a'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {0},
 	};
+	/* clang-format on */
 	const char *domid = "auto", *name = "-", *join = NULL;
 	bool quiet = false, as_caller = false;
-	uint64_t v;
+	uint16_t v;
+	char bad[64];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+d:n:j:qh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:d:n:j:qhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			if (!v4v_parse_u64(optarg, 0, V4V_DOMID_MAX, &v))
-				die("bad --domid '%s' (0..%u)", optarg, V4V_DOMID_MAX);
+			if (!v4v_domid_parse(optarg, &v))
+				die_usage("--domid: %s", v4v_domid_bad(bad, sizeof(bad), optarg));
 			domid = optarg;
 			break;
 		case 'n':
 			if (!v4v_name_valid(optarg))
-				die("bad --name '%s' (1-31 of A-Za-z0-9._-, not starting with a "
-				    "digit or -)",
+				die_usage(
+				    "bad --name '%s' (1-31 of A-Za-z0-9._-, not starting with "
+				    "a digit or -)",
 				    optarg);
 			name = optarg;
 			break;
@@ -121,16 +128,14 @@ int main(int argc, char **argv)
 		case 'q': quiet = true; break;
 		case 'a': as_caller = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case 'V': v4v_print_version(prog); return 0;
+		default: v4v_option_error(prog, c, argv);
 		}
 	}
-	if (optind == argc) {
-		fprintf(stderr, "v4v-run: no command given\n");
-		usage(stderr);
-		return 1;
-	}
+	if (optind == argc)
+		die_usage("no command given");
 	if (join && (strcmp(domid, "auto") || strcmp(name, "-")))
-		die("--join cannot be combined with --domid or --name");
+		die_usage("--join cannot be combined with --domid or --name");
 	if (!as_caller && geteuid() != 0)
 		die("running CMD as the domain's own uid needs root (you are uid %u); pass "
 		    "--as-caller to run it as yourself (development only)",

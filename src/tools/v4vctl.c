@@ -6,6 +6,7 @@
  * table, or as JSON with -j (an array of objects with stable keys).
  */
 #define _GNU_SOURCE
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ struct command {
 };
 
 static const struct command commands[];
+static struct table_style out; /* -j, -p, -o */
 
 static void usage(FILE *f);
 
@@ -33,7 +35,8 @@ static void join(char *buf, size_t cap, const char *prefix, int argc, char **arg
 	size_t n = (size_t)snprintf(buf, cap, "%s", prefix);
 	for (int i = 0; i < argc; i++) {
 		if (!*argv[i] || strpbrk(argv[i], " \t\r\n"))
-			die("argument '%s' may not be empty or contain blanks", argv[i]);
+			die_usage("%s: argument '%s' may not be empty or contain blanks", prefix,
+				  argv[i]);
 		n += (size_t)snprintf(buf + n, cap - n, " %s", argv[i]);
 		if (n >= cap)
 			die("command too long");
@@ -51,7 +54,8 @@ static int run(const char *cmd, bool json, bool table)
 	if (table && *body) {
 		struct table t;
 		table_parse(body, &t);
-		table_print(&t, json);
+		out.json = json;
+		table_print(&t, &out);
 		table_free(&t);
 	} else if (json) {
 		printf("{\"ok\": true}\n");
@@ -72,23 +76,27 @@ static int list_main(const struct command *c, int argc, char **argv, bool json)
 {
 	char w[32];
 	if (argc != 0)
-		die("'%s' takes no arguments", words(c, w, sizeof(w)));
+		die_usage("%s: unexpected argument '%s'", words(c, w, sizeof(w)), argv[0]);
 	return run(words(c, w, sizeof(w)), json, true);
 }
 
 static int domain_create(const struct command *c, int argc, char **argv, bool json)
 {
 	const char *domid = "auto", *name = "-";
-	uint64_t v;
+	uint16_t v;
+	char bad[64];
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--domid") == 0 && i + 1 < argc) {
-			if (!v4v_parse_u64(argv[++i], 0, 0x7FEF, &v))
-				die("bad --domid '%s'", argv[i]);
+			if (!v4v_domid_parse(argv[++i], &v))
+				die_usage("domain create: --domid: %s",
+					  v4v_domid_bad(bad, sizeof(bad), argv[i]));
 			domid = argv[i];
+		} else if (strcmp(argv[i], "--domid") == 0) {
+			die_usage("domain create: option '--domid' needs an argument");
 		} else if (argv[i][0] != '-' && strcmp(name, "-") == 0) {
 			name = argv[i];
 		} else {
-			die("usage: domain create [--domid N] [NAME]");
+			die_usage("domain create: unexpected argument '%s'", argv[i]);
 		}
 	}
 	char cmd[128];
@@ -108,7 +116,7 @@ static int pass_words(const struct command *c, int argc, char **argv, bool json)
 static int domain_destroy(const struct command *c, int argc, char **argv, bool json)
 {
 	if (argc != 1)
-		die("usage: domain destroy DOM");
+		die_usage("domain destroy: %s", argc ? "one DOM only" : "which domain? (DOM)");
 	return pass_words(c, argc, argv, json);
 }
 
@@ -137,7 +145,7 @@ static const struct command commands[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: v4vctl [-j] COMMAND [ARGS]\n");
+	fprintf(f, "usage: v4vctl [-j|-p] [-o COL,...] COMMAND [ARGS]\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
 		const struct command *c = &commands[i];
 		char synopsis[128], w[32];
@@ -149,44 +157,65 @@ static void usage(FILE *f)
 			fprintf(f, "  %-32s %s\n", synopsis, c->description);
 	}
 	fprintf(f, "DOM is a domid, a domain name, or 'any' in rules.\n"
-		   "  -j   print JSON instead of a table\n");
+		   "  -j          print JSON instead of a table\n"
+		   "  -p          print pretty (indented) JSON\n"
+		   "  -o COL,...  print only these columns, in this order\n"
+		   "  -h, --help  print this usage;  -V, --version  print the version\n");
 }
 
-/* The entry for argv's words: two for a command with a sub-command. */
+/* The entry for argv's words: two for a command with a sub-command.  An
+ * unknown command or subcommand is a usage error naming it. */
 static const struct command *lookup(int argc, char **argv)
 {
+	bool known = false;
+	char subs[128] = "";
+	size_t n = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
 		const struct command *c = &commands[i];
-		if (strcmp(c->name, argv[0]) == 0 &&
-		    (!c->sub || (argc >= 2 && strcmp(c->sub, argv[1]) == 0)))
+		if (strcmp(c->name, argv[0]) != 0)
+			continue;
+		known = true;
+		if (!c->sub || (argc >= 2 && strcmp(c->sub, argv[1]) == 0))
 			return c;
+		n += (size_t)snprintf(subs + n, sizeof(subs) - n, "%s%s", n ? ", " : "", c->sub);
 	}
-	return NULL;
+	if (!known)
+		die_usage("unknown command '%s'", argv[0]);
+	if (argc < 2)
+		die_usage("%s: missing subcommand (%s)", argv[0], subs);
+	die_usage("%s: unknown subcommand '%s'", argv[0], argv[1]);
 }
 
 int main(int argc, char **argv)
 {
+	/* clang-format off */
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"pretty", no_argument, NULL, 'p'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
+	};
+	/* clang-format on */
 	bool json = false;
 	int c;
-	while ((c = getopt(argc, argv, "+jh")) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:jpo:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
+		case 'p': json = true, out.pretty = true; break;
+		case 'o': out.columns = optarg; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case 'V': v4v_print_version(prog); return 0;
+		default: v4v_option_error(prog, c, argv);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc == 0) {
-		usage(stderr);
-		return 1;
-	}
+	if (argc == 0)
+		die_usage("no command given");
 	const struct command *cmd = lookup(argc, argv);
-	if (!cmd) {
-		fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[0]);
-		usage(stderr);
-		return 1;
-	}
 	int words = cmd->sub ? 2 : 1;
 	return cmd->fn(cmd, argc - words, argv + words, json);
 }

@@ -52,20 +52,20 @@ struct opts opt = {.secs = 0.5, .idle_secs = 1.0, .npairs = 64, .nb_reps = 3, .r
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: v4v-bench [--quick] [--time SEC] [--only T[,T..]] [--workload W[,W..]]\n"
-		"                 [--pairs N] [--json] [--plot FILE.svg|FILE.png]\n"
-		"                 [--repeat N] [--runtime-dir DIR] [--list]\n"
-		"  --quick           CI smoke run: ~30 ms per measurement\n"
-		"  --time SEC        seconds per measurement (default 0.5)\n"
-		"  --only T,...      transports to run (their Unix baselines run too)\n"
-		"  --workload W,...  throughput, latency, connect, pairs, idle, neighbour, scale\n"
-		"  --pairs N         pairs at once in the pairs workload (default 64)\n"
-		"  --repeat N        N interleaved rounds; report medians and min-max (1..99)\n"
-		"  --json            print the settings, results and targets as JSON\n"
-		"  --plot FILE       also draw the ratios with gnuplot (.svg or .png)\n"
-		"  --runtime-dir DIR use the v4vd running there (default: start a private one)\n"
-		"  --list            print the transports and workloads, then exit\n");
+	fprintf(f, "usage: v4v-bench [--quick] [--time SEC] [--only T[,T..]] [--workload W[,W..]]\n"
+		   "                 [--pairs N] [--json] [--plot FILE.svg|FILE.png]\n"
+		   "                 [--repeat N] [--runtime-dir DIR] [--list]\n"
+		   "  --quick           CI smoke run: ~30 ms per measurement\n"
+		   "  --time SEC        seconds per measurement (default 0.5)\n"
+		   "  --only T,...      transports to run (their Unix baselines run too)\n"
+		   "  --workload W,...  throughput, latency, connect, pairs, idle, neighbour, scale\n"
+		   "  --pairs N         pairs at once in the pairs workload (default 64)\n"
+		   "  --repeat N        N interleaved rounds; report medians and min-max (1..99)\n"
+		   "  --json            print the settings, results and targets as JSON\n"
+		   "  --plot FILE       also draw the ratios with gnuplot (.svg or .png)\n"
+		   "  --runtime-dir DIR use the v4vd running there (default: start a private one)\n"
+		   "  --list            print the transports and workloads, then exit\n"
+		   "  --help, --version print this usage, or the version, and exit\n");
 }
 
 static unsigned parse_list(const char *arg, const char *what, bool transport)
@@ -157,14 +157,23 @@ static bool run_step(const struct step *s, unsigned k, unsigned total, unsigned 
 
 int main(int argc, char **argv)
 {
+	/* clang-format off */
 	static const struct option opts[] = {
-	    {"quick", no_argument, NULL, 'q'},	      {"time", required_argument, NULL, 't'},
-	    {"only", required_argument, NULL, 'o'},   {"workload", required_argument, NULL, 'w'},
-	    {"pairs", required_argument, NULL, 'p'},  {"json", no_argument, NULL, 'j'},
-	    {"plot", required_argument, NULL, 'P'},   {"runtime-dir", required_argument, NULL, 'r'},
-	    {"repeat", required_argument, NULL, 'R'}, {"list", no_argument, NULL, 'l'},
-	    {"help", no_argument, NULL, 'h'},	      {0},
+	    {"quick", no_argument, NULL, 'q'},
+	    {"time", required_argument, NULL, 't'},
+	    {"only", required_argument, NULL, 'o'},
+	    {"workload", required_argument, NULL, 'w'},
+	    {"pairs", required_argument, NULL, 'p'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"plot", required_argument, NULL, 'P'},
+	    {"runtime-dir", required_argument, NULL, 'r'},
+	    {"repeat", required_argument, NULL, 'R'},
+	    {"list", no_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
 	};
+	/* clang-format on */
 	bool quick = false, time_set = false, pairs_set = false;
 	uint64_t v;
 	char *end;
@@ -172,7 +181,8 @@ int main(int argc, char **argv)
 
 	opt.tmask = (1u << NT) - 1;
 	opt.wmask = (1u << W_COUNT) - 1;
-	while ((c = getopt_long(argc, argv, "qt:o:w:p:jP:r:R:lh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":qt:o:w:p:jP:r:R:lhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'q': quick = true; break;
 		case 't':
@@ -217,14 +227,12 @@ int main(int argc, char **argv)
 			printf("\n");
 			return 0;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case 'V': v4v_print_version(prog); return 0;
+		default: v4v_option_error(prog, c, argv);
 		}
 	}
-	if (optind != argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
-		usage(stderr);
-		return 1;
-	}
+	if (optind != argc)
+		v4v_usage_error(prog, "unexpected argument '%s'", argv[optind]);
 	opt.quick = quick;
 	if (quick) {
 		if (!time_set)
