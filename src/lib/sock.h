@@ -76,6 +76,7 @@ struct sock {
 	uint32_t msg_off;  /* stream: bytes already read of the head message */
 	bool peer_fin, fin_sent, shut_rd, peer_gone, need_notify;
 	bool raced;	   /* drained the doorbell, then found data: see read_done */
+	bool ephemeral;	   /* the ring's port was picked for it (pool.c may keep it) */
 	uint32_t consumed; /* bytes consumed since the last notify */
 	int so_error;	   /* pending error (an errno), reported once */
 	size_t blocker_len;
@@ -137,6 +138,11 @@ int v4v__sock_new(struct v4v_domain *d, int type, bool nonblock, struct sock **o
 int v4v__sock_ring_up(struct sock *s, v4v_port_t port, uint16_t partner);
 /* fn(s, arg) for each socket of d with a ring, under the table lock. */
 void v4v__sock_each(struct v4v_domain *d, void (*fn)(struct sock *, void *), void *arg);
+
+/* pool.c: rings of closed streams, kept for the next connection */
+bool v4v__pool_put(struct sock *s); /* true: it has s's ring now */
+int v4v__pool_get(struct sock *s, uint16_t partner);
+void v4v__pool_sweep(struct v4v_domain *d);
 
 /* tx.c */
 /* *max_message (may be NULL): the destination ring's largest payload. */

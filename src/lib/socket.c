@@ -220,6 +220,11 @@ int v4v__sock_ring_up(struct sock *s, v4v_port_t port, uint16_t partner)
 	int e;
 	if (s->rx)
 		return -EINVAL;
+	/* A stream's ring for one peer domain: a closed connection's, if
+	 * this process kept one (pool.c), costs no round trip at all. */
+	if (port == 0 && partner != V4V_DOMID_ANY && s->type == V4V_SOCK_STREAM &&
+	    v4v__pool_get(s, partner) == 1)
+		return 0;
 	size_t txsize = V4V_RING_HDR_SIZE + (size_t)V4V_SOCK_TX_LEN;
 	int txfd = v4v_memfd_sealed("v4v-send", txsize);
 	if (txfd < 0)
@@ -233,10 +238,16 @@ int v4v__sock_ring_up(struct sock *s, v4v_port_t port, uint16_t partner)
 	}
 	s->txlen = V4V_SOCK_TX_LEN;
 	s->txtail = 0;
-	if (port != 0)
-		e = ring_register(s, port, partner, txfd);
-	else
-		e = ring_register_any(s, &port, partner, txfd);
+	v4v_port_t want = port;
+	e = port != 0 ? ring_register(s, port, partner, txfd)
+		      : ring_register_any(s, &port, partner, txfd);
+	if (e == -ENOSPC) {
+		/* Over quota: the pooled rings count, give them back first. */
+		v4v__pool_flush(s->d);
+		port = want;
+		e = port != 0 ? ring_register(s, port, partner, txfd)
+			      : ring_register_any(s, &port, partner, txfd);
+	}
 	close(txfd);
 	if (e) {
 		munmap(s->tx, txsize);
@@ -247,6 +258,7 @@ int v4v__sock_ring_up(struct sock *s, v4v_port_t port, uint16_t partner)
 	s->bell = -1;
 	s->port = port;
 	s->partner = partner;
+	s->ephemeral = want == 0;
 	return 0;
 }
 
@@ -283,6 +295,12 @@ int v4v_sock_close(int fd)
 	uint64_t deadline = v4v__deadline(LINGER_MS);
 	(void)v4v__stream_fin(s, false, LINGER_MS);
 	v4v__tx_linger(s, v4v__ms_left(deadline));
+	/* A cleanly closed stream's ring is kept for the next connection
+	 * (pool.c); either way, see whether an old peer still writes. */
+	if (s->type == V4V_SOCK_STREAM) {
+		(void)v4v__pool_put(s);
+		v4v__pool_sweep(s->d);
+	}
 	sock_free(s);
 	close(fd);
 	return 0;

@@ -242,7 +242,9 @@ static int finish_connect(struct sock *s, bool nonblock)
 			if (m.message_type == MT_SYN)
 				v4v__refuse(s, &m);
 			v4v__consume(s, &m);
-			if (from_server && m.message_type == MT_RST)
+			/* A refusal comes from the listener's address: a pooled
+			 * ring (pool.c) may still get an old connection's. */
+			if (v4v__same_addr(&m.source, &s->peer) && m.message_type == MT_RST)
 				return -ECONNREFUSED;
 			continue;
 		}

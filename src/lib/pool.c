@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The connection ring pool: a closed stream's ring, send ring and doorbell
+ * stay registered, and the next connection of this process to the same
+ * domain (same ring size) takes them, with no memfd, no mapping and no
+ * register or unregister round trip (docs/ARCHITECTURE.md, "The connection
+ * ring pool").
+ *
+ * What makes a ring safe to hand to a new connection:
+ *
+ *  - it was put here only after a clean close: our FIN went and the send
+ *    ring was empty (v4vd had moved all of it), so nothing of the old
+ *    connection is still on its way out after the new one's SYN;
+ *  - it is taken only once the old peer's FIN has been read off it (the
+ *    old peer promised nothing more), and everything in it then is
+ *    consumed: stale data and FINs never reach the new connection, and a
+ *    later message from another old peer is not from the new peer's
+ *    address, which stream.c filters on;
+ *  - an old peer that writes after our close (data, not its FIN) gets what
+ *    it would have got without the pool: the ring is unregistered at the
+ *    next look (any connect, accept or close here), so its sends fail with
+ *    ECONNRESET as they would against a closed ring.
+ *
+ * The rings count against the domain's quotas as any other: a register
+ * that fails for quota (ENOSPC) empties the pool and tries once more.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/barrier.h"
+#include "core/ring.h"
+#include "sock.h"
+
+#define POOL_MAX 16 /* rings kept per process */
+
+struct pooled {
+	struct v4v_domain *d;
+	struct v4v_rx *rx;
+	struct v4v_tx_ring *tx;
+	uint32_t txlen, txtail, ring_len;
+	int fd; /* our end of the doorbell (a duplicate of the user's fd) */
+	size_t blocker_len;
+	v4v_port_t port;
+	uint16_t partner;
+	struct v4v_addr old_peer;
+	bool fin_seen;
+};
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pooled pool[POOL_MAX];
+static unsigned npool;
+static pid_t pool_pid; /* a forked child does not own the parent's rings */
+
+/* Under pool_lock: forget what a parent left (its rings are not ours). */
+static void pool_check_pid(void)
+{
+	pid_t me = getpid();
+	if (pool_pid == me)
+		return;
+	for (unsigned i = 0; i < npool; i++)
+		close(pool[i].fd);
+	npool = 0;
+	pool_pid = me;
+}
+
+/* Give one back to v4vd: unregister (the old peer hears RING_GONE). */
+static void pooled_free(struct pooled *p)
+{
+	(void)v4v_ring_unregister(p->rx);
+	munmap(p->tx, V4V_RING_HDR_SIZE + (size_t)p->txlen);
+	close(p->fd);
+}
+
+/* Under pool_lock: drop entry i from the table (not freeing it). */
+static struct pooled pool_take(unsigned i)
+{
+	struct pooled p = pool[i];
+	pool[i] = pool[--npool];
+	return p;
+}
+
+/*
+ * Consume everything in the ring.  The old peer's FIN marks it reusable;
+ * anything else of the old peer's but an empty message means it still
+ * writes to a connection we closed: false, give the ring back.
+ */
+static bool pooled_sweep(struct pooled *p)
+{
+	struct v4v_msg m;
+	bool ok = true;
+	int r;
+	while ((r = v4v_rx_peek(p->rx, &m)) == 1) {
+		if (v4v__same_addr(&m.source, &p->old_peer)) {
+			if (m.message_type == MT_FIN)
+				p->fin_seen = true;
+			else if (m.message_type != MT_DATA || m.len != 0)
+				ok = false;
+		}
+		v4v_rx_consume(p->rx, &m);
+	}
+	return ok && r == 0 && !p->d->dead;
+}
+
+bool v4v__pool_put(struct sock *s)
+{
+	if (s->type != V4V_SOCK_STREAM || s->state != S_CONNECTED || !s->ephemeral ||
+	    !s->fin_sent || s->peer_gone || s->so_error || s->d->dead || !s->rx || !s->tx ||
+	    s->partner == V4V_DOMID_ANY)
+		return false;
+	/* Empty send ring: v4vd has moved our FIN and all before it. */
+	if (v4v_load_acquire(&s->tx->rx_ptr) != s->txtail)
+		return false;
+	struct pooled p = {
+	    .d = s->d,
+	    .rx = s->rx,
+	    .tx = s->tx,
+	    .txlen = s->txlen,
+	    .txtail = s->txtail,
+	    .ring_len = s->ring_len,
+	    .blocker_len = s->blocker_len,
+	    .port = s->port,
+	    .partner = s->partner,
+	    .old_peer = s->peer,
+	    .fin_seen = s->peer_fin,
+	};
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	bool room = npool < POOL_MAX;
+	if (room) {
+		p.fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+		room = p.fd >= 0;
+	}
+	if (room) {
+		pool[npool++] = p;
+		s->rx = NULL;
+		s->tx = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return room;
+}
+
+/*
+ * Give s a pooled ring partnered with `partner` of its size, if there is a
+ * reusable one: 1 taken, 0 none.  Entries whose old peer writes after our
+ * close are unregistered on the way.
+ */
+int v4v__pool_get(struct sock *s, uint16_t partner)
+{
+	struct pooled got = {0}, bad[POOL_MAX];
+	unsigned nbad = 0;
+	bool found = false;
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	for (unsigned i = 0; i < npool;) {
+		struct pooled *p = &pool[i];
+		if (p->d != s->d) {
+			i++;
+			continue;
+		}
+		bool ok = pooled_sweep(p);
+		if (!ok) {
+			bad[nbad++] = pool_take(i);
+			continue;
+		}
+		if (!found && p->fin_seen && p->partner == partner && p->ring_len == s->ring_len) {
+			got = pool_take(i);
+			found = true;
+			continue;
+		}
+		i++;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	for (unsigned i = 0; i < nbad; i++)
+		pooled_free(&bad[i]);
+	if (!found)
+		return 0;
+	/* The user's fd becomes the pooled doorbell's end; the fresh pair
+	 * v4v__sock_new made was never given to v4vd. */
+	if (dup3(got.fd, s->fd, O_CLOEXEC) < 0) {
+		pooled_free(&got);
+		return 0;
+	}
+	close(got.fd);
+	close(s->bell);
+	s->bell = -1;
+	s->rx = got.rx;
+	s->tx = got.tx;
+	s->txlen = got.txlen;
+	s->txtail = got.txtail;
+	s->blocker_len = got.blocker_len;
+	s->port = got.port;
+	s->partner = got.partner;
+	s->ephemeral = true;
+	return 1;
+}
+
+/* Unregister every pooled ring of d (d NULL: of every domain). */
+void v4v__pool_flush(struct v4v_domain *d)
+{
+	struct pooled out[POOL_MAX];
+	unsigned n = 0;
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	for (unsigned i = 0; i < npool;)
+		if (!d || pool[i].d == d)
+			out[n++] = pool_take(i);
+		else
+			i++;
+	pthread_mutex_unlock(&pool_lock);
+	for (unsigned i = 0; i < n; i++)
+		pooled_free(&out[i]);
+}
+
+/* A close looks at the pool too, so that an old peer writing after our
+ * close hears of it then rather than at the next connection. */
+void v4v__pool_sweep(struct v4v_domain *d)
+{
+	struct pooled bad[POOL_MAX];
+	unsigned nbad = 0;
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	for (unsigned i = 0; i < npool;)
+		if (pool[i].d == d && !pooled_sweep(&pool[i]))
+			bad[nbad++] = pool_take(i);
+		else
+			i++;
+	pthread_mutex_unlock(&pool_lock);
+	for (unsigned i = 0; i < nbad; i++)
+		pooled_free(&bad[i]);
+}
