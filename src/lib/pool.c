@@ -8,9 +8,12 @@
  *
  * What makes a ring safe to hand to a new connection:
  *
- *  - it was put here only after a clean close: our FIN went and the send
- *    ring was empty (v4vd had moved all of it), so nothing of the old
- *    connection is still on its way out after the new one's SYN;
+ *  - it was put here only after a clean close (our FIN is queued), and is
+ *    taken only once the send ring is empty (v4vd has moved all of it), so
+ *    nothing of the old connection is still on its way out after the new
+ *    one's SYN or SYNACK; close does not wait for that (v4vd moves it
+ *    while the ring stays registered; at exit, and before a pooled ring is
+ *    unregistered, it is waited for as close's linger would have);
  *  - it is taken only once the old peer's FIN has been read off it (the
  *    old peer promised nothing more), and everything in it then is
  *    consumed: stale data and FINs never reach the new connection, and a
@@ -55,8 +58,24 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pooled pool[POOL_MAX];
 static unsigned npool;
 static pid_t pool_pid; /* a forked child does not own the parent's rings */
+static bool pool_atexit;
 
 /* Under pool_lock: forget what a parent left (its rings are not ours). */
+static void pool_check_pid(void);
+static void pooled_linger(struct pooled *p, uint64_t deadline);
+
+/* A process that exits after close: what its closed streams queued still
+ * goes, for at most LINGER_MS in all (their rings go with the process). */
+static void pool_exit(void)
+{
+	uint64_t deadline = v4v__deadline(LINGER_MS);
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	for (unsigned i = 0; i < npool; i++)
+		pooled_linger(&pool[i], deadline);
+	pthread_mutex_unlock(&pool_lock);
+}
+
 static void pool_check_pid(void)
 {
 	pid_t me = getpid();
@@ -68,9 +87,43 @@ static void pool_check_pid(void)
 	pool_pid = me;
 }
 
-/* Give one back to v4vd: unregister (the old peer hears RING_GONE). */
-static void pooled_free(struct pooled *p)
+/* A socket in name only, to wait on an entry's send ring with tx.c. */
+static struct sock pooled_sock(const struct pooled *p)
 {
+	return (struct sock){
+	    .fd = p->fd,
+	    .bell = -1,
+	    .d = p->d,
+	    .type = V4V_SOCK_STREAM,
+	    .tx = p->tx,
+	    .txlen = p->txlen,
+	    .txtail = p->txtail,
+	    .blocker_len = p->blocker_len,
+	};
+}
+
+/* Has v4vd moved everything the old connection queued? */
+static bool pooled_drained(const struct pooled *p)
+{
+	/* Acquire: pairs with hv_tx_pump's release of rx_ptr. */
+	return v4v_load_acquire(&p->tx->rx_ptr) == p->txtail;
+}
+
+/* Close did not wait for the send ring (the ring stays registered, v4vd
+ * keeps moving it): what is queued goes before the ring does, as close's
+ * linger would have had it, up to the deadline. */
+static void pooled_linger(struct pooled *p, uint64_t deadline)
+{
+	if (pooled_drained(p) || p->d->dead)
+		return;
+	struct sock t = pooled_sock(p);
+	(void)v4v__tx_wait(&t, 0, false, v4v__ms_left(deadline));
+}
+
+/* Give one back to v4vd: unregister (the old peer hears RING_GONE). */
+static void pooled_free(struct pooled *p, uint64_t deadline)
+{
+	pooled_linger(p, deadline);
 	(void)v4v_ring_unregister(p->rx);
 	munmap(p->tx, V4V_RING_HDR_SIZE + (size_t)p->txlen);
 	close(p->fd);
@@ -112,9 +165,6 @@ bool v4v__pool_put(struct sock *s)
 	    !s->fin_sent || s->peer_gone || s->so_error || s->d->dead || !s->rx || !s->tx ||
 	    s->partner == V4V_DOMID_ANY)
 		return false;
-	/* Empty send ring: v4vd has moved our FIN and all before it. */
-	if (v4v_load_acquire(&s->tx->rx_ptr) != s->txtail)
-		return false;
 	struct pooled p = {
 	    .d = s->d,
 	    .rx = s->rx,
@@ -130,7 +180,9 @@ bool v4v__pool_put(struct sock *s)
 	};
 	pthread_mutex_lock(&pool_lock);
 	pool_check_pid();
-	bool room = npool < POOL_MAX;
+	if (!pool_atexit)
+		pool_atexit = atexit(pool_exit) == 0;
+	bool room = npool < POOL_MAX && pool_atexit;
 	if (room) {
 		p.fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
 		room = p.fd >= 0;
@@ -167,7 +219,10 @@ int v4v__pool_get(struct sock *s, uint16_t partner)
 			bad[nbad++] = pool_take(i);
 			continue;
 		}
-		if (!found && p->fin_seen && p->partner == partner && p->ring_len == s->ring_len) {
+		/* Drained: nothing of the old connection can follow our SYN
+		 * or SYNACK (those are synchronous, not on the send ring). */
+		if (!found && p->fin_seen && p->partner == partner && p->ring_len == s->ring_len &&
+		    pooled_drained(p)) {
 			got = pool_take(i);
 			found = true;
 			continue;
@@ -175,14 +230,15 @@ int v4v__pool_get(struct sock *s, uint16_t partner)
 		i++;
 	}
 	pthread_mutex_unlock(&pool_lock);
+	uint64_t deadline = v4v__deadline(LINGER_MS);
 	for (unsigned i = 0; i < nbad; i++)
-		pooled_free(&bad[i]);
+		pooled_free(&bad[i], deadline);
 	if (!found)
 		return 0;
 	/* The user's fd becomes the pooled doorbell's end; the fresh pair
 	 * v4v__sock_new made was never given to v4vd. */
 	if (dup3(got.fd, s->fd, O_CLOEXEC) < 0) {
-		pooled_free(&got);
+		pooled_free(&got, deadline);
 		return 0;
 	}
 	close(got.fd);
@@ -212,8 +268,9 @@ void v4v__pool_flush(struct v4v_domain *d)
 		else
 			i++;
 	pthread_mutex_unlock(&pool_lock);
+	uint64_t deadline = v4v__deadline(LINGER_MS);
 	for (unsigned i = 0; i < n; i++)
-		pooled_free(&out[i]);
+		pooled_free(&out[i], deadline);
 }
 
 /* A close looks at the pool too, so that an old peer writing after our
@@ -230,6 +287,7 @@ void v4v__pool_sweep(struct v4v_domain *d)
 		else
 			i++;
 	pthread_mutex_unlock(&pool_lock);
+	uint64_t deadline = v4v__deadline(LINGER_MS);
 	for (unsigned i = 0; i < nbad; i++)
-		pooled_free(&bad[i]);
+		pooled_free(&bad[i], deadline);
 }

@@ -294,13 +294,13 @@ int v4v_sock_close(int fd)
 	 * reads; the socket goes either way. */
 	uint64_t deadline = v4v__deadline(LINGER_MS);
 	(void)v4v__stream_fin(s, false, LINGER_MS);
-	v4v__tx_linger(s, v4v__ms_left(deadline));
-	/* A cleanly closed stream's ring is kept for the next connection
-	 * (pool.c); either way, see whether an old peer still writes. */
-	if (s->type == V4V_SOCK_STREAM) {
-		(void)v4v__pool_put(s);
-		v4v__pool_sweep(s->d);
-	}
+	/* A cleanly closed stream's ring is kept for the next connection,
+	 * and v4vd moves what is queued meanwhile (pool.c): no linger. */
+	bool kept = s->type == V4V_SOCK_STREAM && v4v__pool_put(s);
+	if (!kept)
+		v4v__tx_linger(s, v4v__ms_left(deadline));
+	if (s->type == V4V_SOCK_STREAM)
+		v4v__pool_sweep(s->d); /* does an old peer still write? */
 	sock_free(s);
 	close(fd);
 	return 0;
