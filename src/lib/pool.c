@@ -138,11 +138,13 @@ static struct pooled pool_take(unsigned i)
 }
 
 /*
- * Consume everything in the ring.  The old peer's FIN marks it reusable;
- * anything else of the old peer's but an empty message means it still
- * writes to a connection we closed: false, give the ring back.
+ * Consume everything in the ring.  The old peer's FIN marks it reusable.
+ * What was there at our close is dropped, as close drops unread data;
+ * anything of the old peer's but its FIN (or an empty message) after that
+ * means it still writes to a connection we closed: false, give the ring
+ * back.
  */
-static bool pooled_sweep(struct pooled *p)
+static bool pooled_sweep(struct pooled *p, bool at_close)
 {
 	struct v4v_msg m;
 	bool ok = true;
@@ -151,7 +153,7 @@ static bool pooled_sweep(struct pooled *p)
 		if (v4v__same_addr(&m.source, &p->old_peer)) {
 			if (m.message_type == MT_FIN)
 				p->fin_seen = true;
-			else if (m.message_type != MT_DATA || m.len != 0)
+			else if (!at_close && (m.message_type != MT_DATA || m.len != 0))
 				ok = false;
 		}
 		v4v_rx_consume(p->rx, &m);
@@ -178,6 +180,8 @@ bool v4v__pool_put(struct sock *s)
 	    .old_peer = s->peer,
 	    .fin_seen = s->peer_fin,
 	};
+	/* Unread data goes now, as close drops it; so does a FIN read in. */
+	(void)pooled_sweep(&p, true);
 	pthread_mutex_lock(&pool_lock);
 	pool_check_pid();
 	if (!pool_atexit)
@@ -214,7 +218,7 @@ int v4v__pool_get(struct sock *s, uint16_t partner)
 			i++;
 			continue;
 		}
-		bool ok = pooled_sweep(p);
+		bool ok = pooled_sweep(p, false);
 		if (!ok) {
 			bad[nbad++] = pool_take(i);
 			continue;
@@ -282,7 +286,7 @@ void v4v__pool_sweep(struct v4v_domain *d)
 	pthread_mutex_lock(&pool_lock);
 	pool_check_pid();
 	for (unsigned i = 0; i < npool;)
-		if (pool[i].d == d && !pooled_sweep(&pool[i]))
+		if (pool[i].d == d && !pooled_sweep(&pool[i], false))
 			bad[nbad++] = pool_take(i);
 		else
 			i++;
@@ -290,4 +294,19 @@ void v4v__pool_sweep(struct v4v_domain *d)
 	uint64_t deadline = v4v__deadline(LINGER_MS);
 	for (unsigned i = 0; i < nbad; i++)
 		pooled_free(&bad[i], deadline);
+}
+
+/* For the tests: how many of d's pooled rings a connection could take now
+ * (looked at first, as a connect would). */
+unsigned v4v__pool_ready(struct v4v_domain *d)
+{
+	v4v__pool_sweep(d);
+	unsigned n = 0;
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	for (unsigned i = 0; i < npool; i++)
+		if (pool[i].d == d && pool[i].fin_seen && pooled_drained(&pool[i]))
+			n++;
+	pthread_mutex_unlock(&pool_lock);
+	return n;
 }

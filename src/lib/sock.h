@@ -143,6 +143,7 @@ void v4v__sock_each(struct v4v_domain *d, void (*fn)(struct sock *, void *), voi
 bool v4v__pool_put(struct sock *s); /* true: it has s's ring now */
 int v4v__pool_get(struct sock *s, uint16_t partner);
 void v4v__pool_sweep(struct v4v_domain *d);
+unsigned v4v__pool_ready(struct v4v_domain *d); /* for the tests */
 
 /* tx.c */
 /* *max_message (may be NULL): the destination ring's largest payload. */
