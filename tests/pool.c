@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -189,7 +190,43 @@ static void late_writer(void)
 	close_pair(c2, a2);
 }
 
-/* The firewall sees the connection request of a pooled ring too. */
+static int q_listener;
+
+static void *q_server(void *arg)
+{
+	int a = v4v_accept(q_listener, NULL);
+	CHECK(a >= 0);
+	CHECK_EQ(v4v_send(a, "hi", 2, 0), 2);
+	CHECK_EQ(v4v_sock_close(a), 0);
+	return arg;
+}
+
+/* A blocking connect on a pooled ring queues its SYN on the send ring (no
+ * round trip): it connects, and the connection works. */
+static void queued_syn(void)
+{
+	start(NULL);
+	int l = listener(), c, a;
+	pair(l, &c, &a);
+	struct v4v_addr cname = name_of(c);
+	close_pair(c, a);
+	q_listener = l;
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, q_server, NULL), 0);
+	struct v4v_addr to = to_srv();
+	c = v4v_socket(cli, V4V_SOCK_STREAM, 0);
+	CHECK_EQ(v4v_connect(c, &to), 0);
+	CHECK_EQ(name_of(c).aport, cname.aport);
+	char buf[4];
+	CHECK_EQ(v4v_recv(c, buf, sizeof(buf), 0), 2);
+	CHECK(memcmp(buf, "hi", 2) == 0);
+	CHECK_EQ(v4v_recv(c, buf, sizeof(buf), 0), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(v4v_sock_close(c), 0);
+}
+
+/* The firewall sees the connection request of a pooled ring too (a
+ * queued SYN's refusal is asked again by hypercall: the same errno). */
 static void firewall_pooled(void)
 {
 	start(NULL);
@@ -256,7 +293,7 @@ static void quota_pool(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(reuse_ring),	     T_CASE(stale_data),	 T_CASE(late_writer),
+    T_CASE(reuse_ring),	     T_CASE(queued_syn),	 T_CASE(stale_data), T_CASE(late_writer),
     T_CASE(firewall_pooled), T_CASE(refused_not_pooled), T_CASE(quota_pool),
 };
 

@@ -256,6 +256,7 @@ int v4v__pool_get(struct sock *s, uint16_t partner)
 	s->port = got.port;
 	s->partner = got.partner;
 	s->ephemeral = true;
+	s->pooled = true;
 	return 1;
 }
 

@@ -77,6 +77,7 @@ struct sock {
 	bool peer_fin, fin_sent, shut_rd, peer_gone, need_notify;
 	bool raced;	   /* drained the doorbell, then found data: see read_done */
 	bool ephemeral;	   /* the ring's port was picked for it (pool.c may keep it) */
+	bool pooled;	   /* the ring came from pool.c: its send ring is empty */
 	uint32_t consumed; /* bytes consumed since the last notify */
 	int so_error;	   /* pending error (an errno), reported once */
 	size_t blocker_len;

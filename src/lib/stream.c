@@ -66,6 +66,23 @@ static int send_hello(struct sock *s, uint32_t type, bool nonblock)
 	return r < 0 ? (int)r : 0;
 }
 
+/*
+ * The SYN.  A blocking connect on a pooled ring (pool.c: its send ring is
+ * empty) queues it on the send ring, no round trip: it waits there for a
+ * full listener as a blocking connect would, and a failure comes back as
+ * an event (then v4v_connect asks again by hypercall for the error).
+ * Otherwise a hypercall, whose errors are connect's (EAGAIN from a full
+ * listener when non-blocking).
+ */
+static int queue_syn(struct sock *s)
+{
+	if (!s->pooled || s->nonblock)
+		return send_hello(s, MT_SYN, s->nonblock);
+	struct hello h = {.ring_len = s->ring_len};
+	long r = v4v__tx_put(s, &s->peer, MT_SYN, &h, sizeof(h), false);
+	return r < 0 ? (int)r : 0;
+}
+
 /* A peer's hello that we can hold a stream with: a real ring, and not one
  * so small that every message would be a few bytes. */
 static bool hello_ok(const struct hello *h)
@@ -286,9 +303,18 @@ int v4v_connect(int fd, const struct v4v_addr *peer)
 	s->has_peer = true;
 	s->peer_gone = false;
 	/* A full listener: wait, or EAGAIN when non-blocking (as Unix sockets). */
-	int e = send_hello(s, MT_SYN, s->nonblock);
+	int e = queue_syn(s);
 	if (e == 0)
 		e = finish_connect(s, s->nonblock);
+	if (e == -ECONNREFUSED && s->peer_gone && s->pooled && !s->nonblock) {
+		/* The queued SYN failed (V4V_EV_SEND_FAILED): ask again with a
+		 * hypercall, whose error is connect's, as without the pool. */
+		s->peer_gone = false;
+		s->pooled = false;
+		e = send_hello(s, MT_SYN, false);
+		if (e == 0)
+			e = finish_connect(s, false);
+	}
 	if (e == -EINPROGRESS) {
 		s->state = S_CONNECTING;
 		return v4v__fail(EINPROGRESS);
