@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "lib/sock.h"
@@ -225,6 +226,45 @@ static void queued_syn(void)
 	CHECK_EQ(v4v_sock_close(c), 0);
 }
 
+/*
+ * A pooled ring queues the SYNACK: a client of that domain that keeps its
+ * ring full leaves it waiting on that connection's own send ring, never
+ * accept, and never another connection.
+ */
+static void synack_full_client(void)
+{
+	start(NULL);
+	int l = listener(), c, a;
+	pair(l, &c, &a);
+	close_pair(c, a); /* srv now pools a ring partnered with cli */
+	struct v4v_rx *hr;
+	CHECK_EQ(v4v_ring_register(cli, 300, V4V_DOMID_ANY, 4096, 0, &hr), 0);
+	struct v4v_addr hole = {.aport = 300, .domain_id = v4v_domid(cli)};
+	long r;
+	struct iovec x = {"x", 1}, none = {NULL, 0};
+	while ((r = v4v_sendv(cli, 1300, &hole, &x, 1, 1)) == 1)
+		;
+	CHECK_EQ(r, -EAGAIN);
+	while ((r = v4v_sendv(cli, 1300, &hole, &none, 1, 1)) == 0)
+		;
+	CHECK_EQ(r, -EAGAIN);
+	struct v4v_addr to = to_srv();
+	uint32_t len = 4096;
+	struct iovec h = {&len, sizeof(len)};
+	CHECK_EQ(v4v_sendv(cli, 300, &to, &h, 1, MT_SYN), sizeof(len));
+	int stuck = v4v_accept(l, NULL); /* returns: the SYNACK waits, not us */
+	CHECK(stuck >= 0);
+	pair(l, &c, &a); /* another connection is not held up */
+	char buf[4];
+	CHECK_EQ(v4v_send(a, "ok", 2, 0), 2);
+	CHECK_EQ(v4v_recv(c, buf, sizeof(buf), 0), 2);
+	CHECK_EQ(v4v_sock_close(stuck), 0); /* its send ring never drains */
+	close_pair(c, a);
+	pair(l, &c, &a);
+	close_pair(c, a);
+	CHECK_EQ(v4v_ring_unregister(hr), 0);
+}
+
 /* The firewall sees the connection request of a pooled ring too (a
  * queued SYN's refusal is asked again by hypercall: the same errno). */
 static void firewall_pooled(void)
@@ -293,8 +333,8 @@ static void quota_pool(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(reuse_ring),	     T_CASE(queued_syn),	 T_CASE(stale_data), T_CASE(late_writer),
-    T_CASE(firewall_pooled), T_CASE(refused_not_pooled), T_CASE(quota_pool),
+    T_CASE(reuse_ring),	 T_CASE(queued_syn),	  T_CASE(synack_full_client), T_CASE(stale_data),
+    T_CASE(late_writer), T_CASE(firewall_pooled), T_CASE(refused_not_pooled), T_CASE(quota_pool),
 };
 
 int main(int argc, char **argv)

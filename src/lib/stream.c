@@ -11,7 +11,9 @@
  *
  * A ring per connection: one slow reader never stalls another connection.
  * SYN and SYNACK are synchronous sends (their errors are connect's and
- * accept's); DATA and FIN go down the send ring, in order.  RST refuses a
+ * accept's), but on a ring from the pool (pool.c), where they go down the
+ * send ring (queue_syn, accept_setup); DATA and FIN go down the send ring,
+ * in order.  RST refuses a
  * connection.  A peer's death reaches us as an event (PARTNER_GONE,
  * RING_GONE; bell.c).
  *
@@ -74,13 +76,18 @@ static int send_hello(struct sock *s, uint32_t type, bool nonblock)
  * Otherwise a hypercall, whose errors are connect's (EAGAIN from a full
  * listener when non-blocking).
  */
+static int queue_hello(struct sock *s, uint32_t type)
+{
+	struct hello h = {.ring_len = s->ring_len};
+	long r = v4v__tx_put(s, &s->peer, type, &h, sizeof(h), true);
+	return r < 0 ? (int)r : 0;
+}
+
 static int queue_syn(struct sock *s)
 {
 	if (!s->pooled || s->nonblock)
 		return send_hello(s, MT_SYN, s->nonblock);
-	struct hello h = {.ring_len = s->ring_len};
-	long r = v4v__tx_put(s, &s->peer, MT_SYN, &h, sizeof(h), false);
-	return r < 0 ? (int)r : 0;
+	return queue_hello(s, MT_SYN);
 }
 
 /* A peer's hello that we can hold a stream with: a real ring, and not one
@@ -172,8 +179,13 @@ static int accept_setup(struct sock *c, const struct sock *s, const struct v4v_m
 	c->has_peer = true;
 	c->peer_max = hello_ok(h) ? v4v_ring_max_payload(h->ring_len) : 0;
 	int e = c->peer_max ? v4v__sock_ring_up(c, 0, m->source.domain_id) : -EPROTO;
+	/* A pooled ring (a domain we had a clean connection with) queues the
+	 * SYNACK on its own send ring: no round trip, and still no wait, since
+	 * only this connection's send ring waits for the client's room; its
+	 * failure is this connection's reset (an event).  A first connection
+	 * asks by hypercall, so that one with no room now is refused. */
 	if (!e)
-		e = send_hello(c, MT_SYNACK, true);
+		e = c->pooled ? queue_hello(c, MT_SYNACK) : send_hello(c, MT_SYNACK, true);
 	if (!e)
 		c->state = S_CONNECTED;
 	return e;
