@@ -143,6 +143,10 @@ static void stale_data(void)
 
 	pair(l, &c, &a);
 	CHECK_EQ(name_of(c).aport, cname.aport);
+	/* Nothing to read, and the fds do not say otherwise (the pooled
+	 * doorbells' tokens were for the old data). */
+	struct pollfd q[2] = {{.fd = c, .events = POLLIN}, {.fd = a, .events = POLLIN}};
+	CHECK_EQ(poll(q, 2, 0), 0);
 	char buf[16];
 	CHECK_EQ(v4v_recv(c, buf, sizeof(buf), MSG_DONTWAIT), -1);
 	CHECK_EQ(errno, EAGAIN); /* neither old data nor an old EOF */

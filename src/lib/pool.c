@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/barrier.h"
@@ -201,6 +202,27 @@ bool v4v__pool_put(struct sock *s)
 }
 
 /*
+ * The tokens v4vd left on a pooled doorbell are stale: DATA for what the
+ * sweep consumed (a poll would promise a message that is not there),
+ * EVENT for events that name the old connection.  Those are taken now,
+ * while no socket has the ring's port, so they reach nobody; WAITER: a
+ * sender waits for room, the new socket's next read notifies.
+ */
+static void pooled_tokens(const struct pooled *p, struct sock *s)
+{
+	uint8_t tok[64];
+	unsigned bits = 0;
+	ssize_t n;
+	while ((n = recv(p->fd, tok, sizeof(tok), MSG_DONTWAIT)) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			bits |= tok[i];
+	if (bits & HV_SIG_EVENT)
+		v4v__handle_events(s->d);
+	if (bits & HV_SIG_WAITER)
+		s->need_notify = true;
+}
+
+/*
  * Give s a pooled ring partnered with `partner` of its size, if there is a
  * reusable one: 1 taken, 0 none.  Entries whose old peer writes after our
  * close are unregistered on the way.
@@ -239,6 +261,7 @@ int v4v__pool_get(struct sock *s, uint16_t partner)
 		pooled_free(&bad[i], deadline);
 	if (!found)
 		return 0;
+	pooled_tokens(&got, s);
 	/* The user's fd becomes the pooled doorbell's end; the fresh pair
 	 * v4v__sock_new made was never given to v4vd. */
 	if (dup3(got.fd, s->fd, O_CLOEXEC) < 0) {
