@@ -110,12 +110,21 @@ static int domain_of(struct v4v_domain *d, struct v4v_domain **out)
  * unwritable (bell.c); returns the blocker's size. */
 static long bell_sndbuf(int fd)
 {
+	/* The size the kernel rounds 1 up to is the same for every socket:
+	 * asked once (a connection's cost, issue 12). */
+	static _Atomic long known;
 	int sndbuf = 1;
 	socklen_t sl = sizeof(sndbuf);
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) < 0)
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0)
 		return -errno;
-	return (size_t)sndbuf / 2 < 4096 ? (long)sndbuf / 2 : 4096;
+	long k = known;
+	if (k > 0)
+		return k;
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) < 0)
+		return -errno;
+	k = (size_t)sndbuf / 2 < 4096 ? (long)sndbuf / 2 : 4096;
+	known = k;
+	return k;
 }
 
 int v4v__sock_new(struct v4v_domain *d, int type, bool nonblock, struct sock **out)
