@@ -223,20 +223,20 @@ static void pooled_tokens(const struct pooled *p, struct sock *s)
 }
 
 /*
- * Give s a pooled ring partnered with `partner` of its size, if there is a
- * reusable one: 1 taken, 0 none.  Entries whose old peer writes after our
- * close are unregistered on the way.
+ * Take a reusable ring of d partnered with `partner`, of ring_len, out of
+ * the pool into *got: true if there was one.  Entries whose old peer
+ * writes after our close are unregistered on the way.
  */
-int v4v__pool_get(struct sock *s, uint16_t partner)
+static bool pool_find(struct v4v_domain *d, uint16_t partner, uint32_t ring_len, struct pooled *got)
 {
-	struct pooled got = {0}, bad[POOL_MAX];
+	struct pooled bad[POOL_MAX];
 	unsigned nbad = 0;
 	bool found = false;
 	pthread_mutex_lock(&pool_lock);
 	pool_check_pid();
 	for (unsigned i = 0; i < npool;) {
 		struct pooled *p = &pool[i];
-		if (p->d != s->d) {
+		if (p->d != d) {
 			i++;
 			continue;
 		}
@@ -245,11 +245,11 @@ int v4v__pool_get(struct sock *s, uint16_t partner)
 			bad[nbad++] = pool_take(i);
 			continue;
 		}
-		/* Drained: nothing of the old connection can follow our SYN
-		 * or SYNACK (those are synchronous, not on the send ring). */
-		if (!found && p->fin_seen && p->partner == partner && p->ring_len == s->ring_len &&
+		/* Drained: nothing of the old connection is still on its way
+		 * (a synchronous SYN or SYNACK would overtake it). */
+		if (!found && p->fin_seen && p->partner == partner && p->ring_len == ring_len &&
 		    pooled_drained(p)) {
-			got = pool_take(i);
+			*got = pool_take(i);
 			found = true;
 			continue;
 		}
@@ -259,27 +259,64 @@ int v4v__pool_get(struct sock *s, uint16_t partner)
 	uint64_t deadline = v4v__deadline(LINGER_MS);
 	for (unsigned i = 0; i < nbad; i++)
 		pooled_free(&bad[i], deadline);
-	if (!found)
+	return found;
+}
+
+/* s takes got's ring, send ring and port (its fd is got's already). */
+static void pooled_into(struct sock *s, const struct pooled *got)
+{
+	s->rx = got->rx;
+	s->tx = got->tx;
+	s->txlen = got->txlen;
+	s->txtail = got->txtail;
+	s->blocker_len = got->blocker_len;
+	s->port = got->port;
+	s->partner = got->partner;
+	s->ephemeral = true;
+	s->pooled = true;
+}
+
+/* Give s a pooled ring partnered with `partner` of its size, if there is
+ * a reusable one: 1 taken, 0 none. */
+int v4v__pool_get(struct sock *s, uint16_t partner)
+{
+	struct pooled got;
+	if (!pool_find(s->d, partner, s->ring_len, &got))
 		return 0;
 	pooled_tokens(&got, s);
 	/* The user's fd becomes the pooled doorbell's end; the fresh pair
 	 * v4v__sock_new made was never given to v4vd. */
 	if (dup3(got.fd, s->fd, O_CLOEXEC) < 0) {
-		pooled_free(&got, deadline);
+		pooled_free(&got, v4v__deadline(LINGER_MS));
 		return 0;
 	}
 	close(got.fd);
 	close(s->bell);
 	s->bell = -1;
-	s->rx = got.rx;
-	s->tx = got.tx;
-	s->txlen = got.txlen;
-	s->txtail = got.txtail;
-	s->blocker_len = got.blocker_len;
-	s->port = got.port;
-	s->partner = got.partner;
-	s->ephemeral = true;
-	s->pooled = true;
+	pooled_into(s, &got);
+	return 1;
+}
+
+/*
+ * accept's socket straight from the pool: the pooled doorbell end is its
+ * fd, so no socket pair is made at all.  1 with *out, 0 none, -errno.
+ */
+int v4v__pool_accept(struct v4v_domain *d, uint16_t partner, uint32_t ring_len, bool nonblock,
+		     struct sock **out)
+{
+	struct pooled got;
+	if (!pool_find(d, partner, ring_len, &got))
+		return 0;
+	struct sock *s;
+	int e = v4v__sock_adopt(d, V4V_SOCK_STREAM, nonblock, got.fd, &s);
+	if (e) {
+		pooled_free(&got, v4v__deadline(LINGER_MS));
+		return e;
+	}
+	s->ring_len = ring_len;
+	pooled_tokens(&got, s);
+	pooled_into(s, &got);
+	*out = s;
 	return 1;
 }
 

@@ -136,6 +136,9 @@ static inline long v4v__unreach(long e)
 /* socket.c */
 struct sock *v4v__sock_lookup(int fd); /* NULL: not a socket (EBADF) */
 int v4v__sock_new(struct v4v_domain *d, int type, bool nonblock, struct sock **out);
+/* A socket whose fd is an existing doorbell end (pool.c); on failure the
+ * fd is still the caller's. */
+int v4v__sock_adopt(struct v4v_domain *d, int type, bool nonblock, int fd, struct sock **out);
 int v4v__sock_ring_up(struct sock *s, v4v_port_t port, uint16_t partner);
 /* fn(s, arg) for each socket of d with a ring, under the table lock. */
 void v4v__sock_each(struct v4v_domain *d, void (*fn)(struct sock *, void *), void *arg);
@@ -143,6 +146,8 @@ void v4v__sock_each(struct v4v_domain *d, void (*fn)(struct sock *, void *), voi
 /* pool.c: rings of closed streams, kept for the next connection */
 bool v4v__pool_put(struct sock *s); /* true: it has s's ring now */
 int v4v__pool_get(struct sock *s, uint16_t partner);
+int v4v__pool_accept(struct v4v_domain *d, uint16_t partner, uint32_t ring_len, bool nonblock,
+		     struct sock **out);
 void v4v__pool_sweep(struct v4v_domain *d);
 unsigned v4v__pool_ready(struct v4v_domain *d); /* for the tests */
 

@@ -159,6 +159,27 @@ int v4v__sock_new(struct v4v_domain *d, int type, bool nonblock, struct sock **o
 	return 0;
 }
 
+int v4v__sock_adopt(struct v4v_domain *d, int type, bool nonblock, int fd, struct sock **out)
+{
+	struct sock *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->fd = fd;
+	s->bell = -1;
+	s->d = d;
+	s->type = type;
+	s->nonblock = nonblock;
+	s->ring_len = type == V4V_SOCK_STREAM ? V4V_STREAM_RING_LEN : V4V_DGRAM_RING_LEN;
+	s->partner = V4V_DOMID_ANY;
+	int e = table_put(s);
+	if (e) {
+		free(s);
+		return e;
+	}
+	*out = s;
+	return 0;
+}
+
 int v4v_socket(struct v4v_domain *d, int type, int flags)
 {
 	if (type != V4V_SOCK_DGRAM && type != V4V_SOCK_STREAM)

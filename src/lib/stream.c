@@ -165,6 +165,12 @@ static int next_syn(struct sock *s, struct v4v_msg *m, struct hello *h)
 	}
 }
 
+/* The ring an accepted connection gets: the listener's size, or more. */
+static uint32_t accept_ring_len(const struct sock *s)
+{
+	return s->ring_len < V4V_STREAM_RING_LEN ? V4V_STREAM_RING_LEN : s->ring_len;
+}
+
 /*
  * Set up a new connection c for a SYN taken off the listener's ring: its
  * own ring, partnered with the client, and the SYNACK.  The SYNACK never
@@ -174,11 +180,11 @@ static int next_syn(struct sock *s, struct v4v_msg *m, struct hello *h)
 static int accept_setup(struct sock *c, const struct sock *s, const struct v4v_msg *m,
 			const struct hello *h)
 {
-	c->ring_len = s->ring_len < V4V_STREAM_RING_LEN ? V4V_STREAM_RING_LEN : s->ring_len;
+	c->ring_len = accept_ring_len(s);
 	c->peer = m->source;
 	c->has_peer = true;
 	c->peer_max = hello_ok(h) ? v4v_ring_max_payload(h->ring_len) : 0;
-	int e = c->peer_max ? v4v__sock_ring_up(c, 0, m->source.domain_id) : -EPROTO;
+	int e = !c->peer_max ? -EPROTO : c->rx ? 0 : v4v__sock_ring_up(c, 0, m->source.domain_id);
 	/* A pooled ring (a domain we had a clean connection with) queues the
 	 * SYNACK on its own send ring: no round trip, and still no wait, since
 	 * only this connection's send ring waits for the client's room; its
@@ -215,8 +221,12 @@ int v4v_accept(int fd, struct v4v_addr *peer)
 
 		/* Whichever step fails, refuse the request, so a waiting
 		 * connect fails rather than hangs. */
+		/* A pooled ring for that domain comes with its fd (pool.c). */
 		struct sock *c;
-		int e = v4v__sock_new(s->d, V4V_SOCK_STREAM, s->nonblock, &c);
+		int e = hello_ok(&h) ? v4v__pool_accept(s->d, m.source.domain_id,
+							accept_ring_len(s), s->nonblock, &c)
+				     : 0;
+		e = e == 1 ? 0 : e ? e : v4v__sock_new(s->d, V4V_SOCK_STREAM, s->nonblock, &c);
 		if (e) {
 			v4v__refuse(s, &m);
 			return v4v__fail(-e); /* no memory or fd here: ours to report */
