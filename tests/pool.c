@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/sock.h"
@@ -269,6 +270,39 @@ static void synack_full_client(void)
 	CHECK_EQ(v4v_ring_unregister(hr), 0);
 }
 
+/* A fork child does not take its parent's pooled rings (they are the
+ * parent's registrations); the parent keeps them. */
+static void fork_child(void)
+{
+	start(NULL);
+	int l = listener(), c, a;
+	pair(l, &c, &a);
+	struct v4v_addr cname = name_of(c);
+	close_pair(c, a);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct v4v_addr to = to_srv();
+		int k = v4v_socket(cli, V4V_SOCK_STREAM, 0);
+		CHECK_EQ(v4v_connect(k, &to), 0);
+		CHECK(name_of(k).aport != cname.aport);
+		char buf[4];
+		CHECK_EQ(v4v_recv(k, buf, sizeof(buf), 0), 2);
+		CHECK_EQ(v4v_sock_close(k), 0);
+		_exit(0);
+	}
+	a = v4v_accept(l, NULL);
+	CHECK(a >= 0);
+	CHECK_EQ(v4v_send(a, "hi", 2, 0), 2);
+	int st;
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_EQ(v4v_sock_close(a), 0);
+	pair(l, &c, &a);
+	CHECK_EQ(name_of(c).aport, cname.aport); /* still the parent's */
+	close_pair(c, a);
+}
+
 /* The firewall sees the connection request of a pooled ring too (a
  * queued SYN's refusal is asked again by hypercall: the same errno). */
 static void firewall_pooled(void)
@@ -337,8 +371,9 @@ static void quota_pool(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(reuse_ring),	 T_CASE(queued_syn),	  T_CASE(synack_full_client), T_CASE(stale_data),
-    T_CASE(late_writer), T_CASE(firewall_pooled), T_CASE(refused_not_pooled), T_CASE(quota_pool),
+    T_CASE(reuse_ring),	     T_CASE(queued_syn),	 T_CASE(synack_full_client),
+    T_CASE(fork_child),	     T_CASE(stale_data),	 T_CASE(late_writer),
+    T_CASE(firewall_pooled), T_CASE(refused_not_pooled), T_CASE(quota_pool),
 };
 
 int main(int argc, char **argv)
