@@ -7,6 +7,7 @@
 #include "hv_priv.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -303,6 +304,12 @@ int hv_ring_attach_tx(struct hv *hv, struct hv_ring *r, struct v4v_tx_ring *txme
 
 void hv_ring_drop(struct hv *hv, struct hv_ring *r)
 {
+	/* What the owner queued on its send ring before letting go is
+	 * delivered first, as far as it fits now: a stream closed without
+	 * waiting for v4vd (lib/pool.c) keeps its data and FIN when its
+	 * process exits. */
+	if (r->txmem)
+		(void)hv_tx_pump(hv, r, UINT_MAX);
 	uint16_t domid = r->domid;
 	v4v_port_t aport = r->aport;
 	ring_remove(hv, r);

@@ -133,6 +133,7 @@ void v4v_close(struct v4v_domain *d)
 {
 	if (!d)
 		return;
+	v4v__pool_flush(d); /* pool.c: its rings name d */
 	detach(d);
 	if (d->own_domain_fd)
 		close(d->domain_fd);

@@ -50,6 +50,10 @@ bool v4v__rx_idle(struct v4v_rx *r);
 /* The shared ring itself, header and data: for tests that scribble on it. */
 struct v4v_ring *v4v__rx_ring(struct v4v_rx *r);
 
+/* Unregister the stream rings pool.c keeps for d (NULL: every domain's):
+ * on v4v_close, and when a register fails for quota. */
+void v4v__pool_flush(struct v4v_domain *d);
+
 /* Take the lock and re-attach first if we are a fork child. */
 int v4v__enter(struct v4v_domain *d);
 void v4v__leave(struct v4v_domain *d);

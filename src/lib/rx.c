@@ -29,7 +29,14 @@ struct v4v_rx {
 int v4v_ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner, uint32_t len,
 		      uint32_t flags, struct v4v_rx **out)
 {
-	return v4v__ring_register(d, aport, partner, len, flags, -1, -1, 0, out);
+	int e = v4v__ring_register(d, aport, partner, len, flags, -1, -1, 0, out);
+	if (e == -ENOSPC) {
+		/* Closed streams' rings this process keeps count against the
+		 * quota too (pool.c): they give way to the caller's ring. */
+		v4v__pool_flush(d);
+		e = v4v__ring_register(d, aport, partner, len, flags, -1, -1, 0, out);
+	}
+	return e;
 }
 
 int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner, uint32_t len,

@@ -37,12 +37,13 @@
 #include "lib.h"
 
 /* Message types on the wire: datagrams, and the stream protocol. */
-#define MT_DGRAM  0u
-#define MT_SYN	  V4V_MT_SYN /* wire/proto.h: v4vd counts them */
-#define MT_SYNACK 0x53540002u
-#define MT_DATA	  0x53540003u
-#define MT_FIN	  0x53540004u
-#define MT_RST	  0x53540005u
+#define MT_DGRAM   0u
+#define MT_SYN	   V4V_MT_SYN /* wire/proto.h: v4vd counts them */
+#define MT_SYNACK  0x53540002u
+#define MT_DATA	   0x53540003u
+#define MT_FIN	   0x53540004u
+#define FIN_CLOSED 1u /* a FIN's one payload byte: sent by close, not shutdown */
+#define MT_RST	   0x53540005u
 
 #define DEST_CACHE 8 /* datagram destinations known to exist */
 
@@ -75,7 +76,10 @@ struct sock {
 	uint32_t peer_max; /* stream: largest message the peer's ring takes */
 	uint32_t msg_off;  /* stream: bytes already read of the head message */
 	bool peer_fin, fin_sent, shut_rd, peer_gone, need_notify;
+	bool peer_closed;  /* its FIN said FIN_CLOSED: our sends get EPIPE */
 	bool raced;	   /* drained the doorbell, then found data: see read_done */
+	bool ephemeral;	   /* the ring's port was picked for it (pool.c may keep it) */
+	bool pooled;	   /* the ring came from pool.c: its send ring is empty */
 	uint32_t consumed; /* bytes consumed since the last notify */
 	int so_error;	   /* pending error (an errno), reported once */
 	size_t blocker_len;
@@ -134,9 +138,20 @@ static inline long v4v__unreach(long e)
 /* socket.c */
 struct sock *v4v__sock_lookup(int fd); /* NULL: not a socket (EBADF) */
 int v4v__sock_new(struct v4v_domain *d, int type, bool nonblock, struct sock **out);
+/* A socket whose fd is an existing doorbell end (pool.c); on failure the
+ * fd is still the caller's. */
+int v4v__sock_adopt(struct v4v_domain *d, int type, bool nonblock, int fd, struct sock **out);
 int v4v__sock_ring_up(struct sock *s, v4v_port_t port, uint16_t partner);
 /* fn(s, arg) for each socket of d with a ring, under the table lock. */
 void v4v__sock_each(struct v4v_domain *d, void (*fn)(struct sock *, void *), void *arg);
+
+/* pool.c: rings of closed streams, kept for the next connection */
+bool v4v__pool_put(struct sock *s); /* true: it has s's ring now */
+int v4v__pool_get(struct sock *s, uint16_t partner);
+int v4v__pool_accept(struct v4v_domain *d, uint16_t partner, uint32_t ring_len, bool nonblock,
+		     struct sock **out);
+void v4v__pool_sweep(struct v4v_domain *d);
+unsigned v4v__pool_ready(struct v4v_domain *d); /* for the tests */
 
 /* tx.c */
 /* *max_message (may be NULL): the destination ring's largest payload. */
@@ -163,6 +178,6 @@ int v4v__dgram_connect(struct sock *s, const struct v4v_addr *peer);
 
 /* stream.c */
 void v4v__refuse(struct sock *s, const struct v4v_msg *m);
-int v4v__stream_fin(struct sock *s, bool nonblock, int limit_ms);
+int v4v__stream_fin(struct sock *s, bool nonblock, int limit_ms, bool closing);
 
 #endif

@@ -110,12 +110,21 @@ static int domain_of(struct v4v_domain *d, struct v4v_domain **out)
  * unwritable (bell.c); returns the blocker's size. */
 static long bell_sndbuf(int fd)
 {
+	/* The size the kernel rounds 1 up to is the same for every socket:
+	 * asked once (a connection's cost, issue 12). */
+	static _Atomic long known;
 	int sndbuf = 1;
 	socklen_t sl = sizeof(sndbuf);
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) < 0)
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0)
 		return -errno;
-	return (size_t)sndbuf / 2 < 4096 ? (long)sndbuf / 2 : 4096;
+	long k = known;
+	if (k > 0)
+		return k;
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) < 0)
+		return -errno;
+	k = (size_t)sndbuf / 2 < 4096 ? (long)sndbuf / 2 : 4096;
+	known = k;
+	return k;
 }
 
 int v4v__sock_new(struct v4v_domain *d, int type, bool nonblock, struct sock **out)
@@ -144,6 +153,27 @@ int v4v__sock_new(struct v4v_domain *d, int type, bool nonblock, struct sock **o
 	if (e) {
 		close(s->fd);
 		sock_free(s);
+		return e;
+	}
+	*out = s;
+	return 0;
+}
+
+int v4v__sock_adopt(struct v4v_domain *d, int type, bool nonblock, int fd, struct sock **out)
+{
+	struct sock *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->fd = fd;
+	s->bell = -1;
+	s->d = d;
+	s->type = type;
+	s->nonblock = nonblock;
+	s->ring_len = type == V4V_SOCK_STREAM ? V4V_STREAM_RING_LEN : V4V_DGRAM_RING_LEN;
+	s->partner = V4V_DOMID_ANY;
+	int e = table_put(s);
+	if (e) {
+		free(s);
 		return e;
 	}
 	*out = s;
@@ -220,6 +250,11 @@ int v4v__sock_ring_up(struct sock *s, v4v_port_t port, uint16_t partner)
 	int e;
 	if (s->rx)
 		return -EINVAL;
+	/* A stream's ring for one peer domain: a closed connection's, if
+	 * this process kept one (pool.c), costs no round trip at all. */
+	if (port == 0 && partner != V4V_DOMID_ANY && s->type == V4V_SOCK_STREAM &&
+	    v4v__pool_get(s, partner) == 1)
+		return 0;
 	size_t txsize = V4V_RING_HDR_SIZE + (size_t)V4V_SOCK_TX_LEN;
 	int txfd = v4v_memfd_sealed("v4v-send", txsize);
 	if (txfd < 0)
@@ -233,10 +268,16 @@ int v4v__sock_ring_up(struct sock *s, v4v_port_t port, uint16_t partner)
 	}
 	s->txlen = V4V_SOCK_TX_LEN;
 	s->txtail = 0;
-	if (port != 0)
-		e = ring_register(s, port, partner, txfd);
-	else
-		e = ring_register_any(s, &port, partner, txfd);
+	v4v_port_t want = port;
+	e = port != 0 ? ring_register(s, port, partner, txfd)
+		      : ring_register_any(s, &port, partner, txfd);
+	if (e == -ENOSPC) {
+		/* Over quota: the pooled rings count, give them back first. */
+		v4v__pool_flush(s->d);
+		port = want;
+		e = port != 0 ? ring_register(s, port, partner, txfd)
+			      : ring_register_any(s, &port, partner, txfd);
+	}
 	close(txfd);
 	if (e) {
 		munmap(s->tx, txsize);
@@ -247,6 +288,7 @@ int v4v__sock_ring_up(struct sock *s, v4v_port_t port, uint16_t partner)
 	s->bell = -1;
 	s->port = port;
 	s->partner = partner;
+	s->ephemeral = want == 0;
 	return 0;
 }
 
@@ -281,8 +323,14 @@ int v4v_sock_close(int fd)
 	 * go if they can within LINGER_MS together, even when the peer never
 	 * reads; the socket goes either way. */
 	uint64_t deadline = v4v__deadline(LINGER_MS);
-	(void)v4v__stream_fin(s, false, LINGER_MS);
-	v4v__tx_linger(s, v4v__ms_left(deadline));
+	(void)v4v__stream_fin(s, false, LINGER_MS, true);
+	/* A cleanly closed stream's ring is kept for the next connection,
+	 * and v4vd moves what is queued meanwhile (pool.c): no linger. */
+	bool kept = s->type == V4V_SOCK_STREAM && v4v__pool_put(s);
+	if (!kept)
+		v4v__tx_linger(s, v4v__ms_left(deadline));
+	if (s->type == V4V_SOCK_STREAM)
+		v4v__pool_sweep(s->d); /* does an old peer still write? */
 	sock_free(s);
 	close(fd);
 	return 0;

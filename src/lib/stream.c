@@ -11,7 +11,9 @@
  *
  * A ring per connection: one slow reader never stalls another connection.
  * SYN and SYNACK are synchronous sends (their errors are connect's and
- * accept's); DATA and FIN go down the send ring, in order.  RST refuses a
+ * accept's), but on a ring from the pool (pool.c), where they go down the
+ * send ring (queue_syn, accept_setup); DATA and FIN go down the send ring,
+ * in order.  RST refuses a
  * connection.  A peer's death reaches us as an event (PARTNER_GONE,
  * RING_GONE; bell.c).
  *
@@ -66,6 +68,28 @@ static int send_hello(struct sock *s, uint32_t type, bool nonblock)
 	return r < 0 ? (int)r : 0;
 }
 
+/*
+ * The SYN.  A blocking connect on a pooled ring (pool.c: its send ring is
+ * empty) queues it on the send ring, no round trip: it waits there for a
+ * full listener as a blocking connect would, and a failure comes back as
+ * an event (then v4v_connect asks again by hypercall for the error).
+ * Otherwise a hypercall, whose errors are connect's (EAGAIN from a full
+ * listener when non-blocking).
+ */
+static int queue_hello(struct sock *s, uint32_t type)
+{
+	struct hello h = {.ring_len = s->ring_len};
+	long r = v4v__tx_put(s, &s->peer, type, &h, sizeof(h), true);
+	return r < 0 ? (int)r : 0;
+}
+
+static int queue_syn(struct sock *s)
+{
+	if (!s->pooled || s->nonblock)
+		return send_hello(s, MT_SYN, s->nonblock);
+	return queue_hello(s, MT_SYN);
+}
+
 /* A peer's hello that we can hold a stream with: a real ring, and not one
  * so small that every message would be a few bytes. */
 static bool hello_ok(const struct hello *h)
@@ -78,13 +102,18 @@ static bool hello_ok(const struct hello *h)
  * for it is waited for at most limit_ms (none when non-blocking): a peer
  * that never reads keeps our send ring full.  0 when sent or nothing to
  * do; -ETIMEDOUT, -EAGAIN (not sent: nothing changed) or another -errno.
+ * A close says so in the FIN (one byte, FIN_CLOSED): the peer's sends then
+ * fail with EPIPE at once, as after a close of a vsock or TCP peer, whether
+ * or not our ring stays registered (a pooled ring does, pool.c).
  */
-int v4v__stream_fin(struct sock *s, bool nonblock, int limit_ms)
+int v4v__stream_fin(struct sock *s, bool nonblock, int limit_ms, bool closing)
 {
+	static const uint8_t closed = FIN_CLOSED;
 	if (s->state != S_CONNECTED || s->fin_sent || s->peer_gone)
 		return 0;
-	int e = v4v__tx_wait(s, v4v_msg_footprint(0), nonblock, limit_ms);
-	long r = e ? e : v4v__tx_put(s, &s->peer, MT_FIN, NULL, 0, true);
+	size_t n = closing ? sizeof(closed) : 0;
+	int e = v4v__tx_wait(s, v4v_msg_footprint(n), nonblock, limit_ms);
+	long r = e ? e : v4v__tx_put(s, &s->peer, MT_FIN, &closed, n, true);
 	if (r >= 0)
 		s->fin_sent = true;
 	return r < 0 ? (int)r : 0;
@@ -98,9 +127,12 @@ static void stream_control(struct sock *s, const struct v4v_msg *m)
 			v4v__refuse(s, m);
 		return; /* not our peer: drop */
 	}
-	if (m->message_type == MT_FIN)
+	if (m->message_type == MT_FIN) {
+		uint8_t how = 0;
 		s->peer_fin = true;
-	else if (m->message_type == MT_RST)
+		if (v4v_msg_read(m, &how, sizeof(how)) == sizeof(how) && how == FIN_CLOSED)
+			s->peer_closed = true;
+	} else if (m->message_type == MT_RST)
 		s->peer_gone = true;
 }
 
@@ -141,6 +173,12 @@ static int next_syn(struct sock *s, struct v4v_msg *m, struct hello *h)
 	}
 }
 
+/* The ring an accepted connection gets: the listener's size, or more. */
+static uint32_t accept_ring_len(const struct sock *s)
+{
+	return s->ring_len < V4V_STREAM_RING_LEN ? V4V_STREAM_RING_LEN : s->ring_len;
+}
+
 /*
  * Set up a new connection c for a SYN taken off the listener's ring: its
  * own ring, partnered with the client, and the SYNACK.  The SYNACK never
@@ -150,13 +188,18 @@ static int next_syn(struct sock *s, struct v4v_msg *m, struct hello *h)
 static int accept_setup(struct sock *c, const struct sock *s, const struct v4v_msg *m,
 			const struct hello *h)
 {
-	c->ring_len = s->ring_len < V4V_STREAM_RING_LEN ? V4V_STREAM_RING_LEN : s->ring_len;
+	c->ring_len = accept_ring_len(s);
 	c->peer = m->source;
 	c->has_peer = true;
 	c->peer_max = hello_ok(h) ? v4v_ring_max_payload(h->ring_len) : 0;
-	int e = c->peer_max ? v4v__sock_ring_up(c, 0, m->source.domain_id) : -EPROTO;
+	int e = !c->peer_max ? -EPROTO : c->rx ? 0 : v4v__sock_ring_up(c, 0, m->source.domain_id);
+	/* A pooled ring (a domain we had a clean connection with) queues the
+	 * SYNACK on its own send ring: no round trip, and still no wait, since
+	 * only this connection's send ring waits for the client's room; its
+	 * failure is this connection's reset (an event).  A first connection
+	 * asks by hypercall, so that one with no room now is refused. */
 	if (!e)
-		e = send_hello(c, MT_SYNACK, true);
+		e = c->pooled ? queue_hello(c, MT_SYNACK) : send_hello(c, MT_SYNACK, true);
 	if (!e)
 		c->state = S_CONNECTED;
 	return e;
@@ -186,8 +229,12 @@ int v4v_accept(int fd, struct v4v_addr *peer)
 
 		/* Whichever step fails, refuse the request, so a waiting
 		 * connect fails rather than hangs. */
+		/* A pooled ring for that domain comes with its fd (pool.c). */
 		struct sock *c;
-		int e = v4v__sock_new(s->d, V4V_SOCK_STREAM, s->nonblock, &c);
+		int e = hello_ok(&h) ? v4v__pool_accept(s->d, m.source.domain_id,
+							accept_ring_len(s), s->nonblock, &c)
+				     : 0;
+		e = e == 1 ? 0 : e ? e : v4v__sock_new(s->d, V4V_SOCK_STREAM, s->nonblock, &c);
 		if (e) {
 			v4v__refuse(s, &m);
 			return v4v__fail(-e); /* no memory or fd here: ours to report */
@@ -242,7 +289,9 @@ static int finish_connect(struct sock *s, bool nonblock)
 			if (m.message_type == MT_SYN)
 				v4v__refuse(s, &m);
 			v4v__consume(s, &m);
-			if (from_server && m.message_type == MT_RST)
+			/* A refusal comes from the listener's address: a pooled
+			 * ring (pool.c) may still get an old connection's. */
+			if (v4v__same_addr(&m.source, &s->peer) && m.message_type == MT_RST)
 				return -ECONNREFUSED;
 			continue;
 		}
@@ -284,9 +333,18 @@ int v4v_connect(int fd, const struct v4v_addr *peer)
 	s->has_peer = true;
 	s->peer_gone = false;
 	/* A full listener: wait, or EAGAIN when non-blocking (as Unix sockets). */
-	int e = send_hello(s, MT_SYN, s->nonblock);
+	int e = queue_syn(s);
 	if (e == 0)
 		e = finish_connect(s, s->nonblock);
+	if (e == -ECONNREFUSED && s->peer_gone && s->pooled && !s->nonblock) {
+		/* The queued SYN failed (V4V_EV_SEND_FAILED): ask again with a
+		 * hypercall, whose error is connect's, as without the pool. */
+		s->peer_gone = false;
+		s->pooled = false;
+		e = send_hello(s, MT_SYN, false);
+		if (e == 0)
+			e = finish_connect(s, false);
+	}
 	if (e == -EINPROGRESS) {
 		s->state = S_CONNECTING;
 		return v4v__fail(EINPROGRESS);
@@ -326,7 +384,7 @@ ssize_t v4v_send(int fd, const void *buf, size_t len, int flags)
 	int e = v4v__sock_error(s);
 	if (e)
 		return v4v__fail(-e);
-	if (s->fin_sent)
+	if (s->fin_sent || s->peer_closed)
 		return v4v__fail(EPIPE);
 	if (s->peer_gone)
 		return v4v__fail(ECONNRESET);
@@ -442,6 +500,6 @@ int v4v_shutdown(int fd, int how)
 	if (how != SHUT_WR)
 		s->shut_rd = true;
 	/* The FIN waits for room at most LINGER_MS, as close does. */
-	int e = how != SHUT_RD ? v4v__stream_fin(s, s->nonblock, LINGER_MS) : 0;
+	int e = how != SHUT_RD ? v4v__stream_fin(s, s->nonblock, LINGER_MS, false) : 0;
 	return e ? v4v__fail(-e) : 0;
 }

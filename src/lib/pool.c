@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The connection ring pool: a closed stream's ring, send ring and doorbell
+ * stay registered, and the next connection of this process to the same
+ * domain (same ring size) takes them, with no memfd, no mapping and no
+ * register or unregister round trip (docs/ARCHITECTURE.md, "The connection
+ * ring pool").
+ *
+ * What makes a ring safe to hand to a new connection:
+ *
+ *  - it was put here only after a clean close (our FIN is queued), and is
+ *    taken only once the send ring is empty (v4vd has moved all of it), so
+ *    nothing of the old connection is still on its way out after the new
+ *    one's SYN or SYNACK; close does not wait for that (v4vd moves it
+ *    while the ring stays registered; at exit, and before a pooled ring is
+ *    unregistered, it is waited for as close's linger would have);
+ *  - it is taken only once the old peer's FIN has been read off it (the
+ *    old peer promised nothing more), and everything in it then is
+ *    consumed: stale data and FINs never reach the new connection, and a
+ *    later message from another old peer is not from the new peer's
+ *    address, which stream.c filters on;
+ *  - an old peer that writes after our close (data, not its FIN) gets what
+ *    it would have got without the pool: the ring is unregistered at the
+ *    next look (any connect, accept or close here), so its sends fail with
+ *    ECONNRESET as they would against a closed ring.
+ *
+ * The rings count against the domain's quotas as any other: a register
+ * that fails for quota (ENOSPC) empties the pool and tries once more.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/barrier.h"
+#include "core/ring.h"
+#include "sock.h"
+
+#define POOL_MAX 16 /* rings kept per process */
+
+struct pooled {
+	struct v4v_domain *d;
+	struct v4v_rx *rx;
+	struct v4v_tx_ring *tx;
+	uint32_t txlen, txtail, ring_len;
+	int fd; /* our end of the doorbell (a duplicate of the user's fd) */
+	size_t blocker_len;
+	v4v_port_t port;
+	uint16_t partner;
+	struct v4v_addr old_peer;
+	bool fin_seen;
+};
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pooled pool[POOL_MAX];
+static unsigned npool;
+static pid_t pool_pid; /* a forked child does not own the parent's rings */
+static bool pool_atexit;
+
+/* Under pool_lock: forget what a parent left (its rings are not ours). */
+static void pool_check_pid(void);
+static void pooled_linger(struct pooled *p, uint64_t deadline);
+
+/* A process that exits after close: what its closed streams queued still
+ * goes, for at most LINGER_MS in all (their rings go with the process). */
+static void pool_exit(void)
+{
+	uint64_t deadline = v4v__deadline(LINGER_MS);
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	for (unsigned i = 0; i < npool; i++)
+		pooled_linger(&pool[i], deadline);
+	pthread_mutex_unlock(&pool_lock);
+}
+
+static void pool_check_pid(void)
+{
+	pid_t me = getpid();
+	if (pool_pid == me)
+		return;
+	for (unsigned i = 0; i < npool; i++)
+		close(pool[i].fd);
+	npool = 0;
+	pool_pid = me;
+}
+
+/* A socket in name only, to wait on an entry's send ring with tx.c. */
+static struct sock pooled_sock(const struct pooled *p)
+{
+	return (struct sock){
+	    .fd = p->fd,
+	    .bell = -1,
+	    .d = p->d,
+	    .type = V4V_SOCK_STREAM,
+	    .tx = p->tx,
+	    .txlen = p->txlen,
+	    .txtail = p->txtail,
+	    .blocker_len = p->blocker_len,
+	};
+}
+
+/* Has v4vd moved everything the old connection queued? */
+static bool pooled_drained(const struct pooled *p)
+{
+	/* Acquire: pairs with hv_tx_pump's release of rx_ptr. */
+	return v4v_load_acquire(&p->tx->rx_ptr) == p->txtail;
+}
+
+/* Close did not wait for the send ring (the ring stays registered, v4vd
+ * keeps moving it): what is queued goes before the ring does, as close's
+ * linger would have had it, up to the deadline. */
+static void pooled_linger(struct pooled *p, uint64_t deadline)
+{
+	if (pooled_drained(p) || p->d->dead)
+		return;
+	struct sock t = pooled_sock(p);
+	(void)v4v__tx_wait(&t, 0, false, v4v__ms_left(deadline));
+}
+
+/* Give one back to v4vd: unregister (the old peer hears RING_GONE). */
+static void pooled_free(struct pooled *p, uint64_t deadline)
+{
+	pooled_linger(p, deadline);
+	(void)v4v_ring_unregister(p->rx);
+	munmap(p->tx, V4V_RING_HDR_SIZE + (size_t)p->txlen);
+	close(p->fd);
+}
+
+/* Under pool_lock: drop entry i from the table (not freeing it). */
+static struct pooled pool_take(unsigned i)
+{
+	struct pooled p = pool[i];
+	pool[i] = pool[--npool];
+	return p;
+}
+
+/*
+ * Consume everything in the ring.  The old peer's FIN marks it reusable.
+ * What was there at our close is dropped, as close drops unread data;
+ * anything of the old peer's but its FIN (or an empty message) after that
+ * means it still writes to a connection we closed: false, give the ring
+ * back.
+ */
+static bool pooled_sweep(struct pooled *p, bool at_close)
+{
+	struct v4v_msg m;
+	bool ok = true;
+	int r;
+	while ((r = v4v_rx_peek(p->rx, &m)) == 1) {
+		if (v4v__same_addr(&m.source, &p->old_peer)) {
+			if (m.message_type == MT_FIN)
+				p->fin_seen = true;
+			else if (!at_close && (m.message_type != MT_DATA || m.len != 0))
+				ok = false;
+		}
+		v4v_rx_consume(p->rx, &m);
+	}
+	return ok && r == 0 && !p->d->dead;
+}
+
+bool v4v__pool_put(struct sock *s)
+{
+	if (s->type != V4V_SOCK_STREAM || s->state != S_CONNECTED || !s->ephemeral ||
+	    !s->fin_sent || s->peer_gone || s->so_error || s->d->dead || !s->rx || !s->tx ||
+	    s->partner == V4V_DOMID_ANY)
+		return false;
+	struct pooled p = {
+	    .d = s->d,
+	    .rx = s->rx,
+	    .tx = s->tx,
+	    .txlen = s->txlen,
+	    .txtail = s->txtail,
+	    .ring_len = s->ring_len,
+	    .blocker_len = s->blocker_len,
+	    .port = s->port,
+	    .partner = s->partner,
+	    .old_peer = s->peer,
+	    .fin_seen = s->peer_fin,
+	};
+	/* Unread data goes now, as close drops it; so does a FIN read in. */
+	(void)pooled_sweep(&p, true);
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	if (!pool_atexit)
+		pool_atexit = atexit(pool_exit) == 0;
+	bool room = npool < POOL_MAX && pool_atexit;
+	if (room) {
+		p.fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+		room = p.fd >= 0;
+	}
+	if (room) {
+		pool[npool++] = p;
+		s->rx = NULL;
+		s->tx = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return room;
+}
+
+/*
+ * The tokens v4vd left on a pooled doorbell are stale: DATA for what the
+ * sweep consumed (a poll would promise a message that is not there),
+ * EVENT for events that name the old connection.  Those are taken now,
+ * while no socket has the ring's port, so they reach nobody; WAITER: a
+ * sender waits for room, the new socket's next read notifies.
+ */
+static void pooled_tokens(const struct pooled *p, struct sock *s)
+{
+	uint8_t tok[64];
+	unsigned bits = 0;
+	ssize_t n;
+	while ((n = recv(p->fd, tok, sizeof(tok), MSG_DONTWAIT)) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			bits |= tok[i];
+	if (bits & HV_SIG_EVENT)
+		v4v__handle_events(s->d);
+	if (bits & HV_SIG_WAITER)
+		s->need_notify = true;
+}
+
+/*
+ * Take a reusable ring of d partnered with `partner`, of ring_len, out of
+ * the pool into *got: true if there was one.  Entries whose old peer
+ * writes after our close are unregistered on the way.
+ */
+static bool pool_find(struct v4v_domain *d, uint16_t partner, uint32_t ring_len, struct pooled *got)
+{
+	struct pooled bad[POOL_MAX];
+	unsigned nbad = 0;
+	bool found = false;
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	for (unsigned i = 0; i < npool;) {
+		struct pooled *p = &pool[i];
+		if (p->d != d) {
+			i++;
+			continue;
+		}
+		bool ok = pooled_sweep(p, false);
+		if (!ok) {
+			bad[nbad++] = pool_take(i);
+			continue;
+		}
+		/* Drained: nothing of the old connection is still on its way
+		 * (a synchronous SYN or SYNACK would overtake it). */
+		if (!found && p->fin_seen && p->partner == partner && p->ring_len == ring_len &&
+		    pooled_drained(p)) {
+			*got = pool_take(i);
+			found = true;
+			continue;
+		}
+		i++;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	uint64_t deadline = v4v__deadline(LINGER_MS);
+	for (unsigned i = 0; i < nbad; i++)
+		pooled_free(&bad[i], deadline);
+	return found;
+}
+
+/* s takes got's ring, send ring and port (its fd is got's already). */
+static void pooled_into(struct sock *s, const struct pooled *got)
+{
+	s->rx = got->rx;
+	s->tx = got->tx;
+	s->txlen = got->txlen;
+	s->txtail = got->txtail;
+	s->blocker_len = got->blocker_len;
+	s->port = got->port;
+	s->partner = got->partner;
+	s->ephemeral = true;
+	s->pooled = true;
+}
+
+/* Give s a pooled ring partnered with `partner` of its size, if there is
+ * a reusable one: 1 taken, 0 none. */
+int v4v__pool_get(struct sock *s, uint16_t partner)
+{
+	struct pooled got;
+	if (!pool_find(s->d, partner, s->ring_len, &got))
+		return 0;
+	pooled_tokens(&got, s);
+	/* The user's fd becomes the pooled doorbell's end; the fresh pair
+	 * v4v__sock_new made was never given to v4vd. */
+	if (dup3(got.fd, s->fd, O_CLOEXEC) < 0) {
+		pooled_free(&got, v4v__deadline(LINGER_MS));
+		return 0;
+	}
+	close(got.fd);
+	close(s->bell);
+	s->bell = -1;
+	pooled_into(s, &got);
+	return 1;
+}
+
+/*
+ * accept's socket straight from the pool: the pooled doorbell end is its
+ * fd, so no socket pair is made at all.  1 with *out, 0 none, -errno.
+ */
+int v4v__pool_accept(struct v4v_domain *d, uint16_t partner, uint32_t ring_len, bool nonblock,
+		     struct sock **out)
+{
+	struct pooled got;
+	if (!pool_find(d, partner, ring_len, &got))
+		return 0;
+	struct sock *s;
+	int e = v4v__sock_adopt(d, V4V_SOCK_STREAM, nonblock, got.fd, &s);
+	if (e) {
+		pooled_free(&got, v4v__deadline(LINGER_MS));
+		return e;
+	}
+	s->ring_len = ring_len;
+	pooled_tokens(&got, s);
+	pooled_into(s, &got);
+	*out = s;
+	return 1;
+}
+
+/* Unregister every pooled ring of d (d NULL: of every domain). */
+void v4v__pool_flush(struct v4v_domain *d)
+{
+	struct pooled out[POOL_MAX];
+	unsigned n = 0;
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	for (unsigned i = 0; i < npool;)
+		if (!d || pool[i].d == d)
+			out[n++] = pool_take(i);
+		else
+			i++;
+	pthread_mutex_unlock(&pool_lock);
+	uint64_t deadline = v4v__deadline(LINGER_MS);
+	for (unsigned i = 0; i < n; i++)
+		pooled_free(&out[i], deadline);
+}
+
+/* A close looks at the pool too, so that an old peer writing after our
+ * close hears of it then rather than at the next connection. */
+void v4v__pool_sweep(struct v4v_domain *d)
+{
+	struct pooled bad[POOL_MAX];
+	unsigned nbad = 0;
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	for (unsigned i = 0; i < npool;)
+		if (pool[i].d == d && !pooled_sweep(&pool[i], false))
+			bad[nbad++] = pool_take(i);
+		else
+			i++;
+	pthread_mutex_unlock(&pool_lock);
+	uint64_t deadline = v4v__deadline(LINGER_MS);
+	for (unsigned i = 0; i < nbad; i++)
+		pooled_free(&bad[i], deadline);
+}
+
+/* For the tests: how many of d's pooled rings a connection could take now
+ * (looked at first, as a connect would). */
+unsigned v4v__pool_ready(struct v4v_domain *d)
+{
+	v4v__pool_sweep(d);
+	unsigned n = 0;
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	for (unsigned i = 0; i < npool; i++)
+		if (pool[i].d == d && pool[i].fin_seen && pooled_drained(&pool[i]))
+			n++;
+	pthread_mutex_unlock(&pool_lock);
+	return n;
+}
