@@ -6,7 +6,8 @@
  * event loop, the kick lists and hot send-ring polling; domain.c: domains,
  * holds, channels (attach, requests); bell.c: doorbells; take.c: taking
  * fds from domains (the identity table) and the queue of what the core
- * gives back; ctl.c: the control socket's commands.
+ * gives back; ctl.c: the control socket's commands; service.c: logging,
+ * v4vd.conf and its reload (SIGHUP), systemd's readiness protocol.
  */
 #ifndef V4VD_H
 #define V4VD_H
