@@ -459,6 +459,34 @@ static void member_checks(void)
 	}
 }
 
+/* At most 16 query connections at once: a reader cannot hoard v4vd's
+ * fds; the 17th is closed at once, and room comes back as they close. */
+static void member_hoards(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct v4v_ctl_reply rep;
+	int held[16];
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/query", t_rundir());
+	for (unsigned i = 0; i < 16; i++) {
+		held[i] = socket(AF_UNIX, SOCK_STREAM, 0);
+		CHECK(held[i] >= 0 && connect(held[i], (struct sockaddr *)&sa, sizeof(sa)) == 0);
+		CHECK(v4v_ctl_call(held[i], "stats", &rep) == 0 && rep.ok); /* accepted */
+		v4v_ctl_reply_free(&rep);
+	}
+	CHECK(v4v_ctl_request(t_rundir(), "domains", &rep) < 0);
+	v4v_ctl_reply_free(&rep);
+	for (unsigned i = 0; i < 16; i++)
+		close(held[i]);
+	int e = -1;
+	for (int i = 0; i < WAIT_MS / 2 && e; i++) {
+		e = v4v_ctl_request(t_rundir(), "domains", &rep);
+		v4v_ctl_reply_free(&rep);
+		if (e)
+			usleep(2000);
+	}
+	CHECK_EQ(e, 0);
+}
+
 static void stranger_checks(void)
 {
 	struct v4v_ctl_reply rep;
@@ -497,6 +525,8 @@ static void query_socket(void)
 	CHECK_EQ(st.st_mode & 0077, 0); /* the admin's still */
 	as_user(70123, true, member_checks);
 	as_user(70124, false, stranger_checks);
+	as_user(70125, true, member_hoards);
+	free(t_ctl("domains"));		    /* the admin was never held up */
 	CHECK_EQ(t_ctl_rows("domains"), 1); /* nothing made by either */
 	CHECK_EQ(t_ctl_rows("fw list"), 1);
 	/* No group: no query socket; the directory stays 0700. */

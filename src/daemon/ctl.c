@@ -434,6 +434,8 @@ struct fdent *v4vd_ctl_conn(int fd, bool query)
 
 static void ctl_close(struct v4vd *s, struct ctlconn *c)
 {
+	if (c->query)
+		s->nquery--;
 	free(c->buf);
 	c->buf = NULL;
 	v4vd_bury(s, &c->e);

@@ -127,8 +127,18 @@ static int query_group(struct v4vd *s, const char *spec)
 static int open_query(struct v4vd *s, const char *group)
 {
 	int g = query_group(s, group);
-	if (g <= 0)
+	if (g <= 0) {
+		/* None (any more): what an earlier run opened is closed again. */
+		char stale[160];
+		snprintf(stale, sizeof(stale), "%s/query", s->rundir);
+		unlink(stale);
+		if (g == 0 && chmod(s->rundir, 0700) < 0) {
+			logmsg(LOG_ERR, "runtime dir %s: chmod 0700: %s", s->rundir,
+			       strerror(errno));
+			return -1;
+		}
 		return g;
+	}
 	if (snprintf(s->query_path, sizeof(s->query_path), "%s/query", s->rundir) >=
 	    (int)sizeof(s->query_path)) {
 		logmsg(LOG_ERR, "runtime dir path too long: %s", s->rundir);
@@ -179,6 +189,10 @@ void v4vd_ctl_accept(struct v4vd *s, int lfd)
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 	bool query = lfd == s->query_listen.fd;
+	if (query && s->nquery >= QUERY_CONNS_MAX) {
+		close(fd); /* readers are not the admin: they may not hoard v4vd's fds */
+		return;
+	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
 	    (query ? !query_peer_ok(s, fd, &cr) : cr.uid != 0 && cr.uid != geteuid())) {
 		logmsg(LOG_WARNING, "%s: refused uid %u", query ? "query" : "control",
@@ -198,6 +212,8 @@ void v4vd_ctl_accept(struct v4vd *s, int lfd)
 	if (v4vd_ep_add(s, e) < 0) {
 		close(fd);
 		free(e);
+	} else if (query) {
+		s->nquery++; /* ctl.c's ctl_close counts it out */
 	}
 }
 

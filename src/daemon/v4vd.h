@@ -121,6 +121,7 @@ struct v4vd {
 	struct fdent query_listen; /* the v4v group's listings (fd -1: none) */
 	char query_path[128];
 	uint32_t query_gid;
+	unsigned nquery;		      /* its open connections: at most QUERY_CONNS_MAX */
 	char query_group_conf[V4V_GROUP_MAX]; /* as v4vd.conf gave it, for reload */
 	const char *config_path;	      /* v4vd.conf: --config or the default */
 	bool config_required;		      /* given: it must exist */
@@ -146,6 +147,7 @@ struct v4vd {
 
 #define V4VD_CONFIG_DEFAULT "/etc/v4v/v4vd.conf"
 #define V4VD_QUERY_GROUP    "v4v" /* query_group's default, when it exists */
+#define QUERY_CONNS_MAX	    16	  /* query connections open at once */
 
 /* main.c */
 void v4vd_ctl_accept(struct v4vd *s, int lfd);
