@@ -6,7 +6,7 @@
 #   make fuzz       libFuzzer smoke run of every target (clang, build-fuzz/)
 PREFIX ?= /usr/local
 BUILD ?= build
-DEBS = meson ninja-build gcc g++ pkg-config libxen-dev python3 socat ncat groff-base man-db
+DEBS = meson ninja-build gcc g++ pkg-config libxen-dev libsystemd-dev python3 socat ncat groff-base man-db
 FUZZ_DEBS = clang libclang-rt-14-dev
 BENCH_DEBS = gnuplot-nox
 

@@ -263,7 +263,10 @@ int t_v4vd_sockets(void)
 		}
 	}
 	closedir(d);
-	return n;
+	/* The v4v group's query listener, on a host that has the group, is
+	 * not one the tests count. */
+	snprintf(path, sizeof(path), "%s/query", rundir);
+	return n - (access(path, F_OK) == 0);
 }
 
 int t_v4vd_memfd_maps(void)

@@ -78,7 +78,8 @@ void t_spawn_domains(unsigned n, const char *const *names, int type,
 
 /* Rows of a control listing (domains, rings, names, ...). */
 int t_ctl_rows(const char *what);
-/* v4vd's open sockets: the control listener plus any client or channel. */
+/* v4vd's open sockets: the control listener plus any client or channel
+ * (not the query listener, which a host with a v4v group adds). */
 int t_v4vd_sockets(void);
 /* v4vd's mappings of domain memfds (rings, send rings, staging areas). */
 int t_v4vd_memfd_maps(void);

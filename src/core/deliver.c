@@ -62,7 +62,7 @@ static int wait_add(struct hv *hv, struct hv_ring *r, struct hv_client *c, uint3
 			w->need = need;
 		return 0;
 	}
-	if (r->nwait == hv->lim.waiters_per_ring)
+	if (r->nwait >= hv->lim.waiters_per_ring) /* >=: the limit may be lowered (reload) */
 		return -EBUSY;
 	w = calloc(1, sizeof(*w));
 	if (!w)

@@ -13,7 +13,8 @@ int hv_fw_insert(struct hv *hv, unsigned pos, const struct hv_fw_rule *r)
 		return -ERANGE;
 	if (hv->nfw == HV_FW_MAX_RULES)
 		return -ENOSPC;
-	if (r->action > HV_FW_DROP)
+	if (r->action > HV_FW_DROP || (*r->src_name && !hv_name_ok(r->src_name)) ||
+	    (*r->dst_name && !hv_name_ok(r->dst_name)))
 		return -EINVAL;
 	memmove(&hv->fw[pos + 1], &hv->fw[pos], (hv->nfw - pos) * sizeof(*r));
 	hv->fw[pos] = *r;
@@ -56,20 +57,31 @@ enum hv_fw_action hv_fw_policy(const struct hv *hv)
 	return hv->policy;
 }
 
-static bool fw_match(const struct hv_fw_rule *r, const struct v4v_addr *src,
+/* A rule's domain given by name: the live domain domid has it now. */
+static bool name_match(struct hv *hv, const char *name, uint16_t domid)
+{
+	if (!*name)
+		return true;
+	struct hv_domain *d = hv_domain_find(hv, domid);
+	return d && strcmp(d->name, name) == 0;
+}
+
+static bool fw_match(struct hv *hv, const struct hv_fw_rule *r, const struct v4v_addr *src,
 		     const struct v4v_addr *dst)
 {
 	return (r->src_dom == V4V_DOMID_ANY || r->src_dom == src->domain_id) &&
 	       (r->src_port == V4V_PORT_ANY || r->src_port == src->aport) &&
 	       (r->dst_dom == V4V_DOMID_ANY || r->dst_dom == dst->domain_id) &&
-	       (r->dst_port == V4V_PORT_ANY || r->dst_port == dst->aport);
+	       (r->dst_port == V4V_PORT_ANY || r->dst_port == dst->aport) &&
+	       name_match(hv, r->src_name, src->domain_id) &&
+	       name_match(hv, r->dst_name, dst->domain_id);
 }
 
 enum hv_fw_action hv_fw_check(struct hv *hv, const struct v4v_addr *src, const struct v4v_addr *dst,
 			      int *rule)
 {
 	for (unsigned i = 0; i < hv->nfw; i++)
-		if (fw_match(&hv->fw[i], src, dst)) {
+		if (fw_match(hv, &hv->fw[i], src, dst)) {
 			hv->fw[i].hits++;
 			if (rule)
 				*rule = (int)i;

@@ -34,6 +34,7 @@ struct hv *hv_new(const struct hv_limits *lim, const struct hv_ops *ops, void *c
 	hv->ops = *ops;
 	hv->ctx = ctx;
 	hv->policy = HV_FW_ACCEPT;
+	hv->auto_max = V4V_DOMID_MAX;
 	return hv;
 }
 
@@ -46,6 +47,11 @@ void hv_free(struct hv *hv)
 			hv_domain_destroy(hv, hv->dom[i]);
 	free(hv->names);
 	free(hv);
+}
+
+void hv_set_limits(struct hv *hv, const struct hv_limits *lim)
+{
+	hv->lim = *lim; /* each is checked when something is added, never sized by */
 }
 
 const struct hv_limits *hv_limits(const struct hv *hv)
@@ -93,8 +99,31 @@ unsigned hv_events(struct hv_client *c, struct hv_event *ev, unsigned max)
 	return n;
 }
 
+/*
+ * The first free id after the last one given, wrapping from auto_max to 1
+ * (as Xen does): an id is not reused soon after its domain dies, so what
+ * still names the dead domain by id (a firewall rule, a peer's address)
+ * does not silently apply to a new one.  V4V_DOMID_ANY when all are taken.
+ */
+static uint16_t next_free_domid(struct hv *hv)
+{
+	unsigned id = hv->last_auto;
+	for (unsigned n = 0; n < hv->auto_max; n++) {
+		id = id >= hv->auto_max ? 1 : id + 1;
+		if (!hv->dom[id])
+			return (uint16_t)id;
+	}
+	return V4V_DOMID_ANY;
+}
+
+void hv_domain_auto_max(struct hv *hv, uint16_t max)
+{
+	hv->auto_max = max < 1 ? 1 : max > V4V_DOMID_MAX ? V4V_DOMID_MAX : max;
+}
+
 int hv_domain_create(struct hv *hv, uint16_t domid, const char *name, struct hv_domain **out)
 {
+	bool automatic = domid == V4V_DOMID_ANY;
 	if (name && *name && !hv_name_ok(name))
 		return -EINVAL;
 	if (name && *name && hv_domain_by_name(hv, name))
@@ -102,10 +131,9 @@ int hv_domain_create(struct hv *hv, uint16_t domid, const char *name, struct hv_
 	if (hv->ndomains >= hv->lim.domains)
 		return -ENOSPC;
 	if (domid == V4V_DOMID_ANY) {
-		for (domid = 1; domid <= V4V_DOMID_MAX && hv->dom[domid]; domid++)
-			;
-		if (domid > V4V_DOMID_MAX)
-			return -ENOSPC;
+		domid = next_free_domid(hv);
+		if (domid == V4V_DOMID_ANY)
+			return -EUSERS; /* under the limit, but every id is taken */
 	} else if (domid > V4V_DOMID_MAX) {
 		return -EINVAL;
 	} else if (hv->dom[domid]) {
@@ -119,6 +147,8 @@ int hv_domain_create(struct hv *hv, uint16_t domid, const char *name, struct hv_
 		strcpy(d->name, name); /* length checked by hv_name_ok */
 	hv->dom[domid] = d;
 	hv->ndomains++;
+	if (automatic)
+		hv->last_auto = domid;
 	*out = d;
 	return 0;
 }

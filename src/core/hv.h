@@ -79,9 +79,17 @@ struct hv_ops {
 struct hv *hv_new(const struct hv_limits *lim, const struct hv_ops *ops, void *ctx);
 void hv_free(struct hv *hv);
 const struct hv_limits *hv_limits(const struct hv *hv);
+/* New limits at run time (v4vd's reload): they apply to what is added from
+ * now on; what is over a lowered limit already stays. */
+void hv_set_limits(struct hv *hv, const struct hv_limits *lim);
 
-/* Domains.  domid V4V_DOMID_ANY picks the lowest free id >= 1. */
+/* Domains.  domid V4V_DOMID_ANY picks the first free id after the last
+ * one picked so, wrapping from the top (V4V_DOMID_MAX, or what
+ * hv_domain_auto_max set) to 1: ids are not reused soon after a death. */
 int hv_domain_create(struct hv *hv, uint16_t domid, const char *name, struct hv_domain **out);
+void hv_domain_auto_max(struct hv *hv, uint16_t max);
+/* hv_domain_create: -ENOSPC at limits.domains, -EUSERS when no id is
+ * free for V4V_DOMID_ANY, -EEXIST for a taken id or name. */
 void hv_domain_destroy(struct hv *hv, struct hv_domain *d);
 struct hv_domain *hv_domain_find(struct hv *hv, uint16_t domid);
 struct hv_domain *hv_domain_by_name(struct hv *hv, const char *name);
@@ -241,7 +249,11 @@ void hv_ring_info(const struct hv_ring *r, struct hv_ring_info *out);
 /* Firewall: an ordered rule list, first match wins, else the policy. */
 enum hv_fw_action { HV_FW_ACCEPT = 0, HV_FW_REJECT = 1, HV_FW_DROP = 2 };
 struct hv_fw_rule {
-	uint16_t src_dom, dst_dom;     /* V4V_DOMID_ANY matches any */
+	uint16_t src_dom, dst_dom; /* V4V_DOMID_ANY matches any */
+	/* A domain named, not numbered (src_dom/dst_dom then V4V_DOMID_ANY):
+	 * matches whichever domain has that name when the message is sent;
+	 * "" when unused. */
+	char src_name[V4V_NAME_MAX], dst_name[V4V_NAME_MAX];
 	v4v_port_t src_port, dst_port; /* V4V_PORT_ANY matches any */
 	enum hv_fw_action action;
 	uint64_t hits;

@@ -108,6 +108,7 @@ struct hv {
 	void *ctx;	       /* the shell's, passed to every callback */
 	uint64_t bad_requests; /* malformed requests served (serve.c) */
 	unsigned ndomains;
+	unsigned last_auto, auto_max; /* automatic domids: the last given, the top */
 	struct hv_domain *dom[V4V_DOMID_MAX + 1];
 	struct hv_ring *bucket[RING_BUCKETS];
 	struct hv_fw_rule fw[HV_FW_MAX_RULES];

@@ -44,10 +44,12 @@ const char *v4v_action_name(enum hv_fw_action a)
 	return (unsigned)a < ARRAY_SIZE(action_names) ? action_names[a] : "?";
 }
 
-void v4v_endpoint_format(char *buf, size_t cap, uint16_t dom, uint32_t port)
+void v4v_endpoint_format(char *buf, size_t cap, uint16_t dom, const char *name, uint32_t port)
 {
-	char d[8] = "any";
-	if (dom != V4V_DOMID_ANY)
+	char d[V4V_NAME_MAX] = "any";
+	if (name && *name)
+		snprintf(d, sizeof(d), "%s", name);
+	else if (dom != V4V_DOMID_ANY)
 		snprintf(d, sizeof(d), "%u", dom);
 	if (port == V4V_PORT_ANY)
 		snprintf(buf, cap, "%s", d);
@@ -55,8 +57,8 @@ void v4v_endpoint_format(char *buf, size_t cap, uint16_t dom, uint32_t port)
 		snprintf(buf, cap, "%s:%u", d, port);
 }
 
-static int endpoint_parse(const char *spec, v4v_resolve_fn resolve, void *ctx, uint16_t *dom,
-			  uint32_t *port, char *err, size_t errlen)
+static int endpoint_parse(const char *spec, uint16_t *dom, char *name, uint32_t *port, char *err,
+			  size_t errlen)
 {
 	char buf[64];
 	uint64_t v;
@@ -87,15 +89,20 @@ static int endpoint_parse(const char *spec, v4v_resolve_fn resolve, void *ctx, u
 	} else if (buf[0] >= '0' && buf[0] <= '9') {
 		v4v_domid_bad(err, errlen, buf);
 		return -EINVAL;
-	} else if (!resolve || resolve(ctx, buf, dom) != 0) {
-		snprintf(err, errlen, "no domain named '%s'", buf);
+	} else if (hv_name_ok(buf)) {
+		*dom = V4V_DOMID_ANY;
+		strcpy(name, buf); /* hv_name_ok: shorter than V4V_NAME_MAX */
+	} else {
+		snprintf(err, errlen,
+			 "bad domain '%s' (a domid, any, or a name: 1-31 of A-Z a-z 0-9 . _ -, "
+			 "not starting with a digit or -)",
+			 buf);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-int v4v_rule_parse(int argc, char *const argv[], v4v_resolve_fn resolve, void *ctx,
-		   struct hv_fw_rule *out, char *err, size_t errlen)
+int v4v_rule_parse(int argc, char *const argv[], struct hv_fw_rule *out, char *err, size_t errlen)
 {
 	bool have_action = false;
 
@@ -110,9 +117,9 @@ int v4v_rule_parse(int argc, char *const argv[], v4v_resolve_fn resolve, void *c
 				snprintf(err, errlen, "%s needs DOM[:PORT]", argv[i]);
 				return -EINVAL;
 			}
-			int e = src ? endpoint_parse(argv[++i], resolve, ctx, &out->src_dom,
+			int e = src ? endpoint_parse(argv[++i], &out->src_dom, out->src_name,
 						     &out->src_port, err, errlen)
-				    : endpoint_parse(argv[++i], resolve, ctx, &out->dst_dom,
+				    : endpoint_parse(argv[++i], &out->dst_dom, out->dst_name,
 						     &out->dst_port, err, errlen);
 			if (e)
 				return e;
@@ -210,8 +217,7 @@ static int config_line(char *line, struct v4v_config *cfg, char *err, size_t err
 			snprintf(err, errlen, "more than %u rules", HV_FW_MAX_RULES);
 			return -EINVAL;
 		}
-		return v4v_rule_parse(argc - 1, argv + 1, NULL, NULL, &cfg->rules[cfg->nrules++],
-				      err, errlen);
+		return v4v_rule_parse(argc - 1, argv + 1, &cfg->rules[cfg->nrules++], err, errlen);
 	}
 	if (argc != 2) {
 		snprintf(err, errlen, "'%s' takes exactly one value", argv[0]);
@@ -221,6 +227,15 @@ static int config_line(char *line, struct v4v_config *cfg, char *err, size_t err
 		if (v4v_action_parse(argv[1], &cfg->policy) == 0)
 			return 0;
 		snprintf(err, errlen, "policy must be accept, reject or drop, not '%s'", argv[1]);
+		return -EINVAL;
+	}
+	if (strcmp(argv[0], "query_group") == 0) {
+		if (strlen(argv[1]) < V4V_GROUP_MAX && strcspn(argv[1], ":/") == strlen(argv[1])) {
+			strcpy(cfg->query_group, argv[1]);
+			return 0;
+		}
+		snprintf(err, errlen,
+			 "query_group must be a group name, a gid or none, not '%.40s'", argv[1]);
 		return -EINVAL;
 	}
 	if (strcmp(argv[0], "domain_uids") == 0)

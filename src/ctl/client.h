@@ -48,7 +48,10 @@ int v4v_ctl_connect(const char *dir, char *why, size_t cap);
 int v4v_ctl_call(int sock, const char *cmd, struct v4v_ctl_reply *rep);
 
 /* Connect, call, close: one command.  0 when v4vd answered (rep->ok says
- * how), -errno when it could not be asked (rep->why says why). */
+ * how), -errno when it could not be asked (rep->why says why).  A listing
+ * (domains, rings, names, stats) the control socket refuses us (-EACCES:
+ * not the admin) is asked of the query socket, $dir/query, the v4v
+ * group's (v4vd(8)). */
 int v4v_ctl_request(const char *dir, const char *cmd, struct v4v_ctl_reply *rep);
 
 /* Free the body and close an fd the caller did not take (set rep->fd to

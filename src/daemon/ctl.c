@@ -77,15 +77,6 @@ static int fail(struct out *o, const char *fmt, ...)
 	return -1;
 }
 
-static int resolve(void *ctx, const char *name, uint16_t *domid)
-{
-	struct hv_domain *d = hv_domain_by_name(((struct v4vd *)ctx)->hv, name);
-	if (!d)
-		return -ENOENT;
-	*domid = hv_domain_id(d);
-	return 0;
-}
-
 static void dom_name(struct v4vd *s, uint16_t domid, char *buf, size_t cap)
 {
 	struct hv_domain *d = hv_domain_find(s->hv, domid);
@@ -304,9 +295,17 @@ static int fw_list(struct v4vd *s, int argc, char **argv, struct out *o, int *fd
 	outf(o, "ok\nnum:n\tsrc:a\tdst:a\taction:s\thits:n\n");
 	for (unsigned i = 0; i < hv_fw_count(s->hv); i++) {
 		const struct hv_fw_rule *r = hv_fw_rule(s->hv, i);
+		/* A rule by name is kept as a name; one by id shows the name
+		 * that id has now beside it. */
 		char src[V4V_NAME_MAX + 32], dst[V4V_NAME_MAX + 32];
-		v4vd_endpoint_name(s, src, sizeof(src), r->src_dom, r->src_port);
-		v4vd_endpoint_name(s, dst, sizeof(dst), r->dst_dom, r->dst_port);
+		if (*r->src_name)
+			v4v_endpoint_format(src, sizeof(src), r->src_dom, r->src_name, r->src_port);
+		else
+			v4vd_endpoint_name(s, src, sizeof(src), r->src_dom, r->src_port);
+		if (*r->dst_name)
+			v4v_endpoint_format(dst, sizeof(dst), r->dst_dom, r->dst_name, r->dst_port);
+		else
+			v4vd_endpoint_name(s, dst, sizeof(dst), r->dst_dom, r->dst_port);
 		outf(o, "%u\t%s\t%s\t%s\t%llu\n", i + 1, src, dst, v4v_action_name(r->action),
 		     (unsigned long long)r->hits);
 	}
@@ -318,7 +317,7 @@ static int fw_put(struct v4vd *s, unsigned pos, int argc, char **argv, struct ou
 {
 	struct hv_fw_rule r;
 	char err[200];
-	if (v4v_rule_parse(argc, argv, resolve, s, &r, err, sizeof(err)) != 0)
+	if (v4v_rule_parse(argc, argv, &r, err, sizeof(err)) != 0)
 		return fail(o, "%s", err);
 	int e = hv_fw_insert(s->hv, pos, &r);
 	if (e == -ENOSPC)
@@ -396,23 +395,24 @@ typedef int (*cmd_fn)(struct v4vd *, int, char **, struct out *, int *);
 static const struct {
 	const char *word1, *word2;
 	cmd_fn fn;
+	bool query; /* a listing the query socket serves too */
 } commands[] = {
-    {"domains", NULL, cmd_domains},
-    {"rings", NULL, cmd_rings},
-    {"names", NULL, cmd_names},
-    {"stats", NULL, cmd_stats},
-    {"domain", "create", domain_create},
-    {"domain", "open", domain_open},
-    {"domain", "destroy", domain_destroy},
-    {"fw", "list", fw_list},
-    {"fw", "add", fw_add},
-    {"fw", "insert", fw_insert},
-    {"fw", "delete", fw_delete},
-    {"fw", "flush", fw_flush},
-    {"fw", "policy", fw_policy},
+    {"domains", NULL, cmd_domains, true},
+    {"rings", NULL, cmd_rings, true},
+    {"names", NULL, cmd_names, true},
+    {"stats", NULL, cmd_stats, true},
+    {"domain", "create", domain_create, false},
+    {"domain", "open", domain_open, false},
+    {"domain", "destroy", domain_destroy, false},
+    {"fw", "list", fw_list, false},
+    {"fw", "add", fw_add, false},
+    {"fw", "insert", fw_insert, false},
+    {"fw", "delete", fw_delete, false},
+    {"fw", "flush", fw_flush, false},
+    {"fw", "policy", fw_policy, false},
 };
 
-static void run_command(struct v4vd *s, char *line, struct out *o, int *fd)
+static void run_command(struct v4vd *s, bool query, char *line, struct out *o, int *fd)
 {
 	char *argv[64];
 	int argc = v4v_tokenize(line, argv, (int)ARRAY_SIZE(argv));
@@ -427,6 +427,13 @@ static void run_command(struct v4vd *s, char *line, struct out *o, int *fd)
 	for (unsigned i = 0; i < ARRAY_SIZE(commands); i++) {
 		if (strcmp(argv[0], commands[i].word1) != 0)
 			continue;
+		if (query && !commands[i].query) {
+			fail(o,
+			     "'%s' needs the control socket (the admin's); the query socket only "
+			     "lists domains, rings, names and stats",
+			     argv[0]);
+			return;
+		}
 		if (!commands[i].word2) {
 			if (argc == 1)
 				commands[i].fn(s, argc - 1, argv + 1, o, fd);
@@ -450,22 +457,26 @@ static void run_command(struct v4vd *s, char *line, struct out *o, int *fd)
  */
 struct ctlconn {
 	struct fdent e;
+	bool query;   /* from the query socket: listings only */
 	uint32_t len; /* the frame's length word, once got >= 4 */
 	size_t got;   /* bytes of the frame received so far */
 	char *buf;    /* the command, len + 1 bytes */
 };
 
-struct fdent *v4vd_ctl_conn(int fd)
+struct fdent *v4vd_ctl_conn(int fd, bool query)
 {
 	struct ctlconn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->e = (struct fdent){.kind = FD_CONTROL, .fd = fd};
+	c->query = query;
 	return &c->e;
 }
 
 static void ctl_close(struct v4vd *s, struct ctlconn *c)
 {
+	if (c->query)
+		s->nquery--;
 	free(c->buf);
 	c->buf = NULL;
 	v4vd_bury(s, &c->e);
@@ -513,7 +524,7 @@ void ctl_handle(struct v4vd *s, struct fdent *e)
 	if (strlen(req) != n)
 		fail(&o, "command contains a NUL byte");
 	else
-		run_command(s, req, &o, &fd);
+		run_command(s, c->query, req, &o, &fd);
 	free(req);
 	if (o.oom)
 		fail(&o, "out of memory");

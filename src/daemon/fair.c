@@ -112,6 +112,20 @@ void v4vd_reserve_fd(struct v4vd *s)
 		s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
+/* Listen (EPOLLIN) or not (0) on the control socket and the query
+ * socket (when there is one) alike. */
+static int listeners_events(struct v4vd *s, uint32_t events)
+{
+	struct fdent *l[] = {&s->ctl_listen, &s->query_listen};
+	int e = 0;
+	for (unsigned i = 0; i < 2; i++) {
+		struct epoll_event ev = {.events = events, .data.ptr = l[i]};
+		if (l[i]->fd >= 0 && epoll_ctl(s->epfd, EPOLL_CTL_MOD, l[i]->fd, &ev) < 0)
+			e = -errno;
+	}
+	return e;
+}
+
 /*
  * accept() failed with EMFILE or ENFILE: the connection stays queued and
  * the level-triggered listener would wake us for ever.  Give up the
@@ -137,8 +151,7 @@ void v4vd_accept_shed(struct v4vd *s, int lfd)
 	}
 	if (s->listen_paused)
 		return;
-	struct epoll_event ev = {.events = 0, .data.ptr = &s->ctl_listen};
-	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, lfd, &ev) == 0)
+	if (listeners_events(s, 0) == 0)
 		s->listen_paused = true;
 	logmsg(LOG_WARNING, "out of file descriptors: control socket paused");
 }
@@ -149,7 +162,6 @@ void v4vd_fd_freed(struct v4vd *s)
 	if (!s->listen_paused)
 		return;
 	v4vd_reserve_fd(s);
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->ctl_listen};
-	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->ctl_listen.fd, &ev) == 0)
+	if (listeners_events(s, EPOLLIN) == 0)
 		s->listen_paused = false;
 }

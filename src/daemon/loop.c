@@ -214,7 +214,7 @@ void v4vd_run(struct v4vd *s)
 			case FD_DOMAIN: v4vd_attach_handle(s, (struct dhold *)e); break;
 			case FD_CHANNEL: v4vd_chan_handle(s, (struct dchan *)e); break;
 			case FD_BELL: v4vd_bell_handle(s, (struct dbell *)e, ev[i].events); break;
-			case FD_SIGNAL: s->stop = true; break;
+			case FD_SIGNAL: v4vd_signal_handle(s); break;
 			case FD_DEAD: break;
 			}
 			v4vd_reap(s); /* anything a core call in there queued */

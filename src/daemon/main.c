@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * v4vd: the thin I/O shell around the hypervisor core.  Startup: options,
- * configuration (v4vd.conf: limits, firewall), the runtime directory and
- * its lock, the control socket, daemonizing, signals; then the loop
- * (loop.c) until SIGTERM, and shutdown.
+ * configuration (v4vd.conf: limits, firewall; service.c reads it), the
+ * runtime directory and its lock, the control socket and the v4v group's
+ * query socket, daemonizing (not under systemd), signals; then the loop
+ * (loop.c) until SIGTERM, SIGHUP reloading v4vd.conf, and shutdown.
  */
 #define _GNU_SOURCE
 #include "v4vd.h"
@@ -12,7 +13,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,28 +23,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/types.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "../common/cli.h"
 #include "../common/rundir.h"
 #include "../common/util.h"
-
-static bool use_syslog;
-
-void logmsg(int prio, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (use_syslog) {
-		vsyslog(prio, fmt, ap);
-	} else {
-		fprintf(stderr, "v4vd: ");
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	}
-	va_end(ap);
-}
 
 /*
  * Log a firewall rejection, whichever path the send took.  At most
@@ -75,54 +61,25 @@ static void on_rejected(void *ctx, const struct v4v_addr *src, const struct v4v_
 	s->rejects_suppressed = 0;
 }
 
-static int load_config(const char *path, struct v4v_config *cfg)
-{
-	char err[300];
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		fprintf(stderr, "v4vd: cannot open config %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	char *text = calloc(1, 1 << 20);
-	size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
-	bool too_big = !feof(f);
-	fclose(f);
-	if (!text || too_big || strlen(text) != n) {
-		fprintf(stderr, "v4vd: config %s: %s\n", path,
-			!text	  ? "out of memory"
-			: too_big ? "larger than 1 MiB"
-				  : "contains a NUL byte");
-		free(text);
-		return -1;
-	}
-	int e = v4v_config_parse(text, cfg, err, sizeof(err));
-	free(text);
-	if (e) {
-		fprintf(stderr, "v4vd: config %s: %s\n", path, err);
-		return -1;
-	}
-	return 0;
-}
-
 static int open_control(struct v4vd *s)
 {
 	char *lock = s->lock_path;
 	char err[400];
 	if (v4v_rundir_prepare(s->rundir, err, sizeof(err)) < 0) { /* common/rundir.c */
-		fprintf(stderr, "v4vd: %s\n", err);
+		logmsg(LOG_ERR, "%s", err);
 		return -1;
 	}
 	snprintf(lock, sizeof(s->lock_path), "%s/v4vd.lock", s->rundir);
 	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
-		fprintf(stderr, "v4vd: %s: %s\n", lock,
-			errno == EWOULDBLOCK ? "another v4vd is running in this directory"
-					     : strerror(errno));
+		logmsg(LOG_ERR, "%s: %s", lock,
+		       errno == EWOULDBLOCK ? "another v4vd is running in this directory"
+					    : strerror(errno));
 		return -1;
 	}
 	/* lfd stays open for our lifetime: it is the lock. */
 	if (v4v_control_path(s->ctl_path, sizeof(s->ctl_path), s->rundir) < 0) {
-		fprintf(stderr, "v4vd: runtime dir path too long: %s\n", s->rundir);
+		logmsg(LOG_ERR, "runtime dir path too long: %s", s->rundir);
 		return -1;
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -133,11 +90,94 @@ static int open_control(struct v4vd *s)
 	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (r < 0 || listen(fd, 64) < 0) {
-		fprintf(stderr, "v4vd: cannot listen on %s: %s\n", s->ctl_path, strerror(errno));
+		logmsg(LOG_ERR, "cannot listen on %s: %s", s->ctl_path, strerror(errno));
 		return -1;
 	}
 	s->ctl_listen = (struct fdent){.kind = FD_CONTROL_LISTEN, .fd = fd};
 	return v4vd_ep_add(s, &s->ctl_listen);
+}
+
+/* query_group: a name or a gid; "" is the default, v4v if that group
+ * exists; "none" turns the query socket off.  1: a group, 0: none. */
+static int query_group(struct v4vd *s, const char *spec)
+{
+	const char *name = *spec ? spec : V4VD_QUERY_GROUP;
+	uint64_t v;
+	if (strcmp(spec, "none") == 0)
+		return 0;
+	struct group *g = getgrnam(name);
+	if (g) {
+		s->query_gid = g->gr_gid;
+		return 1;
+	}
+	if (v4v_parse_u64(name, 1, 4294967294u, &v)) {
+		s->query_gid = (gid_t)v;
+		return 1;
+	}
+	if (!*spec)
+		return 0; /* no v4v group: no query socket */
+	logmsg(LOG_ERR, "query_group '%s': no such group", spec);
+	return -1;
+}
+
+/*
+ * The query socket: listings only (ctl.c), for the members of
+ * query_group.  The runtime directory becomes 0710 and that group's, so
+ * they can reach the socket but not list, create or remove anything there;
+ * the control socket stays 0600, the admin's (docs/SECURITY.md).
+ */
+static int open_query(struct v4vd *s, const char *group)
+{
+	int g = query_group(s, group);
+	if (g <= 0) {
+		/* None (any more): what an earlier run opened is closed again. */
+		char stale[160];
+		snprintf(stale, sizeof(stale), "%s/query", s->rundir);
+		unlink(stale);
+		if (g == 0 && chmod(s->rundir, 0700) < 0) {
+			logmsg(LOG_ERR, "runtime dir %s: chmod 0700: %s", s->rundir,
+			       strerror(errno));
+			return -1;
+		}
+		return g;
+	}
+	if (snprintf(s->query_path, sizeof(s->query_path), "%s/query", s->rundir) >=
+	    (int)sizeof(s->query_path)) {
+		logmsg(LOG_ERR, "runtime dir path too long: %s", s->rundir);
+		return -1;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	strcpy(sa.sun_path, s->query_path);
+	unlink(s->query_path);
+	mode_t old = umask(0077); /* created 0600, opened to the group below */
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || chown(s->query_path, (uid_t)-1, s->query_gid) < 0 ||
+	    chmod(s->query_path, 0660) < 0 || chown(s->rundir, (uid_t)-1, s->query_gid) < 0 ||
+	    chmod(s->rundir, 0710) < 0 || listen(fd, 64) < 0) {
+		logmsg(LOG_ERR, "cannot set up the query socket %s (group %u): %s", s->query_path,
+		       (unsigned)s->query_gid, strerror(errno));
+		return -1;
+	}
+	s->query_listen = (struct fdent){.kind = FD_CONTROL_LISTEN, .fd = fd};
+	return v4vd_ep_add(s, &s->query_listen);
+}
+
+/* A query client: root, v4vd's uid, or a member of query_group (its
+ * primary group, or one of its groups as the kernel reports them). */
+static bool query_peer_ok(struct v4vd *s, int fd, const struct ucred *cr)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+	if (cr->uid == 0 || cr->uid == geteuid() || cr->gid == s->query_gid)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false;
+	for (unsigned i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == s->query_gid)
+			return true;
+	return false;
 }
 
 void v4vd_ctl_accept(struct v4vd *s, int lfd)
@@ -150,9 +190,15 @@ void v4vd_ctl_accept(struct v4vd *s, int lfd)
 	}
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
+	bool query = lfd == s->query_listen.fd;
+	if (query && s->nquery >= QUERY_CONNS_MAX) {
+		close(fd); /* readers are not the admin: they may not hoard v4vd's fds */
+		return;
+	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
-	    (cr.uid != 0 && cr.uid != geteuid())) {
-		logmsg(LOG_WARNING, "control: refused uid %u", (unsigned)cr.uid);
+	    (query ? !query_peer_ok(s, fd, &cr) : cr.uid != 0 && cr.uid != geteuid())) {
+		logmsg(LOG_WARNING, "%s: refused uid %u", query ? "query" : "control",
+		       (unsigned)cr.uid);
 		close(fd);
 		return;
 	}
@@ -160,7 +206,7 @@ void v4vd_ctl_accept(struct v4vd *s, int lfd)
 	struct timeval tv = {.tv_sec = 1};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	struct fdent *e = v4vd_ctl_conn(fd); /* read without blocking (ctl.c) */
+	struct fdent *e = v4vd_ctl_conn(fd, query); /* read without blocking (ctl.c) */
 	if (!e) {
 		close(fd);
 		return;
@@ -168,6 +214,8 @@ void v4vd_ctl_accept(struct v4vd *s, int lfd)
 	if (v4vd_ep_add(s, e) < 0) {
 		close(fd);
 		free(e);
+	} else if (query) {
+		s->nquery++; /* ctl.c's ctl_close counts it out */
 	}
 }
 
@@ -179,6 +227,7 @@ static void usage(FILE *f)
 		"                     /run/v4v for root, else $XDG_RUNTIME_DIR/v4v)\n"
 		"  --foreground       stay attached, log to stderr (default: daemonize, syslog)\n"
 		"  --config FILE      limits and firewall rules, see v4vd.conf(5)\n"
+		"                     (default: " V4VD_CONFIG_DEFAULT " if it exists)\n"
 		"  --help, --version  print this usage, or the version, and exit\n");
 }
 
@@ -226,8 +275,7 @@ int main(int argc, char **argv)
 	const char *config = NULL;
 	int c;
 
-	hv_limits_default(&cfg.lim);
-	cfg.fds_per_domain = V4V_FDS_PER_DOMAIN;
+	v4vd_config_defaults(&cfg);
 	s.rundir = NULL;
 	s.reserve_fd = -1;
 	opterr = 0;
@@ -251,8 +299,15 @@ int main(int argc, char **argv)
 		}
 		s.rundir = dir;
 	}
-	if (config && load_config(config, &cfg) < 0)
+	s.config_path = config ? config : V4VD_CONFIG_DEFAULT;
+	s.config_required = config != NULL;
+	char err[512];
+	if (v4vd_config_read(s.config_path, s.config_required, &cfg, err, sizeof(err)) < 0) {
+		logmsg(LOG_ERR, "%s", err);
 		return 1;
+	}
+	snprintf(s.query_group_conf, sizeof(s.query_group_conf), "%s", cfg.query_group);
+	s.query_listen.fd = -1;
 	v4vd_principal_init(&s, &cfg);
 	s.fds_per_domain = cfg.fds_per_domain;
 	v4vd_reserve_fd(&s);
@@ -269,33 +324,39 @@ int main(int argc, char **argv)
 	s.hv = hv_new(&cfg.lim, &ops, &s);
 	s.epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (!s.hv || s.epfd < 0) {
-		fprintf(stderr, "v4vd: out of resources\n");
+		logmsg(LOG_ERR, "out of resources");
 		return 1;
 	}
-	hv_fw_set_policy(s.hv, cfg.policy);
-	for (unsigned i = 0; i < cfg.nrules; i++)
-		hv_fw_insert(s.hv, i, &cfg.rules[i]);
+	hv_domain_auto_max(s.hv, (uint16_t)v4vd_uid_domids(&s)); /* ids with a uid */
+	v4vd_config_apply(&s, &cfg);
 
-	if (open_control(&s) < 0)
-		return 1;
-	int ready = -1;
-	if (!s.foreground) {
-		ready = daemonize();
-		use_syslog = true;
-		openlog("v4vd", LOG_PID, LOG_DAEMON);
-	}
-	/* After the fork: a signalfd wakes epoll only for its creator. */
+	/* Signals are blocked before anyone can see the control socket: a
+	 * SIGTERM from a client that saw it is then read from the signalfd
+	 * (made below, after a fork; blocked signals wait pending), never
+	 * the default action that would skip the cleanup. */
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP); /* reload v4vd.conf (service.c) */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if (open_control(&s) < 0 || open_query(&s, cfg.query_group) < 0)
+		return 1;
+	int ready = -1;
+	if (!s.foreground && !v4vd_under_systemd()) { /* systemd: it tracks us as we are */
+		ready = daemonize();
+		v4vd_log_syslog();
+	}
+	/* After the fork: a signalfd wakes epoll only for its creator. */
 	signal(SIGPIPE, SIG_IGN);
-	s.sigfd = (struct fdent){.kind = FD_SIGNAL, .fd = signalfd(-1, &mask, SFD_CLOEXEC)};
+	s.sigfd = (struct fdent){.kind = FD_SIGNAL,
+				 .fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)};
 	v4vd_ep_add(&s, &s.sigfd);
 
-	logmsg(LOG_INFO, "listening on %s (policy %s, %u rules)", s.ctl_path,
+	logmsg(LOG_INFO, "listening on %s%s%s (policy %s, %u rules)", s.ctl_path,
+	       s.query_listen.fd >= 0 ? " and " : "", s.query_listen.fd >= 0 ? s.query_path : "",
 	       v4v_action_name(cfg.policy), cfg.nrules);
+	v4vd_notify("READY=1");
 	if (ready >= 0) {
 		if (write(ready, "y", 1) < 0) { /* parent gone: carry on */
 		}
@@ -303,6 +364,7 @@ int main(int argc, char **argv)
 	}
 	v4vd_run(&s);
 
+	v4vd_notify("STOPPING=1");
 	logmsg(LOG_INFO, "shutting down");
 	for (unsigned i = 0; i <= V4V_DOMID_MAX; i++)
 		if (s.doms[i])
@@ -311,6 +373,8 @@ int main(int argc, char **argv)
 	v4vd_reap(&s);
 	v4vd_free_dead(&s);
 	unlink(s.ctl_path);
+	if (s.query_listen.fd >= 0)
+		unlink(s.query_path);
 	unlink(s.lock_path);
 	return 0;
 }

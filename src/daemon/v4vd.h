@@ -6,12 +6,14 @@
  * event loop, the kick lists and hot send-ring polling; domain.c: domains,
  * holds, channels (attach, requests); bell.c: doorbells; take.c: taking
  * fds from domains (the identity table) and the queue of what the core
- * gives back; ctl.c: the control socket's commands.
+ * gives back; ctl.c: the control socket's commands; service.c: logging,
+ * v4vd.conf and its reload (SIGHUP), systemd's readiness protocol.
  */
 #ifndef V4VD_H
 #define V4VD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../core/hv.h"
@@ -116,6 +118,13 @@ struct v4vd {
 	struct dbell *bell_todo;	      /* and doorbells with work: v4vd_reap */
 	struct ddom *doms[V4V_DOMID_MAX + 1];
 	struct fdent ctl_listen, sigfd;
+	struct fdent query_listen; /* the v4v group's listings (fd -1: none) */
+	char query_path[128];
+	uint32_t query_gid;
+	unsigned nquery;		      /* its open connections: at most QUERY_CONNS_MAX */
+	char query_group_conf[V4V_GROUP_MAX]; /* as v4vd.conf gave it, for reload */
+	const char *config_path;	      /* v4vd.conf: --config or the default */
+	bool config_required;		      /* given: it must exist */
 	uint64_t requests, mapped_bytes;
 	unsigned nchans;
 	uint32_t uid_first, uid_last;		     /* domain_uids (principal.c) */
@@ -136,9 +145,25 @@ struct v4vd {
 #define DOM_TX_BUDGET  256    /* send-ring messages moved per domain per round */
 #define SPIN_NS	       200000 /* keep polling send rings this long after the last move */
 
+#define V4VD_CONFIG_DEFAULT "/etc/v4v/v4vd.conf"
+#define V4VD_QUERY_GROUP    "v4v" /* query_group's default, when it exists */
+#define QUERY_CONNS_MAX	    16	  /* query connections open at once */
+
 /* main.c */
-void logmsg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void v4vd_ctl_accept(struct v4vd *s, int lfd);
+
+/* service.c: logging, v4vd.conf and its reload, systemd. */
+void logmsg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void v4vd_log_syslog(void); /* daemonized: log to syslog from now on */
+bool v4vd_under_systemd(void);
+void v4vd_notify(const char *state); /* sd_notify, when built with libsystemd */
+void v4vd_config_defaults(struct v4v_config *cfg);
+/* Read path over cfg; 0 when !required and it does not exist; else
+ * -errno and one sentence naming the file (and line) in err. */
+int v4vd_config_read(const char *path, bool required, struct v4v_config *cfg, char *err,
+		     size_t errlen);
+void v4vd_config_apply(struct v4vd *s, const struct v4v_config *cfg); /* limits, firewall */
+void v4vd_signal_handle(struct v4vd *s); /* the signalfd: SIGHUP reloads, else stop */
 
 /* loop.c: the event loop and the fd set. */
 void v4vd_run(struct v4vd *s);
@@ -211,7 +236,7 @@ void v4vd_accept_shed(struct v4vd *s, int lfd); /* accept failed: EMFILE/ENFILE 
 void v4vd_fd_freed(struct v4vd *s);
 
 /* Control socket (ctl.c): a connection's object, and its readable event. */
-struct fdent *v4vd_ctl_conn(int fd);
+struct fdent *v4vd_ctl_conn(int fd, bool query); /* query: listings only */
 void ctl_handle(struct v4vd *s, struct fdent *e);
 /* "ID(NAME):PORT", "ID:PORT", "any", ...: an endpoint with its domain's
  * name, as fw list and the firewall log show it (ctl.c). */

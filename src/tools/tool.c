@@ -132,11 +132,18 @@ static void json_number(const char *s, size_t n)
 		json_string(s, n);
 }
 
-/* "ID(NAME)", "ID" or "any" -> "domid": ID, "name": NAME (null when absent). */
+/* "ID(NAME)", "ID" or "any" -> "domid": ID, "name": NAME (null when absent);
+ * a NAME alone (a firewall rule kept by name) -> "domid": null. */
 static void json_domain_keys(const char *s, size_t n)
 {
 	const char *paren = memchr(s, '(', n);
 	size_t idlen = paren ? (size_t)(paren - s) : n;
+	bool none = n == 0 || (n == 1 && *s == '-') || (n == 3 && !strncmp(s, "any", 3));
+	if (!paren && !none && !is_number(s, n)) {
+		printf("\"domid\": null, \"name\": ");
+		json_string(s, n);
+		return;
+	}
 	printf("\"domid\": ");
 	json_number(s, idlen);
 	printf(", \"name\": ");
