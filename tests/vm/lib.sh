@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: MIT
 # shellcheck shell=bash
+# shellcheck disable=SC2154 # (src, dir, cache and guest_bin are the caller's)
+# shellcheck disable=SC2034 # (qemu_pid and vmm_pid are for the caller)
 #
 # Booting a v4v guest, shared by tests/vm/vm.sh, scripts/demo and
 # tests/vm/boot.sh (v4v-bench's guests): Debian's stock kernel fetched and

@@ -272,7 +272,7 @@ import json, sys
 r = json.load(sys.stdin)[0]
 assert r["action"] == "reject" and r["hits"] >= 1, r' || fail "rule counter: $(v4vctl fw list)"
 	[ "$(dom_field vm1 rejected)" -ge 1 ] || fail "vm1's rejected counter did not move"
-	grep -q "firewall rejected $(dom_field vm1 domid):" "$dir/v4vd.log" ||
+	grep -q "firewall rejected $(dom_field vm1 domid)(vm1):" "$dir/v4vd.log" ||
 		fail "v4vd did not log the rejection"
 }
 
