@@ -5,7 +5,9 @@
 # contender, each with its spread over the rounds, and the targets table.
 # Numbers are not judged (a loaded CI box makes them noise), except that an
 # idle v4v must not be burning CPU; the noisy-neighbour results must all be
-# there with their fields.  Then `--workload scale --quick` must run.
+# there with their fields; the guest transports must not have run (they
+# boot QEMU), but --list must show them.  Then `--workload scale --quick`
+# must run.
 set -eu
 
 bin=${V4V_BIN:-.}
@@ -72,6 +74,8 @@ for r in res:
 
 seen = {r["transport"] for r in res}
 assert want <= seen, "transports missing: %s" % sorted(want - seen)
+# The QEMU guests' transports boot VMs: never in the default plan.
+assert not any(t.startswith("vm-") for t in seen), "guest transports ran: %s" % sorted(seen)
 works = {r["workload"] for r in res}
 for w in ("throughput", "latency-p50", "latency-p99", "connect", "pairs", "idle", "neighbour",
           "scale"):
@@ -124,6 +128,17 @@ assert len(idle) == 1 and idle[0]["wakeups"] == 0, "idle v4v woke up: %r" % (idl
 assert idle[0]["value"] < 5, "idle v4v uses %.2f%% CPU" % idle[0]["value"]
 print("ok: %d results, transports %s" % (len(res), ", ".join(sorted(seen))))
 EOF
+
+# The guest transports (QEMU under TCG) are listed, as such.
+"$bin/v4v-bench" --list >"$tab"
+grep -Eq '^guest transports.*: vm-stream vm-vm-stream$' "$tab" &&
+	grep -Eq '^transports:.* vm-stream vm-vm-stream$' "$tab" &&
+	grep -Eq '^workloads:.* vm$' "$tab" || {
+	echo "--list does not show the guest transports and the vm workload" >&2
+	cat "$tab" >&2
+	exit 1
+}
+echo "ok: --list"
 
 # The scale workload alone, as the table: its levels, few processes.
 "$bin/v4v-bench" --workload scale --quick >"$tab"

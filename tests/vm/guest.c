@@ -8,6 +8,20 @@
  *   guest listen PORT        accept one; the connection -> stdout until EOF
  *   guest hold CID PORT      connect, say "held", then block in read and
  *                            say how it ended (and how a write after it fares)
+ *   guest echo PORT          accept connections one after another, each
+ *                            echoed back until its EOF (forever)
+ *   guest sink PORT          accept one, read it to EOF, then say
+ *                            "guest: sink BYTES bytes in SECS s"
+ *   guest source CID PORT SECS SIZE
+ *                            connect, write SIZE-byte blocks for SECS s,
+ *                            shutdown(WR), wait for EOF, say how many
+ *   guest ping CID PORT SECS SIZE
+ *                            connect, send SIZE bytes and read them back
+ *                            for SECS s, then say "guest: ping N round
+ *                            trips p50 US us p99 US us"
+ *
+ * (echo, sink, source and ping are v4v-bench's vm transports; under TCG
+ * their figures are a check of correctness and CPU use, not of speed.)
  *
  * Every failure is one line "guest: WHAT: ENAME" on stderr (ENAME the
  * errno's name, which the harness greps for), exit status 1.
@@ -20,6 +34,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *ename(int e)
@@ -87,6 +102,132 @@ static int pump(int from, int to, const char *what)
 	}
 }
 
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int listener(unsigned port)
+{
+	int s = vsock();
+	struct sockaddr_vm a = {
+	    .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
+	if (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 4) < 0)
+		die("listen");
+	fprintf(stderr, "guest: listening\n");
+	return s;
+}
+
+/* Read exactly len bytes; false at EOF. */
+static int read_full(int s, char *buf, size_t len, const char *what)
+{
+	for (size_t off = 0; off < len;) {
+		ssize_t n = read(s, buf + off, len - off);
+		if (n == 0)
+			return 0;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die(what);
+		}
+		off += (size_t)n;
+	}
+	return 1;
+}
+
+static void write_full(int s, const char *buf, size_t len, const char *what)
+{
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(s, buf + off, len - off);
+		if (w < 0)
+			die(what);
+		off += (size_t)w;
+	}
+}
+
+/* Bytes read from s until EOF, and the seconds from the first to EOF. */
+static unsigned long long drain(int s, double *secs)
+{
+	static char buf[1 << 16];
+	unsigned long long total = 0;
+	double t0 = 0;
+	for (;;) {
+		ssize_t n = read(s, buf, sizeof(buf));
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die("recv");
+		}
+		if (!total)
+			t0 = now();
+		total += (unsigned long long)n;
+	}
+	*secs = total ? now() - t0 : 0;
+	return total;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+#define MAX_PINGS (1 << 18)
+
+static int ping(unsigned cid, unsigned port, double secs, size_t size)
+{
+	static double rtt[MAX_PINGS];
+	char *buf = calloc(1, size);
+	int s = dial(cid, port);
+	unsigned long n = 0;
+	if (!buf)
+		die("malloc");
+	double end = now() + secs;
+	do {
+		double t0 = now();
+		write_full(s, buf, size, "send");
+		if (!read_full(s, buf, size, "recv")) {
+			errno = ECONNRESET;
+			die("ping");
+		}
+		if (n < MAX_PINGS)
+			rtt[n] = (now() - t0) * 1e6;
+		n++;
+	} while (now() < end);
+	unsigned long k = n < MAX_PINGS ? n : MAX_PINGS;
+	qsort(rtt, k, sizeof(*rtt), cmp_double);
+	fprintf(stderr, "guest: ping %lu round trips p50 %.1f us p99 %.1f us\n", n, rtt[k / 2],
+		rtt[k * 99 / 100]);
+	close(s);
+	return 0;
+}
+
+static int source(unsigned cid, unsigned port, double secs, size_t size)
+{
+	char *buf = malloc(size);
+	int s = dial(cid, port);
+	unsigned long long total = 0;
+	if (!buf)
+		die("malloc");
+	memset(buf, 'v', size);
+	double t0 = now(), end = t0 + secs;
+	do {
+		write_full(s, buf, size, "send");
+		total += size;
+	} while (now() < end);
+	if (shutdown(s, SHUT_WR) < 0)
+		die("shutdown");
+	double rest;
+	drain(s, &rest);
+	fprintf(stderr, "guest: source %llu bytes in %.3f s\n", total, now() - t0);
+	close(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -100,12 +241,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc == 3 && strcmp(argv[1], "listen") == 0) {
-		int s = vsock();
-		struct sockaddr_vm a = {
-		    .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = num(argv[2])};
-		if (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 4) < 0)
-			die("listen");
-		fprintf(stderr, "guest: listening\n");
+		int s = listener(num(argv[2]));
 		int c = accept(s, NULL, NULL);
 		if (c < 0)
 			die("accept");
@@ -129,6 +265,33 @@ int main(int argc, char **argv)
 			fprintf(stderr, "guest: hold: %s, then write: ok\n", how);
 		return 0;
 	}
-	fprintf(stderr, "usage: guest connect CID PORT | listen PORT | hold CID PORT\n");
+	if (argc == 3 && strcmp(argv[1], "echo") == 0) {
+		int s = listener(num(argv[2]));
+		for (;;) {
+			int c = accept(s, NULL, NULL);
+			if (c < 0)
+				die("accept");
+			pump(c, c, "echo");
+			close(c);
+		}
+	}
+	if (argc == 3 && strcmp(argv[1], "sink") == 0) {
+		int s = listener(num(argv[2]));
+		int c = accept(s, NULL, NULL);
+		double secs;
+		if (c < 0)
+			die("accept");
+		unsigned long long n = drain(c, &secs);
+		fprintf(stderr, "guest: sink %llu bytes in %.3f s\n", n, secs);
+		close(c);
+		return 0;
+	}
+	if (argc == 6 && strcmp(argv[1], "source") == 0)
+		return source(num(argv[2]), num(argv[3]), atof(argv[4]), num(argv[5]));
+	if (argc == 6 && strcmp(argv[1], "ping") == 0)
+		return ping(num(argv[2]), num(argv[3]), atof(argv[4]), num(argv[5]));
+	fprintf(stderr,
+		"usage: guest connect CID PORT | listen PORT | hold CID PORT | echo PORT\n"
+		"       | sink PORT | source CID PORT SECS SIZE | ping CID PORT SECS SIZE\n");
 	return 2;
 }

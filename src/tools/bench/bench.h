@@ -8,7 +8,8 @@
  * children and accounts time and CPU (measure.c), v4vd's included
  * (v4vd.c); the noisy-neighbour workload runs a bystander pair beside a
  * misbehaving domain (neighbour.c); the scale workload drives many domain
- * pairs from a few processes (scale.c); --repeat's rounds are folded into
+ * pairs from a few processes (scale.c); the guest transports boot QEMU
+ * guests as domains (vm.c, only when asked for); --repeat's rounds are folded into
  * medians and min-max, and the targets judged on them (spread.c); the
  * results are printed as a table, JSON or a plot (report.c); main.c holds
  * the options and the plan.
@@ -34,6 +35,7 @@ enum workload {
 	W_IDLE,
 	W_NEIGHBOUR,
 	W_SCALE,
+	W_VM, /* the guest transports: not in the default plan */
 	W_COUNT
 };
 
@@ -100,6 +102,7 @@ struct transport {
 	const char *name;
 	const char *baseline; /* the Unix socket it is compared with */
 	bool v4v;	      /* needs a domain per end */
+	bool guest;	      /* a QEMU guest at one end or both (vm.c) */
 	int (*setup)(struct pair *p, enum workload w);
 	/* In the child, first: join the domain (v4v only). */
 	int (*attach)(struct end *e);
@@ -118,7 +121,7 @@ struct transport {
 };
 
 /* The table (transports.c), in the order of the output. */
-#define NT 8
+#define NT 10
 extern const struct transport transports[NT];
 int transport_index(const char *name);
 
@@ -247,6 +250,8 @@ struct result {
 	uint64_t wakeups; /* idle: VIRQs the idle domains saw */
 	unsigned procs;	  /* scale: processes driving the pairs */
 	double us_v4vd;	  /* scale: v4vd's CPU per message, µs */
+	bool emulated;	  /* a guest under TCG took part: not a speed figure */
+	bool skipped;	  /* not measured, for the reason in err */
 	/* --repeat: the spread of each figure over the rounds (the figure
 	 * itself is their median), indexed like spread_fields */
 	unsigned rounds;
@@ -285,6 +290,12 @@ extern const unsigned scale_levels[], scale_levels_quick[];
 extern const unsigned n_scale_levels, n_scale_levels_quick;
 void scale_step(unsigned npairs, struct result *res);
 unsigned scale_procs(unsigned npairs);
+
+/* ---- QEMU guests as domains (vm.c) --------------------------------------- */
+
+/* One guest transport's step: throughput and latency results (three),
+ * or three skipped ones; false if it failed. */
+bool vm_step(const struct transport *t, unsigned k, unsigned total, unsigned round);
 
 /* ---- rounds, spread and targets (spread.c) ------------------------------- */
 

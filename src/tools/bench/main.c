@@ -41,7 +41,7 @@ const char *prog = "v4v-bench";
 /* ---- options ------------------------------------------------------------ */
 
 const char *const wl_names[W_COUNT] = {
-    "throughput", "latency", "connect", "pairs", "idle", "neighbour", "scale",
+    "throughput", "latency", "connect", "pairs", "idle", "neighbour", "scale", "vm",
 };
 
 static const size_t tput_sizes[] = {64, 1024, 65536};
@@ -52,20 +52,23 @@ struct opts opt = {.secs = 0.5, .idle_secs = 1.0, .npairs = 64, .nb_reps = 3, .r
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: v4v-bench [--quick] [--time SEC] [--only T[,T..]] [--workload W[,W..]]\n"
-		   "                 [--pairs N] [--json] [--plot FILE.svg|FILE.png]\n"
-		   "                 [--repeat N] [--runtime-dir DIR] [--list]\n"
-		   "  --quick           CI smoke run: ~30 ms per measurement\n"
-		   "  --time SEC        seconds per measurement (default 0.5)\n"
-		   "  --only T,...      transports to run (their Unix baselines run too)\n"
-		   "  --workload W,...  throughput, latency, connect, pairs, idle, neighbour, scale\n"
-		   "  --pairs N         pairs at once in the pairs workload (default 64)\n"
-		   "  --repeat N        N interleaved rounds; report medians and min-max (1..99)\n"
-		   "  --json            print the settings, results and targets as JSON\n"
-		   "  --plot FILE       also draw the ratios with gnuplot (.svg or .png)\n"
-		   "  --runtime-dir DIR use the v4vd running there (default: start a private one)\n"
-		   "  --list            print the transports and workloads, then exit\n"
-		   "  --help, --version print this usage, or the version, and exit\n");
+	fprintf(f,
+		"usage: v4v-bench [--quick] [--time SEC] [--only T[,T..]] [--workload W[,W..]]\n"
+		"                 [--pairs N] [--json] [--plot FILE.svg|FILE.png]\n"
+		"                 [--repeat N] [--runtime-dir DIR] [--list]\n"
+		"  --quick           CI smoke run: ~30 ms per measurement\n"
+		"  --time SEC        seconds per measurement (default 0.5)\n"
+		"  --only T,...      transports to run (their Unix baselines run too)\n"
+		"  --workload W,...  throughput, latency, connect, pairs, idle, neighbour, scale,\n"
+		"                    vm (QEMU guests under TCG; only when named, or with\n"
+		"                    --only vm-stream,vm-vm-stream)\n"
+		"  --pairs N         pairs at once in the pairs workload (default 64)\n"
+		"  --repeat N        N interleaved rounds; report medians and min-max (1..99)\n"
+		"  --json            print the settings, results and targets as JSON\n"
+		"  --plot FILE       also draw the ratios with gnuplot (.svg or .png)\n"
+		"  --runtime-dir DIR use the v4vd running there (default: start a private one)\n"
+		"  --list            print the transports and workloads, then exit\n"
+		"  --help, --version print this usage, or the version, and exit\n");
 }
 
 static unsigned parse_list(const char *arg, const char *what, bool transport)
@@ -100,6 +103,8 @@ static unsigned parse_list(const char *arg, const char *what, bool transport)
 /* Whether transport t takes part in workload w. */
 static bool applies(const struct transport *t, enum workload w)
 {
+	if (t->guest || w == W_VM)
+		return t->guest && w == W_VM; /* vm.c's own step */
 	if (w == W_CONNECT)
 		return t->c_connect != NULL;
 	if (w == W_IDLE || w == W_NEIGHBOUR || w == W_SCALE)
@@ -118,6 +123,8 @@ struct step {
 /* Run one step into a new result (two for latency); false if it failed. */
 static bool run_step(const struct step *s, unsigned k, unsigned total, unsigned round)
 {
+	if (s->w == W_VM)
+		return vm_step(s->t, k, total, round);
 	const char *name = s->w == W_IDLE ? "v4v" : s->t->name;
 	struct result *res = add_result(name, s->w, s->size);
 	struct rec lat = {0};
@@ -174,13 +181,18 @@ int main(int argc, char **argv)
 	    {0},
 	};
 	/* clang-format on */
-	bool quick = false, time_set = false, pairs_set = false;
+	bool quick = false, time_set = false, pairs_set = false, only_set = false, wl_set = false;
 	uint64_t v;
 	char *end;
 	int c;
 
-	opt.tmask = (1u << NT) - 1;
-	opt.wmask = (1u << W_COUNT) - 1;
+	/* The guest transports and their workload: only when asked for. */
+	unsigned guests = 0;
+	for (unsigned i = 0; i < NT; i++)
+		if (transports[i].guest)
+			guests |= 1u << i;
+	opt.tmask = ((1u << NT) - 1) & ~guests;
+	opt.wmask = ((1u << W_COUNT) - 1) & ~(1u << W_VM);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":qt:o:w:p:jP:r:R:lhV", opts, NULL)) != -1) {
 		switch (c) {
@@ -195,8 +207,14 @@ int main(int argc, char **argv)
 			}
 			time_set = true;
 			break;
-		case 'o': opt.tmask = parse_list(optarg, "transport", true); break;
-		case 'w': opt.wmask = parse_list(optarg, "workload", false); break;
+		case 'o':
+			opt.tmask = parse_list(optarg, "transport", true);
+			only_set = true;
+			break;
+		case 'w':
+			opt.wmask = parse_list(optarg, "workload", false);
+			wl_set = true;
+			break;
 		case 'p':
 			if (!v4v_parse_u64(optarg, 1, 256, &v)) {
 				fprintf(stderr, "%s: bad --pairs '%s' (1..256)\n", prog, optarg);
@@ -224,6 +242,11 @@ int main(int argc, char **argv)
 			printf("\nworkloads:");
 			for (unsigned i = 0; i < W_COUNT; i++)
 				printf(" %s", wl_names[i]);
+			printf("\nguest transports (QEMU under TCG; --workload vm or --only, never "
+			       "by default):");
+			for (unsigned i = 0; i < NT; i++)
+				if (transports[i].guest)
+					printf(" %s", transports[i].name);
 			printf("\n");
 			return 0;
 		case 'h': usage(stdout); return 0;
@@ -233,6 +256,11 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		v4v_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+	/* --only vm-...: their workload too; --workload vm alone: both guests. */
+	if (only_set && (opt.tmask & guests) && !wl_set)
+		opt.wmask |= 1u << W_VM;
+	if (wl_set && (opt.wmask & (1u << W_VM)) && !only_set)
+		opt.tmask |= guests;
 	opt.quick = quick;
 	if (quick) {
 		if (!time_set)
@@ -279,10 +307,14 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 
-	bool want_v4v = false;
-	for (unsigned i = 0; i < NT; i++)
+	bool want_v4v = false, want_v4vd = false;
+	for (unsigned i = 0; i < NT; i++) {
 		if ((opt.tmask & (1u << i)) && transports[i].v4v)
 			want_v4v = true;
+		if ((opt.tmask & (1u << i)) && transports[i].guest && (opt.wmask & (1u << W_VM)))
+			want_v4vd = true;
+	}
+	want_v4vd |= want_v4v;
 
 	/* The plan: every workload (and size) across all transports, so each
 	 * group of the table was measured back to back. */
@@ -334,7 +366,7 @@ int main(int argc, char **argv)
 	total = nplan;
 	if (!nplan)
 		die("nothing to run: none of the transports given does the workloads given");
-	if (want_v4v) {
+	if (want_v4vd) {
 		v4vd_setup();
 		v4vd_stat("domains", &v4vd_domains_base);
 	}
@@ -351,7 +383,7 @@ int main(int argc, char **argv)
 	targets_fold();
 	/* Every domain of ours must be gone once its processes are. */
 	double left;
-	if (want_v4v && v4vd_alive() && (left = v4vd_domains_left()) > 0)
+	if (want_v4vd && v4vd_alive() && (left = v4vd_domains_left()) > 0)
 		fprintf(stderr,
 			"%s: warning: v4vd still has %.0f domain(s) more than before "
 			"the run (a leak, or another user's)\n",

@@ -304,7 +304,8 @@ void measure(const struct transport *t, enum workload w, size_t size, unsigned n
 			res->lower_better = true;
 			break;
 		case W_NEIGHBOUR: /* neighbour.c measures throughput and latency */
-		case W_SCALE: /* scale.c runs its own processes */ break;
+		case W_SCALE:	  /* scale.c runs its own processes */
+		case W_VM: /* and vm.c its guests */ break;
 		case W_IDLE:
 			/* Wake-ups are the first sign of polling: report them. */
 			res->value = res->cpu;

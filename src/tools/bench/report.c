@@ -94,8 +94,15 @@ void print_json(double load1, const char *kernel)
 										 : "false");
 		}
 		json_num("seconds", r->secs);
+		if (r->emulated)
+			printf(", \"emulated\": true");
 		json_spread(r);
-		if (*r->err) {
+		if (*r->err && r->skipped) {
+			printf(", \"skipped\": \"");
+			for (const char *s = r->err; *s; s++)
+				printf(*s == '"' || *s == '\\' ? "\\%c" : "%c", *s);
+			printf("\"");
+		} else if (*r->err) {
 			printf(", \"error\": \"");
 			for (const char *s = r->err; *s; s++)
 				printf(*s == '"' || *s == '\\' ? "\\%c" : "%c", *s);
@@ -202,10 +209,14 @@ static void print_scale(bool after)
 
 void print_table(void)
 {
-	char val[32], ratio[32], mb[32], cpu[32], vcpu[32], size[32], vr[72], rr[72];
-	bool others = false, spread = opt.repeat > 1;
-	for (unsigned i = 0; i < nresults; i++)
+	char val[32], ratio[32], mb[32], cpu[32], vcpu[32], size[32], vr[72], rr[72], name[40];
+	bool others = false, spread = opt.repeat > 1, tcg = false;
+	for (unsigned i = 0; i < nresults; i++) {
 		others |= results[i].w != W_NEIGHBOUR && results[i].w != W_SCALE;
+		tcg |= results[i].emulated;
+	}
+	/* Guests' figures say "(TCG)" after the transport: a wider column. */
+	int tw = tcg ? 18 : 15;
 	if (!others) {
 		bool nb = false;
 		for (unsigned i = 0; i < nresults; i++)
@@ -215,8 +226,8 @@ void print_table(void)
 		print_targets();
 		return;
 	}
-	printf("%-15s %-12s %6s %8s %-7s %6s %9s %6s %6s", "transport", "workload", "size", "value",
-	       "unit", "ratio", "MB/s", "cpu%", "v4vd%");
+	printf("%-*s %-12s %6s %8s %-7s %6s %9s %6s %6s", tw, "transport", "workload", "size",
+	       "value", "unit", "ratio", "MB/s", "cpu%", "v4vd%");
 	if (spread)
 		printf("  %-17s %s", "value min-max", "ratio min-max");
 	printf("\n");
@@ -243,13 +254,14 @@ void print_table(void)
 			snprintf(size, sizeof(size), "%zu", r->size);
 		else
 			snprintf(size, sizeof(size), "-");
+		snprintf(name, sizeof(name), "%s%s", r->transport, r->emulated ? " (TCG)" : "");
 		if (*r->err) {
-			printf("%-15s %-12s %6s  FAILED: %s\n", r->transport, r->wname, size,
-			       r->err);
+			printf("%-*s %-12s %6s  %s: %s\n", tw, name, r->wname, size,
+			       r->skipped ? "skipped" : "FAILED", r->err);
 			continue;
 		}
-		printf("%-15s %-12s %6s %8s %-7s %6s %9s %6s %6s", r->transport, r->wname, size,
-		       val, r->unit ? r->unit : "", ratio, mb, cpu, vcpu);
+		printf("%-*s %-12s %6s %8s %-7s %6s %9s %6s %6s", tw, name, r->wname, size, val,
+		       r->unit ? r->unit : "", ratio, mb, cpu, vcpu);
 		if (spread) {
 			fmt_range(vr, sizeof(vr), r, SP_VALUE, r->w == W_IDLE);
 			fmt_range(rr, sizeof(rr), r, SP_RATIO, true);
@@ -262,6 +274,11 @@ void print_table(void)
 	       "(for latency: baseline / value).\n"
 	       "cpu%%: user+sys of every process taking part, v4vd included, in %% of one "
 	       "core.\n");
+	if (tcg)
+		printf("(TCG): a QEMU guest under TCG took part (vm-stream: guest to a process "
+		       "domain;\n       vm-vm-stream: guest to guest); every guest instruction is "
+		       "emulated, so\n       these check correctness and CPU use, not speed; cpu%% "
+		       "includes QEMU and v4v-vm.\n");
 	if (spread)
 		printf("each figure and ratio: the median of %u interleaved rounds; min-max: "
 		       "the lowest and highest round.\n",
@@ -402,10 +419,14 @@ void progress(unsigned k, unsigned total, const struct result *r)
 	else
 		fprintf(stderr, "         ");
 	if (*r->err) {
-		fprintf(stderr, "  FAILED: %s\n", r->err);
+		fprintf(stderr, "  %s: %s\n", r->skipped ? "skipped" : "FAILED", r->err);
 		return;
 	}
 	fmt_num(v, sizeof(v), r->value);
+	if (r->emulated) {
+		fprintf(stderr, "  %8s %-6s cpu %.0f%% (TCG)\n", v, r->unit, r->cpu);
+		return;
+	}
 	if (r->w == W_IDLE)
 		fprintf(stderr, "  %8s %-6s v4vd %.2f%%, %llu wake-ups\n", v, r->unit, r->cpu_v4vd,
 			(unsigned long long)r->wakeups);

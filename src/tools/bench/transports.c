@@ -82,6 +82,9 @@ const struct transport transports[] = {
      .open = shm_open_end,
      .send = shm_send,
      .recv = shm_recv},
+    /* QEMU guests (vm.c, which runs them itself): --workload vm only. */
+    {.name = "vm-stream", .baseline = "unix-stream", .guest = true},
+    {.name = "vm-vm-stream", .baseline = "unix-stream", .guest = true},
 };
 
 int transport_index(const char *name)
