@@ -338,6 +338,24 @@ void v4v__pool_flush(struct v4v_domain *d)
 		pooled_free(&out[i], deadline);
 }
 
+/* The partner domain of some of d's pooled rings died: no connection can
+ * take them now (its id is not given again soon), so give them back at
+ * once rather than at the next look; nothing is left to linger for. */
+void v4v__pool_partner_gone(struct v4v_domain *d, uint16_t domid)
+{
+	struct pooled gone[POOL_MAX];
+	unsigned n = 0;
+	pthread_mutex_lock(&pool_lock);
+	for (unsigned i = 0; i < npool;)
+		if (pool[i].d == d && pool[i].partner == domid)
+			gone[n++] = pool_take(i);
+		else
+			i++;
+	pthread_mutex_unlock(&pool_lock);
+	for (unsigned i = 0; i < n; i++)
+		pooled_free(&gone[i], v4v__deadline(0));
+}
+
 /* A close looks at the pool too, so that an old peer writing after our
  * close hears of it then rather than at the next connection. */
 void v4v__pool_sweep(struct v4v_domain *d)

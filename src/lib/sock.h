@@ -151,6 +151,7 @@ int v4v__pool_get(struct sock *s, uint16_t partner);
 int v4v__pool_accept(struct v4v_domain *d, uint16_t partner, uint32_t ring_len, bool nonblock,
 		     struct sock **out);
 void v4v__pool_sweep(struct v4v_domain *d);
+void v4v__pool_partner_gone(struct v4v_domain *d, uint16_t domid);
 unsigned v4v__pool_ready(struct v4v_domain *d); /* for the tests */
 
 /* tx.c */
