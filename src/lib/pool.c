@@ -340,12 +340,15 @@ void v4v__pool_flush(struct v4v_domain *d)
 
 /* The partner domain of some of d's pooled rings died: no connection can
  * take them now (its id is not given again soon), so give them back at
- * once rather than at the next look; nothing is left to linger for. */
+ * once rather than at the next look; nothing is left to linger for.  Only
+ * if the pool is free: this runs from event handling, which the pool's
+ * own lingering reaches with pool_lock held (the next look finds them). */
 void v4v__pool_partner_gone(struct v4v_domain *d, uint16_t domid)
 {
 	struct pooled gone[POOL_MAX];
 	unsigned n = 0;
-	pthread_mutex_lock(&pool_lock);
+	if (pthread_mutex_trylock(&pool_lock) != 0)
+		return;
 	for (unsigned i = 0; i < npool;)
 		if (pool[i].d == d && pool[i].partner == domid)
 			gone[n++] = pool_take(i);
