@@ -16,11 +16,15 @@
 
 #include "../common/util.h"
 
-/* What epoll reports for b: EPOLLIN (kicks, blockers) unless a blocker is
- * kept, EPOLLOUT while a token is owed. */
+/*
+ * What epoll reports for b: EPOLLIN (kicks, blockers, notifies), EPOLLOUT
+ * while a token is owed.  While a blocker is kept (in false) we do not read,
+ * so EPOLLIN is edge-triggered: each new packet still reports once, and a
+ * notify from an owner whose own send waits is not lost (v4vd_bell_handle).
+ */
 static void bell_watch(struct v4vd *s, struct dbell *b, bool in, bool out)
 {
-	struct epoll_event ev = {.events = (in ? EPOLLIN : 0) | (out ? EPOLLOUT : 0),
+	struct epoll_event ev = {.events = EPOLLIN | (in ? 0 : EPOLLET) | (out ? EPOLLOUT : 0),
 				 .data.ptr = b};
 	if ((b->armed != in || b->out != out) &&
 	    epoll_ctl(s->epfd, EPOLL_CTL_MOD, b->e.fd, &ev) == 0) {
@@ -169,13 +173,19 @@ void v4vd_bell_handle(struct v4vd *s, struct dbell *b, uint32_t events)
 		if (!(events & EPOLLIN))
 			return;
 	}
-	/* Anything from the owner is a kick: move its send ring first, and
-	 * poll it for a while: the next message will likely come soon. */
+	/* Anything from the owner may be a notify (it consumed from its ring,
+	 * lib/bell.c:notify_if_needed): wake the senders that now fit. */
+	hv_ring_recheck(s->hv, b->ring);
+	/* Or a kick: move its send ring first, and poll it for a while: the
+	 * next message will likely come soon.  Nothing to move (a notify):
+	 * park it again rather than poll an idle ring. */
 	if (b->has_tx) {
-		v4vd_tx_pump(s, b); /* within its domain's budget (fair.c) */
-		v4vd_reap(s);	    /* what the pump's callbacks queued, before we decide */
-		v4vd_bell_hot(s, b);
-		s->last_move = v4vd_now_ns();
+		unsigned moved = v4vd_tx_pump(s, b); /* within its domain's budget (fair.c) */
+		v4vd_reap(s); /* what the pump's callbacks queued, before we decide */
+		if (moved || (!b->hot && !hv_tx_park(s->hv, b->ring))) {
+			v4vd_bell_hot(s, b);
+			s->last_move = v4vd_now_ns();
+		}
 	}
 	if (b->waiting || (b->has_tx && hv_tx_blocked(b->ring)))
 		bell_arm(s, b, false); /* keep the blocker until there is space */

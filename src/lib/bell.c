@@ -57,11 +57,21 @@ void v4v__bell_block(struct sock *s)
 	(void)send(s->fd, junk, s->blocker_len, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-/* Tell v4vd we consumed, if a sender waits on our ring.  If the call
- * fails, try again after the next read; a v4vd gone shows on the doorbell. */
+/*
+ * Tell v4vd we consumed, if a sender may wait on our ring: a byte on the
+ * doorbell (v4vd re-checks this ring's waiters when it reads it,
+ * daemon/bell.c:v4vd_bell_handle), so that we never wait for v4vd here.
+ * Our end is unwritable only while our own blocker or kicks are queued
+ * unread; then the synchronous notify.  If that fails, try again after
+ * the next read; a v4vd gone shows on the doorbell.
+ */
 static void notify_if_needed(struct sock *s)
 {
-	if (s->need_notify)
+	if (!s->need_notify)
+		return;
+	if (send(s->fd, "n", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
+		s->need_notify = false;
+	else
 		s->need_notify = v4v_notify(s->d, NULL, 0) < 0;
 }
 
