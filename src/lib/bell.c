@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "core/ring.h"
 #include "sock.h"
@@ -29,19 +30,33 @@
  */
 static int bell_drain(struct sock *s)
 {
-	uint8_t tok[64];
+	/* Tokens are one-byte packets: take up to BELL_BATCH in one call,
+	 * and a short batch means the queue was empty (no EAGAIN call). */
+	enum { BELL_BATCH = 32 };
+	uint8_t tok[BELL_BATCH];
+	struct iovec iov[BELL_BATCH];
+	struct mmsghdr mm[BELL_BATCH];
 	unsigned bits = 0;
-	for (;;) {
-		ssize_t n = recv(s->fd, tok, sizeof(tok), MSG_DONTWAIT);
-		if (n == 0 && s->rx) {
-			s->d->dead = true;
-			return -EPIPE; /* v4vd hung up: it is gone */
-		}
-		if (n <= 0)
-			break;
-		for (ssize_t i = 0; i < n; i++)
-			bits |= tok[i];
+	for (int i = 0; i < BELL_BATCH; i++) {
+		iov[i] = (struct iovec){&tok[i], 1};
+		mm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
 	}
+	int n;
+	do {
+		n = recvmmsg(s->fd, mm, BELL_BATCH, MSG_DONTWAIT, NULL);
+		for (int i = 0; i < n; i++) {
+			if (mm[i].msg_len == 0 && s->rx) {
+				s->d->dead = true;
+				return -EPIPE; /* v4vd hung up: it is gone */
+			}
+			if (mm[i].msg_len == 0) {
+				n = 0; /* end of file before the ring is up: stop */
+				break;
+			}
+			bits |= tok[i];
+		}
+	} while (n == BELL_BATCH);
+	s->bell_clean = true;
 	if (bits & HV_SIG_WAITER)
 		s->need_notify = true;
 	if (bits & HV_SIG_EVENT)
@@ -169,17 +184,23 @@ void v4v__handle_events(struct v4v_domain *d)
  */
 int v4v__wait_readable(struct sock *s, bool nonblock)
 {
-	int bits = bell_drain(s);
+	/* About to sleep with the doorbell drained by the read before (and no
+	 * poll since): skip the drain.  A token come since makes the poll
+	 * return at once, and the next pass drains it.  A non-blocking call
+	 * always drains: its caller's own poll would see the token again. */
+	bool drain = nonblock || !s->bell_clean;
+	int bits = drain ? bell_drain(s) : 0;
 	if (bits < 0)
 		return bits;
 	notify_if_needed(s);
 	if ((bits & HV_SIG_EVENT) || !v4v__rx_idle(s->rx)) {
-		s->raced = true;
+		s->raced = drain;
 		return 1;
 	}
 	s->raced = false;
 	if (nonblock)
 		return -EAGAIN;
+	s->bell_clean = false;
 	return v4v__wait_fd(s, POLLIN, -1);
 }
 

@@ -76,6 +76,7 @@ struct sock {
 	uint32_t msg_off;  /* stream: bytes already read of the head message */
 	bool peer_fin, fin_sent, shut_rd, peer_gone, need_notify;
 	bool raced;	   /* drained the doorbell, then found data: see read_done */
+	bool bell_clean;   /* drained empty, not polled since: see wait_readable */
 	uint32_t consumed; /* bytes consumed since the last notify */
 	int so_error;	   /* pending error (an errno), reported once */
 	size_t blocker_len;
