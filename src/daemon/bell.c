@@ -2,8 +2,9 @@
 /*
  * Doorbells: v4vd's end of a ring's notification socketpair.  A token of
  * HV_SIG_* bits goes out on it (loop.c flushes them); the owner's packets
- * on it are kicks (pump its send ring) or a blocker left unread while its
- * send waits for space; its hang-up drops the ring.
+ * on it are kicks (pump its send ring), notifies (it consumed: re-check
+ * the senders waiting on its ring) or a blocker left unread while its send
+ * waits for space; its hang-up drops the ring.
  */
 #define _GNU_SOURCE
 #include "v4vd.h"

@@ -9,7 +9,7 @@
  * those tokens, sleeping on the fd, applying events to the sockets they
  * name, and keeping POLLIN true exactly while a read would not block.
  * The reader notifies v4vd after consuming when it has heard (a WAITER
- * token) that someone waits.
+ * token) that someone waits: a byte on the doorbell, not a round trip.
  */
 #define _GNU_SOURCE
 #include <errno.h>
