@@ -155,6 +155,64 @@ static void dgram_mutual_full(void)
 	}
 }
 
+struct pp {
+	int fd;
+	struct v4v_addr to;
+	int rounds;
+	bool first; /* sends first */
+};
+
+/* Receive one datagram within 2 s (a lost wake-up fails, not hangs). */
+static void pp_recv(int fd, char *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = v4v_recvfrom(fd, buf, len, MSG_DONTWAIT, NULL);
+		if (n == (ssize_t)len)
+			return;
+		CHECK(n < 0 && errno == EAGAIN);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		CHECK(poll(&p, 1, 2000) == 1);
+	}
+}
+
+static void *pp_run(void *arg)
+{
+	struct pp *pp = arg;
+	char buf[1000] = {0};
+	for (int i = 0; i < pp->rounds; i++) {
+		if (!pp->first)
+			pp_recv(pp->fd, buf, sizeof(buf));
+		CHECK_EQ(v4v_sendto(pp->fd, buf, sizeof(buf), 0, &pp->to), (ssize_t)sizeof(buf));
+		if (pp->first)
+			pp_recv(pp->fd, buf, sizeof(buf));
+	}
+	return NULL;
+}
+
+/*
+ * Ping-pong on small rings, so that each reader notifies (a byte on its
+ * doorbell) and then at once sends, whose kick may find that byte still
+ * queued: v4vd must look at the send ring after reading the byte
+ * (daemon/bell.c bell_repark), or a message waits for ever.
+ */
+static void dgram_pingpong_notify(void)
+{
+	t_v4vd_start(NULL);
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
+	int s[2] = {v4v_socket(a, V4V_SOCK_DGRAM, 0), v4v_socket(b, V4V_SOCK_DGRAM, 0)};
+	struct v4v_addr any = {.aport = 8, .domain_id = V4V_DOMID_ANY};
+	for (int i = 0; i < 2; i++) {
+		CHECK(s[i] >= 0);
+		CHECK_EQ(v4v_sock_set_ring_len(s[i], 4096), 0);
+		CHECK_EQ(v4v_bind(s[i], &any), 0);
+	}
+	struct pp pp[2] = {{s[0], addr(b, 8), 10000, true}, {s[1], addr(a, 8), 10000, false}};
+	pthread_t th;
+	CHECK_EQ(pthread_create(&th, NULL, pp_run, &pp[1]), 0);
+	pp_run(&pp[0]);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+}
+
 static void dgram_partner_only(void)
 {
 	t_v4vd_start(NULL);
@@ -598,12 +656,19 @@ static void stream_eof_pollable(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(dgram_basic),	   T_CASE(dgram_poll_full),
-    T_CASE(dgram_partner_only),	   T_CASE(dgram_mutual_full),
-    T_CASE(stream_bulk),	   T_CASE(stream_refused),
-    T_CASE(stream_reset_on_death), T_CASE(stream_connect_loop),
-    T_CASE(names_and_modes),	   T_CASE(threads),
-    T_CASE(listen_backlog),	   T_CASE(accept_over_quota),
+    T_CASE(dgram_basic),
+    T_CASE(dgram_poll_full),
+    T_CASE(dgram_partner_only),
+    T_CASE(dgram_mutual_full),
+    T_CASE(dgram_pingpong_notify),
+    T_CASE(stream_bulk),
+    T_CASE(stream_refused),
+    T_CASE(stream_reset_on_death),
+    T_CASE(stream_connect_loop),
+    T_CASE(names_and_modes),
+    T_CASE(threads),
+    T_CASE(listen_backlog),
+    T_CASE(accept_over_quota),
     T_CASE(stream_eof_pollable),
 };
 

@@ -55,6 +55,20 @@ static void bell_drain(struct dbell *b)
 		;
 }
 
+/*
+ * After reading the owner's packets: a kick it could not send because its
+ * end was unwritable (our queue held its earlier packets) was for a
+ * message it published before we read them.  So look at the send ring
+ * now: park it (announce, re-check), or poll it if something waits.
+ */
+static void bell_repark(struct v4vd *s, struct dbell *b)
+{
+	if (b->has_tx && b->ring && !b->hot && !hv_tx_park(s->hv, b->ring)) {
+		v4vd_bell_hot(s, b);
+		s->last_move = v4vd_now_ns();
+	}
+}
+
 /* Core callbacks only queue: v4vd_bell_reap() does the work after the
  * core call returns. */
 static void bell_queue(struct v4vd *s, struct dbell *b, unsigned what)
@@ -108,8 +122,10 @@ void v4vd_bell_reap(struct v4vd *s)
 			v4vd_bell_free(s, b); /* its one teardown: gives its fd back */
 			continue;
 		}
-		if (what & BELL_DRAIN)
+		if (what & BELL_DRAIN) {
 			bell_drain(b);
+			bell_repark(s, b);
+		}
 		if (what & BELL_ARM)
 			bell_arm(s, b, true);
 	}
@@ -178,18 +194,21 @@ void v4vd_bell_handle(struct v4vd *s, struct dbell *b, uint32_t events)
 	 * lib/bell.c:notify_if_needed): wake the senders that now fit. */
 	hv_ring_recheck(s->hv, b->ring);
 	/* Or a kick: move its send ring first, and poll it for a while: the
-	 * next message will likely come soon.  Nothing to move (a notify):
-	 * park it again rather than poll an idle ring. */
+	 * next message will likely come soon. */
 	if (b->has_tx) {
 		unsigned moved = v4vd_tx_pump(s, b); /* within its domain's budget (fair.c) */
 		v4vd_reap(s); /* what the pump's callbacks queued, before we decide */
-		if (moved || (!b->hot && !hv_tx_park(s->hv, b->ring))) {
+		if (moved) {
 			v4vd_bell_hot(s, b);
 			s->last_move = v4vd_now_ns();
 		}
 	}
-	if (b->waiting || (b->has_tx && hv_tx_blocked(b->ring)))
+	if (b->waiting || (b->has_tx && hv_tx_blocked(b->ring))) {
 		bell_arm(s, b, false); /* keep the blocker until there is space */
-	else
+	} else {
 		bell_drain(b);
+		/* Nothing moved (a notify): park it rather than poll an idle
+		 * ring, but only now that its packets are read. */
+		bell_repark(s, b);
+	}
 }
