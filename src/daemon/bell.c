@@ -207,6 +207,7 @@ void v4vd_bell_handle(struct v4vd *s, struct dbell *b, uint32_t events)
 		bell_arm(s, b, false); /* keep the blocker until there is space */
 	} else {
 		bell_drain(b);
+		bell_arm(s, b, true); /* level-triggered again, if it was kept */
 		/* Nothing moved (a notify): park it rather than poll an idle
 		 * ring, but only now that its packets are read. */
 		bell_repark(s, b);
