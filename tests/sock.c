@@ -105,6 +105,114 @@ static void dgram_poll_full(void)
 	CHECK_EQ(errno, EAGAIN);
 }
 
+/*
+ * Both rings full, each send ring blocked on the other's ring, v4vd idle
+ * (parked): each reader's "I consumed" must reach v4vd although its own
+ * send waits, whether it goes as a byte on the doorbell or as the
+ * synchronous notify (lib/bell.c notify_if_needed).  Every message
+ * arrives, in order, within a bounded time.
+ */
+static void dgram_mutual_full(void)
+{
+	enum { N = 20, LEN = 1000 };
+	t_v4vd_start(NULL);
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
+	int s[2] = {v4v_socket(a, V4V_SOCK_DGRAM, V4V_SOCK_NONBLOCK),
+		    v4v_socket(b, V4V_SOCK_DGRAM, V4V_SOCK_NONBLOCK)};
+	struct v4v_addr any = {.aport = 7, .domain_id = V4V_DOMID_ANY};
+	struct v4v_addr to[2] = {addr(b, 7), addr(a, 7)};
+	for (int i = 0; i < 2; i++) {
+		CHECK(s[i] >= 0);
+		CHECK_EQ(v4v_sock_set_ring_len(s[i], 4096), 0); /* 3 messages */
+		CHECK_EQ(v4v_bind(s[i], &any), 0);
+	}
+	char msg[LEN];
+	/* Queued on the send rings (room for all): each blocks on the other. */
+	for (int k = 0; k < N; k++)
+		for (int i = 0; i < 2; i++) {
+			memset(msg, 'a' + k, sizeof(msg));
+			CHECK_EQ(v4v_sendto(s[i], msg, sizeof(msg), 0, &to[i]), LEN);
+		}
+	poll(NULL, 0, 20); /* let v4vd park its polling (SPIN_NS) */
+	int got[2] = {0, 0};
+	double deadline = now_ms() + 5000;
+	while (got[0] < N || got[1] < N) {
+		struct pollfd p[2] = {{.fd = s[0], .events = POLLIN},
+				      {.fd = s[1], .events = POLLIN}};
+		CHECK(now_ms() < deadline);
+		CHECK(poll(p, 2, 1000) > 0);
+		for (int i = 0; i < 2; i++) {
+			char buf[LEN];
+			ssize_t n;
+			while ((n = v4v_recvfrom(s[i], buf, sizeof(buf), 0, NULL)) == LEN) {
+				CHECK(got[i] < N);
+				CHECK_EQ(buf[0], 'a' + got[i]);
+				got[i]++;
+			}
+			CHECK_EQ(n, -1);
+			CHECK_EQ(errno, EAGAIN);
+		}
+	}
+}
+
+struct pp {
+	int fd;
+	struct v4v_addr to;
+	int rounds;
+	bool first; /* sends first */
+};
+
+/* Receive one datagram within 2 s (a lost wake-up fails, not hangs). */
+static void pp_recv(int fd, char *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = v4v_recvfrom(fd, buf, len, MSG_DONTWAIT, NULL);
+		if (n == (ssize_t)len)
+			return;
+		CHECK(n < 0 && errno == EAGAIN);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		CHECK(poll(&p, 1, 2000) == 1);
+	}
+}
+
+static void *pp_run(void *arg)
+{
+	struct pp *pp = arg;
+	char buf[1000] = {0};
+	for (int i = 0; i < pp->rounds; i++) {
+		if (!pp->first)
+			pp_recv(pp->fd, buf, sizeof(buf));
+		CHECK_EQ(v4v_sendto(pp->fd, buf, sizeof(buf), 0, &pp->to), (ssize_t)sizeof(buf));
+		if (pp->first)
+			pp_recv(pp->fd, buf, sizeof(buf));
+	}
+	return NULL;
+}
+
+/*
+ * Ping-pong on small rings, so that each reader notifies (a byte on its
+ * doorbell) and then at once sends, whose kick may find that byte still
+ * queued: v4vd must look at the send ring after reading the byte
+ * (daemon/bell.c bell_repark), or a message waits for ever.
+ */
+static void dgram_pingpong_notify(void)
+{
+	t_v4vd_start(NULL);
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b");
+	int s[2] = {v4v_socket(a, V4V_SOCK_DGRAM, 0), v4v_socket(b, V4V_SOCK_DGRAM, 0)};
+	struct v4v_addr any = {.aport = 8, .domain_id = V4V_DOMID_ANY};
+	for (int i = 0; i < 2; i++) {
+		CHECK(s[i] >= 0);
+		CHECK_EQ(v4v_sock_set_ring_len(s[i], 4096), 0);
+		CHECK_EQ(v4v_bind(s[i], &any), 0);
+	}
+	struct pp pp[2] = {{s[0], addr(b, 8), 10000, true}, {s[1], addr(a, 8), 10000, false}};
+	pthread_t th;
+	CHECK_EQ(pthread_create(&th, NULL, pp_run, &pp[1]), 0);
+	pp_run(&pp[0]);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+}
+
 static void dgram_partner_only(void)
 {
 	t_v4vd_start(NULL);
@@ -548,10 +656,20 @@ static void stream_eof_pollable(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(dgram_basic),	 T_CASE(dgram_poll_full),   T_CASE(dgram_partner_only),
-    T_CASE(stream_bulk),	 T_CASE(stream_refused),    T_CASE(stream_reset_on_death),
-    T_CASE(stream_connect_loop), T_CASE(names_and_modes),   T_CASE(threads),
-    T_CASE(listen_backlog),	 T_CASE(accept_over_quota), T_CASE(stream_eof_pollable),
+    T_CASE(dgram_basic),
+    T_CASE(dgram_poll_full),
+    T_CASE(dgram_partner_only),
+    T_CASE(dgram_mutual_full),
+    T_CASE(dgram_pingpong_notify),
+    T_CASE(stream_bulk),
+    T_CASE(stream_refused),
+    T_CASE(stream_reset_on_death),
+    T_CASE(stream_connect_loop),
+    T_CASE(names_and_modes),
+    T_CASE(threads),
+    T_CASE(listen_backlog),
+    T_CASE(accept_over_quota),
+    T_CASE(stream_eof_pollable),
 };
 
 int main(int argc, char **argv)

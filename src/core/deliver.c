@@ -239,6 +239,12 @@ static void wait_recheck(struct hv *hv, struct hv_ring *r)
 		hv->ops.ring_signal(hv->ctx, r->cookie, HV_SIG_WAITER);
 }
 
+void hv_ring_recheck(struct hv *hv, struct hv_ring *r)
+{
+	if (r->nwait || r->blockers)
+		wait_recheck(hv, r);
+}
+
 /*
  * Deliver one message of n payload bytes from (c's domain, src_port) to
  * dst: the hypervisor's copy.  Returns n or -errno; -EAGAIN with *full set

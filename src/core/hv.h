@@ -144,6 +144,9 @@ bool hv_tx_park(struct hv *hv, struct hv_ring *r);
 bool hv_tx_blocked(const struct hv_ring *r);
 /* Re-check space for every sender waiting on any ring (cheap when none). */
 void hv_poll_waiters(struct hv *hv);
+/* The owner of r says (on its doorbell) that it consumed: wake the senders
+ * waiting on r that now fit, as a notify would (cheap when none wait). */
+void hv_ring_recheck(struct hv *hv, struct hv_ring *r);
 /* Remove a ring the shell holds (its doorbell hung up): as unregister. */
 void hv_ring_drop(struct hv *hv, struct hv_ring *r);
 int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t partner);

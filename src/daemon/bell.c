@@ -2,8 +2,9 @@
 /*
  * Doorbells: v4vd's end of a ring's notification socketpair.  A token of
  * HV_SIG_* bits goes out on it (loop.c flushes them); the owner's packets
- * on it are kicks (pump its send ring) or a blocker left unread while its
- * send waits for space; its hang-up drops the ring.
+ * on it are kicks (pump its send ring), notifies (it consumed: re-check
+ * the senders waiting on its ring) or a blocker left unread while its send
+ * waits for space; its hang-up drops the ring.
  */
 #define _GNU_SOURCE
 #include "v4vd.h"
@@ -16,11 +17,15 @@
 
 #include "../common/util.h"
 
-/* What epoll reports for b: EPOLLIN (kicks, blockers) unless a blocker is
- * kept, EPOLLOUT while a token is owed. */
+/*
+ * What epoll reports for b: EPOLLIN (kicks, blockers, notifies), EPOLLOUT
+ * while a token is owed.  While a blocker is kept (in false) we do not read,
+ * so EPOLLIN is edge-triggered: each new packet still reports once, and a
+ * notify from an owner whose own send waits is not lost (v4vd_bell_handle).
+ */
 static void bell_watch(struct v4vd *s, struct dbell *b, bool in, bool out)
 {
-	struct epoll_event ev = {.events = (in ? EPOLLIN : 0) | (out ? EPOLLOUT : 0),
+	struct epoll_event ev = {.events = EPOLLIN | (in ? 0 : EPOLLET) | (out ? EPOLLOUT : 0),
 				 .data.ptr = b};
 	if ((b->armed != in || b->out != out) &&
 	    epoll_ctl(s->epfd, EPOLL_CTL_MOD, b->e.fd, &ev) == 0) {
@@ -48,6 +53,20 @@ static void bell_drain(struct dbell *b)
 	 * like a channel (level-triggered epoll brings us back for the rest). */
 	for (int i = 0; i < BATCH && recv(b->e.fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
 		;
+}
+
+/*
+ * After reading the owner's packets: a kick it could not send because its
+ * end was unwritable (our queue held its earlier packets) was for a
+ * message it published before we read them.  So look at the send ring
+ * now: park it (announce, re-check), or poll it if something waits.
+ */
+static void bell_repark(struct v4vd *s, struct dbell *b)
+{
+	if (b->has_tx && b->ring && !b->hot && !hv_tx_park(s->hv, b->ring)) {
+		v4vd_bell_hot(s, b);
+		s->last_move = v4vd_now_ns();
+	}
 }
 
 /* Core callbacks only queue: v4vd_bell_reap() does the work after the
@@ -103,8 +122,10 @@ void v4vd_bell_reap(struct v4vd *s)
 			v4vd_bell_free(s, b); /* its one teardown: gives its fd back */
 			continue;
 		}
-		if (what & BELL_DRAIN)
+		if (what & BELL_DRAIN) {
 			bell_drain(b);
+			bell_repark(s, b);
+		}
 		if (what & BELL_ARM)
 			bell_arm(s, b, true);
 	}
@@ -169,16 +190,26 @@ void v4vd_bell_handle(struct v4vd *s, struct dbell *b, uint32_t events)
 		if (!(events & EPOLLIN))
 			return;
 	}
-	/* Anything from the owner is a kick: move its send ring first, and
-	 * poll it for a while: the next message will likely come soon. */
+	/* Anything from the owner may be a notify (it consumed from its ring,
+	 * lib/bell.c:notify_if_needed): wake the senders that now fit. */
+	hv_ring_recheck(s->hv, b->ring);
+	/* Or a kick: move its send ring first, and poll it for a while: the
+	 * next message will likely come soon. */
 	if (b->has_tx) {
-		v4vd_tx_pump(s, b); /* within its domain's budget (fair.c) */
-		v4vd_reap(s);	    /* what the pump's callbacks queued, before we decide */
-		v4vd_bell_hot(s, b);
-		s->last_move = v4vd_now_ns();
+		unsigned moved = v4vd_tx_pump(s, b); /* within its domain's budget (fair.c) */
+		v4vd_reap(s); /* what the pump's callbacks queued, before we decide */
+		if (moved) {
+			v4vd_bell_hot(s, b);
+			s->last_move = v4vd_now_ns();
+		}
 	}
-	if (b->waiting || (b->has_tx && hv_tx_blocked(b->ring)))
+	if (b->waiting || (b->has_tx && hv_tx_blocked(b->ring))) {
 		bell_arm(s, b, false); /* keep the blocker until there is space */
-	else
+	} else {
 		bell_drain(b);
+		bell_arm(s, b, true); /* level-triggered again, if it was kept */
+		/* Nothing moved (a notify): park it rather than poll an idle
+		 * ring, but only now that its packets are read. */
+		bell_repark(s, b);
+	}
 }

@@ -9,12 +9,13 @@
  * those tokens, sleeping on the fd, applying events to the sockets they
  * name, and keeping POLLIN true exactly while a read would not block.
  * The reader notifies v4vd after consuming when it has heard (a WAITER
- * token) that someone waits.
+ * token) that someone waits: a byte on the doorbell, not a round trip.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "core/ring.h"
 #include "sock.h"
@@ -29,19 +30,33 @@
  */
 static int bell_drain(struct sock *s)
 {
-	uint8_t tok[64];
+	/* Tokens are one-byte packets: take up to BELL_BATCH in one call,
+	 * and a short batch means the queue was empty (no EAGAIN call). */
+	enum { BELL_BATCH = 32 };
+	uint8_t tok[BELL_BATCH];
+	struct iovec iov[BELL_BATCH];
+	struct mmsghdr mm[BELL_BATCH];
 	unsigned bits = 0;
-	for (;;) {
-		ssize_t n = recv(s->fd, tok, sizeof(tok), MSG_DONTWAIT);
-		if (n == 0 && s->rx) {
-			s->d->dead = true;
-			return -EPIPE; /* v4vd hung up: it is gone */
-		}
-		if (n <= 0)
-			break;
-		for (ssize_t i = 0; i < n; i++)
-			bits |= tok[i];
+	for (int i = 0; i < BELL_BATCH; i++) {
+		iov[i] = (struct iovec){&tok[i], 1};
+		mm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
 	}
+	int n;
+	do {
+		n = recvmmsg(s->fd, mm, BELL_BATCH, MSG_DONTWAIT, NULL);
+		for (int i = 0; i < n; i++) {
+			if (mm[i].msg_len == 0 && s->rx) {
+				s->d->dead = true;
+				return -EPIPE; /* v4vd hung up: it is gone */
+			}
+			if (mm[i].msg_len == 0) {
+				n = 0; /* end of file before the ring is up: stop */
+				break;
+			}
+			bits |= tok[i];
+		}
+	} while (n == BELL_BATCH);
+	s->bell_clean = true;
 	if (bits & HV_SIG_WAITER)
 		s->need_notify = true;
 	if (bits & HV_SIG_EVENT)
@@ -57,11 +72,21 @@ void v4v__bell_block(struct sock *s)
 	(void)send(s->fd, junk, s->blocker_len, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-/* Tell v4vd we consumed, if a sender waits on our ring.  If the call
- * fails, try again after the next read; a v4vd gone shows on the doorbell. */
+/*
+ * Tell v4vd we consumed, if a sender may wait on our ring: a byte on the
+ * doorbell (v4vd re-checks this ring's waiters when it reads it,
+ * daemon/bell.c:v4vd_bell_handle), so that we never wait for v4vd here.
+ * Our end is unwritable only while our own blocker or kicks are queued
+ * unread; then the synchronous notify.  If that fails, try again after
+ * the next read; a v4vd gone shows on the doorbell.
+ */
 static void notify_if_needed(struct sock *s)
 {
-	if (s->need_notify)
+	if (!s->need_notify)
+		return;
+	if (send(s->fd, "n", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
+		s->need_notify = false;
+	else
 		s->need_notify = v4v_notify(s->d, NULL, 0) < 0;
 }
 
@@ -162,17 +187,23 @@ void v4v__handle_events(struct v4v_domain *d)
  */
 int v4v__wait_readable(struct sock *s, bool nonblock)
 {
-	int bits = bell_drain(s);
+	/* About to sleep with the doorbell drained by the read before (and no
+	 * poll since): skip the drain.  A token come since makes the poll
+	 * return at once, and the next pass drains it.  A non-blocking call
+	 * always drains: its caller's own poll would see the token again. */
+	bool drain = nonblock || !s->bell_clean;
+	int bits = drain ? bell_drain(s) : 0;
 	if (bits < 0)
 		return bits;
 	notify_if_needed(s);
 	if ((bits & HV_SIG_EVENT) || !v4v__rx_idle(s->rx)) {
-		s->raced = true;
+		s->raced = drain;
 		return 1;
 	}
 	s->raced = false;
 	if (nonblock)
 		return -EAGAIN;
+	s->bell_clean = false;
 	return v4v__wait_fd(s, POLLIN, -1);
 }
 

@@ -80,6 +80,7 @@ struct sock {
 	bool raced;	   /* drained the doorbell, then found data: see read_done */
 	bool ephemeral;	   /* the ring's port was picked for it (pool.c may keep it) */
 	bool pooled;	   /* the ring came from pool.c: its send ring is empty */
+	bool bell_clean;   /* drained empty, not polled since: see wait_readable */
 	uint32_t consumed; /* bytes consumed since the last notify */
 	int so_error;	   /* pending error (an errno), reported once */
 	size_t blocker_len;
