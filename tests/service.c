@@ -316,7 +316,9 @@ static void reload_bad(void)
 	}
 	free(line);
 	CHECK_EQ(t_ctl_rows("fw list"), 2);
-	CHECK(strstr(t_ctl("stats"), "\taccept\t")); /* policy unchanged */
+	char *stats = t_ctl("stats");
+	CHECK(strstr(stats, "\taccept\t")); /* policy unchanged */
+	free(stats);
 	sa = fresh(sa);
 	CHECK_EQ(v4v_sendto(sa, "x", 1, 0, &to), -1);
 	CHECK_EQ(errno, EACCES);

@@ -110,6 +110,7 @@ int v4v_rule_parse(int argc, char *const argv[], struct hv_fw_rule *out, char *e
 				   .dst_dom = V4V_DOMID_ANY,
 				   .src_port = V4V_PORT_ANY,
 				   .dst_port = V4V_PORT_ANY};
+	bool seen_src = false, seen_dst = false;
 	for (int i = 0; i < argc; i++) {
 		bool src = strcmp(argv[i], "--src") == 0;
 		if (src || strcmp(argv[i], "--dst") == 0) {
@@ -117,6 +118,12 @@ int v4v_rule_parse(int argc, char *const argv[], struct hv_fw_rule *out, char *e
 				snprintf(err, errlen, "%s needs DOM[:PORT]", argv[i]);
 				return -EINVAL;
 			}
+			bool *seen = src ? &seen_src : &seen_dst;
+			if (*seen) { /* a second one would mix with the first */
+				snprintf(err, errlen, "%s given twice", argv[i]);
+				return -EINVAL;
+			}
+			*seen = true;
 			int e = src ? endpoint_parse(argv[++i], &out->src_dom, out->src_name,
 						     &out->src_port, err, errlen)
 				    : endpoint_parse(argv[++i], &out->dst_dom, out->dst_name,

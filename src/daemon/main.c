@@ -89,12 +89,23 @@ static int open_control(struct v4vd *s)
 	mode_t old = umask(0077); /* the control socket is the admin's: 0600 */
 	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (r < 0 || listen(fd, 64) < 0) {
-		logmsg(LOG_ERR, "cannot listen on %s: %s", s->ctl_path, strerror(errno));
+	if (r < 0) {
+		logmsg(LOG_ERR, "cannot bind %s: %s", s->ctl_path, strerror(errno));
 		return -1;
 	}
 	s->ctl_listen = (struct fdent){.kind = FD_CONTROL_LISTEN, .fd = fd};
 	return v4vd_ep_add(s, &s->ctl_listen);
+}
+
+/* Last of the set-up: only now can a client connect (until then it is
+ * refused, as if v4vd were not running), so nobody sees the runtime
+ * directory before open_query() has given it its final mode. */
+static int control_listen(struct v4vd *s)
+{
+	if (listen(s->ctl_listen.fd, 64) == 0)
+		return 0;
+	logmsg(LOG_ERR, "cannot listen on %s: %s", s->ctl_path, strerror(errno));
+	return -1;
 }
 
 /* query_group: a name or a gid; "" is the default, v4v if that group
@@ -340,7 +351,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP); /* reload v4vd.conf (service.c) */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	if (open_control(&s) < 0 || open_query(&s, cfg.query_group) < 0)
+	if (open_control(&s) < 0 || open_query(&s, cfg.query_group) < 0 || control_listen(&s) < 0)
 		return 1;
 	int ready = -1;
 	if (!s.foreground && !v4vd_under_systemd()) { /* systemd: it tracks us as we are */
