@@ -21,6 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/cli.h"
 #include "common/util.h"
 #include "tool.h"
 #include "v4v/v4v.h"
@@ -280,47 +281,48 @@ static void dispatch(struct vm *vm, int lfd, struct epoll_event *ev)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"socket", required_argument, NULL, 's'},
-	    {"name", required_argument, NULL, 'n'},
-	    {"domid", required_argument, NULL, 'd'},
-	    {"listen", required_argument, NULL, 'l'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
+	    {"socket", required_argument, NULL, 's'}, {"name", required_argument, NULL, 'n'},
+	    {"domid", required_argument, NULL, 'd'},  {"listen", required_argument, NULL, 'l'},
+	    {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {0},
 	};
 	const char *path = NULL, *domid = "auto", *name = "-";
+	char bad[64];
+	uint16_t id;
 	char *listen_spec = NULL;
 	struct vm *vm = &the_vm;
-	uint64_t v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:n:d:l:vh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":s:n:d:l:vhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': path = optarg; break;
 		case 'n':
 			if (!v4v_name_valid(optarg))
-				die("bad --name '%s' (1-31 of A-Za-z0-9._-, not starting with a "
-				    "digit or -)",
+				v4v_usage_error(
+				    "v4v-vm",
+				    "bad --name '%s' (1-31 of A-Za-z0-9._-, not starting "
+				    "with a digit or -)",
 				    optarg);
 			name = optarg;
 			break;
 		case 'd':
-			if (!v4v_parse_u64(optarg, 0, V4V_DOMID_MAX, &v))
-				die("bad --domid '%s' (0..%u)", optarg, V4V_DOMID_MAX);
+			if (!v4v_domid_parse(optarg, &id))
+				v4v_usage_error("v4v-vm", "%s",
+						v4v_domid_bad(bad, sizeof(bad), optarg));
 			domid = optarg;
 			break;
 		case 'l': listen_spec = optarg; break;
 		case 'v': vm->verbose = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case 'V': v4v_print_version("v4v-vm"); return 0;
+		default: v4v_option_error("v4v-vm", c, argv);
 		}
 	}
-	if (!path || optind != argc) {
-		fprintf(stderr, "v4v-vm: %s\n",
-			path ? "unexpected argument" : "--socket is required");
-		usage(stderr);
-		return 1;
-	}
+	if (!path)
+		v4v_usage_error("v4v-vm", "--socket is required");
+	if (optind != argc)
+		v4v_usage_error("v4v-vm", "unexpected argument '%s'", argv[optind]);
 	if (listen_spec)
 		parse_listen(vm, listen_spec);
 	signal(SIGPIPE, SIG_IGN);
