@@ -9,6 +9,8 @@ BUILD ?= build
 DEBS = meson ninja-build gcc g++ pkg-config libxen-dev libsystemd-dev python3 socat ncat groff-base man-db
 FUZZ_DEBS = clang libclang-rt-14-dev
 BENCH_DEBS = gnuplot-nox
+# The VM tests' QEMU and guest userland (tests/vm; they skip without them).
+VM_DEBS = qemu-system-x86 busybox-static
 
 .PHONY: all deps check check-plain check-asan demo install fuzz bench clean
 
@@ -22,6 +24,7 @@ $(BUILD)/build.ninja:
 	meson setup $(BUILD) --prefix=$(abspath $(PREFIX))
 
 check: deps
+	@scripts/need-debs $(VM_DEBS) || echo "make check: without $(VM_DEBS) the VM tests skip" >&2
 	@scripts/check
 
 check-plain: all
