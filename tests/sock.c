@@ -655,12 +655,58 @@ static void stream_eof_pollable(void)
 	CHECK_EQ(poll(&p, 1, 0), 1);
 }
 
+/*
+ * A non-blocking send gets EAGAIN (a wait is queued, the socket's doorbell
+ * keeps a blocker), then the receiver consumes without a notify and the
+ * retry gets through: the wait ends with that send, and the socket must not
+ * stay blocked.  Before the fix its send ring was never pumped again once
+ * v4vd had parked it: later datagrams stayed queued for ever.
+ */
+static void dgram_retry_after_eagain(void)
+{
+	t_v4vd_start(NULL);
+	struct v4v_domain *a = t_domain("a"), *b = t_domain("b"), *c = t_domain("c");
+	struct v4v_rx *rx;
+	struct v4v_msg m;
+	CHECK_EQ(v4v_ring_register(b, 100, V4V_DOMID_ANY, 256, 0, &rx), 0);
+	struct v4v_addr to = {.aport = 100, .domain_id = v4v_domid(b)};
+	char fill[32] = "x";
+	struct iovec iov = {fill, sizeof(fill)};
+	while (v4v_sendv(c, 7, &to, &iov, 1, 0) > 0) /* b's ring full */
+		;
+	int s = v4v_socket(a, V4V_SOCK_DGRAM, V4V_SOCK_NONBLOCK);
+	CHECK(s >= 0);
+	CHECK_EQ(v4v_sendto(s, "m1", 2, 0, &to), -1);
+	CHECK_EQ(errno, EAGAIN);
+	while (v4v_rx_peek(rx, &m) == 1) /* no notify: nobody is woken */
+		v4v_rx_consume(rx, &m);
+	CHECK_EQ(v4v_sendto(s, "m2", 2, 0, &to), 2);
+	for (int k = 0; k < 4; k++) {
+		poll(NULL, 0, 50); /* long enough for v4vd to park the send ring */
+		CHECK_EQ(v4v_sendto(s, "mm", 2, 0, &to), 2);
+		bool seen = false;
+		for (int i = 0; i < 2000 && !seen; i++) { /* a 2 s guard: hung, not slow */
+			if (v4v_rx_peek(rx, &m) == 1) {
+				seen = true;
+				v4v_rx_consume(rx, &m);
+			} else {
+				poll(NULL, 0, 1);
+			}
+		}
+		CHECK(seen);
+	}
+	CHECK_EQ(v4v_sock_close(s), 0);
+	CHECK_EQ(v4v_ring_unregister(rx), 0);
+	t_domains_close();
+}
+
 static const struct t_case cases[] = {
     T_CASE(dgram_basic),
     T_CASE(dgram_poll_full),
     T_CASE(dgram_partner_only),
     T_CASE(dgram_mutual_full),
     T_CASE(dgram_pingpong_notify),
+    T_CASE(dgram_retry_after_eagain),
     T_CASE(stream_bulk),
     T_CASE(stream_refused),
     T_CASE(stream_reset_on_death),

@@ -113,12 +113,22 @@ void hv__wake(struct hv *hv, const struct waiter *w)
 }
 
 /* A send from (c, src_port) got through: its wait is done, unless other
- * senders of the domain share it. */
-static void wait_cancel(struct hv_ring *r, const struct hv_client *c, v4v_port_t src_port)
+ * senders of the domain share it.  It ends with this send, not with a
+ * wake, so the sender's doorbell is told as a wake would tell it: else it
+ * keeps the blocker it was given with the EAGAIN unread, its socket never
+ * polls writable again and its send ring is never pumped from a kick. */
+static void wait_cancel(struct hv *hv, struct hv_ring *r, struct hv_client *c, v4v_port_t src_port)
 {
 	struct waiter *w = wait_of(r, c->d);
-	if (w && !w->many && w->c == c && w->src_port == src_port)
-		wait_free(r, w);
+	if (!w || w->many || w->c != c || w->src_port != src_port)
+		return;
+	wait_free(r, w);
+	struct hv_ring *own =
+	    src_port == V4V_PORT_ANY ? NULL : hv__ring_at(hv, c->d->domid, src_port);
+	if (own && own->space_wait && own->cookie && own->owner == c) {
+		own->space_wait = false;
+		hv->ops.ring_space(hv->ctx, own->cookie);
+	}
 }
 
 /* Forget every wait of c (it is going away): a shared one passes to
@@ -304,7 +314,7 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	if (message_type == V4V_MT_SYN)
 		hv__syn_note(r, sd->domid);
 	if (r->nwait)
-		wait_cancel(r, c, src_port);
+		wait_cancel(hv, r, c, src_port);
 	sd->stats.tx_msgs++;
 	sd->stats.tx_bytes += n;
 	dd->stats.rx_msgs++;
@@ -447,10 +457,10 @@ static void notify_one(struct hv *hv, struct hv_client *c, struct v4v_ring_data_
 	e->max_message_size = v4v_ring_max_payload(r->len);
 	if (need > e->max_message_size) {
 		e->flags |= V4V_RING_EMSGSIZE;
-		wait_cancel(r, c, V4V_PORT_ANY);
+		wait_cancel(hv, r, c, V4V_PORT_ANY);
 	} else if (v4v_msg_footprint(need) <= v4v_ring_space(r->len, rx, r->tx)) {
 		e->flags |= V4V_RING_SUFFICIENT;
-		wait_cancel(r, c, V4V_PORT_ANY);
+		wait_cancel(hv, r, c, V4V_PORT_ANY);
 	} else if (wait_add(hv, r, c, need, V4V_PORT_ANY) != 0) {
 		e->flags |= V4V_RING_EBUSY;
 	}

@@ -311,7 +311,10 @@ int main(int argc, char **argv)
 		s.rundir = dir;
 	}
 	s.config_path = config ? config : V4VD_CONFIG_DEFAULT;
-	s.config_required = config != NULL;
+	/* The default file is optional; but one that was there at start must
+	 * be there at a reload: a file gone (a package upgrade, an edit that
+	 * renames) must not reload the defaults and so flush the firewall. */
+	s.config_required = config != NULL || access(s.config_path, F_OK) == 0;
 	char err[512];
 	if (v4vd_config_read(s.config_path, s.config_required, &cfg, err, sizeof(err)) < 0) {
 		logmsg(LOG_ERR, "%s", err);
