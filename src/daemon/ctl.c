@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -450,10 +451,13 @@ static void run_command(struct v4vd *s, bool query, char *line, struct out *o, i
 }
 
 /*
- * A control connection is read without blocking the loop: what has arrived
+ * A control connection never blocks the loop, either way: what has arrived
  * of its frame (a 32-bit length, then the command) is kept until the rest
- * comes, so a client that stalls mid-command holds up nobody else.  One
- * command per connection per round.
+ * comes, and what its reader has not taken of a reply is kept until it
+ * does (EPOLLOUT), its next command not read meanwhile.  So a client that
+ * stalls mid-command or reads its replies a trickle at a time (a query
+ * client is not the admin) holds up nobody else.  One command per
+ * connection per round.
  */
 struct ctlconn {
 	struct fdent e;
@@ -461,6 +465,8 @@ struct ctlconn {
 	uint32_t len; /* the frame's length word, once got >= 4 */
 	size_t got;   /* bytes of the frame received so far */
 	char *buf;    /* the command, len + 1 bytes */
+	char *out;    /* the rest of a reply its reader has not taken */
+	size_t out_len, out_off;
 };
 
 struct fdent *v4vd_ctl_conn(int fd, bool query)
@@ -478,7 +484,8 @@ static void ctl_close(struct v4vd *s, struct ctlconn *c)
 	if (c->query)
 		s->nquery--;
 	free(c->buf);
-	c->buf = NULL;
+	free(c->out);
+	c->buf = c->out = NULL;
 	v4vd_bury(s, &c->e);
 }
 
@@ -508,12 +515,69 @@ static bool ctl_read(struct v4vd *s, struct ctlconn *c)
 	}
 }
 
+static void ctl_watch(struct v4vd *s, struct ctlconn *c, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = &c->e};
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->e.fd, &ev) < 0)
+		ctl_close(s, c);
+}
+
+/* Send what is left of the reply without blocking; false when the
+ * connection is gone (closed here). */
+static bool ctl_flush(struct v4vd *s, struct ctlconn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t r = send(c->e.fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN) {
+			ctl_watch(s, c, EPOLLOUT); /* the rest when it reads */
+			return true;
+		}
+		if (r <= 0) {
+			ctl_close(s, c);
+			return false;
+		}
+		c->out_off += (size_t)r;
+	}
+	bool was_waiting = c->out != NULL;
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = 0;
+	if (was_waiting)
+		ctl_watch(s, c, EPOLLIN); /* taken: the next command */
+	return true;
+}
+
+/* Queue a reply frame: its length word (with the fd, if any), then body. */
+static void ctl_reply(struct v4vd *s, struct ctlconn *c, char *body, size_t n, int fd)
+{
+	uint32_t len = (uint32_t)n;
+	/* The length word goes at once: the reader took the last reply whole,
+	 * so there is room for it; not taking even that is a hang-up. */
+	if (v4v_send_fds(c->e.fd, &len, sizeof(len), &fd, fd >= 0 ? 1 : 0, MSG_DONTWAIT) !=
+	    sizeof(len)) {
+		free(body);
+		ctl_close(s, c);
+		return;
+	}
+	c->out = body;
+	c->out_len = n;
+	c->out_off = 0;
+	ctl_flush(s, c);
+}
+
 void ctl_handle(struct v4vd *s, struct fdent *e)
 {
 	struct ctlconn *c = (struct ctlconn *)e;
 	int fd = -1;
 	struct out o = {0};
 
+	if (c->out) { /* writable: more of the reply it is reading */
+		ctl_flush(s, c);
+		return;
+	}
 	if (!ctl_read(s, c))
 		return;
 	char *req = c->buf;
@@ -528,9 +592,10 @@ void ctl_handle(struct v4vd *s, struct fdent *e)
 	free(req);
 	if (o.oom)
 		fail(&o, "out of memory");
-	if (!o.buf || v4v_frame_send(e->fd, o.buf, (uint32_t)o.len, fd) < 0)
+	if (!o.buf)
 		ctl_close(s, c);
+	else
+		ctl_reply(s, c, o.buf, o.len, fd); /* takes o.buf */
 	if (fd >= 0)
 		close(fd); /* the client has its copy now, or never will */
-	free(o.buf);
 }
