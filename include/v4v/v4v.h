@@ -140,9 +140,12 @@ bool v4v_name_valid(const char *s);
  * send to this socket (V4V_DOMID_ANY: anyone).  Peer addresses returned by
  * recvfrom/accept/getpeername are those v4vd stamped.
  */
-#define V4V_SOCK_DGRAM	  1
-#define V4V_SOCK_STREAM	  2
-#define V4V_SOCK_NONBLOCK 04000 /* O_NONBLOCK, for v4v_socket's flags */
+#define V4V_SOCK_DGRAM	1
+#define V4V_SOCK_STREAM 2
+/* A connection like a stream whose sends are records, kept whole: see
+ * libv4v(3), SEQPACKET. */
+#define V4V_SOCK_SEQPACKET 3
+#define V4V_SOCK_NONBLOCK  04000 /* O_NONBLOCK, for v4v_socket's flags */
 
 #define V4V_DGRAM_RING_LEN  (256u << 10) /* default ring of a datagram socket */
 #define V4V_STREAM_RING_LEN (512u << 10) /* default ring of a stream connection */
@@ -162,6 +165,9 @@ ssize_t v4v_sendto(int s, const void *buf, size_t len, int flags, const struct v
 ssize_t v4v_recvfrom(int s, void *buf, size_t len, int flags, struct v4v_addr *from);
 int v4v_shutdown(int s, int how);
 int v4v_sock_close(int s);
+/* Close a connection abortively: the peer gets RST, not FIN (its recv and
+ * send fail with ECONNRESET); anything unread here is dropped. */
+int v4v_sock_abort(int s);
 int v4v_getsockname(int s, struct v4v_addr *addr);
 int v4v_getpeername(int s, struct v4v_addr *addr);
 

@@ -123,7 +123,7 @@ static void apply_event(struct sock *s, const struct v4v_event *e)
 	case V4V_EV_RING_BROKEN: s->so_error = EIO; break;
 	case V4V_EV_SEND_FAILED:
 		v4v__dest_forget(s, &e->peer);
-		if (s->type == V4V_SOCK_STREAM && s->has_peer && v4v__same_addr(&s->peer, &e->peer))
+		if (v4v__is_conn(s) && s->has_peer && v4v__same_addr(&s->peer, &e->peer))
 			s->peer_gone = true;
 		else
 			s->so_error = e->pad == ESRCH ? EHOSTUNREACH : (int)e->pad;

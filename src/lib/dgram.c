@@ -60,7 +60,7 @@ ssize_t v4v_sendto(int fd, const void *buf, size_t len, int flags, const struct 
 	struct sock *s = v4v__sock_lookup(fd);
 	if (!s)
 		return v4v__fail(EBADF);
-	if (s->type == V4V_SOCK_STREAM)
+	if (v4v__is_conn(s))
 		return to ? v4v__fail(EISCONN) : v4v_send(fd, buf, len, flags);
 	if (s->d->dead)
 		return v4v__fail(EPIPE); /* the send ring's fast path would not notice */
@@ -83,7 +83,7 @@ ssize_t v4v_recvfrom(int fd, void *buf, size_t len, int flags, struct v4v_addr *
 	struct sock *s = v4v__sock_lookup(fd);
 	if (!s)
 		return v4v__fail(EBADF);
-	if (s->type == V4V_SOCK_STREAM) {
+	if (v4v__is_conn(s)) {
 		ssize_t n = v4v_recv(fd, buf, len, flags);
 		if (n >= 0 && from)
 			*from = s->peer;

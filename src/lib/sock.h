@@ -10,7 +10,8 @@
  *   bell.c    the doorbell and readiness: draining tokens, sleeping on the
  *             fd, events from v4vd, consuming and re-arming POLLIN
  *   dgram.c   datagram sockets: sendto/recvfrom, connect's default peer
- *   stream.c  stream sockets: listen/accept/connect, send/recv, shutdown
+ *   stream.c  stream sockets: listen/accept/connect, send/recv, shutdown;
+ *             SEQPACKET sockets are streams whose DATA messages are records
  *
  * Every socket owns at most one ring and one doorbell (wire/proto.h): the
  * user's socket fd is our end of the doorbell pair, so it polls readable
@@ -95,6 +96,12 @@ struct sock {
 	} dest[DEST_CACHE];
 	unsigned ndest, dest_next;
 };
+
+/* A connection: a stream, or a SEQPACKET (a stream that keeps records). */
+static inline bool v4v__is_conn(const struct sock *s)
+{
+	return s->type != V4V_SOCK_DGRAM;
+}
 
 /* The public calls' only way out on failure. */
 static inline int v4v__fail(int err)
@@ -181,5 +188,6 @@ int v4v__dgram_connect(struct sock *s, const struct v4v_addr *peer);
 /* stream.c */
 void v4v__refuse(struct sock *s, const struct v4v_msg *m);
 int v4v__stream_fin(struct sock *s, bool nonblock, int limit_ms, bool closing);
+int v4v__stream_rst(struct sock *s, int limit_ms);
 
 #endif

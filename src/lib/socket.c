@@ -146,7 +146,7 @@ int v4v__sock_new(struct v4v_domain *d, int type, bool nonblock, struct sock **o
 	s->d = d;
 	s->type = type;
 	s->nonblock = nonblock;
-	s->ring_len = type == V4V_SOCK_STREAM ? V4V_STREAM_RING_LEN : V4V_DGRAM_RING_LEN;
+	s->ring_len = type != V4V_SOCK_DGRAM ? V4V_STREAM_RING_LEN : V4V_DGRAM_RING_LEN;
 	s->partner = V4V_DOMID_ANY;
 	if (!e)
 		e = table_put(s);
@@ -169,7 +169,7 @@ int v4v__sock_adopt(struct v4v_domain *d, int type, bool nonblock, int fd, struc
 	s->d = d;
 	s->type = type;
 	s->nonblock = nonblock;
-	s->ring_len = type == V4V_SOCK_STREAM ? V4V_STREAM_RING_LEN : V4V_DGRAM_RING_LEN;
+	s->ring_len = type != V4V_SOCK_DGRAM ? V4V_STREAM_RING_LEN : V4V_DGRAM_RING_LEN;
 	s->partner = V4V_DOMID_ANY;
 	int e = table_put(s);
 	if (e) {
@@ -182,7 +182,7 @@ int v4v__sock_adopt(struct v4v_domain *d, int type, bool nonblock, int fd, struc
 
 int v4v_socket(struct v4v_domain *d, int type, int flags)
 {
-	if (type != V4V_SOCK_DGRAM && type != V4V_SOCK_STREAM)
+	if (type != V4V_SOCK_DGRAM && type != V4V_SOCK_STREAM && type != V4V_SOCK_SEQPACKET)
 		return v4v__fail(EPROTOTYPE);
 	if (flags & ~V4V_SOCK_NONBLOCK)
 		return v4v__fail(EINVAL);
@@ -310,13 +310,20 @@ int v4v_bind(int fd, const struct v4v_addr *addr)
 
 /* ---- closing and names ------------------------------------------------ */
 
-int v4v_sock_close(int fd)
+/* Take fd's socket out of the table: NULL, not a socket. */
+static struct sock *table_take(int fd)
 {
 	pthread_mutex_lock(&table_lock);
 	struct sock *s = fd >= 0 && fd < table_cap ? table[fd] : NULL;
 	if (s)
 		table[fd] = NULL;
 	pthread_mutex_unlock(&table_lock);
+	return s;
+}
+
+int v4v_sock_close(int fd)
+{
+	struct sock *s = table_take(fd);
 	if (!s)
 		return v4v__fail(EBADF);
 	/* Best effort, as close(2) on a socket: the FIN and what is queued
@@ -336,6 +343,31 @@ int v4v_sock_close(int fd)
 	return 0;
 }
 
+/*
+ * The abortive close: RST instead of FIN, after what is already queued
+ * (order, as for the FIN), so the peer reads that data and then
+ * ECONNRESET, never end of stream.  The ring is not pooled: a reset
+ * connection's ring is not a clean one (pool.c), and what is unread in it
+ * goes with it.  Any other socket is closed as by v4v_sock_close.
+ */
+int v4v_sock_abort(int fd)
+{
+	struct sock *s = v4v__sock_lookup(fd);
+	if (!s)
+		return v4v__fail(EBADF);
+	if (!v4v__is_conn(s) || s->state != S_CONNECTED)
+		return v4v_sock_close(fd);
+	s = table_take(fd);
+	if (!s)
+		return v4v__fail(EBADF);
+	uint64_t deadline = v4v__deadline(LINGER_MS);
+	(void)v4v__stream_rst(s, LINGER_MS);
+	v4v__tx_linger(s, v4v__ms_left(deadline));
+	sock_free(s);
+	close(fd);
+	return 0;
+}
+
 int v4v_getsockname(int fd, struct v4v_addr *addr)
 {
 	struct sock *s = v4v__sock_lookup(fd);
@@ -350,7 +382,7 @@ int v4v_getpeername(int fd, struct v4v_addr *addr)
 	struct sock *s = v4v__sock_lookup(fd);
 	if (!s)
 		return v4v__fail(EBADF);
-	if (!s->has_peer || (s->type == V4V_SOCK_STREAM && s->state != S_CONNECTED))
+	if (!s->has_peer || (v4v__is_conn(s) && s->state != S_CONNECTED))
 		return v4v__fail(ENOTCONN);
 	*addr = s->peer;
 	return 0;

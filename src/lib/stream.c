@@ -37,6 +37,20 @@ struct hello {
 	uint32_t ring_len; /* the sender's ring: what we may send it */
 };
 
+/* A SEQPACKET client's SYN says so: a hello and the kind.  A listener of
+ * the other type takes it for a malformed request and refuses it, so a
+ * stream never meets a SEQPACKET peer. */
+struct seq_hello {
+	struct hello h;
+	uint32_t kind; /* V4V_SOCK_SEQPACKET */
+};
+
+/* The SYN's length a socket of this type sends and listens for. */
+static size_t syn_len(const struct sock *s)
+{
+	return s->type == V4V_SOCK_SEQPACKET ? sizeof(struct seq_hello) : sizeof(struct hello);
+}
+
 /* ---- control messages ------------------------------------------------- */
 
 /* Refuse a connection request that reached a socket not listening (or one
@@ -63,8 +77,9 @@ static void refuse_queued(struct sock *s, const struct v4v_msg *m)
 
 static int send_hello(struct sock *s, uint32_t type, bool nonblock)
 {
-	struct hello h = {.ring_len = s->ring_len};
-	long r = v4v__send_msg(s, &s->peer, type, &h, sizeof(h), nonblock, NULL);
+	struct seq_hello h = {.h.ring_len = s->ring_len, .kind = V4V_SOCK_SEQPACKET};
+	size_t n = type == MT_SYN ? syn_len(s) : sizeof(h.h);
+	long r = v4v__send_msg(s, &s->peer, type, &h, n, nonblock, NULL);
 	return r < 0 ? (int)r : 0;
 }
 
@@ -119,6 +134,17 @@ int v4v__stream_fin(struct sock *s, bool nonblock, int limit_ms, bool closing)
 	return r < 0 ? (int)r : 0;
 }
 
+/* The abortive close's RST: down the send ring after the data, waiting
+ * for room at most limit_ms, as the FIN.  0 or -errno. */
+int v4v__stream_rst(struct sock *s, int limit_ms)
+{
+	if (s->state != S_CONNECTED || s->peer_gone)
+		return 0;
+	int e = v4v__tx_wait(s, v4v_msg_footprint(0), false, limit_ms);
+	long r = e ? e : v4v__tx_put(s, &s->peer, MT_RST, NULL, 0, true);
+	return r < 0 ? (int)r : 0;
+}
+
 /* Handle one stream message that is not DATA from our peer. */
 static void stream_control(struct sock *s, const struct v4v_msg *m)
 {
@@ -143,7 +169,7 @@ int v4v_listen(int fd, int backlog)
 	struct sock *s = v4v__sock_lookup(fd);
 	if (!s)
 		return v4v__fail(EBADF);
-	if (s->type != V4V_SOCK_STREAM)
+	if (!v4v__is_conn(s))
 		return v4v__fail(EOPNOTSUPP);
 	if (s->state == S_LISTEN)
 		return 0;
@@ -161,8 +187,11 @@ static int next_syn(struct sock *s, struct v4v_msg *m, struct hello *h)
 		int r = v4v_rx_peek(s->rx, m);
 		if (r <= 0)
 			return r < 0 ? -EIO : 0;
-		if (m->message_type == MT_SYN && m->len == sizeof(*h)) {
-			v4v_msg_read(m, h, sizeof(*h));
+		struct seq_hello sh;
+		if (m->message_type == MT_SYN && m->len == syn_len(s) &&
+		    v4v_msg_read(m, &sh, sizeof(sh)) == m->len &&
+		    (m->len == sizeof(*h) || sh.kind == V4V_SOCK_SEQPACKET)) {
+			*h = sh.h;
 			return 1;
 		}
 		/* A malformed request is answered, or its sender would wait
@@ -231,10 +260,11 @@ int v4v_accept(int fd, struct v4v_addr *peer)
 		 * connect fails rather than hangs. */
 		/* A pooled ring for that domain comes with its fd (pool.c). */
 		struct sock *c;
-		int e = hello_ok(&h) ? v4v__pool_accept(s->d, m.source.domain_id,
-							accept_ring_len(s), s->nonblock, &c)
-				     : 0;
-		e = e == 1 ? 0 : e ? e : v4v__sock_new(s->d, V4V_SOCK_STREAM, s->nonblock, &c);
+		bool pool = hello_ok(&h) && s->type == V4V_SOCK_STREAM;
+		int e = pool ? v4v__pool_accept(s->d, m.source.domain_id, accept_ring_len(s),
+						s->nonblock, &c)
+			     : 0;
+		e = e == 1 ? 0 : e ? e : v4v__sock_new(s->d, s->type, s->nonblock, &c);
 		if (e) {
 			v4v__refuse(s, &m);
 			return v4v__fail(-e); /* no memory or fd here: ours to report */
@@ -358,6 +388,14 @@ int v4v_connect(int fd, const struct v4v_addr *peer)
 
 /* ---- data ------------------------------------------------------------- */
 
+/* A SEQPACKET record's largest size: what the peer's ring and our send
+ * ring each take in one message (libv4v(3)). */
+static size_t seq_max(const struct sock *s)
+{
+	uint32_t tx = v4v_ring_max_payload(s->txlen);
+	return s->peer_max < tx ? s->peer_max : tx;
+}
+
 /* The largest DATA message: a quarter of the peer's ring and of our send
  * ring, so both keep moving while one is read. */
 static size_t chunk_max(const struct sock *s)
@@ -391,6 +429,12 @@ ssize_t v4v_send(int fd, const void *buf, size_t len, int flags)
 
 	bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
 	size_t sent = 0, max = chunk_max(s);
+	if (s->type == V4V_SOCK_SEQPACKET) {
+		/* One record, one DATA message, whole or nothing. */
+		if (len > seq_max(s))
+			return v4v__fail(EMSGSIZE);
+		max = len;
+	}
 	while (sent < len) {
 		size_t n = len - sent < max ? len - sent : max;
 		long r = v4v__tx_put(s, &s->peer, MT_DATA, (const char *)buf + sent, n, nonblock);
@@ -422,11 +466,14 @@ static size_t read_part(struct sock *s, const struct v4v_msg *m, void *buf, size
 	return v4v_msg_read(&part, buf, cap);
 }
 
-/* What the ring holds for us, up to len bytes (stops at a FIN). */
-static size_t read_data(struct sock *s, char *buf, size_t len, int flags)
+/* What the ring holds for us, up to len bytes (stops at a FIN).  A
+ * SEQPACKET socket reads one record: *rec is its whole length (-1: none
+ * yet), what does not fit in buf is dropped. */
+static size_t read_data(struct sock *s, char *buf, size_t len, int flags, ssize_t *rec)
 {
 	size_t got = 0;
-	while (got < len && !s->peer_fin) {
+	bool seq = s->type == V4V_SOCK_SEQPACKET;
+	while ((got < len || seq) && !s->peer_fin && *rec < 0) {
 		struct v4v_msg m;
 		int r = v4v_rx_peek(s->rx, &m);
 		if (r <= 0) {
@@ -444,6 +491,13 @@ static size_t read_data(struct sock *s, char *buf, size_t len, int flags)
 			 * would otherwise look at it for ever. */
 			v4v__consume(s, &m);
 			continue;
+		}
+		if (seq) {
+			got = v4v_msg_read(&m, buf, len);
+			*rec = (ssize_t)m.len;
+			if (!(flags & MSG_PEEK))
+				v4v__consume(s, &m);
+			break;
 		}
 		size_t n = read_part(s, &m, buf + got, len - got);
 		got += n;
@@ -469,8 +523,14 @@ ssize_t v4v_recv(int fd, void *buf, size_t len, int flags)
 		return v4v__fail(ENOTCONN);
 	bool nonblock = s->nonblock || (flags & MSG_DONTWAIT);
 	for (;;) {
-		size_t got = read_data(s, buf, len, flags);
-		if (got > 0 || len == 0) {
+		ssize_t rec = -1;
+		size_t got = read_data(s, buf, len, flags, &rec);
+		if (rec >= 0) {
+			/* MSG_TRUNC: the record's length, as for datagrams. */
+			v4v__read_done(s);
+			return flags & MSG_TRUNC ? rec : (ssize_t)got;
+		}
+		if (got > 0 || (len == 0 && s->type == V4V_SOCK_STREAM)) {
 			v4v__read_done(s);
 			return (ssize_t)got;
 		}
@@ -495,7 +555,7 @@ int v4v_shutdown(int fd, int how)
 		return v4v__fail(EBADF);
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		return v4v__fail(EINVAL);
-	if (s->type == V4V_SOCK_STREAM && s->state != S_CONNECTED)
+	if (v4v__is_conn(s) && s->state != S_CONNECTED)
 		return v4v__fail(ENOTCONN);
 	if (how != SHUT_WR)
 		s->shut_rd = true;

@@ -14,6 +14,13 @@
  *   credit (its buf_alloc - (tx_cnt - its fwd_cnt)) and the posted buffer
  *   allow, one packet per receive buffer, sized to that buffer.
  *
+ * A guest seqpacket connection (VIRTIO_VSOCK_F_SEQPACKET) is a v4v
+ * SEQPACKET socket: guest -> v4v, buf holds whole records from offset 0
+ * (ends[] where each ends: the RW packet flagged EOM), each one v4v_send;
+ * v4v -> guest, rec holds the record v4v_recv returned, sent in as many RW
+ * packets as it takes, the last flagged EOM and EOR.  We advertise a
+ * buf_alloc of SEQ_MAX, the largest record a v4v SEQPACKET send takes.
+ *
  * States: CONNECTING (guest REQUEST, v4v connect in progress), REQUESTED
  * (v4v peer accepted on a --listen port, REQUEST owed or sent to the
  * guest), OPEN, CLOSING (the v4v socket is gone; an RST is owed to the
@@ -33,6 +40,9 @@
 
 enum state { C_CONNECTING, C_REQUESTED, C_OPEN, C_CLOSING };
 
+#define SEQ_MAX	 (V4V_SOCK_TX_LEN - 32u) /* libv4v(3): a record's largest size */
+#define SEQ_ENDS 256u			 /* whole records buf may hold at once */
+
 struct conn {
 	struct tag tag;
 	struct conn *prev, *next;
@@ -51,6 +61,11 @@ struct conn {
 	/* v4v -> guest */
 	uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
 	bool readable, v4v_eof;
+	/* seqpacket */
+	uint16_t type; /* VSOCK_TYPE_* */
+	uint32_t *ends, nends;
+	uint8_t *rec;
+	uint32_t rec_len, rec_off;
 };
 
 static void list_add_tail(struct vm *vm, struct conn *c)
@@ -87,12 +102,13 @@ static struct conn *find(struct vm *vm, uint32_t guest_port, uint64_t peer_cid, 
 }
 
 static struct conn *conn_new(struct vm *vm, uint32_t guest_port, uint64_t peer_cid,
-			     uint32_t peer_port, int fd)
+			     uint32_t peer_port, int fd, uint16_t type)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->tag.kind = T_CONN;
+	c->type = type;
 	c->guest_port = guest_port;
 	c->peer_cid = peer_cid;
 	c->peer_port = peer_port;
@@ -103,30 +119,36 @@ static struct conn *conn_new(struct vm *vm, uint32_t guest_port, uint64_t peer_c
 	return c;
 }
 
-/* The socket leaves epoll before it is closed; its FIN follows our data. */
-static void close_sock(struct vm *vm, struct conn *c)
+/* The socket leaves epoll before it is closed; its FIN follows our data
+ * (its RST, when the guest reset the connection: abortive). */
+static void close_sock(struct vm *vm, struct conn *c, bool abortive)
 {
 	if (c->fd < 0)
 		return;
 	vm_watch(vm, c->fd, &c->tag, 0, &c->ev);
-	v4v_sock_close(c->fd);
+	if (abortive)
+		v4v_sock_abort(c->fd);
+	else
+		v4v_sock_close(c->fd);
 	c->fd = -1;
 }
 
 static void conn_free(struct vm *vm, struct conn *c)
 {
-	close_sock(vm, c);
+	close_sock(vm, c, false);
 	watch_conn_del(c->wslot);
 	list_del(vm, c);
 	vm->nconn--;
 	free(c->buf);
+	free(c->ends);
+	free(c->rec);
 	free(c);
 }
 
 /* Give up on the connection: the guest is told with an RST. */
 static void conn_reset(struct vm *vm, struct conn *c)
 {
-	close_sock(vm, c);
+	close_sock(vm, c, false);
 	c->state = C_CLOSING;
 	c->tx_rst = true;
 }
@@ -161,12 +183,13 @@ void conn_stray_rst(struct vm *vm, const struct vsock_hdr *h)
 {
 	if (h->op == VSOCK_OP_RST || vm->nstray == VM_STRAY_MAX)
 		return;
-	vm->stray[vm->nstray++] = (struct vsock_hdr){.src_cid = h->dst_cid,
-						     .dst_cid = h->src_cid,
-						     .src_port = h->dst_port,
-						     .dst_port = h->src_port,
-						     .type = VSOCK_TYPE_STREAM,
-						     .op = VSOCK_OP_RST};
+	vm->stray[vm->nstray++] = (struct vsock_hdr){
+	    .src_cid = h->dst_cid,
+	    .dst_cid = h->src_cid,
+	    .src_port = h->dst_port,
+	    .dst_port = h->src_port,
+	    .type = h->type == VSOCK_TYPE_SEQPACKET ? VSOCK_TYPE_SEQPACKET : VSOCK_TYPE_STREAM,
+	    .op = VSOCK_OP_RST};
 }
 
 void conn_drop_all(struct vm *vm)
@@ -178,10 +201,39 @@ void conn_drop_all(struct vm *vm)
 
 /* ---- guest -> v4v ------------------------------------------------------ */
 
+/* Seqpacket: each whole record in buf to the socket, one send each;
+ * false when that reset the connection. */
+static bool flush_records(struct vm *vm, struct conn *c)
+{
+	while (c->nends && c->fd >= 0) {
+		uint32_t n = c->ends[0];
+		ssize_t r = v4v_send(c->fd, c->buf, n, 0);
+		if (r < 0 && errno == EAGAIN) {
+			c->out_blocked = true;
+			break;
+		}
+		if (r != (ssize_t)n) {
+			conn_reset(vm, c); /* EMSGSIZE: the v4v peer's ring is small */
+			return false;
+		}
+		c->out_blocked = false;
+		memmove(c->buf, c->buf + n, c->blen - n);
+		c->blen -= n;
+		c->fwd_cnt += n;
+		c->nends--;
+		for (uint32_t i = 0; i < c->nends; i++)
+			c->ends[i] = c->ends[i + 1] - n;
+	}
+	return true;
+}
+
 /* Hand buf to the socket; then the EOF the guest asked for, once empty. */
 static void flush(struct vm *vm, struct conn *c)
 {
-	while (c->blen && c->fd >= 0) {
+	bool seq = c->type == VSOCK_TYPE_SEQPACKET;
+	if (seq && !flush_records(vm, c))
+		return;
+	while (!seq && c->blen && c->fd >= 0) {
 		uint32_t n = c->blen;
 		if (n > VM_BUF_ALLOC - c->bhead)
 			n = VM_BUF_ALLOC - c->bhead;
@@ -201,8 +253,8 @@ static void flush(struct vm *vm, struct conn *c)
 	}
 	if (c->fwd_cnt - c->fwd_sent >= VM_BUF_ALLOC / 4)
 		c->tx_credit = true;
-	if (c->blen || c->fd < 0 || !c->guest_eof)
-		return;
+	if ((seq ? c->nends : c->blen) || c->fd < 0 || !c->guest_eof)
+		return; /* (a seqpacket's unfinished record is dropped) */
 	if (c->guest_norecv) {
 		/* The guest closed: its data is out, end the connection. */
 		conn_reset(vm, c);
@@ -226,6 +278,26 @@ static void rw(struct vm *vm, struct conn *c, const struct vsock_hdr *h, const s
 		conn_reset(vm, c);
 		return;
 	}
+	if (c->type == VSOCK_TYPE_SEQPACKET) {
+		/* Records from offset 0, whole; EOM ends one. */
+		bool eom = h->flags & VSOCK_SEQ_EOM;
+		if (eom && !c->ends && !(c->ends = malloc(SEQ_ENDS * sizeof(*c->ends)))) {
+			conn_reset(vm, c);
+			return;
+		}
+		if (eom && c->nends == SEQ_ENDS) {
+			fprintf(stderr, "v4v-vm: guest port %u: too many records unsent: reset\n",
+				c->guest_port);
+			conn_reset(vm, c);
+			return;
+		}
+		vq_chain_read(ch, VSOCK_HDR_SIZE, c->buf + c->blen, h->len);
+		c->blen += h->len;
+		if (eom)
+			c->ends[c->nends++] = c->blen;
+		flush(vm, c);
+		return;
+	}
 	uint32_t tail = (c->bhead + c->blen) % VM_BUF_ALLOC;
 	uint32_t first = h->len < VM_BUF_ALLOC - tail ? h->len : VM_BUF_ALLOC - tail;
 	vq_chain_read(ch, VSOCK_HDR_SIZE, c->buf + tail, first);
@@ -237,7 +309,12 @@ static void rw(struct vm *vm, struct conn *c, const struct vsock_hdr *h, const s
 static void guest_request(struct vm *vm, const struct vsock_hdr *h)
 {
 	int domid = pkt_cid_domid(h->dst_cid);
-	int fd = v4v_socket(vm->d, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
+	bool seq = h->type == VSOCK_TYPE_SEQPACKET;
+	if (seq && !(vm->vh.features & (1ull << VIRTIO_VSOCK_F_SEQPACKET))) {
+		conn_stray_rst(vm, h); /* a feature it did not take */
+		return;
+	}
+	int fd = v4v_socket(vm->d, seq ? V4V_SOCK_SEQPACKET : V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
 	if (fd < 0) {
 		fprintf(stderr, "v4v-vm: no socket for guest port %u: %s\n", h->src_port,
 			strerror(errno));
@@ -254,7 +331,7 @@ static void guest_request(struct vm *vm, const struct vsock_hdr *h)
 		conn_stray_rst(vm, h);
 		return;
 	}
-	struct conn *c = conn_new(vm, h->src_port, h->dst_cid, h->dst_port, fd);
+	struct conn *c = conn_new(vm, h->src_port, h->dst_cid, h->dst_port, fd, h->type);
 	if (!c) {
 		v4v_sock_close(fd);
 		conn_stray_rst(vm, h);
@@ -294,6 +371,11 @@ void conn_from_guest(struct vm *vm, const struct vsock_hdr *h, const struct vq_c
 			conn_free(vm, c); /* nothing more to say to each other */
 		return;
 	}
+	if (h->type != c->type) {
+		conn_reset(vm, c); /* confused */
+		arm(vm, c);
+		return;
+	}
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
 	switch (h->op) {
@@ -305,7 +387,13 @@ void conn_from_guest(struct vm *vm, const struct vsock_hdr *h, const struct vq_c
 		}
 		c->state = C_OPEN;
 		break;
-	case VSOCK_OP_RST: conn_free(vm, c); return;
+	case VSOCK_OP_RST:
+		/* The guest reset an open connection: the v4v peer gets
+		 * ECONNRESET too.  (A refusal of a --listen connection
+		 * still ends it with end of stream: v4v-vm(1).) */
+		close_sock(vm, c, c->state == C_OPEN);
+		conn_free(vm, c);
+		return;
 	case VSOCK_OP_SHUTDOWN: guest_shutdown(vm, c, h->flags); break;
 	case VSOCK_OP_RW: rw(vm, c, h, ch); break;
 	case VSOCK_OP_CREDIT_REQUEST: c->tx_credit = true; break;
@@ -348,9 +436,10 @@ void conn_accept(struct vm *vm, struct listener *l)
 		if (fd < 0)
 			return;
 		uint64_t cid = (uint64_t)peer.domain_id + VSOCK_CID_OFFSET;
-		struct conn *c = find(vm, l->port, cid, peer.aport)
-				     ? NULL
-				     : conn_new(vm, l->port, cid, peer.aport, fd);
+		struct conn *c =
+		    find(vm, l->port, cid, peer.aport)
+			? NULL
+			: conn_new(vm, l->port, cid, peer.aport, fd, VSOCK_TYPE_STREAM);
 		if (!c) {
 			v4v_sock_close(fd);
 			continue;
@@ -371,10 +460,10 @@ static uint32_t emit(struct vm *vm, struct conn *c, const struct vq_chain *ch, u
 			      .src_port = c->peer_port,
 			      .dst_port = c->guest_port,
 			      .len = len,
-			      .type = VSOCK_TYPE_STREAM,
+			      .type = c->type,
 			      .op = op,
 			      .flags = flags,
-			      .buf_alloc = VM_BUF_ALLOC,
+			      .buf_alloc = c->type == VSOCK_TYPE_SEQPACKET ? SEQ_MAX : VM_BUF_ALLOC,
 			      .fwd_cnt = c->fwd_cnt};
 	uint8_t raw[VSOCK_HDR_SIZE];
 	if (vm->verbose && op != VSOCK_OP_RW)
@@ -389,6 +478,19 @@ static uint32_t emit(struct vm *vm, struct conn *c, const struct vq_chain *ch, u
 	return VSOCK_HDR_SIZE + len;
 }
 
+/* Seqpacket: the next piece of the record in rec, the last one flagged. */
+static uint32_t record_part(struct vm *vm, struct conn *c, const struct vq_chain *ch, uint32_t n)
+{
+	uint32_t left = c->rec_len - c->rec_off;
+	if (n > left)
+		n = left;
+	const uint8_t *p = c->rec + c->rec_off;
+	c->rec_off += n;
+	c->tx_cnt += n;
+	uint32_t f = c->rec_off == c->rec_len ? VSOCK_SEQ_EOM | VSOCK_SEQ_EOR : 0;
+	return emit(vm, c, ch, VSOCK_OP_RW, f, p, n);
+}
+
 /* Data from the socket, as much as the buffer and the credit allow. */
 static uint32_t data(struct vm *vm, struct conn *c, const struct vq_chain *ch)
 {
@@ -398,7 +500,21 @@ static uint32_t data(struct vm *vm, struct conn *c, const struct vq_chain *ch)
 		n = (uint32_t)room;
 	if (n > sizeof(vm->bounce))
 		n = sizeof(vm->bounce);
-	ssize_t r = v4v_recv(c->fd, vm->bounce, n, 0);
+	bool seq = c->type == VSOCK_TYPE_SEQPACKET;
+	if (seq && n == 0)
+		return 0;
+	if (seq && c->rec_off < c->rec_len)
+		return record_part(vm, c, ch, n);
+	if (seq && !c->rec && !(c->rec = malloc(SEQ_MAX))) {
+		conn_reset(vm, c);
+		return 0;
+	}
+	ssize_t r = seq ? v4v_recv(c->fd, c->rec, SEQ_MAX, 0) : v4v_recv(c->fd, vm->bounce, n, 0);
+	if (r > 0 && seq) {
+		c->rec_len = (uint32_t)r;
+		c->rec_off = 0;
+		return record_part(vm, c, ch, n);
+	}
 	if (r > 0) {
 		c->tx_cnt += (uint32_t)r;
 		return emit(vm, c, ch, VSOCK_OP_RW, 0, vm->bounce, (uint32_t)r);

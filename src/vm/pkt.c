@@ -92,7 +92,7 @@ enum pkt_err pkt_parse(const struct vq_chain *c, uint64_t guest_cid, struct vsoc
 		return PKT_TOO_LONG;
 	if (h->src_cid != guest_cid)
 		return PKT_SPOOFED;
-	if (h->type != VSOCK_TYPE_STREAM)
+	if (h->type != VSOCK_TYPE_STREAM && h->type != VSOCK_TYPE_SEQPACKET)
 		return PKT_BAD_TYPE;
 	if (h->op == VSOCK_OP_INVALID || h->op > VSOCK_OP_CREDIT_REQUEST ||
 	    (h->len && h->op != VSOCK_OP_RW))
@@ -114,7 +114,7 @@ const char *pkt_err_str(enum pkt_err e)
 	    [PKT_SHORT] = "shorter than a header",
 	    [PKT_TOO_LONG] = "payload length past the buffer or 64 KiB",
 	    [PKT_SPOOFED] = "source cid is not the guest's",
-	    [PKT_BAD_TYPE] = "not a stream packet",
+	    [PKT_BAD_TYPE] = "not a stream or seqpacket packet",
 	    [PKT_BAD_OP] = "bad op",
 	    [PKT_BAD_DST] = "destination cid names no domain",
 	};

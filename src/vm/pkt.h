@@ -18,7 +18,7 @@ enum pkt_err {
 	PKT_SHORT,    /* fewer than 44 readable bytes: dropped */
 	PKT_TOO_LONG, /* len past the chain or past 64 KiB: dropped */
 	PKT_SPOOFED,  /* src_cid is not the guest's: dropped */
-	PKT_BAD_TYPE, /* not a stream: answered with RST */
+	PKT_BAD_TYPE, /* not a stream or seqpacket: answered with RST */
 	PKT_BAD_OP,   /* unknown op, or payload on a non-RW op: answered with RST */
 	PKT_BAD_DST,  /* cid 0, 1, the guest's own, or past the last domid: RST */
 };

@@ -11,7 +11,9 @@
 
 #include "vm/wire.h"
 
-#define OFFERED_FEATURES ((1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES))
+#define OFFERED_FEATURES                                                                           \
+	((1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) |                 \
+	 (1ull << VIRTIO_VSOCK_F_SEQPACKET))
 #define OFFERED_PROTOCOL (1ull << VHOST_USER_PROTOCOL_F_CONFIG)
 
 struct msg {

@@ -6,7 +6,7 @@
  * domain 0); cids 0 and 1 name nothing here.
  *
  * Guest streams are terminated, not forwarded: each virtio-vsock
- * connection is a v4v stream socket of this domain, and bytes are copied
+ * connection is a v4v stream (or seqpacket) socket of this domain, and bytes are copied
  * between the guest's queues and that socket under virtio-vsock's credit
  * flow control (conn.c).  The event loop and the command line are in
  * main.c, the vhost-user messages in vhost.c.

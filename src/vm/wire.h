@@ -156,6 +156,9 @@ enum {
 	VSOCK_OP_CREDIT_REQUEST = 7,
 };
 
+#define VSOCK_SEQ_EOM 1u /* RW flags: the last packet of a message */
+#define VSOCK_SEQ_EOR 2u /* ... and of a record */
+
 #define VSOCK_SHUTDOWN_RCV  1u /* the sender will receive no more */
 #define VSOCK_SHUTDOWN_SEND 2u /* the sender will send no more */
 

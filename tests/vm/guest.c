@@ -19,6 +19,10 @@
  *                            connect, send SIZE bytes and read them back
  *                            for SECS s, then say "guest: ping N round
  *                            trips p50 US us p99 US us"
+ *   guest seq CID PORT N     a SOCK_SEQPACKET connection: N records of
+ *                            random sizes, two at a time, each read back
+ *                            whole and alone (an echo peer); says
+ *                            "guest: seq N records ok"
  *
  * (echo, sink, source and ping are v4v-bench's vm transports; under TCG
  * their figures are a check of correctness and CPU use, not of speed.)
@@ -34,6 +38,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -228,6 +233,58 @@ static int source(unsigned cid, unsigned port, double secs, size_t size)
 	return 0;
 }
 
+/* The largest record v4v-vm takes (libv4v(3): a v4v SEQPACKET record). */
+#define SEQ_MAX (256u * 1024 - 32)
+
+static unsigned char seq_byte(unsigned rec, unsigned i)
+{
+	return (unsigned char)((rec * 131 + i) * 2654435761u >> 13);
+}
+
+static int seq(unsigned cid, unsigned port, unsigned n)
+{
+	static unsigned char out[SEQ_MAX + 1], in[SEQ_MAX + 1];
+	unsigned len[2];
+	int s = socket(AF_VSOCK, SOCK_SEQPACKET, 0);
+	struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port};
+	if (s < 0)
+		die("seq socket");
+	if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0)
+		die("seq connect");
+	srand(1);
+	for (unsigned r = 0; r < n; r += 2) {
+		for (unsigned k = 0; k < 2; k++) {
+			len[k] = 1 + (unsigned)rand() % ((r + k) % 8 == 3 ? SEQ_MAX : 3000);
+			for (unsigned i = 0; i < len[k]; i++)
+				out[i] = seq_byte(r + k, i);
+			if (send(s, out, len[k], 0) != (ssize_t)len[k])
+				die("seq send");
+		}
+		for (unsigned k = 0; k < 2; k++) {
+			struct iovec iov = {in, sizeof(in)};
+			struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+			ssize_t got = recvmsg(s, &m, 0);
+			if (got < 0)
+				die("seq recv");
+			if (got != (ssize_t)len[k] || (m.msg_flags & MSG_TRUNC)) {
+				fprintf(stderr,
+					"guest: seq record %u: %zd bytes, not %u: EBADMSG\n", r + k,
+					got, len[k]);
+				return 1;
+			}
+			for (unsigned i = 0; i < len[k]; i++)
+				if (in[i] != seq_byte(r + k, i)) {
+					fprintf(stderr, "guest: seq record %u changed: EBADMSG\n",
+						r + k);
+					return 1;
+				}
+		}
+	}
+	fprintf(stderr, "guest: seq %u records ok\n", n);
+	close(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -288,10 +345,12 @@ int main(int argc, char **argv)
 	}
 	if (argc == 6 && strcmp(argv[1], "source") == 0)
 		return source(num(argv[2]), num(argv[3]), atof(argv[4]), num(argv[5]));
+	if (argc == 5 && strcmp(argv[1], "seq") == 0)
+		return seq(num(argv[2]), num(argv[3]), num(argv[4]));
 	if (argc == 6 && strcmp(argv[1], "ping") == 0)
 		return ping(num(argv[2]), num(argv[3]), atof(argv[4]), num(argv[5]));
-	fprintf(stderr,
-		"usage: guest connect CID PORT | listen PORT | hold CID PORT | echo PORT\n"
-		"       | sink PORT | source CID PORT SECS SIZE | ping CID PORT SECS SIZE\n");
+	fprintf(stderr, "usage: guest connect CID PORT | listen PORT | hold CID PORT | echo PORT\n"
+			"       | sink PORT | source CID PORT SECS SIZE | ping CID PORT SECS SIZE\n"
+			"       | seq CID PORT N\n");
 	return 2;
 }

@@ -327,6 +327,32 @@ def t_stream(env):
     alive(env, vmm, g, cid)
 
 
+def t_guest_rst(env):
+    """A guest RST on an open connection resets the v4v peer: it reads the data sent
+    before, then ECONNRESET (v4v_sock_abort), not an end of stream."""
+    vmm, g = start(env)
+    out, err = env.path("rst.out"), env.path("rst.err")
+    peer = env.spawn([os.path.join(BIN, "v4v-run"), "-q", "--name", "sink", "--",
+                      os.path.join(BIN, "v4vcat"), "-l", "6003"],
+                     stdin=subprocess.DEVNULL, stdout=open(out, "w"), stderr=open(err, "w"))
+    env.wait("the sink's ring", lambda: any(
+        r["name"] == "sink" and r["aport"] == 6003 for r in env.ctl("rings")))
+    cid = env.domain("sink")["domid"] + 2
+    g.tx(cid, 3000, 6003, OP_REQUEST)
+    expect_rx(g, OP_RESPONSE, "REQUEST to the sink", dst_port=3000)
+    g.tx(cid, 3000, 6003, OP_RW, b"before the reset")
+    g.tx(cid, 3000, 6003, OP_RST)
+    env.wait("the sink to end", lambda: peer.poll() is not None)
+    if peer.returncode == 0 or "reset" not in open(err).read():
+        fail("the v4v peer did not see a reset (exit %d): %s" % (peer.returncode,
+                                                                 open(err).read()))
+    if open(out, "rb").read() != b"before the reset":
+        fail("the sink got %r" % open(out, "rb").read())
+    while g.rx(secs=0.5) is not None:
+        pass  # the sink's own end of stream, sent before our RST
+    alive(env, vmm, g, cid)
+
+
 def t_bad_queue(env):
     """A ring outside RAM is never used; a corrupt avail index stops only its queue."""
     vmm, g = start(env)
@@ -382,7 +408,7 @@ def t_bad_messages(env):
 
 def main():
     if len(sys.argv) != 2 or "t_" + sys.argv[1] not in globals():
-        print("usage: hostile.py chains|headers|stream|bad_queue|bad_messages", file=sys.stderr)
+        print("usage: hostile.py chains|headers|stream|guest_rst|bad_queue|bad_messages", file=sys.stderr)
         sys.exit(1)
     for b in ("v4v-vm", "v4vctl", "v4v-run", "v4vcat"):
         if not os.access(os.path.join(BIN, b), os.X_OK):

@@ -181,6 +181,30 @@ t_guest_to_process() {
 	echo "guest -> process: $mib MiB intact, $(rate "$t0" "$t1")"
 }
 
+# A guest SOCK_SEQPACKET connection to a process domain's V4V_SOCK_SEQPACKET
+# echo: records of random sizes up to the largest, both ways, each whole and
+# alone.
+t_seqpacket() {
+	start_v4vd
+	spawn v4v-run -q --name peer -- "$V4V_VM_SEQ_ECHO" 5000 >"$dir/seq.out" 2>"$dir/seq.err"
+	local peer=$bg
+	wait_for "the peer's ring" has_ring peer 5000
+	local cid=$(($(dom_field peer domid) + 2))
+	start_vm vm1
+	cat >"$dir/vm1.test.sh" <<-EOF
+		echo "V4VTEST START"
+		/bin/guest seq $cid 5000 200
+		echo "V4VTEST RC \$?"
+	EOF
+	boot vm1
+	wait_console vm1 "V4VTEST EXIT"
+	console_has vm1 "V4VTEST RC 0" || fail "the guest's seqpacket records failed"
+	reap "$peer" 10
+	[ "$status" = 0 ] || fail "the seqpacket peer failed: $(cat "$dir/seq.err")"
+	grep -q "^records 200$" "$dir/seq.out" || fail "the peer saw $(cat "$dir/seq.out")"
+	echo "guest <-> process: 200 seqpacket records intact"
+}
+
 # "N.N s, M MiB/s" for $mib MiB between two date +%s.%N stamps.
 rate() {
 	python3 -c 'import sys; t = float(sys.argv[2]) - float(sys.argv[1]); m = int(sys.argv[3])
