@@ -77,6 +77,7 @@ struct sock {
 	uint32_t msg_off;  /* stream: bytes already read of the head message */
 	bool peer_fin, fin_sent, shut_rd, peer_gone, need_notify;
 	bool peer_closed;  /* its FIN said FIN_CLOSED: our sends get EPIPE */
+	bool syn_gone;	   /* connecting: the listener's ring went (finish_connect) */
 	bool raced;	   /* drained the doorbell, then found data: see read_done */
 	bool ephemeral;	   /* the ring's port was picked for it (pool.c may keep it) */
 	bool pooled;	   /* the ring came from pool.c: its send ring is empty */

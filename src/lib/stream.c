@@ -259,13 +259,23 @@ int v4v_accept(int fd, struct v4v_addr *peer)
 
 /* ---- client side ------------------------------------------------------ */
 
-/* Wait for SYNACK or refusal; 0 connected, -errno.  A SYNACK we cannot
- * hold a stream with is answered with RST, so the server's half goes too. */
+/*
+ * Wait for SYNACK or refusal; 0 connected, -errno.  A SYNACK we cannot
+ * hold a stream with is answered with RST, so the server's half goes too.
+ *
+ * The listener's RING_GONE (bell.c:apply_event sets syn_gone) fails the
+ * connect only if no SYNACK is in the ring after it: a server that accepts
+ * and at once closes its listener sent the SYNACK first, and v4vd posts the
+ * event after writing it, so the ring read after the event has it.  Hence
+ * syn_gone is read before the peek, and the event never touches peer_gone,
+ * which would reset the connection the SYNACK just made.
+ */
 static int finish_connect(struct sock *s, bool nonblock)
 {
 	for (;;) {
 		struct v4v_msg m;
 		struct hello h;
+		bool syn_gone = s->syn_gone;
 		int r = v4v_rx_peek(s->rx, &m);
 		if (r < 0)
 			return -EIO;
@@ -281,6 +291,7 @@ static int finish_connect(struct sock *s, bool nonblock)
 				}
 				s->peer = m.source; /* the connection's own ring */
 				s->peer_max = v4v_ring_max_payload(h.ring_len);
+				s->syn_gone = false; /* the listener's fate is not ours */
 				s->state = S_CONNECTED;
 				return 0;
 			}
@@ -295,8 +306,10 @@ static int finish_connect(struct sock *s, bool nonblock)
 				return -ECONNREFUSED;
 			continue;
 		}
-		if (s->peer_gone)
+		if (s->peer_gone || syn_gone)
 			return -ECONNREFUSED; /* the listener went away */
+		if (s->syn_gone)
+			continue; /* it went since the peek: look once more */
 		int e = v4v__wait_readable(s, nonblock);
 		if (e < 0)
 			return e == -EAGAIN ? -EINPROGRESS : e;
@@ -332,6 +345,7 @@ int v4v_connect(int fd, const struct v4v_addr *peer)
 	s->peer = (struct v4v_addr){.aport = peer->aport, .domain_id = peer->domain_id};
 	s->has_peer = true;
 	s->peer_gone = false;
+	s->syn_gone = false;
 	/* A full listener: wait, or EAGAIN when non-blocking (as Unix sockets). */
 	int e = queue_syn(s);
 	if (e == 0)
