@@ -402,7 +402,7 @@ enum { CLOSE_LOOPS = 1000, CLOSE_PORT = 7100 };
 
 /* Like socat without fork: listen, accept one, close the listener at
  * once, then answer.  A byte on the pipe says each listener is up. */
-static void close_after_accept_server(int domain_fd, int up)
+static void close_after_accept_server(int domain_fd, int up, int done)
 {
 	struct v4v_domain *d;
 	CHECK_EQ(v4v_open_fd(domain_fd, &d), 0);
@@ -419,6 +419,8 @@ static void close_after_accept_server(int domain_fd, int up)
 		CHECK_EQ(v4v_send(c, "hello", 5, 0), 5);
 		CHECK_EQ(v4v_sock_close(c), 0);
 	}
+	char x;
+	(void)!read(done, &x, 1); /* our exit would reset the last one: wait */
 	_exit(0);
 }
 
@@ -435,14 +437,17 @@ static void stream_listener_closed_after_accept(void)
 	t_v4vd_start(NULL);
 	uint16_t sdom;
 	int dfd = t_domain_fd("srv", &sdom);
-	int p[2];
+	int p[2], q[2];
 	CHECK_EQ(pipe(p), 0);
+	CHECK_EQ(pipe(q), 0);
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		close(p[0]);
-		close_after_accept_server(dfd, p[1]);
+		close(q[1]);
+		close_after_accept_server(dfd, p[1], q[0]);
 	}
+	close(q[0]);
 	close(dfd);
 	close(p[1]);
 	struct v4v_domain *d = t_domain("cli");
@@ -494,6 +499,7 @@ static void stream_listener_closed_after_accept(void)
 		CHECK_EQ(v4v_sock_close(s), 0);
 	}
 	close(p[0]);
+	close(q[1]);
 	wait_ok(pid);
 }
 
