@@ -79,16 +79,18 @@ struct sock {
 	uint32_t peer_max; /* stream: largest message the peer's ring takes */
 	uint32_t msg_off;  /* stream: bytes already read of the head message */
 	bool peer_fin, fin_sent, shut_rd, peer_gone, need_notify;
-	bool peer_closed;     /* its FIN said FIN_CLOSED: our sends get EPIPE */
-	bool syn_gone;	      /* connecting: the listener's ring went (finish_connect) */
-	uint64_t syn_gone_by; /* then: until when a SYNACK may still come */
-	bool raced;	      /* drained the doorbell, then found data: see read_done */
-	bool ephemeral;	      /* the ring's port was picked for it (pool.c may keep it) */
-	bool pooled;	      /* the ring came from pool.c: its send ring is empty */
-	bool bell_clean;      /* drained empty, not polled since: see wait_readable */
-	uint32_t consumed;    /* bytes consumed since the last notify */
-	int so_error;	      /* pending error (an errno), reported once */
+	bool peer_closed;  /* its FIN said FIN_CLOSED: our sends get EPIPE */
+	bool raced;	   /* drained the doorbell, then found data: see read_done */
+	bool ephemeral;	   /* the ring's port was picked for it (pool.c may keep it) */
+	bool pooled;	   /* the ring came from pool.c: its send ring is empty */
+	bool bell_clean;   /* drained empty, not polled since: see wait_readable */
+	uint32_t consumed; /* bytes consumed since the last notify */
+	int so_error;	   /* pending error (an errno), reported once */
 	size_t blocker_len;
+	/* Connecting: the listener's ring went (bell.c:apply_event); a SYNACK
+	 * may still come until syn_gone_by (stream.c:syn_gone_wait). */
+	bool syn_gone;
+	uint64_t syn_gone_by;
 	/* The send ring: we produce, v4vd moves messages to their rings. */
 	struct v4v_tx_ring *tx;
 	uint32_t txlen, txtail;
