@@ -560,8 +560,10 @@ static void stream_reset_same_domain(void)
 	int b = v4v_accept(l, NULL);
 	CHECK(b >= 0);
 	struct pollfd pa = {.fd = a, .events = POLLIN};
-	CHECK_EQ(poll(&pa, 1, 5000), 1);
-	CHECK_EQ(v4v_connect(a, &la), 0);
+	while (v4v_connect(a, &la) != 0) {
+		CHECK_EQ(errno, EALREADY);
+		CHECK_EQ(poll(&pa, 1, 5000), 1);
+	}
 
 	int s = v4v_socket(d, V4V_SOCK_STREAM, 0);
 	struct v4v_addr to = {.aport = 7200, .domain_id = dom};
@@ -586,8 +588,11 @@ static void stream_reset_same_domain(void)
 	char buf[2];
 	CHECK_EQ(v4v_recv(b, buf, 2, 0), 2);
 	CHECK_EQ(v4v_send(b, "c", 1, 0), 1);
-	CHECK_EQ(poll(&pa, 1, 5000), 1);
-	CHECK_EQ(v4v_recv(a, buf, 1, 0), 1);
+	/* (a's doorbell also heard of the victim's ring: an event, no data) */
+	ssize_t n;
+	while ((n = v4v_recv(a, buf, 1, 0)) < 0 && errno == EAGAIN)
+		CHECK_EQ(poll(&pa, 1, 5000), 1);
+	CHECK_EQ(n, 1);
 	CHECK_EQ(buf[0], 'c');
 	CHECK_EQ(v4v_sock_close(s), 0);
 	CHECK_EQ(v4v_sock_close(a), 0);
