@@ -398,6 +398,209 @@ static void stream_reset_on_death(void)
 	CHECK(errno == ECONNRESET || errno == EPIPE);
 }
 
+enum { CLOSE_LOOPS = 1000, CLOSE_PORT = 7100 };
+
+/* Like socat without fork: listen, accept one, close the listener at
+ * once, then answer.  A byte on the pipe says each listener is up. */
+static void close_after_accept_server(int domain_fd, int up, int done)
+{
+	struct v4v_domain *d;
+	CHECK_EQ(v4v_open_fd(domain_fd, &d), 0);
+	struct v4v_addr any = {.aport = CLOSE_PORT, .domain_id = V4V_DOMID_ANY};
+	for (int i = 0; i < CLOSE_LOOPS; i++) {
+		int l = v4v_socket(d, V4V_SOCK_STREAM, 0);
+		CHECK_EQ(v4v_bind(l, &any), 0);
+		CHECK_EQ(v4v_listen(l, 1), 0);
+		CHECK_EQ(write(up, "u", 1), 1);
+		int c = v4v_accept(l, NULL);
+		CHECK(c >= 0);
+		CHECK_EQ(v4v_sock_close(l), 0);
+		CHECK_EQ(write(up, "c", 1), 1);
+		CHECK_EQ(v4v_send(c, "hello", 5, 0), 5);
+		CHECK_EQ(v4v_sock_close(c), 0);
+	}
+	char x;
+	(void)!read(done, &x, 1); /* our exit would reset the last one: wait */
+	_exit(0);
+}
+
+/*
+ * The listener's RING_GONE comes right behind the SYNACK: it must not
+ * reset the connection the SYNACK made (the client's peer is still the
+ * listener's address until it reads the SYNACK).  Blocking connects race
+ * the event; a non-blocking one finishes only once the listener is gone
+ * (its "c" on the pipe), so that the event is on the doorbell when the
+ * SYNACK is read: the connection must send and read all the same.
+ */
+static void stream_listener_closed_after_accept(void)
+{
+	t_v4vd_start(NULL);
+	uint16_t sdom;
+	int dfd = t_domain_fd("srv", &sdom);
+	int p[2], q[2];
+	CHECK_EQ(pipe(p), 0);
+	CHECK_EQ(pipe(q), 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		close(q[1]);
+		close_after_accept_server(dfd, p[1], q[0]);
+	}
+	close(q[0]);
+	close(dfd);
+	close(p[1]);
+	struct v4v_domain *d = t_domain("cli");
+	struct v4v_addr to = {.aport = CLOSE_PORT, .domain_id = sdom};
+	for (int i = 0; i < CLOSE_LOOPS; i++) {
+		char u;
+		CHECK_EQ(read(p[0], &u, 1), 1);
+		bool nb = i % 2;
+		int s = v4v_socket(d, V4V_SOCK_STREAM, nb ? V4V_SOCK_NONBLOCK : 0);
+		CHECK(s >= 0);
+		int r = v4v_connect(s, &to);
+		if (nb) {
+			CHECK(r == 0 || errno == EINPROGRESS);
+			CHECK_EQ(read(p[0], &u, 1), 1);
+			while (r != 0) {
+				struct pollfd pf = {.fd = s, .events = POLLIN};
+				CHECK(poll(&pf, 1, 5000) >= 0);
+				r = v4v_connect(s, &to);
+				if (r != 0 && errno != EALREADY) {
+					fprintf(stderr, "connect %d: %s\n", i, strerror(errno));
+					CHECK(0);
+				}
+			}
+		} else if (r != 0) {
+			fprintf(stderr, "connect %d: %s\n", i, strerror(errno));
+			CHECK(0);
+		} else {
+			CHECK_EQ(read(p[0], &u, 1), 1);
+		}
+		if (v4v_send(s, "x", 1, 0) != 1) {
+			fprintf(stderr, "send %d: %s\n", i, strerror(errno));
+			CHECK(0);
+		}
+		char buf[8];
+		size_t got = 0;
+		while (got < 5) {
+			ssize_t n = v4v_recv(s, buf + got, sizeof(buf) - got, 0);
+			if (n < 0 && errno == EAGAIN) {
+				struct pollfd pf = {.fd = s, .events = POLLIN};
+				CHECK(poll(&pf, 1, 5000) == 1);
+				continue;
+			}
+			if (n <= 0)
+				fprintf(stderr, "recv %d: %zd %s\n", i, n, strerror(errno));
+			CHECK(n > 0);
+			got += (size_t)n;
+		}
+		CHECK(memcmp(buf, "hello", 5) == 0);
+		CHECK_EQ(v4v_sock_close(s), 0);
+	}
+	close(p[0]);
+	close(q[1]);
+	wait_ok(pid);
+}
+
+/* In the victim's process of our own domain: a listener; hand over one
+ * connection with a byte, then wait to be killed. */
+static void same_domain_victim(int domain_fd, int up)
+{
+	struct v4v_domain *d;
+	CHECK_EQ(v4v_open_fd(domain_fd, &d), 0);
+	int l = v4v_socket(d, V4V_SOCK_STREAM, 0);
+	struct v4v_addr any = {.aport = 7200, .domain_id = V4V_DOMID_ANY};
+	CHECK_EQ(v4v_bind(l, &any), 0);
+	CHECK_EQ(v4v_listen(l, 4), 0);
+	CHECK_EQ(write(up, "u", 1), 1);
+	int c = v4v_accept(l, NULL);
+	CHECK(c >= 0);
+	CHECK_EQ(v4v_send(c, "v", 1, 0), 1);
+	for (;;)
+		pause();
+}
+
+/*
+ * Two sockets of one domain are peers like any others: when one's ring
+ * goes without a FIN (its process killed), the other gets ECONNRESET
+ * promptly, and a stream between two other sockets of that domain (in
+ * this process, whose own rings are not the ones gone) is untouched.
+ */
+static void stream_reset_same_domain(void)
+{
+	t_v4vd_start(NULL);
+	uint16_t dom;
+	int dfd = t_domain_fd("one", &dom);
+	int p[2];
+	CHECK_EQ(pipe(p), 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		same_domain_victim(dfd, p[1]);
+	}
+	close(p[1]);
+	char u;
+	CHECK_EQ(read(p[0], &u, 1), 1);
+	close(p[0]);
+	struct v4v_domain *d;
+	CHECK_EQ(v4v_open_fd(dfd, &d), 0);
+	CHECK_EQ(v4v_domid(d), dom);
+
+	/* A stream inside this process, which must live on. */
+	int l = v4v_socket(d, V4V_SOCK_STREAM, 0);
+	struct v4v_addr any = {.aport = 7201, .domain_id = V4V_DOMID_ANY};
+	CHECK_EQ(v4v_bind(l, &any), 0);
+	CHECK_EQ(v4v_listen(l, 4), 0);
+	int a = v4v_socket(d, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK); /* one thread: no wait */
+	struct v4v_addr la = {.aport = 7201, .domain_id = dom};
+	CHECK_EQ(v4v_connect(a, &la), -1);
+	CHECK_EQ(errno, EINPROGRESS);
+	int b = v4v_accept(l, NULL);
+	CHECK(b >= 0);
+	struct pollfd pa = {.fd = a, .events = POLLIN};
+	while (v4v_connect(a, &la) != 0) {
+		CHECK_EQ(errno, EALREADY);
+		CHECK_EQ(poll(&pa, 1, 5000), 1);
+	}
+
+	int s = v4v_socket(d, V4V_SOCK_STREAM, 0);
+	struct v4v_addr to = {.aport = 7200, .domain_id = dom};
+	CHECK_EQ(v4v_connect(s, &to), 0);
+	char ch;
+	CHECK_EQ(v4v_recv(s, &ch, 1, 0), 1);
+	kill(pid, SIGKILL);
+	int st;
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	double t0 = now_ms();
+	struct pollfd ps = {.fd = s, .events = POLLIN};
+	CHECK_EQ(poll(&ps, 1, 5000), 1); /* the reset is news: recv must not block */
+	CHECK_EQ(v4v_recv(s, &ch, 1, 0), -1);
+	double dt = now_ms() - t0;
+	CHECK_EQ(errno, ECONNRESET);
+	fprintf(stderr, "same domain: ECONNRESET after %.1f ms\n", dt);
+	CHECK(dt < 100);
+	CHECK_EQ(v4v_send(s, "y", 1, 0), -1);
+	CHECK(errno == ECONNRESET || errno == EPIPE);
+
+	CHECK_EQ(v4v_send(a, "ab", 2, 0), 2);
+	char buf[2];
+	CHECK_EQ(v4v_recv(b, buf, 2, 0), 2);
+	CHECK_EQ(v4v_send(b, "c", 1, 0), 1);
+	/* (a's doorbell also heard of the victim's ring: an event, no data) */
+	ssize_t n;
+	while ((n = v4v_recv(a, buf, 1, 0)) < 0 && errno == EAGAIN)
+		CHECK_EQ(poll(&pa, 1, 5000), 1);
+	CHECK_EQ(n, 1);
+	CHECK_EQ(buf[0], 'c');
+	CHECK_EQ(v4v_sock_close(s), 0);
+	CHECK_EQ(v4v_sock_close(a), 0);
+	CHECK_EQ(v4v_sock_close(b), 0);
+	CHECK_EQ(v4v_sock_close(l), 0);
+	v4v_close(d);
+}
+
 enum { CONN_LOOPS = 2000 };
 
 static void conn_server(struct v4v_domain *d)
@@ -711,6 +914,8 @@ static const struct t_case cases[] = {
     T_CASE(stream_refused),
     T_CASE(stream_reset_on_death),
     T_CASE(stream_connect_loop),
+    T_CASE(stream_listener_closed_after_accept),
+    T_CASE(stream_reset_same_domain),
     T_CASE(names_and_modes),
     T_CASE(threads),
     T_CASE(listen_backlog),

@@ -243,6 +243,7 @@ void hv_client_free(struct hv *hv, struct hv_client *c)
 {
 	if (!c)
 		return;
+	c->freeing = true;
 	while (c->rings)
 		hv_ring_drop(hv, c->rings);
 	hv__wait_cancel_all(hv, c); /* its own waits only: see deliver.c */

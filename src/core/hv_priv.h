@@ -82,6 +82,7 @@ struct hv_client {
 	struct waiter *waits; /* the waits it is named in */
 	unsigned ev_head, ev_n;
 	bool ev_overflow;
+	bool freeing; /* hv_client_free: its rings go, none hears of the others */
 	struct hv_event ev[V4V_EVENTS_MAX];
 };
 

@@ -173,15 +173,23 @@ static void ring_tx_detach(struct hv *hv, struct hv_ring *r)
 	r->tx_broken = false;
 }
 
-/* Tell owners of rings that name r's domain as partner that r is gone. */
-static void tell_ring_gone(struct hv *hv, uint16_t domid, v4v_port_t aport)
+/*
+ * Tell owners of rings that name r's domain as partner that r is gone:
+ * those of other domains, and those of r's own domain too (two sockets of
+ * one domain, or a relay and a program in it, are peers like any others;
+ * docs/ARCHITECTURE.md, "A domain's death").  r is out of the table
+ * already, so its owner never hears of r as of a peer's ring; a client
+ * being freed is not told of its own rings, which all go with it.
+ */
+static void tell_ring_gone(struct hv *hv, const struct hv_client *owner, uint16_t domid,
+			   v4v_port_t aport)
 {
 	struct v4v_addr gone = {.aport = aport, .domain_id = domid};
 	if (domid > V4V_DOMID_MAX)
 		return;
 	for (struct hv_ring *r = hv->by_partner[domid]; r; r = r->pnext) {
 		hv->removal_work++;
-		if (r->domid != domid)
+		if (!(r->owner == owner && owner->freeing))
 			hv__post_event(hv, r, V4V_EV_RING_GONE, &gone);
 	}
 }
@@ -312,8 +320,9 @@ void hv_ring_drop(struct hv *hv, struct hv_ring *r)
 		(void)hv_tx_pump(hv, r, UINT_MAX);
 	uint16_t domid = r->domid;
 	v4v_port_t aport = r->aport;
+	const struct hv_client *owner = r->owner;
 	ring_remove(hv, r);
-	tell_ring_gone(hv, domid, aport);
+	tell_ring_gone(hv, owner, domid, aport);
 }
 
 int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t partner)

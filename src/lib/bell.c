@@ -117,7 +117,15 @@ static void apply_event(struct sock *s, const struct v4v_event *e)
 			s->peer_gone = true;
 		break;
 	case V4V_EV_RING_GONE:
-		if (s->has_peer && v4v__same_addr(&s->peer, &e->peer))
+		if (!s->has_peer || !v4v__same_addr(&s->peer, &e->peer))
+			break;
+		/* A stream still connecting names the listener: its going is
+		 * no reset of a connection whose SYNACK is in our ring already
+		 * (a server that closes its listener once it has accepted).
+		 * stream.c:finish_connect decides. */
+		if (s->type == V4V_SOCK_STREAM && s->state != S_CONNECTED)
+			s->syn_gone = true;
+		else
 			s->peer_gone = true;
 		break;
 	case V4V_EV_RING_BROKEN: s->so_error = EIO; break;

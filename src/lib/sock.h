@@ -58,6 +58,9 @@
  */
 #define STREAM_RING_MIN 4096u
 #define LINGER_MS	1000
+/* A connect whose listener went waits this long for a SYNACK still on its
+ * way (stream.c:syn_gone_wait) before it is refused. */
+#define SYN_GONE_MS 250
 
 enum state { S_NEW, S_BOUND, S_LISTEN, S_CONNECTING, S_CONNECTED };
 
@@ -85,6 +88,10 @@ struct sock {
 	uint32_t consumed; /* bytes consumed since the last notify */
 	int so_error;	   /* pending error (an errno), reported once */
 	size_t blocker_len;
+	/* Connecting: the listener's ring went (bell.c:apply_event); a SYNACK
+	 * may still come until syn_gone_by (stream.c:syn_gone_wait). */
+	bool syn_gone;
+	uint64_t syn_gone_by;
 	/* The send ring: we produce, v4vd moves messages to their rings. */
 	struct v4v_tx_ring *tx;
 	uint32_t txlen, txtail;

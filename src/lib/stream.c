@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -289,13 +290,49 @@ int v4v_accept(int fd, struct v4v_addr *peer)
 
 /* ---- client side ------------------------------------------------------ */
 
-/* Wait for SYNACK or refusal; 0 connected, -errno.  A SYNACK we cannot
- * hold a stream with is answered with RST, so the server's half goes too. */
+/*
+ * The listener went and no SYNACK is in our ring.  One from a pooled ring
+ * comes down that connection's send ring (accept_setup), which v4vd empties
+ * when it reads the kick: not necessarily before it handles the listener's
+ * unregister.  So it is waited for SYN_GONE_MS before the connect is
+ * refused.  A non-blocking connect stays in progress so long, its doorbell
+ * poked so that its poller asks again.  0: look at the ring again.
+ */
+static int syn_gone_wait(struct sock *s, bool nonblock)
+{
+	if (!s->syn_gone_by)
+		s->syn_gone_by = v4v__deadline(SYN_GONE_MS);
+	int ms = v4v__ms_left(s->syn_gone_by);
+	if (ms == 0)
+		return -ECONNREFUSED;	     /* the listener went away before accepting */
+	int e = v4v__wait_readable(s, true); /* drain: only news wakes the wait */
+	if (e != -EAGAIN)
+		return e < 0 ? e : 0;
+	if (nonblock) {
+		(void)v4v__ring_poke(s->rx);
+		return -EINPROGRESS;
+	}
+	return v4v__wait_fd(s, POLLIN, ms);
+}
+
+/*
+ * Wait for SYNACK or refusal; 0 connected, -errno.  A SYNACK we cannot
+ * hold a stream with is answered with RST, so the server's half goes too.
+ *
+ * The listener's RING_GONE (bell.c:apply_event sets syn_gone) fails the
+ * connect only if no SYNACK is in the ring after it: a server that accepts
+ * and at once closes its listener sent the SYNACK first, and v4vd posts the
+ * event after writing it, so the ring read after the event has it.  Hence
+ * syn_gone is read before the peek, and the event never touches peer_gone,
+ * which would reset the connection the SYNACK just made.  (A SYNACK that
+ * comes after the event: syn_gone_wait.)
+ */
 static int finish_connect(struct sock *s, bool nonblock)
 {
 	for (;;) {
 		struct v4v_msg m;
 		struct hello h;
+		bool syn_gone = s->syn_gone;
 		int r = v4v_rx_peek(s->rx, &m);
 		if (r < 0)
 			return -EIO;
@@ -311,6 +348,8 @@ static int finish_connect(struct sock *s, bool nonblock)
 				}
 				s->peer = m.source; /* the connection's own ring */
 				s->peer_max = v4v_ring_max_payload(h.ring_len);
+				s->syn_gone = false; /* the listener's fate is not ours */
+				s->syn_gone_by = 0;
 				s->state = S_CONNECTED;
 				return 0;
 			}
@@ -327,6 +366,14 @@ static int finish_connect(struct sock *s, bool nonblock)
 		}
 		if (s->peer_gone)
 			return -ECONNREFUSED; /* the listener went away */
+		if (syn_gone) {
+			int e = syn_gone_wait(s, nonblock);
+			if (e)
+				return e;
+			continue;
+		}
+		if (s->syn_gone)
+			continue; /* it went since the peek: look once more */
 		int e = v4v__wait_readable(s, nonblock);
 		if (e < 0)
 			return e == -EAGAIN ? -EINPROGRESS : e;
@@ -362,6 +409,8 @@ int v4v_connect(int fd, const struct v4v_addr *peer)
 	s->peer = (struct v4v_addr){.aport = peer->aport, .domain_id = peer->domain_id};
 	s->has_peer = true;
 	s->peer_gone = false;
+	s->syn_gone = false;
+	s->syn_gone_by = 0;
 	/* A full listener: wait, or EAGAIN when non-blocking (as Unix sockets). */
 	int e = queue_syn(s);
 	if (e == 0)

@@ -16,7 +16,7 @@
  *                                         if the peer's ring is gone too
  *                                         (closed, or its process or domain
  *                                         died), also SHUT_RD: EPIPE in A.
- *                                         (We ask v4vd for up to
+ *                                         (We look for its RING_GONE up to
  *                                         FIN_PROBE_MS before giving EOF.)
  *   peer reset / v4vd gone             -> shutdown(B, SHUT_RDWR)
  *
@@ -44,11 +44,6 @@
 #define FIN_PROBE_MS   50 /* after a FIN, how long to look for the ring going */
 #define MAX_CONNS      1024
 #define CONNECT_DEF_MS 2000
-/* After the program closes a listener, its ring stays (accepting nothing)
- * this long after the last accept: a connector that reads the listener's
- * RING_GONE before its SYNACK takes the connection for reset (libv4v's
- * finish_connect applies the event to the address it is connecting to). */
-#define LISTEN_LINGER_MS 2000
 
 struct conn {
 	int b, v;
@@ -68,8 +63,6 @@ static int lsn = -1;	/* the libv4v listener */
 static int lsn_b = -1;	/* the listener's data channel */
 static int pend_a = -1; /* an accepted A end the program has no room for yet */
 static struct vs_accept pend_rec;
-static long long lsn_close_at = -1; /* the program closed it: when its ring goes */
-static long long last_accept;
 static struct conn *conns[MAX_CONNS];
 static int nconns;
 static bool debug;
@@ -161,14 +154,7 @@ static void conn_free(int i)
 /* Is the peer's ring gone (closed or dead) rather than just shut for writing? */
 static bool peer_gone(struct conn *c)
 {
-	/* Ask v4vd whether its ring is still there: events do not say so for
-	 * a peer in our own domain. */
-	struct v4v_addr pa;
-	if (v4v_getpeername(c->v, &pa) == 0) {
-		struct v4v_ring_data_ent e = {.ring = pa};
-		if (v4v_notify(dom, &e, 1) == 0 && !(e.flags & V4V_RING_EXISTS))
-			return true;
-	}
+	/* Its ring's going is an event (RING_GONE, in our own domain too). */
 	char x;
 	v4v_recv(c->v, &x, 0, MSG_DONTWAIT); /* let libv4v read its events */
 	return v4v_send(c->v, NULL, 0, MSG_DONTWAIT) < 0 && errno != EAGAIN;
@@ -296,7 +282,6 @@ static void accept_some(void)
 			struct v4v_addr me = {0};
 			v4v_getsockname(lsn, &me);
 			pend_a = sv[0];
-			last_accept = now_ms();
 			pend_rec = (struct vs_accept){VS_ACCEPT_MAGIC, me.aport, peer.domain_id,
 						      peer.aport};
 		}
@@ -445,16 +430,6 @@ static void loop(void)
 						 .events = eb};
 			p[n++] = (struct pollfd){.fd = c->dead ? -1 : c->v, .events = ev};
 		}
-		if (lsn >= 0 && lsn_b < 0) {
-			long long left = lsn_close_at - now_ms();
-			if (left <= 0) {
-				v4v_sock_close(lsn);
-				lsn = -1;
-				continue;
-			}
-			if (timeout < 0 || left < timeout)
-				timeout = (int)left;
-		}
 		if (lsn_b >= 0) {
 			/* The listener's channel, for the program closing it (and
 			 * for room when an accepted connection waits), and libv4v's. */
@@ -472,7 +447,8 @@ static void loop(void)
 				if (pend_a >= 0)
 					close(pend_a);
 				pend_a = -1;
-				lsn_close_at = last_accept + LISTEN_LINGER_MS;
+				v4v_sock_close(lsn); /* a connector's SYNACK outlives it */
+				lsn = -1;
 			} else if ((rb & POLLOUT) || rv) {
 				accept_some();
 			}
