@@ -404,10 +404,18 @@ int vch_fd(const struct vch *c)
 
 int vch_wait(struct vch *c, int ms)
 {
+	/* As Xen's wait returns for an event that is there: when a source is
+	 * ready now (the user's select on fd_for_select saw it), take what it
+	 * brought and return, even if none of it shows to the user (a token,
+	 * a hang-up of a gone client with server_persist): sleeping for the
+	 * next event instead could leave a select-then-wait loop asleep for
+	 * ever. */
+	bool ready = wait_source(c, 0) == 0;
 	for (;;) {
 		service(c);
-		if (c->pending) {
-			ack_event(c);
+		if (c->pending || ready) {
+			if (c->pending)
+				ack_event(c);
 			return 0;
 		}
 		if (c->sock < 0 && c->lsn < 0 && !c->timer_armed)
