@@ -32,7 +32,6 @@
 #define TMPFS_MAGIC 0x01021994
 #endif
 
-
 /* ---- what a case opens, released by finish() for LeakSanitizer ---------- */
 
 static struct v4v_rx *held_rings[16];

@@ -12,49 +12,11 @@
 
 #include "t.h"
 
-enum { READY_FD = 100 };
-
 /* libv4v(3): a record takes at most what the send ring holds in one
  * message (the default stream ring is larger). */
 enum { SEQ_MAX = V4V_SOCK_TX_LEN - 32 };
 
 unsigned v4v__pool_ready(struct v4v_domain *d);
-
-static void ready(void)
-{
-	CHECK_EQ(write(READY_FD, "r", 1), 1);
-}
-
-/* Run fn in a child process inside its own new domain; return once fn has
- * called ready().  *domid is the child's domain. */
-static pid_t child(const char *name, void (*fn)(struct v4v_domain *), uint16_t *domid)
-{
-	int p[2];
-	char r;
-	int fd = t_domain_fd(name, domid);
-	CHECK_EQ(pipe(p), 0);
-	pid_t pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		struct v4v_domain *d;
-		CHECK_EQ(dup2(p[1], READY_FD), READY_FD);
-		CHECK_EQ(v4v_open_fd(fd, &d), 0);
-		fn(d);
-		_exit(0);
-	}
-	close(fd);
-	close(p[1]);
-	CHECK_EQ(read(p[0], &r, 1), 1);
-	close(p[0]);
-	return pid;
-}
-
-static void wait_ok(pid_t pid)
-{
-	int st;
-	CHECK_EQ(waitpid(pid, &st, 0), pid);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-}
 
 static int listener(struct v4v_domain *d, int type, uint32_t port)
 {
@@ -80,7 +42,7 @@ static int dial(struct v4v_domain *d, int type, uint16_t dom, uint32_t port)
 static void abort_server(struct v4v_domain *d)
 {
 	int l = listener(d, V4V_SOCK_STREAM, 5100);
-	ready();
+	t_ready();
 	/* The client aborts: its data, then ECONNRESET, never end of stream. */
 	int c = v4v_accept(l, NULL);
 	char buf[16];
@@ -105,7 +67,7 @@ static void stream_abort(void)
 {
 	t_v4vd_start(NULL);
 	uint16_t dom;
-	pid_t pid = child("srv", abort_server, &dom);
+	pid_t pid = t_child("srv", abort_server, &dom);
 	struct v4v_domain *d = t_domain("cli");
 	CHECK_EQ(v4v_sock_abort(-1), -1);
 	CHECK_EQ(errno, EBADF);
@@ -125,7 +87,7 @@ static void stream_abort(void)
 	/* Anything not connected is just closed. */
 	int u = v4v_socket(d, V4V_SOCK_DGRAM, 0);
 	CHECK_EQ(v4v_sock_abort(u), 0);
-	wait_ok(pid);
+	t_wait_ok(pid);
 }
 
 /* ---- SEQPACKET -------------------------------------------------------- */
@@ -139,7 +101,7 @@ static uint8_t pattern(size_t rec, size_t i)
 static void seq_echo(struct v4v_domain *d)
 {
 	int l = listener(d, V4V_SOCK_SEQPACKET, 5200);
-	ready();
+	t_ready();
 	int c = v4v_accept(l, NULL);
 	CHECK(c >= 0);
 	static uint8_t buf[SEQ_MAX];
@@ -157,7 +119,7 @@ static void seq_records(void)
 {
 	t_v4vd_start(NULL);
 	uint16_t dom;
-	pid_t pid = child("srv", seq_echo, &dom);
+	pid_t pid = t_child("srv", seq_echo, &dom);
 	struct v4v_domain *d = t_domain("cli");
 	int s = dial(d, V4V_SOCK_SEQPACKET, dom, 5200);
 	static uint8_t out[SEQ_MAX + 1], in[SEQ_MAX + 1];
@@ -202,13 +164,13 @@ static void seq_records(void)
 	CHECK_EQ(v4v_shutdown(s, SHUT_WR), 0);
 	CHECK_EQ(v4v_recv(s, b, sizeof(b), 0), 0);
 	CHECK_EQ(v4v_sock_close(s), 0);
-	wait_ok(pid);
+	t_wait_ok(pid);
 }
 
 static void seq_dies(struct v4v_domain *d)
 {
 	int l = listener(d, V4V_SOCK_SEQPACKET, 5300);
-	ready();
+	t_ready();
 	int c = v4v_accept(l, NULL);
 	CHECK(c >= 0);
 	CHECK_EQ(v4v_send(c, "rec", 3, 0), 3);
@@ -221,7 +183,7 @@ static void seq_peer_death(void)
 {
 	t_v4vd_start(NULL);
 	uint16_t dom;
-	pid_t pid = child("victim", seq_dies, &dom);
+	pid_t pid = t_child("victim", seq_dies, &dom);
 	struct v4v_domain *d = t_domain("survivor");
 	int st = v4v_socket(d, V4V_SOCK_STREAM, 0);
 	struct v4v_addr to = {.aport = 5300, .domain_id = dom};

@@ -230,45 +230,6 @@ static void dgram_partner_only(void)
 	CHECK_EQ(from.domain_id, v4v_domid(a));
 }
 
-enum { READY_FD = 100 };
-
-/* In a child: the domain is set up, the parent may go on. */
-static void ready(void)
-{
-	CHECK_EQ(write(READY_FD, "r", 1), 1);
-}
-
-/* Run fn in a child process inside its own new domain; return once fn has
- * called ready().  *domid is the child's domain. */
-static pid_t child(const char *name, void (*fn)(struct v4v_domain *), uint16_t *domid)
-{
-	int p[2];
-	char r;
-	int fd = t_domain_fd(name, domid);
-	CHECK_EQ(pipe(p), 0);
-	pid_t pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		struct v4v_domain *d;
-		CHECK_EQ(dup2(p[1], READY_FD), READY_FD);
-		CHECK_EQ(v4v_open_fd(fd, &d), 0);
-		fn(d);
-		_exit(0);
-	}
-	close(fd);
-	close(p[1]);
-	CHECK_EQ(read(p[0], &r, 1), 1);
-	close(p[0]);
-	return pid;
-}
-
-static void wait_ok(pid_t pid)
-{
-	int st;
-	CHECK_EQ(waitpid(pid, &st, 0), pid);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-}
-
 enum { BULK = 8 << 20 };
 
 static uint8_t pattern(size_t i)
@@ -283,7 +244,7 @@ static void server_echo_bulk(struct v4v_domain *d)
 	CHECK_EQ(v4v_bind(l, &any), 0);
 	CHECK_EQ(v4v_listen(l, 16), 0);
 	/* ready: tell the parent */
-	ready();
+	t_ready();
 	int c = v4v_accept(l, &peer);
 	CHECK(c >= 0);
 	static uint8_t buf[100000];
@@ -305,7 +266,7 @@ static void stream_bulk(void)
 {
 	t_v4vd_start(NULL);
 	uint16_t peer_dom;
-	pid_t pid = child("srv", server_echo_bulk, &peer_dom);
+	pid_t pid = t_child("srv", server_echo_bulk, &peer_dom);
 	struct v4v_domain *d = t_domain("cli");
 	struct v4v_addr srv;
 	CHECK_EQ(v4v_name_lookup(d, "srv", "nothing", &srv), -ENOENT);
@@ -333,7 +294,7 @@ static void stream_bulk(void)
 	CHECK_EQ(v4v_recv(s, &total, sizeof(total), 0), (ssize_t)sizeof(total));
 	CHECK_EQ(total, BULK);
 	CHECK_EQ(v4v_recv(s, &total, sizeof(total), 0), 0);
-	wait_ok(pid);
+	t_wait_ok(pid);
 }
 
 static void stream_refused(void)
@@ -365,7 +326,7 @@ static void peer_dies(struct v4v_domain *d)
 	struct v4v_addr any = {.aport = 6000, .domain_id = V4V_DOMID_ANY};
 	CHECK_EQ(v4v_bind(l, &any), 0);
 	CHECK_EQ(v4v_listen(l, 1), 0);
-	ready();
+	t_ready();
 	int c = v4v_accept(l, NULL);
 	CHECK(c >= 0);
 	CHECK_EQ(v4v_send(c, "x", 1, 0), 1);
@@ -376,7 +337,7 @@ static void stream_reset_on_death(void)
 {
 	t_v4vd_start(NULL);
 	uint16_t peer_dom;
-	pid_t pid = child("victim", peer_dies, &peer_dom);
+	pid_t pid = t_child("victim", peer_dies, &peer_dom);
 	struct v4v_domain *d = t_domain("survivor");
 	struct v4v_addr srv;
 	int s = v4v_socket(d, V4V_SOCK_STREAM, 0);
@@ -500,7 +461,7 @@ static void stream_listener_closed_after_accept(void)
 	}
 	close(p[0]);
 	close(q[1]);
-	wait_ok(pid);
+	t_wait_ok(pid);
 }
 
 /* In the victim's process of our own domain: a listener; hand over one
@@ -609,7 +570,7 @@ static void conn_server(struct v4v_domain *d)
 	struct v4v_addr any = {.aport = 7000, .domain_id = V4V_DOMID_ANY};
 	CHECK_EQ(v4v_bind(l, &any), 0);
 	CHECK_EQ(v4v_listen(l, 16), 0);
-	ready();
+	t_ready();
 	for (int i = 0; i < CONN_LOOPS; i++) {
 		struct pollfd p = {.fd = l, .events = POLLIN};
 		if (poll(&p, 1, 5000) != 1) {
@@ -627,7 +588,7 @@ static void stream_connect_loop(void)
 {
 	t_v4vd_start(NULL);
 	uint16_t peer_dom;
-	pid_t pid = child("srv", conn_server, &peer_dom);
+	pid_t pid = t_child("srv", conn_server, &peer_dom);
 	struct v4v_domain *d = t_domain("cli");
 	struct v4v_addr to = {.aport = 7000, .domain_id = peer_dom};
 	for (int i = 0; i < CONN_LOOPS; i++) {
@@ -636,7 +597,7 @@ static void stream_connect_loop(void)
 		CHECK_EQ(v4v_connect(s, &to), 0);
 		CHECK_EQ(v4v_sock_close(s), 0);
 	}
-	wait_ok(pid);
+	t_wait_ok(pid);
 }
 
 /* The calls around the data path: names, peer names, modes. */
@@ -778,7 +739,7 @@ static void accept_refuses_over_quota(struct v4v_domain *d)
 	struct v4v_addr any = {.aport = 31, .domain_id = V4V_DOMID_ANY};
 	CHECK_EQ(v4v_bind(l, &any), 0); /* its only ring: the quota is 1 */
 	CHECK_EQ(v4v_listen(l, 1), 0);
-	ready();
+	t_ready();
 	CHECK_EQ(v4v_sock_set_nonblock(l, 0), 0);
 	struct pollfd p = {.fd = l, .events = POLLIN};
 	CHECK_EQ(poll(&p, 1, 5000), 1);
@@ -800,13 +761,13 @@ static void accept_over_quota(void)
 	t_v4vd_start(extra);
 	unlink(path);
 	uint16_t srv;
-	pid_t pid = child("srv", accept_refuses_over_quota, &srv);
+	pid_t pid = t_child("srv", accept_refuses_over_quota, &srv);
 	struct v4v_domain *d = t_domain("cli");
 	int s = v4v_socket(d, V4V_SOCK_STREAM, 0);
 	struct v4v_addr to = {.aport = 31, .domain_id = srv};
 	CHECK_EQ(v4v_connect(s, &to), -1);
 	CHECK_EQ(errno, ECONNREFUSED);
-	wait_ok(pid);
+	t_wait_ok(pid);
 }
 
 /* Messages v4vd has delivered to a domain, from `v4vctl domains`. */

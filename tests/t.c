@@ -237,6 +237,43 @@ void t_spawn_domains(unsigned n, const char *const *names, int type,
 	}
 }
 
+enum { READY_FD = 100 }; /* a t_child's end of its readiness pipe */
+
+void t_ready(void)
+{
+	CHECK_EQ(write(READY_FD, "r", 1), 1);
+}
+
+pid_t t_child(const char *name, void (*fn)(struct v4v_domain *), uint16_t *domid)
+{
+	int p[2];
+	char r;
+	int fd = t_domain_fd(name, domid);
+	CHECK_EQ(pipe(p), 0);
+	fflush(NULL); /* nothing buffered is written twice */
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct v4v_domain *d;
+		CHECK_EQ(dup2(p[1], READY_FD), READY_FD);
+		CHECK_EQ(v4v_open_fd(fd, &d), 0);
+		fn(d);
+		_exit(0);
+	}
+	close(fd);
+	close(p[1]);
+	CHECK_EQ(read(p[0], &r, 1), 1);
+	close(p[0]);
+	return pid;
+}
+
+void t_wait_ok(pid_t pid)
+{
+	int st;
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 int t_ctl_rows(const char *what)
 {
 	char *list = t_ctl("%s", what);

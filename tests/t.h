@@ -76,6 +76,13 @@ void t_spawn_domains(unsigned n, const char *const *names, int type,
 		     void (*fn)(unsigned i, int domain_fd, int sock), pid_t *pid, uint16_t *domid,
 		     int *ctl);
 
+/* Run fn in a child process inside a new domain (named name, may be NULL)
+ * and return once fn has called t_ready(); *domid is the child's domain.
+ * t_wait_ok() reaps it and checks it exited 0. */
+pid_t t_child(const char *name, void (*fn)(struct v4v_domain *), uint16_t *domid);
+void t_ready(void);
+void t_wait_ok(pid_t pid);
+
 /* Rows of a control listing (domains, rings, names, ...). */
 int t_ctl_rows(const char *what);
 /* v4vd's open sockets: the control listener plus any client or channel
