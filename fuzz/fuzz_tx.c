@@ -115,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Drain as v4vd would; consume the destinations in between so a
 	 * blocked ring gets going again. */
 	for (int round = 0; round < 64; round++) {
-		unsigned moved = hv_tx_pump(hv, r, 16);
+		unsigned moved = hv_tx_pump(hv, r, 16, NULL);
 		for (unsigned i = 0; i < 2; i++)
 			check_dest(dest[i], 1, &seen[i]);
 		hv_poll_waiters(hv);

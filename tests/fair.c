@@ -3,8 +3,8 @@
  * Fairness and resource limits (docs/SECURITY.md, "Fair shares"): each
  * per-domain limit hit (its errno, others unaffected), v4vd at its own fd
  * limit (no busy loop, lost fds answered, others still served), per-domain
- * budgets per round (a flooding domain vs a bystander, by counts, never by
- * timing), control connections read without blocking, and the cost of
+ * budgets per round (a flooding domain vs a bystander, by counts and bytes,
+ * never by timing), control connections read without blocking, and the cost of
  * removing rings (an operation counter of `v4vctl stats`).
  */
 #define _GNU_SOURCE
@@ -376,16 +376,21 @@ static void fd_limit(void)
  * order does not depend on timing.  With a budget per process (BATCH per
  * channel), the flooder's 20 x 60 would all come first.
  */
-static void raw_sendv(struct v4v_domain *h, const struct v4v_addr *to)
+static void raw_sendv_len(struct v4v_domain *h, const struct v4v_addr *to, uint32_t len)
 {
 	struct v4v_req_sendv q = {
 	    .h = {.op = V4V_OP_SENDV},
 	    .src = {.aport = 9},
 	    .dst = {.aport = to->aport, .domain_id = to->domain_id},
 	    .niov = 1,
-	    .iov_len = {1},
+	    .iov_len = {len},
 	};
 	CHECK(send(h->chan, &q, sizeof(q), MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof(q));
+}
+
+static void raw_sendv(struct v4v_domain *h, const struct v4v_addr *to)
+{
+	raw_sendv_len(h, to, 1);
 }
 
 static void v4vd_stopped(bool stopped)
@@ -453,6 +458,70 @@ static void rr_requests(void)
 			CHECK(t_read_full(h[i]->chan, buf, sizeof(struct v4v_reply), WAIT_MS));
 		v4v_close(h[i]);
 	}
+	CHECK_EQ(v4v_ring_unregister(r), 0);
+	close(dfd);
+	t_domains_close();
+}
+
+/*
+ * The budget is bytes as well as a count: a domain whose requests are
+ * costly (here, 256 KiB sends, each a copy into a ring) gets fewer of them
+ * served per round than one whose requests are cheap.  Every tenth of the
+ * flooder's requests is a 1-byte marker into the ring the bystander also
+ * sends to, so the markers ahead of the bystander's message count the
+ * flooder's requests v4vd served first: by count alone (64 a round) six
+ * markers, by bytes (DOM_BYTE_BUDGET, 512 KiB: two such sends) none.
+ */
+static void rr_costly(void)
+{
+	enum { PROCS = 4, EACH = 40, BIG = 256 * 1024 };
+	start_with(NULL);
+	struct v4v_domain *sink = t_domain("sink"), *by = t_domain("bystander");
+	struct v4v_rx *r, *bulk;
+	CHECK_EQ(v4v_ring_register(sink, 1, V4V_DOMID_ANY, 256 * 1024, 0, &r), 0);
+	CHECK_EQ(v4v_ring_register(sink, 2, V4V_DOMID_ANY, V4V_RING_MAX_LEN, 0, &bulk), 0);
+	struct v4v_addr to = v4v_rx_addr(r), big = v4v_rx_addr(bulk);
+	uint16_t fid;
+	int dfd = t_domain_fd("flood", &fid);
+	struct v4v_domain *h[PROCS];
+	for (int i = 0; i < PROCS; i++)
+		CHECK_EQ(v4v_open_fd(dfd, &h[i]), 0);
+
+	v4vd_stopped(true);
+	for (int i = 0; i < PROCS; i++)
+		for (int k = 0; k < EACH; k++) {
+			if (k % 10 == 9)
+				raw_sendv(h[i], &to);
+			else
+				raw_sendv_len(h[i], &big, BIG);
+		}
+	raw_sendv(by, &to);
+	v4vd_stopped(false);
+
+	unsigned want = PROCS * EACH / 10 + 1, got = 0, pos = ~0u;
+	for (int w = 0; w < WAIT_MS && got < want; w++) {
+		struct v4v_msg m;
+		while (v4v_rx_peek(r, &m) == 1) {
+			if (m.source.domain_id == v4v_domid(by))
+				pos = got;
+			got++;
+			v4v_rx_consume(r, &m);
+		}
+		if (got < want)
+			t_wait_virq(sink, 1);
+	}
+	CHECK_EQ(got, want);
+	fprintf(stderr, "the bystander's request was served after %u of the flooder's markers\n",
+		pos);
+	CHECK(pos == 0);
+	char buf[V4V_REPLY_MAX];
+	CHECK(t_read_full(by->chan, buf, sizeof(struct v4v_reply), WAIT_MS));
+	for (int i = 0; i < PROCS; i++) {
+		for (int k = 0; k < EACH; k++)
+			CHECK(t_read_full(h[i]->chan, buf, sizeof(struct v4v_reply), WAIT_MS));
+		v4v_close(h[i]);
+	}
+	CHECK_EQ(v4v_ring_unregister(bulk), 0);
 	CHECK_EQ(v4v_ring_unregister(r), 0);
 	close(dfd);
 	t_domains_close();
@@ -587,9 +656,9 @@ static void removal_cost(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(clients),	   T_CASE(fds),	      T_CASE(connects),
-    T_CASE(waiters),	   T_CASE(fd_limit),  T_CASE(rr_requests),
-    T_CASE(rr_send_rings), T_CASE(ctl_stall), T_CASE(removal_cost),
+    T_CASE(clients),   T_CASE(fds),	     T_CASE(connects),	    T_CASE(waiters),
+    T_CASE(fd_limit),  T_CASE(rr_requests),  T_CASE(rr_send_rings), T_CASE(rr_costly),
+    T_CASE(ctl_stall), T_CASE(removal_cost),
 };
 
 int main(int argc, char **argv)

@@ -376,7 +376,7 @@ static void tx_break(struct hv *hv, struct hv_ring *r)
 	hv__post_event(hv, r, V4V_EV_RING_BROKEN, &a);
 }
 
-unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget)
+unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget, int64_t *bytes)
 {
 	if (!r->txmem || r->tx_broken || r->blocked_on)
 		return 0;
@@ -387,7 +387,7 @@ unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget)
 		return 0;
 	}
 	unsigned moved = 0;
-	while (moved < budget && r->txhead != prod) {
+	while (moved < budget && (!bytes || *bytes > 0) && r->txhead != prod) {
 		struct v4v_msg m;
 		struct hv_ring *full = NULL;
 		if (v4v_ring_peek(r->txmem->ring, r->txlen, r->txhead, prod, &m) != 1) {
@@ -405,6 +405,8 @@ unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget)
 			hv__post_event_err(hv, r, V4V_EV_SEND_FAILED, &dst, (uint32_t)-e);
 		r->txhead = m.next_rx;
 		moved++;
+		if (bytes)
+			*bytes -= (int64_t)(m.len + sizeof(struct v4v_ring_message_header));
 	}
 	if (moved == 0)
 		return 0;

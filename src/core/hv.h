@@ -130,13 +130,15 @@ int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_regist
 int hv_ring_attach_tx(struct hv *hv, struct hv_ring *r, struct v4v_tx_ring *txmem, uint32_t txlen);
 
 /*
- * Move up to budget messages from r's send ring into their destinations.
+ * Move up to budget messages from r's send ring into their destinations,
+ * while *bytes (when not NULL) is above zero; each message moved takes its
+ * length and header off *bytes (the last may take it below zero: a debt).
  * Returns the number moved.  A message whose destination is full stays
  * first in line and the ring waits (ops.tx_ready when there is room); a
  * message that cannot be delivered at all is dropped and reported to the
  * owner as V4V_EV_SEND_FAILED.  A malformed send ring breaks it.
  */
-unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget);
+unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget, int64_t *bytes);
 /* About to stop polling r's send ring: announce it, then re-check.  True
  * when the owner must now kick us; false when messages are waiting. */
 bool hv_tx_park(struct hv *hv, struct hv_ring *r);

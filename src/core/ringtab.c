@@ -317,7 +317,7 @@ void hv_ring_drop(struct hv *hv, struct hv_ring *r)
 	 * waiting for v4vd (lib/pool.c) keeps its data and FIN when its
 	 * process exits. */
 	if (r->txmem)
-		(void)hv_tx_pump(hv, r, UINT_MAX);
+		(void)hv_tx_pump(hv, r, UINT_MAX, NULL);
 	uint16_t domid = r->domid;
 	v4v_port_t aport = r->aport;
 	const struct hv_client *owner = r->owner;

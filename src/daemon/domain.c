@@ -299,6 +299,7 @@ void v4vd_chan_handle(struct v4vd *s, struct dchan *ch)
 	/* The domain's share of this round (fair.c); the rest waits for the
 	 * next round: the channel stays readable. */
 	unsigned budget = v4vd_req_budget(s, ch->dd);
+	uint64_t t0 = budget ? v4vd_now_ns() : 0;
 	for (unsigned i = 0; i < budget; i++) {
 		int fds[3];
 		unsigned nfds;
@@ -310,7 +311,6 @@ void v4vd_chan_handle(struct v4vd *s, struct dchan *ch)
 		if ((n < 0 && n != -EMSGSIZE) ||
 		    (n == 0 && nfds == 0 && !lost && hung_up(ch->e.fd)))
 			goto gone;
-		v4vd_req_spent(s, ch->dd);
 		size_t len = n < 0 ? HV_REQ_TRUNCATED : (size_t)n;
 		size_t rlen;
 		struct hv_mapped m = {0};
@@ -339,6 +339,10 @@ void v4vd_chan_handle(struct v4vd *s, struct dchan *ch)
 		/* A process that does not read its replies is dropped, not waited for. */
 		if (v4v_send_fds(ch->e.fd, &s->reply, rlen, NULL, 0, MSG_DONTWAIT) < 0)
 			goto gone;
+		uint64_t t1 = v4vd_now_ns();
+		if (!v4vd_req_spent(s, ch->dd, &s->req, len, t1 - t0))
+			return; /* its share is spent: the rest next round */
+		t0 = t1;
 	}
 	return;
 gone:;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fair shares of v4vd: per-domain budgets per round of the event loop
- * (requests served, send-ring messages moved), the fds v4vd holds for each
+ * (requests served, send-ring messages moved, bytes), the fds v4vd holds for each
  * domain (fds_per_domain), and staying alive at v4vd's own fd limit (a
  * reserve fd to refuse control connections it cannot accept).
  *
@@ -24,10 +24,27 @@
 
 #include "../common/util.h"
 
+/*
+ * A domain's budgets for this round: counts (requests served, send-ring
+ * messages moved) and bytes, DOM_BYTE_BUDGET a round, shared by both: a
+ * request costs its packet and the payload it sends, a message its length
+ * and header, so that a costly request or a large message counts for what
+ * v4vd copies for it.  Bytes overspent (the last message or request may
+ * overshoot) are a debt, paid off one budget per round gone by; a budget
+ * unused is not saved up.  All of it is counted, not timed: a preemption
+ * of v4vd in the middle of serving a domain costs that domain nothing.
+ */
 static void refill(struct v4vd *s, struct ddom *dd)
 {
 	if (dd->round == s->round)
 		return;
+	uint64_t gone = s->round - dd->round;
+	int64_t c = dd->bytes_left; /* <= DOM_BYTE_BUDGET */
+	if (gone > (uint64_t)(DOM_BYTE_BUDGET - c) / DOM_BYTE_BUDGET)
+		c = DOM_BYTE_BUDGET;
+	else
+		c += (int64_t)gone * DOM_BYTE_BUDGET;
+	dd->bytes_left = c;
 	dd->round = s->round;
 	dd->req_left = DOM_REQ_BUDGET;
 	dd->tx_left = DOM_TX_BUDGET;
@@ -36,14 +53,34 @@ static void refill(struct v4vd *s, struct ddom *dd)
 unsigned v4vd_req_budget(struct v4vd *s, struct ddom *dd)
 {
 	refill(s, dd);
+	if (dd->bytes_left <= 0)
+		return 0;
 	return dd->req_left < BATCH ? dd->req_left : BATCH;
 }
 
-void v4vd_req_spent(struct v4vd *s, struct ddom *dd)
+/* What a request costs: its packet, and for a send the payload v4vd
+ * copies (the lengths as given, at most what a send can carry; a bad one
+ * is refused early, but costs its claim: the debt is its own). */
+static uint64_t req_cost(const union v4v_req_any *q, size_t len)
+{
+	if (len > V4V_REQ_MAX)
+		return V4V_REQ_MAX; /* truncated */
+	uint64_t c = 0;
+	if (len >= sizeof(q->send) && q->h.op == V4V_OP_SENDV)
+		for (uint32_t i = 0; i < q->send.niov && i < V4V_MAX_IOV; i++)
+			c += q->send.iov_len[i];
+	return len + (c < V4V_STAGING_SIZE ? c : V4V_STAGING_SIZE);
+}
+
+bool v4vd_req_spent(struct v4vd *s, struct ddom *dd, const union v4v_req_any *q, size_t len,
+		    uint64_t ns)
 {
 	refill(s, dd);
 	if (dd->req_left)
 		dd->req_left--;
+	dd->bytes_left -= (int64_t)req_cost(q, len);
+	dd->used_ns += ns;
+	return dd->req_left && dd->bytes_left > 0;
 }
 
 /* The messages b's send ring may move now: its domain's budget left this
@@ -60,6 +97,8 @@ static unsigned tx_budget(struct v4vd *s, struct dbell *b, struct ddom **ddp)
 	if (!dd)
 		return TX_BUDGET;
 	refill(s, dd);
+	if (dd->bytes_left <= 0)
+		return 0;
 	unsigned share = dd->nhot > 1 ? DOM_TX_BUDGET / dd->nhot : DOM_TX_BUDGET;
 	if (share == 0)
 		share = 1;
@@ -74,9 +113,12 @@ unsigned v4vd_tx_pump(struct v4vd *s, struct dbell *b)
 	unsigned budget = tx_budget(s, b, &dd);
 	if (!budget)
 		return 0;
-	unsigned moved = hv_tx_pump(s->hv, b->ring, budget);
-	if (dd)
-		dd->tx_left -= moved < dd->tx_left ? moved : dd->tx_left;
+	if (!dd)
+		return hv_tx_pump(s->hv, b->ring, budget, NULL);
+	uint64_t t0 = v4vd_now_ns();
+	unsigned moved = hv_tx_pump(s->hv, b->ring, budget, &dd->bytes_left);
+	dd->tx_left -= moved < dd->tx_left ? moved : dd->tx_left;
+	dd->used_ns += v4vd_now_ns() - t0;
 	return moved;
 }
 

@@ -97,6 +97,8 @@ struct ddom {
 	unsigned nhot;	 /* its hot send rings */
 	uint64_t round;	 /* the round its budgets below are for */
 	unsigned req_left, tx_left;
+	int64_t bytes_left; /* byte budget left this round; < 0: a debt (fair.c) */
+	uint64_t used_ns;   /* wall time v4vd spent serving it (domain list) */
 };
 
 struct v4vd {
@@ -139,11 +141,12 @@ struct v4vd {
 	union v4v_reply_any reply; /* and its reply */
 };
 
-#define BATCH	       64     /* requests served per channel per wake-up */
-#define TX_BUDGET      256    /* messages moved per send ring per round */
-#define DOM_REQ_BUDGET 64     /* requests served per domain per round */
-#define DOM_TX_BUDGET  256    /* send-ring messages moved per domain per round */
-#define SPIN_NS	       200000 /* keep polling send rings this long after the last move */
+#define BATCH		64	     /* requests served per channel per wake-up */
+#define TX_BUDGET	256	     /* messages moved per send ring per round */
+#define DOM_REQ_BUDGET	64	     /* requests served per domain per round */
+#define DOM_TX_BUDGET	256	     /* send-ring messages moved per domain per round */
+#define DOM_BYTE_BUDGET (512 * 1024) /* bytes (requests, messages) per domain per round */
+#define SPIN_NS		200000	     /* keep polling send rings this long after the last move */
 
 #define V4VD_CONFIG_DEFAULT "/etc/v4v/v4vd.conf"
 #define V4VD_QUERY_GROUP    "v4v" /* query_group's default, when it exists */
@@ -226,7 +229,9 @@ unsigned v4vd_uid_domids(const struct v4vd *s); /* the highest domid with a uid 
 /* Fair shares (fair.c): per-domain budgets per round, fds per domain,
  * v4vd's own fd limit. */
 unsigned v4vd_req_budget(struct v4vd *s, struct ddom *dd); /* requests it may serve now */
-void v4vd_req_spent(struct v4vd *s, struct ddom *dd);
+/* Charge one request served (its packet q, len bytes, ns of v4vd's time); may it go on? */
+bool v4vd_req_spent(struct v4vd *s, struct ddom *dd, const union v4v_req_any *q, size_t len,
+		    uint64_t ns);
 unsigned v4vd_tx_pump(struct v4vd *s, struct dbell *b); /* hv_tx_pump within budget */
 void v4vd_hot_count(struct v4vd *s, struct dbell *b, int delta);
 int v4vd_fds_take(struct v4vd *s, struct ddom *dd, unsigned n); /* -EMFILE past the limit */
