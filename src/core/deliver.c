@@ -256,6 +256,58 @@ void hv_ring_recheck(struct hv *hv, struct hv_ring *r)
 }
 
 /*
+ * The free space in r for a message of footprint need, and the rx it was
+ * computed from.  rx_ptr is read and validated for every send, and for
+ * the first message of each run a pump writes to one ring (fresh); the
+ * rest of a run use the value read for it when that leaves room: the
+ * reader only ever moves rx forward (frees space), so the older value
+ * under-states the space, never over-states it.  (A reader moving rx
+ * backwards meanwhile gets its own unread bytes overwritten, never a byte
+ * outside its ring.)  False: the ring is broken.
+ */
+static bool ring_space(struct hv *hv, struct hv_ring *r, uint32_t need, bool fresh, uint32_t *rx,
+		       uint32_t *space)
+{
+	if (r->broken)
+		return false;
+	if (!fresh) {
+		*rx = r->last_rx;
+		*space = v4v_ring_space(r->len, *rx, r->tx);
+		if (need <= *space)
+			return true;
+	}
+	if (!hv__ring_read_rx(hv, r, rx))
+		return false;
+	*space = v4v_ring_space(r->len, *rx, r->tx);
+	return true;
+}
+
+/*
+ * Make what deliver() wrote to hv->unpub visible: store its tx_ptr, then
+ * ring the doorbell only if the reader had caught up with everything
+ * before those messages.  Pairs with the reader's fence between storing
+ * rx_ptr and re-reading tx_ptr before it sleeps (rx.c): of the two
+ * store-fence-load sequences at least one sees the other's store, so
+ * either the reader sees our messages or we see it caught up.
+ */
+static void publish(struct hv *hv)
+{
+	struct hv_ring *r = hv->unpub;
+	if (!r)
+		return;
+	hv->unpub = NULL;
+	/* Release: the message bytes are visible before the new tx_ptr. */
+	v4v_store_release(&r->mem->tx_ptr, r->tx);
+	if (!r->cookie) {
+		hv->ops.signal(hv->ctx, r->owner->cookie);
+		return;
+	}
+	v4v_fence();
+	if (v4v_load_relaxed(&r->mem->rx_ptr) == hv->unpub_from)
+		hv->ops.ring_signal(hv->ctx, r->cookie, HV_SIG_DATA);
+}
+
+/*
  * Deliver one message of n payload bytes from (c's domain, src_port) to
  * dst: the hypervisor's copy.  Returns n or -errno; -EAGAIN with *full set
  * when the destination ring lacks room now (the caller decides how to wait).
@@ -284,8 +336,9 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	}
 
 	struct hv_ring *r = hv__ring_route(hv, dst, sd->domid);
-	uint32_t rx;
-	if (!r || !hv__ring_read_rx(hv, r, &rx))
+	uint32_t rx, space, need = (uint32_t)v4v_msg_footprint(n);
+	if (!r ||
+	    !ring_space(hv, r, need, message_type == V4V_MT_SYN || hv->unpub != r, &rx, &space))
 		return -ECONNREFUSED;
 	*to = r;
 	if (n > v4v_ring_max_payload(r->len))
@@ -295,7 +348,7 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 		if (e)
 			return e;
 	}
-	if (v4v_msg_footprint(n) > v4v_ring_space(r->len, rx, r->tx)) {
+	if (need > space) {
 		sd->stats.eagain++;
 		r->stats.eagain++;
 		return -EAGAIN;
@@ -306,11 +359,13 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	    .source = src,
 	    .message_type = message_type,
 	};
-	uint32_t old_tx = r->tx;
+	if (hv->unpub != r) {
+		publish(hv);
+		hv->unpub = r;
+		hv->unpub_from = r->tx;
+	}
 	r->tx = v4v_ring_put(r->mem->ring, r->len, r->tx, &h, seg, nseg);
-	/* Release: the message bytes are visible before the new tx_ptr. */
-	v4v_store_release(&r->mem->tx_ptr, r->tx);
-	r->written += v4v_msg_footprint(n);
+	r->written += need;
 	if (message_type == V4V_MT_SYN)
 		hv__syn_note(r, sd->domid);
 	if (r->nwait)
@@ -321,21 +376,8 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	dd->stats.rx_bytes += n;
 	r->stats.rx_msgs++;
 	r->stats.rx_bytes += n;
-	if (!r->cookie) {
-		hv->ops.signal(hv->ctx, r->owner->cookie);
-		return (long)n;
-	}
-	/*
-	 * Ring the doorbell only if the reader had caught up with everything
-	 * before this message.  Pairs with the reader's fence between storing
-	 * rx_ptr and re-reading tx_ptr before it sleeps (rx.c): of the two
-	 * store-fence-load sequences at least one sees the other's store, so
-	 * either the reader sees our message or we see it caught up.
-	 */
-	v4v_fence();
-	uint32_t now = v4v_load_relaxed(&r->mem->rx_ptr);
-	if (now == old_tx)
-		hv->ops.ring_signal(hv->ctx, r->cookie, HV_SIG_DATA);
+	if (!hv->batching)
+		publish(hv);
 	return (long)n;
 }
 
@@ -376,6 +418,9 @@ static void tx_break(struct hv *hv, struct hv_ring *r)
 	hv__post_event(hv, r, V4V_EV_RING_BROKEN, &a);
 }
 
+/* Messages a pump delivers before it publishes them even to the same ring. */
+enum { PUBLISH_EVERY = 32 };
+
 unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget, int64_t *bytes)
 {
 	if (!r->txmem || r->tx_broken || r->blocked_on)
@@ -387,6 +432,7 @@ unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget, int64_t *
 		return 0;
 	}
 	unsigned moved = 0;
+	hv->batching = true; /* publish() once per run of messages to one ring */
 	while (moved < budget && (!bytes || *bytes > 0) && r->txhead != prod) {
 		struct v4v_msg m;
 		struct hv_ring *full = NULL;
@@ -407,7 +453,11 @@ unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget, int64_t *
 		moved++;
 		if (bytes)
 			*bytes -= (int64_t)(m.len + sizeof(struct v4v_ring_message_header));
+		if (moved % PUBLISH_EVERY == 0)
+			publish(hv); /* let the reader start on them */
 	}
+	hv->batching = false;
+	publish(hv);
 	if (moved == 0)
 		return 0;
 	/* Release: we are done reading what we hand back. */

@@ -48,7 +48,7 @@ struct hv_ring {
 	v4v_port_t aport;
 	uint32_t len;	  /* our copy: never re-read from shared memory */
 	uint32_t tx;	  /* our copy of tx_ptr */
-	uint32_t last_rx; /* last validated rx_ptr, for v4vctl */
+	uint32_t last_rx; /* last validated rx_ptr: for v4vctl, and deliver's space */
 	struct v4v_ring *mem;
 	void *cookie; /* the shell's doorbell, or NULL */
 	bool broken;
@@ -121,6 +121,12 @@ struct hv {
 	/* Rings with an exact partner, by partner: who to tell it is gone. */
 	struct hv_ring *by_partner[V4V_DOMID_MAX + 1];
 	uint64_t removal_work; /* rings and waits visited removing rings, clients */
+	/* Messages written to unpub but its tx_ptr not yet stored (deliver.c:
+	 * publish): a pump of a send ring publishes once per run of messages to
+	 * one ring, not once a message.  unpub_from: its tx before them. */
+	struct hv_ring *unpub;
+	uint32_t unpub_from;
+	bool batching;
 };
 
 /* Events (hv.c): queue one for r's owner and signal it. */
