@@ -321,7 +321,7 @@ ADDR = "address"
 schema = {
     "domains": dict(domid=I, name=(S, N), uid=I, procs=I, rings=I, ring_bytes=I, tx_msgs=I,
                     tx_bytes=I, rx_msgs=I, rx_bytes=I, eagain=I, rejected=I, dropped=I,
-                    v4vd_us=I),
+                    req_us=I),
     "rings": dict(domid=I, name=(S, N), aport=I, partner=(I, N), len=I, rx=I, tx=I, waiters=I,
                   state=S, msgs=I, bytes=I, eagain=I, partner_name=(S, N)),
     "names": dict(domid=I, domain=(S, N), service=S, port=I, visible_to=(list, N)),

@@ -104,7 +104,7 @@ static int cmd_domains(struct v4vd *s, int argc, char **argv, struct out *o, int
 {
 	(void)argc, (void)argv, (void)fd;
 	outf(o, "ok\ndomid:n\tname:s\tuid:n\tprocs:n\trings:n\tring_bytes:n\ttx_msgs:n\ttx_bytes:n"
-		"\trx_msgs:n\trx_bytes:n\teagain:n\trejected:n\tdropped:n\tv4vd_us:n\n");
+		"\trx_msgs:n\trx_bytes:n\teagain:n\trejected:n\tdropped:n\treq_us:n\n");
 	for (struct hv_domain *d = hv_domain_next(s->hv, NULL); d; d = hv_domain_next(s->hv, d)) {
 		const struct hv_stats *st = hv_domain_stats(d);
 		uint32_t uid = 0;
@@ -118,7 +118,7 @@ static int cmd_domains(struct v4vd *s, int argc, char **argv, struct out *o, int
 		     (unsigned long long)st->tx_bytes, (unsigned long long)st->rx_msgs,
 		     (unsigned long long)st->rx_bytes, (unsigned long long)st->eagain,
 		     (unsigned long long)st->rejected, (unsigned long long)st->dropped,
-		     (unsigned long long)(dd ? dd->used_ns / 1000 : 0));
+		     (unsigned long long)(dd ? dd->req_ns / 1000 : 0));
 	}
 	return 0;
 }

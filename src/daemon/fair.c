@@ -79,7 +79,7 @@ bool v4vd_req_spent(struct v4vd *s, struct ddom *dd, const union v4v_req_any *q,
 	if (dd->req_left)
 		dd->req_left--;
 	dd->bytes_left -= (int64_t)req_cost(q, len);
-	dd->used_ns += ns;
+	dd->req_ns += ns;
 	return dd->req_left && dd->bytes_left > 0;
 }
 
@@ -115,10 +115,8 @@ unsigned v4vd_tx_pump(struct v4vd *s, struct dbell *b)
 		return 0;
 	if (!dd)
 		return hv_tx_pump(s->hv, b->ring, budget, NULL);
-	uint64_t t0 = v4vd_now_ns();
 	unsigned moved = hv_tx_pump(s->hv, b->ring, budget, &dd->bytes_left);
 	dd->tx_left -= moved < dd->tx_left ? moved : dd->tx_left;
-	dd->used_ns += v4vd_now_ns() - t0;
 	return moved;
 }
 

@@ -200,8 +200,16 @@ void v4vd_run(struct v4vd *s)
 	struct epoll_event ev[64];
 	while (!s->stop) {
 		s->round++; /* fresh per-domain budgets (fair.c) */
-		/* Poll (timeout 0) while send rings are hot, else sleep. */
-		int n = epoll_wait(s->epfd, ev, 64, s->hot ? 0 : -1);
+		/*
+		 * Poll (timeout 0) while send rings are hot, else sleep.  While
+		 * they move messages, look only every LOOK_NS: a system call
+		 * each pump cost the fast path a fifth of v4vd's time.
+		 */
+		int n = 0;
+		if (!s->hot || !s->moving || s->last_move - s->last_look >= LOOK_NS) {
+			n = epoll_wait(s->epfd, ev, 64, s->hot ? 0 : -1);
+			s->last_look = s->last_move;
+		}
 		if (n < 0 && errno != EINTR) {
 			logmsg(LOG_ERR, "epoll_wait: %s", strerror(errno));
 			return;
@@ -219,8 +227,7 @@ void v4vd_run(struct v4vd *s)
 			}
 			v4vd_reap(s); /* anything a core call in there queued */
 		}
-		if (s->hot)
-			pump_hot(s);
+		s->moving = s->hot && pump_hot(s);
 		v4vd_reap(s);
 		flush_kicks(s);
 		v4vd_free_dead(s);

@@ -98,7 +98,7 @@ struct ddom {
 	uint64_t round;	 /* the round its budgets below are for */
 	unsigned req_left, tx_left;
 	int64_t bytes_left; /* byte budget left this round; < 0: a debt (fair.c) */
-	uint64_t used_ns;   /* wall time v4vd spent serving it (domain list) */
+	uint64_t req_ns;    /* wall time v4vd spent on its requests (domain list) */
 };
 
 struct v4vd {
@@ -113,6 +113,8 @@ struct v4vd {
 	struct dbell *bell_kicks;
 	struct dbell *hot;  /* send rings polled until idle for SPIN_NS */
 	uint64_t last_move; /* when a send ring last moved a message (ns) */
+	uint64_t last_look; /* when the loop last looked at epoll (ns; loop.c) */
+	bool moving;	    /* the last pump of the hot send rings moved something */
 	struct fdent *dead;
 	struct held *held_id[HELD_BUCKETS];   /* what v4vd holds, by (st_dev, st_ino) */
 	struct held *held_addr[HELD_BUCKETS]; /* the same, by mapping or fdent */
@@ -147,6 +149,7 @@ struct v4vd {
 #define DOM_TX_BUDGET	256	     /* send-ring messages moved per domain per round */
 #define DOM_BYTE_BUDGET (512 * 1024) /* bytes (requests, messages) per domain per round */
 #define SPIN_NS		200000	     /* keep polling send rings this long after the last move */
+#define LOOK_NS		5000	     /* while send rings move, look at epoll this often */
 
 #define V4VD_CONFIG_DEFAULT "/etc/v4v/v4vd.conf"
 #define V4VD_QUERY_GROUP    "v4v" /* query_group's default, when it exists */
