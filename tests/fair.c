@@ -412,6 +412,49 @@ static void v4vd_stopped(bool stopped)
 	CHECK(!"v4vd did not stop or continue");
 }
 
+/* Read want messages from r (the sink's); the position of the first from
+ * domid. */
+static unsigned ring_order(struct v4v_domain *sink, struct v4v_rx *r, unsigned want, uint16_t domid)
+{
+	unsigned got = 0, pos = ~0u;
+	for (int w = 0; w < WAIT_MS && got < want; w++) {
+		struct v4v_msg m;
+		while (v4v_rx_peek(r, &m) == 1) {
+			if (m.source.domain_id == domid)
+				pos = got;
+			got++;
+			v4v_rx_consume(r, &m);
+		}
+		if (got < want)
+			t_wait_virq(sink, 1);
+	}
+	CHECK_EQ(got, want);
+	return pos;
+}
+
+/* Every reply came (none was lost to the budget): each process's n, the
+ * bystander's one; then the flooder's processes go. */
+static void replies_drained(struct v4v_domain *by, struct v4v_domain **h, int procs, int n)
+{
+	char buf[V4V_REPLY_MAX];
+	CHECK(t_read_full(by->chan, buf, sizeof(struct v4v_reply), WAIT_MS));
+	for (int i = 0; i < procs; i++) {
+		for (int k = 0; k < n; k++)
+			CHECK(t_read_full(h[i]->chan, buf, sizeof(struct v4v_reply), WAIT_MS));
+		v4v_close(h[i]);
+	}
+}
+
+/* The flooding domain: procs processes attached to one domain fd. */
+static int flood_procs(struct v4v_domain **h, int procs)
+{
+	uint16_t fid;
+	int dfd = t_domain_fd("flood", &fid);
+	for (int i = 0; i < procs; i++)
+		CHECK_EQ(v4v_open_fd(dfd, &h[i]), 0);
+	return dfd;
+}
+
 static void rr_requests(void)
 {
 	enum { PROCS = 20, EACH = 60 };
@@ -420,11 +463,8 @@ static void rr_requests(void)
 	struct v4v_rx *r;
 	CHECK_EQ(v4v_ring_register(sink, 1, V4V_DOMID_ANY, 256 * 1024, 0, &r), 0);
 	struct v4v_addr to = v4v_rx_addr(r);
-	uint16_t fid;
-	int dfd = t_domain_fd("flood", &fid);
 	struct v4v_domain *h[PROCS];
-	for (int i = 0; i < PROCS; i++)
-		CHECK_EQ(v4v_open_fd(dfd, &h[i]), 0);
+	int dfd = flood_procs(h, PROCS);
 
 	v4vd_stopped(true);
 	for (int i = 0; i < PROCS; i++)
@@ -433,31 +473,12 @@ static void rr_requests(void)
 	raw_sendv(by, &to);
 	v4vd_stopped(false);
 
-	unsigned got = 0, pos = ~0u;
-	for (int w = 0; w < WAIT_MS && got < PROCS * EACH + 1; w++) {
-		struct v4v_msg m;
-		while (v4v_rx_peek(r, &m) == 1) {
-			if (m.source.domain_id == v4v_domid(by))
-				pos = got;
-			got++;
-			v4v_rx_consume(r, &m);
-		}
-		if (got < PROCS * EACH + 1)
-			t_wait_virq(sink, 1);
-	}
-	CHECK_EQ(got, PROCS * EACH + 1);
+	unsigned pos = ring_order(sink, r, PROCS * EACH + 1, v4v_domid(by));
 	fprintf(stderr, "the bystander's request was served after %u of the flooder's\n", pos);
 	/* The flooder's budget is 64 per round, shared by its processes
 	 * (a round or two before the bystander's turn). */
 	CHECK(pos <= 2 * 64);
-	/* Every reply came (none was lost to the budget): drain them. */
-	char buf[V4V_REPLY_MAX];
-	CHECK(t_read_full(by->chan, buf, sizeof(struct v4v_reply), WAIT_MS));
-	for (int i = 0; i < PROCS; i++) {
-		for (int k = 0; k < EACH; k++)
-			CHECK(t_read_full(h[i]->chan, buf, sizeof(struct v4v_reply), WAIT_MS));
-		v4v_close(h[i]);
-	}
+	replies_drained(by, h, PROCS, EACH);
 	CHECK_EQ(v4v_ring_unregister(r), 0);
 	close(dfd);
 	t_domains_close();
@@ -481,11 +502,8 @@ static void rr_costly(void)
 	CHECK_EQ(v4v_ring_register(sink, 1, V4V_DOMID_ANY, 256 * 1024, 0, &r), 0);
 	CHECK_EQ(v4v_ring_register(sink, 2, V4V_DOMID_ANY, V4V_RING_MAX_LEN, 0, &bulk), 0);
 	struct v4v_addr to = v4v_rx_addr(r), big = v4v_rx_addr(bulk);
-	uint16_t fid;
-	int dfd = t_domain_fd("flood", &fid);
 	struct v4v_domain *h[PROCS];
-	for (int i = 0; i < PROCS; i++)
-		CHECK_EQ(v4v_open_fd(dfd, &h[i]), 0);
+	int dfd = flood_procs(h, PROCS);
 
 	v4vd_stopped(true);
 	for (int i = 0; i < PROCS; i++)
@@ -498,29 +516,11 @@ static void rr_costly(void)
 	raw_sendv(by, &to);
 	v4vd_stopped(false);
 
-	unsigned want = PROCS * EACH / 10 + 1, got = 0, pos = ~0u;
-	for (int w = 0; w < WAIT_MS && got < want; w++) {
-		struct v4v_msg m;
-		while (v4v_rx_peek(r, &m) == 1) {
-			if (m.source.domain_id == v4v_domid(by))
-				pos = got;
-			got++;
-			v4v_rx_consume(r, &m);
-		}
-		if (got < want)
-			t_wait_virq(sink, 1);
-	}
-	CHECK_EQ(got, want);
+	unsigned pos = ring_order(sink, r, PROCS * EACH / 10 + 1, v4v_domid(by));
 	fprintf(stderr, "the bystander's request was served after %u of the flooder's markers\n",
 		pos);
 	CHECK(pos == 0);
-	char buf[V4V_REPLY_MAX];
-	CHECK(t_read_full(by->chan, buf, sizeof(struct v4v_reply), WAIT_MS));
-	for (int i = 0; i < PROCS; i++) {
-		for (int k = 0; k < EACH; k++)
-			CHECK(t_read_full(h[i]->chan, buf, sizeof(struct v4v_reply), WAIT_MS));
-		v4v_close(h[i]);
-	}
+	replies_drained(by, h, PROCS, EACH);
 	CHECK_EQ(v4v_ring_unregister(bulk), 0);
 	CHECK_EQ(v4v_ring_unregister(r), 0);
 	close(dfd);
