@@ -34,7 +34,8 @@
  * whoever holds the pool's lock gives those rings back as it unlocks
  * (pool_unlock).  No pooled ring has a socket to read its doorbell, so
  * each look at the pool reads them (pool_bells): the event is seen even
- * when no live socket hears of it.
+ * when no live socket hears of it.  Events lost to an overflowing queue
+ * may have named a partner: then all of the domain's pooled rings go.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -177,7 +178,8 @@ static struct pooled pool_take(unsigned i)
 static bool gone_has(const struct pooled *p)
 {
 	for (unsigned i = 0; i < ngone; i++)
-		if (gone[i].d == p->d && gone[i].domid == p->partner)
+		if (gone[i].d == p->d &&
+		    (gone[i].domid == p->partner || gone[i].domid == V4V_DOMID_ANY))
 			return true;
 	return gone_all;
 }
@@ -459,7 +461,10 @@ void v4v__pool_flush(struct v4v_domain *d)
 
 /*
  * The partner domain of some of d's pooled rings died: no connection can
- * take them now (its id is not given again soon), so they go back.  This
+ * take them now (its id is not given again soon), so they go back; domid
+ * V4V_DOMID_ANY: events were lost (V4V_EV_OVERFLOW), any partner may have
+ * died, and all of d's pooled rings go (a cache: the next connections
+ * register afresh).  This
  * runs from event handling, which may find the pool held, by this thread
  * (the pool's linger reads events) or another: the partner goes on the
  * gone list, and the lock's holder gives its rings back as it unlocks
