@@ -540,11 +540,57 @@ static void partner_gone_overflow(void)
 	CHECK_EQ(v4v_ring_unregister(heard), 0);
 }
 
+static int race_fd, race_live;
+
+/* Hold the pool while the main thread closes race_fd; once the socket is
+ * out of the table (the close is under way), read the partner's death
+ * (a live connection's recv), then let the pool go. */
+static void *close_racer(void *arg)
+{
+	v4v__pool_hold(true);
+	pthread_barrier_wait(&hold_bar);
+	for (int i = 0; i < WAIT_MS && v4v__sock_lookup(race_fd); i++)
+		poll(NULL, 0, 1);
+	CHECK(!v4v__sock_lookup(race_fd));
+	char buf[8];
+	CHECK_EQ(v4v_recv(race_live, buf, sizeof(buf), 0), -1);
+	CHECK_EQ(errno, ECONNRESET);
+	v4v__pool_hold(false);
+	return arg;
+}
+
+/*
+ * The partner's death is read by another thread while a connection to it
+ * is being closed (no longer a socket the event can reach, not yet in the
+ * pool): the close does not keep the dead partner's ring.
+ */
+static void partner_gone_closing(void)
+{
+	t_v4vd_start(NULL);
+	cli = t_domain("cli");
+	uint16_t dom;
+	srv_conns = 2;
+	pid_t pid = t_child("srv", srv_child, &dom);
+	race_fd = dial(dom);
+	race_live = dial(dom);
+	kill_domain(pid, dom);
+	pthread_t t;
+	CHECK_EQ(pthread_barrier_init(&hold_bar, NULL, 2), 0);
+	CHECK_EQ(pthread_create(&t, NULL, close_racer, NULL), 0);
+	pthread_barrier_wait(&hold_bar);
+	CHECK_EQ(v4v_sock_close(race_fd), 0); /* its FIN goes; the pool waits */
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(pthread_barrier_destroy(&hold_bar), 0);
+	CHECK_EQ(v4v_sock_close(race_live), 0);
+	CHECK_EQ(rings_of(v4v_domid(cli), dom), 0);
+}
+
 static const struct t_case cases[] = {
-    T_CASE(reuse_ring),		 T_CASE(queued_syn),	     T_CASE(synack_full_client),
-    T_CASE(fork_child),		 T_CASE(stale_data),	     T_CASE(late_writer),
-    T_CASE(firewall_pooled),	 T_CASE(refused_not_pooled), T_CASE(quota_pool),
-    T_CASE(partner_gone_unread), T_CASE(partner_gone_busy),  T_CASE(partner_gone_overflow),
+    T_CASE(reuse_ring),		  T_CASE(queued_syn),	      T_CASE(synack_full_client),
+    T_CASE(fork_child),		  T_CASE(stale_data),	      T_CASE(late_writer),
+    T_CASE(firewall_pooled),	  T_CASE(refused_not_pooled), T_CASE(quota_pool),
+    T_CASE(partner_gone_unread),  T_CASE(partner_gone_busy),  T_CASE(partner_gone_overflow),
+    T_CASE(partner_gone_closing),
 };
 
 int main(int argc, char **argv)

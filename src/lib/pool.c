@@ -32,10 +32,11 @@
  * reads its events, also by a thread that holds the pool (linger at
  * exit) or while another does; so it is recorded (the gone list), and
  * whoever holds the pool's lock gives those rings back as it unlocks
- * (pool_unlock).  No pooled ring has a socket to read its doorbell, so
+ * (pool_unlock); a stream closing meanwhile, which the event could not
+ * reach, is not pooled (v4v__pool_put).  No pooled ring has a socket to read its doorbell, so
  * each look at the pool reads them (pool_bells): the event is seen even
  * when no live socket hears of it.  Events lost to an overflowing queue
- * may have named a partner: then all of the domain's pooled rings go.
+ * may have named a partner: then every pooled ring goes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -73,16 +74,21 @@ static unsigned npool;
 static pid_t pool_pid; /* a forked child does not own the parent's rings */
 static bool pool_atexit;
 
-/* Partners gone that the pool has still to act on (v4v__pool_partner_gone).
- * gone_lock is a leaf: taken alone or under pool_lock, never around
- * another lock. */
+/*
+ * The last POOL_MAX partners gone (v4v__pool_partner_gone), oldest
+ * overwritten: their rings leave the pool at the next unlock, and a
+ * closing stream's ring for one of them is not put there (its socket was
+ * out of the table when the event was read: pool_put).  gone_lock is a
+ * leaf: taken alone or under pool_lock, never around another lock.
+ */
 static pthread_mutex_t gone_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct gone {
 	struct v4v_domain *d;
 	uint16_t domid;
 } gone[POOL_MAX];
-static unsigned ngone;
-static bool gone_all; /* more partners than fit: every pooled ring goes */
+static unsigned ngone, gone_next; /* slots in use, the next to write */
+static unsigned gone_new;	  /* recorded since the pool last looked */
+static bool gone_all;		  /* once: every pooled ring goes */
 
 /* Under pool_lock: forget what a parent left (its rings are not ours). */
 static void pool_check_pid(void);
@@ -174,29 +180,27 @@ static struct pooled pool_take(unsigned i)
 	return p;
 }
 
-/* Under gone_lock: is p's partner on the gone list? */
-static bool gone_has(const struct pooled *p)
+/* Under gone_lock: is d's partner domid among those gone? */
+static bool gone_has(const struct v4v_domain *d, uint16_t domid)
 {
 	for (unsigned i = 0; i < ngone; i++)
-		if (gone[i].d == p->d &&
-		    (gone[i].domid == p->partner || gone[i].domid == V4V_DOMID_ANY))
+		if (gone[i].d == d && gone[i].domid == domid)
 			return true;
-	return gone_all;
+	return false;
 }
 
-/* Under pool_lock: take the entries whose partner is on the gone list
- * into out, and empty the list. */
+/* Under pool_lock: take the entries whose partner is gone into out. */
 static unsigned pool_take_gone(struct pooled *out)
 {
 	unsigned n = 0;
 	pool_check_pid();
 	pthread_mutex_lock(&gone_lock);
-	for (unsigned i = 0; i < npool;)
-		if (gone_has(&pool[i]))
+	for (unsigned i = 0; i < npool && (gone_new || gone_all);)
+		if (gone_all || gone_has(pool[i].d, pool[i].partner))
 			out[n++] = pool_take(i);
 		else
 			i++;
-	ngone = 0;
+	gone_new = 0;
 	gone_all = false;
 	pthread_mutex_unlock(&gone_lock);
 	return n;
@@ -205,9 +209,26 @@ static unsigned pool_take_gone(struct pooled *out)
 static bool gone_pending(void)
 {
 	pthread_mutex_lock(&gone_lock);
-	bool pending = ngone > 0 || gone_all;
+	bool pending = gone_new || gone_all;
 	pthread_mutex_unlock(&gone_lock);
 	return pending;
+}
+
+/* Record d's partner domid as gone (V4V_DOMID_ANY: any may be). */
+static void gone_record(struct v4v_domain *d, uint16_t domid)
+{
+	pthread_mutex_lock(&gone_lock);
+	if (domid == V4V_DOMID_ANY) {
+		gone_all = true;
+	} else if (!gone_has(d, domid)) {
+		/* Overwriting one the pool has not looked at yet: all go. */
+		gone_all |= gone_new == POOL_MAX;
+		gone[gone_next] = (struct gone){d, domid};
+		gone_next = (gone_next + 1) % POOL_MAX;
+		ngone += ngone < POOL_MAX;
+		gone_new += gone_new < POOL_MAX;
+	}
+	pthread_mutex_unlock(&gone_lock);
 }
 
 /*
@@ -310,7 +331,11 @@ bool v4v__pool_put(struct sock *s)
 	pool_check_pid();
 	if (!pool_atexit)
 		pool_atexit = atexit(pool_exit) == 0;
-	bool room = npool < POOL_MAX && pool_atexit;
+	/* A partner whose death was read while s was closing (out of the
+	 * table: the event could not reach it) gets no ring kept. */
+	pthread_mutex_lock(&gone_lock);
+	bool room = npool < POOL_MAX && pool_atexit && !gone_has(s->d, s->partner);
+	pthread_mutex_unlock(&gone_lock);
 	if (room) {
 		p.fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
 		room = p.fd >= 0;
@@ -463,24 +488,15 @@ void v4v__pool_flush(struct v4v_domain *d)
  * The partner domain of some of d's pooled rings died: no connection can
  * take them now (its id is not given again soon), so they go back; domid
  * V4V_DOMID_ANY: events were lost (V4V_EV_OVERFLOW), any partner may have
- * died, and all of d's pooled rings go (a cache: the next connections
- * register afresh).  This
- * runs from event handling, which may find the pool held, by this thread
- * (the pool's linger reads events) or another: the partner goes on the
- * gone list, and the lock's holder gives its rings back as it unlocks
- * (pool_unlock), at once if the lock is free.
+ * died, and every pooled ring goes (a cache: the next connections register
+ * afresh).  This runs from event handling, which may find the pool held,
+ * by this thread (the pool's linger reads events) or another: the partner
+ * goes on the gone list, and the lock's holder gives its rings back as it
+ * unlocks (pool_unlock), at once if the lock is free.
  */
 void v4v__pool_partner_gone(struct v4v_domain *d, uint16_t domid)
 {
-	pthread_mutex_lock(&gone_lock);
-	bool known = false;
-	for (unsigned i = 0; i < ngone; i++)
-		known |= gone[i].d == d && gone[i].domid == domid;
-	if (!known && ngone < POOL_MAX)
-		gone[ngone++] = (struct gone){d, domid};
-	else if (!known)
-		gone_all = true;
-	pthread_mutex_unlock(&gone_lock);
+	gone_record(d, domid);
 	if (pthread_mutex_trylock(&pool_lock) == 0)
 		pool_unlock();
 }
