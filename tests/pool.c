@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -137,8 +138,10 @@ static void stale_data(void)
 	/* Arrived before the closes (data still on its way after a close is
 	 * an old peer writing to a closed connection: late_writer). */
 	struct pollfd p[2] = {{.fd = c, .events = POLLIN}, {.fd = a, .events = POLLIN}};
-	for (int i = 0; i < WAIT_MS && !(p[0].revents && p[1].revents); i++)
-		CHECK(poll(p, 2, 1) >= 0);
+	/* Each waited for on its own: one ready makes a poll of both return
+	 * at once, so a loop of them bounds nothing. */
+	CHECK_EQ(poll(&p[0], 1, WAIT_MS), 1);
+	CHECK_EQ(poll(&p[1], 1, WAIT_MS), 1);
 	CHECK(p[0].revents & p[1].revents & POLLIN);
 	close_pair(c, a); /* neither read: data and FIN left in both rings */
 
@@ -373,10 +376,223 @@ static void quota_pool(void)
 	close_pair(c, a);
 }
 
+/* Rows of `v4vctl rings` owned by domain dom, partnered with partner. */
+static int rings_of(uint16_t dom, uint16_t partner)
+{
+	char *list = t_ctl("rings"), *save = NULL;
+	int n = 0;
+	strtok_r(list, "\n", &save); /* the header */
+	for (char *line; (line = strtok_r(NULL, "\n", &save));) {
+		unsigned d, port;
+		char name[40], part[16], want[16];
+		snprintf(want, sizeof(want), "%u", partner);
+		if (sscanf(line, "%u\t%39s\t%u\t%15s", &d, name, &port, part) == 4 && d == dom &&
+		    strcmp(part, want) == 0)
+			n++;
+	}
+	free(list);
+	return n;
+}
+
+static bool domain_listed(uint16_t dom)
+{
+	char *list = t_ctl("domains"), row[16];
+	snprintf(row, sizeof(row), "\n%u\t", dom);
+	bool found = strstr(list, row) != NULL;
+	free(list);
+	return found;
+}
+
+/* The child's server: accept n connections, read each to its end, close
+ * them cleanly (the client's pooled ring gets our FIN), wait to be killed. */
+static unsigned srv_conns;
+
+static void srv_child(struct v4v_domain *d)
+{
+	srv = d;
+	int l = listener();
+	t_ready();
+	int a[2];
+	for (unsigned i = 0; i < srv_conns; i++)
+		CHECK((a[i] = v4v_accept(l, NULL)) >= 0);
+	char buf[8];
+	CHECK_EQ(v4v_recv(a[0], buf, sizeof(buf), 0), 0);
+	CHECK_EQ(v4v_sock_close(a[0]), 0);
+	pause(); /* until SIGKILL: the domain dies whole */
+}
+
+/* A connected stream of cli's to the child's domain dom. */
+static int dial(uint16_t dom)
+{
+	struct v4v_addr to = {.aport = LPORT, .domain_id = dom};
+	int c = v4v_socket(cli, V4V_SOCK_STREAM, 0);
+	CHECK(c >= 0);
+	CHECK_EQ(v4v_connect(c, &to), 0);
+	return c;
+}
+
+/* Kill the child and wait (bounded) until v4vd has destroyed its domain:
+ * its PARTNER_GONE is then in our event queue. */
+static void kill_domain(pid_t pid, uint16_t dom)
+{
+	CHECK_EQ(kill(pid, SIGKILL), 0);
+	CHECK_EQ(waitpid(pid, NULL, 0), pid);
+	for (int i = 0; i < WAIT_MS && domain_listed(dom); i++)
+		poll(NULL, 0, 1);
+	CHECK(!domain_listed(dom));
+}
+
+/*
+ * A pooled ring whose partner domain dies is given back at the next look
+ * at the pool, although no socket of the process reads the event (it is
+ * on the pooled ring's doorbell only).
+ */
+static void partner_gone_unread(void)
+{
+	t_v4vd_start(NULL);
+	cli = t_domain("cli");
+	uint16_t dom;
+	srv_conns = 1;
+	pid_t pid = t_child("srv", srv_child, &dom);
+	int c = dial(dom);
+	CHECK_EQ(v4v_sock_close(c), 0); /* pooled */
+	CHECK_EQ(rings_of(v4v_domid(cli), dom), 1);
+	kill_domain(pid, dom);
+	int n = 1;
+	for (int i = 0; i < WAIT_MS && (n = rings_of(v4v_domid(cli), dom)) != 0; i++) {
+		(void)v4v__pool_ready(cli); /* a look, as connect and close take */
+		poll(NULL, 0, 1);
+	}
+	CHECK_EQ(n, 0);
+}
+
+static pthread_barrier_t hold_bar;
+
+/* Hold the pool's lock, as a thread inside a pool operation, until told. */
+static void *pool_holder(void *arg)
+{
+	v4v__pool_hold(true);
+	pthread_barrier_wait(&hold_bar);
+	pthread_barrier_wait(&hold_bar);
+	v4v__pool_hold(false);
+	return arg;
+}
+
+/*
+ * The partner of a pooled ring dies while another thread holds the pool:
+ * the event is read (by a live connection's recv) then, and the release
+ * it asks for is not lost but done by the lock's holder.
+ */
+static void partner_gone_busy(void)
+{
+	t_v4vd_start(NULL);
+	cli = t_domain("cli");
+	uint16_t dom;
+	srv_conns = 2;
+	pid_t pid = t_child("srv", srv_child, &dom);
+	int c = dial(dom), live = dial(dom);
+	CHECK_EQ(v4v_sock_close(c), 0); /* pooled */
+	CHECK_EQ(rings_of(v4v_domid(cli), dom), 2);
+	pthread_t t;
+	CHECK_EQ(pthread_barrier_init(&hold_bar, NULL, 2), 0);
+	CHECK_EQ(pthread_create(&t, NULL, pool_holder, NULL), 0);
+	pthread_barrier_wait(&hold_bar); /* the pool is busy from here */
+	kill_domain(pid, dom);
+	char buf[8];
+	/* Reads the process's events: PARTNER_GONE for both rings. */
+	CHECK_EQ(v4v_recv(live, buf, sizeof(buf), 0), -1);
+	CHECK_EQ(errno, ECONNRESET);
+	pthread_barrier_wait(&hold_bar);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(pthread_barrier_destroy(&hold_bar), 0);
+	CHECK_EQ(v4v_sock_close(live), 0); /* reset: not pooled; a look */
+	CHECK_EQ(rings_of(v4v_domid(cli), dom), 0);
+}
+
+/*
+ * The process's event queue overflowed (another domain's rings came and
+ * went while we read nothing), so the partner's death is lost in it: the
+ * overflow gives the pooled rings back all the same.
+ */
+static void partner_gone_overflow(void)
+{
+	t_v4vd_start(NULL);
+	cli = t_domain("cli");
+	struct v4v_domain *x = t_domain("x");
+	uint16_t dom;
+	srv_conns = 1;
+	pid_t pid = t_child("srv", srv_child, &dom);
+	int c = dial(dom);
+	CHECK_EQ(v4v_sock_close(c), 0); /* pooled */
+	/* A ring of cli's partnered with x hears of each of x's rings going:
+	 * more than the queue holds (256, core/hv.h). */
+	struct v4v_rx *heard, *r;
+	CHECK_EQ(v4v_ring_register(cli, 300, v4v_domid(x), 4096, 0, &heard), 0);
+	for (int i = 0; i < 300; i++) {
+		CHECK_EQ(v4v_ring_register(x, 301, V4V_DOMID_ANY, 4096, 0, &r), 0);
+		CHECK_EQ(v4v_ring_unregister(r), 0);
+	}
+	kill_domain(pid, dom);
+	int n = 1;
+	for (int i = 0; i < WAIT_MS && (n = rings_of(v4v_domid(cli), dom)) != 0; i++) {
+		(void)v4v__pool_ready(cli);
+		poll(NULL, 0, 1);
+	}
+	CHECK_EQ(n, 0);
+	CHECK_EQ(v4v_ring_unregister(heard), 0);
+}
+
+static int race_fd, race_live;
+
+/* Hold the pool while the main thread closes race_fd; once the socket is
+ * out of the table (the close is under way), read the partner's death
+ * (a live connection's recv), then let the pool go. */
+static void *close_racer(void *arg)
+{
+	v4v__pool_hold(true);
+	pthread_barrier_wait(&hold_bar);
+	for (int i = 0; i < WAIT_MS && v4v__sock_lookup(race_fd); i++)
+		poll(NULL, 0, 1);
+	CHECK(!v4v__sock_lookup(race_fd));
+	char buf[8];
+	CHECK_EQ(v4v_recv(race_live, buf, sizeof(buf), 0), -1);
+	CHECK_EQ(errno, ECONNRESET);
+	v4v__pool_hold(false);
+	return arg;
+}
+
+/*
+ * The partner's death is read by another thread while a connection to it
+ * is being closed (no longer a socket the event can reach, not yet in the
+ * pool): the close does not keep the dead partner's ring.
+ */
+static void partner_gone_closing(void)
+{
+	t_v4vd_start(NULL);
+	cli = t_domain("cli");
+	uint16_t dom;
+	srv_conns = 2;
+	pid_t pid = t_child("srv", srv_child, &dom);
+	race_fd = dial(dom);
+	race_live = dial(dom);
+	kill_domain(pid, dom);
+	pthread_t t;
+	CHECK_EQ(pthread_barrier_init(&hold_bar, NULL, 2), 0);
+	CHECK_EQ(pthread_create(&t, NULL, close_racer, NULL), 0);
+	pthread_barrier_wait(&hold_bar);
+	CHECK_EQ(v4v_sock_close(race_fd), 0); /* its FIN goes; the pool waits */
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(pthread_barrier_destroy(&hold_bar), 0);
+	CHECK_EQ(v4v_sock_close(race_live), 0);
+	CHECK_EQ(rings_of(v4v_domid(cli), dom), 0);
+}
+
 static const struct t_case cases[] = {
-    T_CASE(reuse_ring),	     T_CASE(queued_syn),	 T_CASE(synack_full_client),
-    T_CASE(fork_child),	     T_CASE(stale_data),	 T_CASE(late_writer),
-    T_CASE(firewall_pooled), T_CASE(refused_not_pooled), T_CASE(quota_pool),
+    T_CASE(reuse_ring),		  T_CASE(queued_syn),	      T_CASE(synack_full_client),
+    T_CASE(fork_child),		  T_CASE(stale_data),	      T_CASE(late_writer),
+    T_CASE(firewall_pooled),	  T_CASE(refused_not_pooled), T_CASE(quota_pool),
+    T_CASE(partner_gone_unread),  T_CASE(partner_gone_busy),  T_CASE(partner_gone_overflow),
+    T_CASE(partner_gone_closing),
 };
 
 int main(int argc, char **argv)

@@ -176,9 +176,13 @@ void v4v__handle_events(struct v4v_domain *d)
 	while ((n = v4v_events(d, ev, 64)) > 0) {
 		struct events evs = {ev, n};
 		v4v__sock_each(d, events_to, &evs);
-		for (int i = 0; i < n; i++) /* pooled rings have no socket to hear it */
+		/* Pooled rings have no socket to hear it.  Lost events may
+		 * have named their partners: they all go (pool.c). */
+		for (int i = 0; i < n; i++)
 			if (ev[i].type == V4V_EV_PARTNER_GONE)
 				v4v__pool_partner_gone(d, ev[i].peer.domain_id);
+			else if (ev[i].type == V4V_EV_OVERFLOW)
+				v4v__pool_partner_gone(d, V4V_DOMID_ANY);
 		if (n < 64)
 			break;
 	}

@@ -26,10 +26,22 @@
  *
  * The rings count against the domain's quotas as any other: a register
  * that fails for quota (ENOSPC) empties the pool and tries once more.
+ *
+ * A partner domain's death (PARTNER_GONE) gives its pooled rings back: no
+ * connection can take them now.  The event is read wherever the process
+ * reads its events, also by a thread that holds the pool (linger at
+ * exit) or while another does; so it is recorded (the gone list), and
+ * whoever holds the pool's lock gives those rings back as it unlocks
+ * (pool_unlock); a stream closing meanwhile, which the event could not
+ * reach, is not pooled (v4v__pool_put).  No pooled ring has a socket to read its doorbell, so
+ * each look at the pool reads them (pool_bells): the event is seen even
+ * when no live socket hears of it.  Events lost to an overflowing queue
+ * may have named a partner: then every pooled ring goes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -53,6 +65,7 @@ struct pooled {
 	uint16_t partner;
 	struct v4v_addr old_peer;
 	bool fin_seen;
+	bool waiter; /* a WAITER token was read off its doorbell (pool_bells) */
 };
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -61,8 +74,25 @@ static unsigned npool;
 static pid_t pool_pid; /* a forked child does not own the parent's rings */
 static bool pool_atexit;
 
+/*
+ * The last POOL_MAX partners gone (v4v__pool_partner_gone), oldest
+ * overwritten: their rings leave the pool at the next unlock, and a
+ * closing stream's ring for one of them is not put there (its socket was
+ * out of the table when the event was read: pool_put).  gone_lock is a
+ * leaf: taken alone or under pool_lock, never around another lock.
+ */
+static pthread_mutex_t gone_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct gone {
+	struct v4v_domain *d;
+	uint16_t domid;
+} gone[POOL_MAX];
+static unsigned ngone, gone_next; /* slots in use, the next to write */
+static unsigned gone_new;	  /* recorded since the pool last looked */
+static bool gone_all;		  /* once: every pooled ring goes */
+
 /* Under pool_lock: forget what a parent left (its rings are not ours). */
 static void pool_check_pid(void);
+static void pool_unlock(void);
 static void pooled_linger(struct pooled *p, uint64_t deadline);
 
 /* A process that exits after close: what its closed streams queued still
@@ -74,7 +104,7 @@ static void pool_exit(void)
 	pool_check_pid();
 	for (unsigned i = 0; i < npool; i++)
 		pooled_linger(&pool[i], deadline);
-	pthread_mutex_unlock(&pool_lock);
+	pool_unlock();
 }
 
 static void pool_check_pid(void)
@@ -130,12 +160,126 @@ static void pooled_free(struct pooled *p, uint64_t deadline)
 	close(p->fd);
 }
 
+/* The bits of the tokens waiting on a pooled doorbell, which are taken. */
+static unsigned pooled_drain(int fd)
+{
+	uint8_t tok[64];
+	unsigned bits = 0;
+	ssize_t n;
+	while ((n = recv(fd, tok, sizeof(tok), MSG_DONTWAIT)) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			bits |= tok[i];
+	return bits;
+}
+
 /* Under pool_lock: drop entry i from the table (not freeing it). */
 static struct pooled pool_take(unsigned i)
 {
 	struct pooled p = pool[i];
 	pool[i] = pool[--npool];
 	return p;
+}
+
+/* Under gone_lock: is d's partner domid among those gone? */
+static bool gone_has(const struct v4v_domain *d, uint16_t domid)
+{
+	for (unsigned i = 0; i < ngone; i++)
+		if (gone[i].d == d && gone[i].domid == domid)
+			return true;
+	return false;
+}
+
+/* Under pool_lock: take the entries whose partner is gone into out. */
+static unsigned pool_take_gone(struct pooled *out)
+{
+	unsigned n = 0;
+	pool_check_pid();
+	pthread_mutex_lock(&gone_lock);
+	for (unsigned i = 0; i < npool && (gone_new || gone_all);)
+		if (gone_all || gone_has(pool[i].d, pool[i].partner))
+			out[n++] = pool_take(i);
+		else
+			i++;
+	gone_new = 0;
+	gone_all = false;
+	pthread_mutex_unlock(&gone_lock);
+	return n;
+}
+
+static bool gone_pending(void)
+{
+	pthread_mutex_lock(&gone_lock);
+	bool pending = gone_new || gone_all;
+	pthread_mutex_unlock(&gone_lock);
+	return pending;
+}
+
+/* Record d's partner domid as gone (V4V_DOMID_ANY: any may be). */
+static void gone_record(struct v4v_domain *d, uint16_t domid)
+{
+	pthread_mutex_lock(&gone_lock);
+	if (domid == V4V_DOMID_ANY) {
+		gone_all = true;
+	} else if (!gone_has(d, domid)) {
+		/* Overwriting one the pool has not looked at yet: all go. */
+		gone_all |= gone_new == POOL_MAX;
+		gone[gone_next] = (struct gone){d, domid};
+		gone_next = (gone_next + 1) % POOL_MAX;
+		ngone += ngone < POOL_MAX;
+		gone_new += gone_new < POOL_MAX;
+	}
+	pthread_mutex_unlock(&gone_lock);
+}
+
+/*
+ * Every holder of pool_lock lets it go here: the rings of partners gone
+ * meanwhile go back first.  A partner recorded after that (its recorder
+ * found the lock held) is seen by the look after the unlock, which takes
+ * the lock again if it is free; if it is not, its holder looks in turn
+ * at its own unlock.  So no release is lost, and the event path never
+ * waits for the pool (a thread may read events with it held: linger).
+ * Nothing is left to linger for: the partner is gone.
+ */
+static void pool_unlock(void)
+{
+	do {
+		struct pooled out[POOL_MAX];
+		unsigned n = pool_take_gone(out);
+		pthread_mutex_unlock(&pool_lock);
+		for (unsigned i = 0; i < n; i++)
+			pooled_free(&out[i], v4v__deadline(0));
+	} while (gone_pending() && pthread_mutex_trylock(&pool_lock) == 0);
+}
+
+/*
+ * Under pool_lock: read the tokens on d's pooled doorbells, which no
+ * socket reads.  DATA is stale (the sweep consumes what is there), WAITER
+ * is kept for the socket that takes the ring (pooled_tokens); true if
+ * there was an EVENT: the caller reads the events once it has let the
+ * pool go (a partner's death: v4v__pool_partner_gone).  One poll for all
+ * of them; only those with tokens are read.
+ */
+static bool pool_bells(struct v4v_domain *d)
+{
+	struct pollfd pfd[POOL_MAX];
+	unsigned idx[POOL_MAX], n = 0;
+	for (unsigned i = 0; i < npool; i++)
+		if (pool[i].d == d) {
+			pfd[n] = (struct pollfd){.fd = pool[i].fd, .events = POLLIN};
+			idx[n++] = i;
+		}
+	if (n == 0 || poll(pfd, n, 0) <= 0)
+		return false;
+	unsigned bits = 0;
+	for (unsigned k = 0; k < n; k++) {
+		if (!(pfd[k].revents & POLLIN))
+			continue;
+		struct pooled *p = &pool[idx[k]];
+		unsigned got = pooled_drain(p->fd);
+		p->waiter |= (got & HV_SIG_WAITER) != 0;
+		bits |= got;
+	}
+	return (bits & HV_SIG_EVENT) != 0;
 }
 
 /*
@@ -187,7 +331,11 @@ bool v4v__pool_put(struct sock *s)
 	pool_check_pid();
 	if (!pool_atexit)
 		pool_atexit = atexit(pool_exit) == 0;
-	bool room = npool < POOL_MAX && pool_atexit;
+	/* A partner whose death was read while s was closing (out of the
+	 * table: the event could not reach it) gets no ring kept. */
+	pthread_mutex_lock(&gone_lock);
+	bool room = npool < POOL_MAX && pool_atexit && !gone_has(s->d, s->partner);
+	pthread_mutex_unlock(&gone_lock);
 	if (room) {
 		p.fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
 		room = p.fd >= 0;
@@ -197,7 +345,7 @@ bool v4v__pool_put(struct sock *s)
 		s->rx = NULL;
 		s->tx = NULL;
 	}
-	pthread_mutex_unlock(&pool_lock);
+	pool_unlock();
 	return room;
 }
 
@@ -210,15 +358,10 @@ bool v4v__pool_put(struct sock *s)
  */
 static void pooled_tokens(const struct pooled *p, struct sock *s)
 {
-	uint8_t tok[64];
-	unsigned bits = 0;
-	ssize_t n;
-	while ((n = recv(p->fd, tok, sizeof(tok), MSG_DONTWAIT)) > 0)
-		for (ssize_t i = 0; i < n; i++)
-			bits |= tok[i];
+	unsigned bits = pooled_drain(p->fd);
 	if (bits & HV_SIG_EVENT)
 		v4v__handle_events(s->d);
-	if (bits & HV_SIG_WAITER)
+	if ((bits & HV_SIG_WAITER) || p->waiter)
 		s->need_notify = true;
 }
 
@@ -234,6 +377,7 @@ static bool pool_find(struct v4v_domain *d, uint16_t partner, uint32_t ring_len,
 	bool found = false;
 	pthread_mutex_lock(&pool_lock);
 	pool_check_pid();
+	bool events = pool_bells(d);
 	for (unsigned i = 0; i < npool;) {
 		struct pooled *p = &pool[i];
 		if (p->d != d) {
@@ -255,7 +399,9 @@ static bool pool_find(struct v4v_domain *d, uint16_t partner, uint32_t ring_len,
 		}
 		i++;
 	}
-	pthread_mutex_unlock(&pool_lock);
+	pool_unlock();
+	if (events)
+		v4v__handle_events(d);
 	uint64_t deadline = v4v__deadline(LINGER_MS);
 	for (unsigned i = 0; i < nbad; i++)
 		pooled_free(&bad[i], deadline);
@@ -332,31 +478,27 @@ void v4v__pool_flush(struct v4v_domain *d)
 			out[n++] = pool_take(i);
 		else
 			i++;
-	pthread_mutex_unlock(&pool_lock);
+	pool_unlock();
 	uint64_t deadline = v4v__deadline(LINGER_MS);
 	for (unsigned i = 0; i < n; i++)
 		pooled_free(&out[i], deadline);
 }
 
-/* The partner domain of some of d's pooled rings died: no connection can
- * take them now (its id is not given again soon), so give them back at
- * once rather than at the next look; nothing is left to linger for.  Only
- * if the pool is free: this runs from event handling, which the pool's
- * own lingering reaches with pool_lock held (the next look finds them). */
+/*
+ * The partner domain of some of d's pooled rings died: no connection can
+ * take them now (its id is not given again soon), so they go back; domid
+ * V4V_DOMID_ANY: events were lost (V4V_EV_OVERFLOW), any partner may have
+ * died, and every pooled ring goes (a cache: the next connections register
+ * afresh).  This runs from event handling, which may find the pool held,
+ * by this thread (the pool's linger reads events) or another: the partner
+ * goes on the gone list, and the lock's holder gives its rings back as it
+ * unlocks (pool_unlock), at once if the lock is free.
+ */
 void v4v__pool_partner_gone(struct v4v_domain *d, uint16_t domid)
 {
-	struct pooled gone[POOL_MAX];
-	unsigned n = 0;
-	if (pthread_mutex_trylock(&pool_lock) != 0)
-		return;
-	for (unsigned i = 0; i < npool;)
-		if (pool[i].d == d && pool[i].partner == domid)
-			gone[n++] = pool_take(i);
-		else
-			i++;
-	pthread_mutex_unlock(&pool_lock);
-	for (unsigned i = 0; i < n; i++)
-		pooled_free(&gone[i], v4v__deadline(0));
+	gone_record(d, domid);
+	if (pthread_mutex_trylock(&pool_lock) == 0)
+		pool_unlock();
 }
 
 /* A close looks at the pool too, so that an old peer writing after our
@@ -367,12 +509,15 @@ void v4v__pool_sweep(struct v4v_domain *d)
 	unsigned nbad = 0;
 	pthread_mutex_lock(&pool_lock);
 	pool_check_pid();
+	bool events = pool_bells(d);
 	for (unsigned i = 0; i < npool;)
 		if (pool[i].d == d && !pooled_sweep(&pool[i], false))
 			bad[nbad++] = pool_take(i);
 		else
 			i++;
-	pthread_mutex_unlock(&pool_lock);
+	pool_unlock();
+	if (events)
+		v4v__handle_events(d);
 	uint64_t deadline = v4v__deadline(LINGER_MS);
 	for (unsigned i = 0; i < nbad; i++)
 		pooled_free(&bad[i], deadline);
@@ -389,6 +534,16 @@ unsigned v4v__pool_ready(struct v4v_domain *d)
 	for (unsigned i = 0; i < npool; i++)
 		if (pool[i].d == d && pool[i].fin_seen && pooled_drained(&pool[i]))
 			n++;
-	pthread_mutex_unlock(&pool_lock);
+	pool_unlock();
 	return n;
+}
+
+/* For the tests: hold the pool's lock (on), as a thread inside a pool
+ * operation would, and let it go (off). */
+void v4v__pool_hold(bool on)
+{
+	if (on)
+		pthread_mutex_lock(&pool_lock);
+	else
+		pool_unlock();
 }

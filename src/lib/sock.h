@@ -168,6 +168,7 @@ int v4v__pool_accept(struct v4v_domain *d, uint16_t partner, uint32_t ring_len, 
 void v4v__pool_sweep(struct v4v_domain *d);
 void v4v__pool_partner_gone(struct v4v_domain *d, uint16_t domid);
 unsigned v4v__pool_ready(struct v4v_domain *d); /* for the tests */
+void v4v__pool_hold(bool on);			/* for the tests: the pool busy */
 
 /* tx.c */
 /* *max_message (may be NULL): the destination ring's largest payload. */
