@@ -276,6 +276,22 @@ static void pairs_meet(const int ctl[NDOM])
 		CHECK_EQ(write(ctl[i], "G", 1), 1);
 }
 
+/* Whether a ring of domain dom holds unread data (`v4vctl rings`: rx != tx). */
+static bool ring_has_data(uint16_t dom)
+{
+	char *body = t_ctl("rings"), *save = NULL;
+	bool yes = false;
+	strtok_r(body, "\n", &save); /* the header */
+	for (char *l; (l = strtok_r(NULL, "\n", &save));) {
+		unsigned id, rx, tx;
+		if (sscanf(l, "%u\t%*s\t%*u\t%*s\t%*u\t%u\t%u", &id, &rx, &tx) == 3 && id == dom &&
+		    rx != tx)
+			yes = true;
+	}
+	free(body);
+	return yes;
+}
+
 static void v4vd_restart(void)
 {
 	int ctl[NDOM];
@@ -287,6 +303,12 @@ static void v4vd_restart(void)
 	for (unsigned i = 0; i < NDOM; i++)
 		want(ctl[i], 'R');
 	CHECK_EQ(t_ctl_rows("domains"), NDOM);
+	/* 1 has stopped reading; what 0 sends since must be in its ring
+	 * before the crash, for 1 to read it after. */
+	for (int w = 0; !ring_has_data(domid[1]); w++) {
+		CHECK(w < 5000);
+		poll(NULL, 0, 1);
+	}
 
 	/* The crash. */
 	int64_t t_kill = t_now_ns();
