@@ -9,6 +9,8 @@
 #
 # Environment (set by meson): V4V_BIN the build directory, V4VD v4vd's path.
 set -eu
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 case_name=${1:-}
 bin=${V4V_BIN:-}
@@ -16,21 +18,14 @@ if [ -z "$case_name" ]; then
 	echo "usage: V4V_BIN=BUILDDIR tools.sh CASE" >&2
 	exit 1
 fi
-if [ -z "$bin" ]; then
-	echo "SKIP: V4V_BIN (the build directory) is not set" >&2
-	exit 77
-fi
+[ -n "$bin" ] || skip "V4V_BIN (the build directory) is not set"
 v4vd_bin=${V4VD:-$bin/v4vd}
-for t in "$v4vd_bin" "$bin/v4v-run" "$bin/v4vctl" "$bin/v4vcat"; do
-	[ -x "$t" ] || { echo "SKIP: $t is not built" >&2; exit 77; }
-done
-for t in python3 timeout cmp head; do
-	command -v "$t" >/dev/null || { echo "SKIP: needs $t" >&2; exit 77; }
-done
+need_built "$v4vd_bin" "$bin/v4v-run" "$bin/v4vctl" "$bin/v4vcat"
+need python3 timeout cmp head
 PATH="$bin:$PATH"
 unset V4V_DOMAIN_FD
 
-dir=$(mktemp -d /tmp/v4v-tools-XXXXXX)
+scratch dir tools
 export V4V_RUNTIME_DIR="$dir"
 # As root each domain runs as its own uid.  A developer who is not root
 # gets v4v-run's development opt-out, --as-caller, through a wrapper.
@@ -40,73 +35,6 @@ if [ "$(id -u)" -ne 0 ]; then
 	chmod +x "$dir/bin/v4v-run"
 	PATH="$dir/bin:$PATH"
 fi
-daemon=
-bg_pids=()
-
-cleanup() {
-	local p
-	for p in "${bg_pids[@]}"; do
-		kill -9 "$p" 2>/dev/null || true
-	done
-	if [ -n "$daemon" ]; then
-		kill "$daemon" 2>/dev/null || true
-		wait "$daemon" 2>/dev/null || true
-	fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL ($case_name): $*" >&2
-	if [ -s "$dir/v4vd.log" ]; then
-		echo "--- v4vd log:" >&2
-		tail -n 20 "$dir/v4vd.log" >&2
-	fi
-	exit 1
-}
-
-# Poll until "$@" succeeds, for at most 20 s; fail with DESC otherwise.
-wait_for() {
-	local desc=$1 end=$((SECONDS + 20))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || fail "timed out waiting for $desc"
-		sleep 0.02
-	done
-}
-
-start_v4vd() {
-	"$v4vd_bin" --foreground --runtime-dir "$dir" 2>"$dir/v4vd.log" &
-	daemon=$!
-	wait_for "v4vd to answer on its control socket" v4vctl stats
-}
-
-# Run a command in the background, remembering its pid for cleanup.
-# Sets $bg to the pid.
-spawn() {
-	"$@" &
-	bg=$!
-	bg_pids+=("$bg")
-}
-
-# Wait (boundedly) for background pid $1 to exit; its status in $status.
-reap() {
-	local pid=$1 secs=${2:-30} i
-	for ((i = 0; i < secs * 50; i++)); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			status=0
-			wait "$pid" || status=$?
-			return 0
-		fi
-		sleep 0.02
-	done
-	fail "process $pid still running after ${secs}s"
-}
-
-# True when domain $1 has a ring on port $2.
-has_ring() {
-	v4vctl rings | awk -v n="$1" -v p="$2" '$2 == n && $3 == p { f = 1 } END { exit !f }'
-}
 
 # True when service $1 is registered (by any domain).
 has_name() {
@@ -114,23 +42,6 @@ has_name() {
 }
 
 no_name() { ! has_name "$1"; }
-
-# One field of one domain from `v4vctl -j domains`.
-dom_field() {
-	v4vctl -j domains | python3 -c '
-import json, sys
-for d in json.load(sys.stdin):
-    if d["name"] == sys.argv[1]:
-        print(d[sys.argv[2]])
-        break
-else:
-    sys.exit(1)' "$1" "$2"
-}
-
-dom_field_gt() {
-	local v
-	v=$(dom_field "$1" "$2") && [ "$v" -gt "$3" ]
-}
 
 # Expect a command to fail with exactly one line on stderr containing $1.
 # Usage: [EXPECT_INPUT=LINE] expect_error TEXT CMD...  (stdin: LINE, or empty)
@@ -178,6 +89,23 @@ t_stream_64mib() {
 	cmp "$dir/in" "$dir/out" || fail "received bytes differ from those sent"
 }
 
+# dgram_lines N PORT IN OUT WHAT: the N lines of IN sent with -u by domain
+# tx, one datagram each, reach domain rx's receiver on PORT, which writes
+# them to OUT and exits by itself only after exactly N datagrams (--count):
+# had two lines been merged it would still wait, had one been split OUT
+# would differ.  WHAT names the lines when they do not arrive as sent.
+dgram_lines() {
+	local n=$1 port=$2 in=$3 out=$4 what=$5 rx
+	spawn v4v-run -q --join rx -- v4vcat -u -l --count "$n" "$port" >"$out" 2>"$dir/rx.err"
+	rx=$bg
+	wait_for "the receiver's ring" has_ring rx "$port"
+	timeout 20 v4v-run -q --join tx -- v4vcat -u rx "$port" <"$in" 2>"$dir/tx.err" ||
+		fail "sender failed: $(cat "$dir/tx.err")"
+	reap "$rx" 20
+	[ "$status" -eq 0 ] || fail "receiver exited $status: $(cat "$dir/rx.err")"
+	cmp "$in" "$out" || fail "$what did not arrive as sent"
+}
+
 # With -u every line is one datagram, and boundaries survive.
 t_dgram_boundaries() {
 	start_v4vd
@@ -186,14 +114,7 @@ t_dgram_boundaries() {
 	v4vctl domain create tx >/dev/null
 
 	seq 1 100 >"$dir/in1"
-	spawn v4v-run -q --join rx -- v4vcat -u -l --count 100 7001 >"$dir/out1" 2>"$dir/rx.err"
-	local rx=$bg
-	wait_for "the receiver's ring" has_ring rx 7001
-	timeout 20 v4v-run -q --join tx -- v4vcat -u rx 7001 <"$dir/in1" 2>"$dir/tx.err" ||
-		fail "sender failed: $(cat "$dir/tx.err")"
-	reap "$rx" 20
-	[ "$status" -eq 0 ] || fail "receiver exited $status: $(cat "$dir/rx.err")"
-	cmp "$dir/in1" "$dir/out1" || fail "100 numbered lines did not arrive as sent"
+	dgram_lines 100 7001 "$dir/in1" "$dir/out1" "100 numbered lines"
 
 	# Awkward lines: empty, long, binary-ish, and a last one without newline.
 	{
@@ -204,17 +125,7 @@ t_dgram_boundaries() {
 	} >"$dir/in2"
 	local n
 	n=$(($(wc -l <"$dir/in2") + 1))
-	spawn v4v-run -q --join rx -- v4vcat -u -l --count "$n" 7002 >"$dir/out2" 2>"$dir/rx.err"
-	rx=$bg
-	wait_for "the receiver's ring" has_ring rx 7002
-	timeout 20 v4v-run -q --join tx -- v4vcat -u rx 7002 <"$dir/in2" 2>"$dir/tx.err" ||
-		fail "sender failed: $(cat "$dir/tx.err")"
-	# --count N: the receiver exits by itself only after exactly N datagrams;
-	# had two lines been merged it would still wait, had one been split its
-	# output would differ.
-	reap "$rx" 20
-	[ "$status" -eq 0 ] || fail "receiver exited $status: $(cat "$dir/rx.err")"
-	cmp "$dir/in2" "$dir/out2" || fail "awkward lines did not arrive as sent"
+	dgram_lines "$n" 7002 "$dir/in2" "$dir/out2" "awkward lines"
 
 	# v4vd's own count: one message per line, each way.
 	local got sent
@@ -423,8 +334,7 @@ t_bad_args() {
 	expect_usage "DOMAIN: bad domid '99999' (0..32751)" v4vcat 99999 80
 	expect_usage "bad --name '9lives'" v4v-run --name 9lives -- true
 	expect_usage "no command given" v4v-run --name x
-	v4v-run -q --name taken -- sleep 30 &
-	bg_pids+=($!)
+	spawn v4v-run -q --name taken -- sleep 30
 	wait_for "domain taken" dom_field taken domid
 	expect_error "domain taken already exists" v4v-run --name taken -- true
 	rc=0
@@ -465,12 +375,7 @@ t_peer_death() {
 	wait_for "1 MiB to flow" dom_field_gt sink rx_bytes $((1 << 20))
 	kill -9 "$sink"
 	wait "$sink" 2>/dev/null || true # (bash would report the kill on stderr)
-	local t0=$SECONDS
-	reap "$src" 10
-	[ "$status" -ne 0 ] || fail "the sender exited 0 after its peer was killed"
-	grep -q "connection reset by peer" "$dir/src.err" ||
-		fail "the sender said '$(cat "$dir/src.err")', not 'connection reset by peer'"
-	[ $((SECONDS - t0)) -le 5 ] || fail "the sender took $((SECONDS - t0))s to notice"
+	expect_reset "$src" "its peer"
 	# Nothing of either domain is left behind.
 	wait_for "both domains to go" sh -c '! v4vctl domains | grep -qE " (sink|src) "'
 	[ "$(v4vctl -j rings)" = "[]" ] || fail "rings left: $(v4vctl rings)"

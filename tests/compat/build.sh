@@ -6,60 +6,28 @@
 # in real domains under v4v-run, one of them domain 0.  `build.sh CASE`.
 # Exit 0 pass, 1 fail, 77 skip.
 set -eu
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 case_name=${1:-}
 bin=${V4V_BIN:-}
 src=${V4V_SRC:-}
-[ -n "$bin" ] && [ -n "$src" ] || { echo "SKIP: V4V_BIN/V4V_SRC unset" >&2; exit 77; }
-for t in cc pkg-config timeout; do
-	command -v "$t" >/dev/null || { echo "SKIP: needs $t" >&2; exit 77; }
-done
+[ -n "$bin" ] && [ -n "$src" ] || skip "V4V_BIN/V4V_SRC unset"
+need cc pkg-config timeout
+v4vd_bin=${V4VD:-$bin/v4vd}
 PATH="$bin:$PATH"
 unset V4V_DOMAIN_FD
 export PKG_CONFIG_PATH="$bin/meson-uninstalled"
 export LD_LIBRARY_PATH="$bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
-dir=$(mktemp -d /tmp/v4v-compat-XXXXXX)
+scratch dir compat
 export V4V_RUNTIME_DIR="$dir"
 # The programs, where the domains' own uids (v4v-run) may run them; the
 # runtime directory stays v4vd's alone.
-bdir=$(mktemp -d /tmp/v4v-compat-bin-XXXXXX)
+scratch bdir compat-bin
+# shellcheck disable=SC2154 # (scratch set it)
 chmod 755 "$bdir"
-daemon=
-bg_pids=()
-cleanup() {
-	local p
-	for p in "${bg_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	if [ -n "$daemon" ]; then
-		kill "$daemon" 2>/dev/null || true
-		wait "$daemon" 2>/dev/null || true
-	fi
-	rm -rf "$dir" "$bdir"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL ($case_name): $*" >&2
-	for f in "$dir"/*.log; do
-		[ -s "$f" ] && { echo "--- $f:" >&2; tail -n 20 "$f" >&2; }
-	done
-	exit 1
-}
-
-wait_for() {
-	local desc=$1 end=$((SECONDS + 20))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || fail "timed out waiting for $desc"
-		sleep 0.02
-	done
-}
-
-start_v4vd() {
-	"${V4VD:-$bin/v4vd}" --foreground --runtime-dir "$dir" 2>"$dir/v4vd.log" &
-	daemon=$!
-	wait_for "v4vd" v4vctl stats
-}
+fail_logs=("*.log")
 
 # A library built with ASan (make check's second run) needs its runtime
 # first in the program: build the programs the same way.
@@ -79,9 +47,9 @@ build() {
 # then the client; the client prints what the server answered.
 run_pair() {
 	local prog=$1 sd=$2 cd=$3 arg=$4
-	v4v-run --quiet --domid "$sd" -- "$bdir/$prog" server "$cd" "$arg" >"$dir/server.out" 2>"$dir/server.log" &
-	bg_pids+=($!)
-	local spid=$!
+	spawn v4v-run --quiet --domid "$sd" -- "$bdir/$prog" server "$cd" "$arg" >"$dir/server.out" \
+		2>"$dir/server.log"
+	local spid=$bg
 	wait_for "the server" grep -q listening "$dir/server.out"
 	timeout 20 v4v-run --quiet --domid "$cd" -- "$bdir/$prog" client "$sd" "$arg" \
 		>"$dir/client.out" 2>"$dir/client.log" || fail "client failed"
@@ -107,9 +75,8 @@ t_xenvchan() {
 	run_pair xen_prog 0 7 /local/domain/0/data/vchan/7/1
 	# the firewall applies to vchans as to any connection
 	v4vctl fw add --src 7 --dst 0 reject >/dev/null || fail "fw add"
-	v4v-run --quiet --domid 0 -- "$bdir/xen_prog" server 7 /p >"$dir/server.out" \
-		2>"$dir/server.log" &
-	bg_pids+=($!)
+	spawn v4v-run --quiet --domid 0 -- "$bdir/xen_prog" server 7 /p >"$dir/server.out" \
+		2>"$dir/server.log"
 	wait_for "the server" grep -q listening "$dir/server.out"
 	if timeout 20 v4v-run --quiet --domid 7 -- "$bdir/xen_prog" client 0 /p \
 		>"$dir/client.out" 2>"$dir/client.log"; then
@@ -142,9 +109,8 @@ t_vchan() {
 
 run_qrexec() {
 	local prog=$1 vm=12
-	v4v-run --quiet --domid "$vm" -- "$bdir/$prog" agent 0 >"$dir/agent.out" 2>"$dir/agent.log" &
-	bg_pids+=($!)
-	local apid=$!
+	spawn v4v-run --quiet --domid "$vm" -- "$bdir/$prog" agent 0 >"$dir/agent.out" 2>"$dir/agent.log"
+	local apid=$bg
 	wait_for "the agent" grep -q listening "$dir/agent.out"
 	timeout 20 v4v-run --quiet --domid 0 -- "$bdir/$prog" daemon "$vm" >"$dir/daemon.out" \
 		2>"$dir/daemon.log" || fail "daemon failed"

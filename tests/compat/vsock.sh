@@ -14,21 +14,21 @@
 # Environment (set by meson): V4V_BIN the build directory, V4VD v4vd,
 # NOVSOCK, VSOCK_PROBE, VSOCK_PY (the helpers' paths).
 set -eu
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 case_name=${1:-}
 bin=${V4V_BIN:-}
 [ -n "$case_name" ] || { echo "usage: vsock.sh CASE" >&2; exit 1; }
-[ -n "$bin" ] || { echo "SKIP: V4V_BIN is not set" >&2; exit 77; }
+[ -n "$bin" ] || skip "V4V_BIN is not set"
 v4vd_bin=${V4VD:-$bin/v4vd}
 novsock=${NOVSOCK:-$bin/tests/compat/novsock}
 probe=${VSOCK_PROBE:-$bin/tests/compat/vsock_probe}
 pyscript=${VSOCK_PY:-}
 calls=${VSOCK_CALLS:-$bin/tests/compat/vsock_calls}
 preload=$bin/libv4v-preload.so
-for t in "$v4vd_bin" "$bin/v4v-run" "$bin/v4vctl" "$novsock" "$probe" "$preload" \
-	"$bin/v4v-vsock-relay"; do
-	[ -x "$t" ] || [ -f "$t" ] || { echo "SKIP: $t is not built" >&2; exit 77; }
-done
+need_built "$v4vd_bin" "$bin/v4v-run" "$bin/v4vctl" "$novsock" "$probe" "$preload" \
+	"$bin/v4v-vsock-relay"
 # A preload built with ASan (make check's second run) needs the ASan
 # runtime loaded first into programs that were not built with it (socat,
 # ncat, python): preload it too.  Their own leaks at exit are not ours to
@@ -39,59 +39,17 @@ if ldd "$preload" 2>/dev/null | grep -q libasan; then
 fi
 python=/usr/bin/python3
 [ -x "$python" ] || python=$(command -v python3 || true)
-[ -n "$python" ] || { echo "SKIP: needs python3" >&2; exit 77; }
+[ -n "$python" ] || skip "needs python3"
 PATH="$bin:$PATH"
 unset V4V_DOMAIN_FD LD_PRELOAD
 
 # $dir holds the cases' files, which the domains (their own uids, under
 # v4v-run) read and write: sticky and open to all, like /tmp.  v4vd's
 # runtime directory inside it is its own, 0700.
-dir=$(mktemp -d /tmp/v4v-vsock-XXXXXX)
+scratch dir vsock
 chmod 1777 "$dir"
 export V4V_RUNTIME_DIR="$dir/run"
-daemon=
-bg_pids=()
-
-cleanup() {
-	local p
-	for p in "${bg_pids[@]}"; do
-		kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
-	done
-	if [ -n "$daemon" ]; then
-		kill "$daemon" 2>/dev/null || true
-		wait "$daemon" 2>/dev/null || true
-	fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL ($case_name): $*" >&2
-	local f
-	for f in "$dir"/*.err; do
-		[ -s "$f" ] && { echo "--- $f:" >&2; tail -n 15 "$f" >&2; }
-	done
-	exit 1
-}
-
-need() {
-	command -v "$1" >/dev/null || { echo "SKIP: needs $1 (apt-get install -y $1)" >&2; exit 77; }
-}
-
-wait_for() {
-	local desc=$1 end=$((SECONDS + 20))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || fail "timed out waiting for $desc"
-		sleep 0.02
-	done
-}
-
-start_v4vd() {
-	"$v4vd_bin" --foreground --runtime-dir "$dir/run" 2>"$dir/v4vd.log" &
-	daemon=$!
-	wait_for "v4vd" v4vctl stats
-}
+fail_logs=("*.err")
 
 # A program in domain NAME (domid ID, so CID ID+2), under novsock, with the
 # preload, for at most SECS seconds: in_dom SECS NAME ID PROGRAM ARGS...
@@ -108,33 +66,7 @@ in_dom() {
 spawn_dom() {
 	local name=$1 id=$2
 	shift 2
-	(exec v4v-run -q --name "$name" --domid "$id" -- "$novsock" env LD_PRELOAD="$preload" \
-		"$@") &
-	bg=$!
-	bg_pids+=("$bg")
-}
-
-spawn() {
-	"$@" &
-	bg=$!
-	bg_pids+=("$bg")
-}
-
-reap() {
-	local pid=$1 secs=${2:-30} i
-	for ((i = 0; i < secs * 50; i++)); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			status=0
-			wait "$pid" || status=$?
-			return 0
-		fi
-		sleep 0.02
-	done
-	fail "process $pid still running after ${secs}s"
-}
-
-has_ring() {
-	v4vctl rings | awk -v n="$1" -v p="$2" '$2 == n && $3 == p { f = 1 } END { exit !f }'
+	spawn v4v-run -q --name "$name" --domid "$id" -- "$novsock" env LD_PRELOAD="$preload" "$@"
 }
 
 py() { "$python" "$pyscript" "$@"; }
@@ -184,7 +116,7 @@ t_calls() {
 
 # socat: a large random file intact, each way (listener sends, then receives).
 t_socat_stream() {
-	need socat
+	need --apt socat
 	start_v4vd
 	head -c $((16 << 20)) /dev/urandom >"$dir/in"
 	spawn_dom srv 5 socat -u VSOCK-LISTEN:6000 CREATE:"$dir/out" 2>"$dir/srv.err"
@@ -208,7 +140,7 @@ t_socat_stream() {
 # socat's fork + EXEC:cat hands the accepted socket to cat (fork, then exec):
 # two clients at once get their own bytes back.
 t_socat_fork_exec() {
-	need socat
+	need --apt socat
 	start_v4vd
 	head -c $((4 << 20)) /dev/urandom >"$dir/in1"
 	head -c $((3 << 20)) /dev/urandom >"$dir/in2"
@@ -228,7 +160,7 @@ t_socat_fork_exec() {
 # ncat --vsock, listen and connect modes; -k -e /bin/cat passes the socket
 # to a child as its stdin and stdout.
 t_ncat() {
-	need ncat
+	need --apt ncat
 	start_v4vd
 	head -c $((8 << 20)) /dev/urandom >"$dir/in"
 	spawn_dom srv 5 ncat --vsock -l 6003 >"$dir/out" 2>"$dir/srv.err"
@@ -316,7 +248,7 @@ t_fw_reject() {
 # which V4V_VSOCK_INET maps to domains (10.77.0.5 is domid 5); unset,
 # nothing is mapped.
 t_inet_map() {
-	need socat
+	need --apt socat
 	start_v4vd
 	local map=V4V_VSOCK_INET=10.77.0.0/16
 	head -c $((4 << 20)) /dev/urandom >"$dir/in"
