@@ -112,7 +112,11 @@ struct hv_domain *hv_client_domain(const struct hv_client *c);
 /*
  * register_ring: mem is the shell's mapping of the ring (header + len bytes),
  * which the core owns from now on (ops.unmap on removal) when it returns 0,
- * and likewise ring_cookie (the doorbell, may be NULL).
+ * and likewise ring_cookie (the doorbell, may be NULL) and txmem (a send
+ * ring of txlen bytes, the fast path of sockets, or NULL; it needs a
+ * doorbell; ops.unmap with cookie NULL).  Whole or nothing: every refusal
+ * is found before anything changes, so a refused request leaves an existing
+ * ring, its doorbell, send ring and waiters, exactly as they were.
  * On re-registration of an existing ring with the same len, the new mapping
  * replaces the old one and tx_ptr is kept when valid; the old doorbell and
  * send ring are given back (ops.unmap), and a send-ring wait on a full
@@ -121,13 +125,8 @@ struct hv_domain *hv_client_domain(const struct hv_client *c);
  * client (which may be another process of the domain).
  */
 int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_register_ring *r,
-		     uint32_t flags, struct v4v_ring *mem, void *ring_cookie, struct hv_ring **out);
-
-/*
- * Give a ring (with a doorbell) a send ring of txlen bytes: the fast path
- * of sockets.  The core owns txmem from now on (ops.unmap with cookie NULL).
- */
-int hv_ring_attach_tx(struct hv *hv, struct hv_ring *r, struct v4v_tx_ring *txmem, uint32_t txlen);
+		     uint32_t flags, struct v4v_ring *mem, void *ring_cookie,
+		     struct v4v_tx_ring *txmem, uint32_t txlen, struct hv_ring **out);
 
 /*
  * Move up to budget messages from r's send ring into their destinations,
