@@ -143,7 +143,8 @@ unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget, int64_t *
 bool hv_tx_park(struct hv *hv, struct hv_ring *r);
 /* Whether r's send ring waits for room in a destination. */
 bool hv_tx_blocked(const struct hv_ring *r);
-/* Re-check space for every sender waiting on any ring (cheap when none). */
+/* Re-check space in every ring send rings are blocked on: one rx_ptr read
+ * per such ring, its blockers only when it has room (cheap when none). */
 void hv_poll_waiters(struct hv *hv);
 /* The owner of r says (on its doorbell) that it consumed: wake the senders
  * waiting on r that now fit, as a notify would (cheap when none wait). */
@@ -236,6 +237,11 @@ uint64_t hv_bad_requests(const struct hv *hv);
 /* Rings and waits visited while removing rings and clients (v4vctl
  * stats): in proportion to what the removals touch, not to the system. */
 uint64_t hv_removal_work(const struct hv *hv);
+/* Polling rounds that had blocked send rings to re-check, and the rings
+ * they looked at (v4vctl stats): per round, the destinations blocked on,
+ * plus the blockers of those with room, never every blocked send ring. */
+uint64_t hv_poll_rounds(const struct hv *hv);
+uint64_t hv_poll_work(const struct hv *hv);
 /* The domain owning a ring. */
 uint16_t hv_ring_domid(const struct hv_ring *r);
 

@@ -144,7 +144,7 @@ static void ring_remove(struct hv *hv, struct hv_ring *r)
 	r->owner->d->nrings--;
 	r->owner->d->ring_bytes -= r->len + r->txlen;
 	hv__tx_unlink(r);
-	hv__tx_recheck(hv, r, 0, true);
+	hv__tx_recheck(hv, r, 0, true, &hv->removal_work);
 	if (r->txmem)
 		hv->ops.unmap(hv->ctx, r->txmem, r->txlen, NULL);
 	/* Senders waiting for space here will never get it: wake them to fail.
