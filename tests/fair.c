@@ -764,6 +764,8 @@ static void poll_cost(void)
 	for (int i = 0; i < N; i++)
 		v4v_sock_close(f[i]);
 	v4v_sock_close(b);
+	CHECK_EQ(v4v_ring_unregister(full), 0);
+	CHECK_EQ(v4v_ring_unregister(open), 0);
 	t_domains_close();
 }
 
