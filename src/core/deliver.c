@@ -239,14 +239,13 @@ void hv_poll_waiters(struct hv *hv)
 	if (hv->full)
 		hv->poll_rounds++;
 	for (struct hv_ring *d = hv->full, *next; d; d = next) {
-		uint32_t rx;
+		uint32_t rx, space;
 		next = d->fnext; /* unblocking takes d, never another, off the list */
 		hv->poll_work++;
 		if (!hv__ring_read_rx(hv, d, &rx))
 			hv__tx_recheck(hv, d, 0, true, &hv->poll_work); /* the retry reports it */
-		else if (v4v_ring_space(d->len, rx, d->tx) >= d->block_min)
-			hv__tx_recheck(hv, d, v4v_ring_space(d->len, rx, d->tx), false,
-				       &hv->poll_work);
+		else if ((space = v4v_ring_space(d->len, rx, d->tx)) >= d->block_min)
+			hv__tx_recheck(hv, d, space, false, &hv->poll_work);
 	}
 }
 
