@@ -166,7 +166,7 @@ static void ring_add(struct scene *s, struct hv_client *c, v4v_port_t aport, uin
 	struct v4v_ring *mem = region_new(len, len);
 	region_of(mem)->bell = bell;
 	region_of(mem)->by = c;
-	CHECK(hv_register_ring(s->hv, c, &reg, 0, mem, bell, NULL) == 0);
+	CHECK(hv_register_ring(s->hv, c, &reg, 0, mem, bell, NULL, 0, NULL) == 0);
 	if (out)
 		*out = mem;
 }

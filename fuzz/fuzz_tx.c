@@ -97,9 +97,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int cookie;
 	struct hv_ring *r;
 	struct v4v_register_ring reg = {.aport = 7, .partner_id = V4V_DOMID_ANY, .len = 64};
-	CHECK(hv_register_ring(hv, sc, &reg, 0, own, &cookie, &r) == 0);
 	memcpy(tx->ring, data, size < TXLEN ? size : TXLEN);
-	CHECK(hv_ring_attach_tx(hv, r, tx, TXLEN) == 0);
+	CHECK(hv_register_ring(hv, sc, &reg, 0, own, &cookie, tx, TXLEN, &r) == 0);
 	tx->tx_ptr = head[0];
 	tx->want_space = head[1];
 	for (unsigned i = 0; i < 2; i++) {
@@ -108,8 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(dest[i]->bytes, 0, sizeof(dest[i]->bytes));
 		struct v4v_register_ring d = {
 		    .aport = i + 1u, .partner_id = i ? 1 : V4V_DOMID_ANY, .len = DLEN};
-		CHECK(hv_register_ring(hv, dc, &d, 0, (struct v4v_ring *)dest[i]->bytes, NULL,
-				       NULL) == 0);
+		CHECK(hv_register_ring(hv, dc, &d, 0, (struct v4v_ring *)dest[i]->bytes, NULL, NULL,
+				       0, NULL) == 0);
 	}
 
 	/* Drain as v4vd would; consume the destinations in between so a

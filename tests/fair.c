@@ -38,11 +38,12 @@ static void start_with(const char *text)
 	unlink(path);
 }
 
-/* A number of `v4vctl stats`, by column name. */
-static unsigned long long stat_of(const char *key)
+/* A number of a `v4vctl stats` reply body, by column name. */
+static unsigned long long stat_in(const char *body, const char *key)
 {
-	char *body = t_ctl("stats"), *save = NULL;
-	char *head = strtok_r(body, "\n", &save), *row = strtok_r(NULL, "\n", &save);
+	char *copy = strdup(body), *save = NULL;
+	CHECK(copy);
+	char *head = strtok_r(copy, "\n", &save), *row = strtok_r(NULL, "\n", &save);
 	char *hs = NULL, *rs = NULL;
 	unsigned long long v = 0;
 	bool found = false;
@@ -55,11 +56,20 @@ static unsigned long long stat_of(const char *key)
 			found = true;
 		}
 	}
-	free(body);
+	free(copy);
 	if (!found) {
 		fprintf(stderr, "stats has no %s\n", key);
 		exit(1);
 	}
+	return v;
+}
+
+/* A number of `v4vctl stats`, by column name. */
+static unsigned long long stat_of(const char *key)
+{
+	char *body = t_ctl("stats");
+	unsigned long long v = stat_in(body, key);
+	free(body);
 	return v;
 }
 
@@ -655,10 +665,114 @@ static void removal_cost(void)
 		CHECK_EQ(v4v_ring_unregister(py[i]), 0);
 }
 
+/* ---- polling cost ------------------------------------------------------- */
+
+/* The eagain count of (domid, aport) in `v4vctl rings`. */
+static unsigned ring_eagain(uint16_t domid, v4v_port_t aport)
+{
+	char *list = t_ctl("rings"), *save = NULL;
+	unsigned found = ~0u;
+	strtok_r(list, "\n", &save);
+	for (char *line; (line = strtok_r(NULL, "\n", &save));) {
+		unsigned dom, port, len, rx, tx, w, msgs, bytes, eagain;
+		char name[40], part[16], state[16];
+		if (sscanf(line, "%u\t%39s\t%u\t%15s\t%u\t%u\t%u\t%u\t%15s\t%u\t%u\t%u", &dom, name,
+			   &port, part, &len, &rx, &tx, &w, state, &msgs, &bytes, &eagain) == 12 &&
+		    dom == domid && port == aport)
+			found = eagain;
+	}
+	free(list);
+	CHECK(found != ~0u);
+	return found;
+}
+
+/* One datagram on a non-blocking socket, waiting (bounded) for room. */
+static void send_one(int s, const struct v4v_addr *to)
+{
+	while (v4v_sendto(s, "b", 1, 0, to) != 1) {
+		CHECK_EQ(errno, EAGAIN);
+		struct pollfd p = {.fd = s, .events = POLLOUT};
+		CHECK_EQ(poll(&p, 1, WAIT_MS), 1);
+	}
+}
+
+/* Consume every message in r until n have come (bounded); notify after
+ * each batch, so blocked senders are woken. */
+static void drain(struct v4v_domain *d, struct v4v_rx *r, unsigned n)
+{
+	struct v4v_msg m;
+	for (unsigned got = 0; got < n;) {
+		if (v4v_rx_peek(r, &m) == 1) {
+			v4v_rx_consume(r, &m);
+			got++;
+			continue;
+		}
+		CHECK_EQ(v4v_notify(d, NULL, 0), 0);
+		if (v4v_rx_peek(r, &m) != 1)
+			CHECK(t_wait_virq(d, WAIT_MS));
+	}
+}
+
+/*
+ * N send rings blocked on one full ring, while another domain's send ring
+ * keeps v4vd polling: each round reads the full ring's rx_ptr once and
+ * looks at its blockers only when it has room, so a round costs one look,
+ * not N (it cost N: every blocked send ring, every round).
+ */
+static void poll_cost(void)
+{
+	enum { N = 64, K = 300 };
+	start_with(NULL);
+	struct v4v_domain *sink = t_domain("sink"), *fl = t_domain("flood"), *by = t_domain("by");
+	struct v4v_rx *full, *open;
+	CHECK_EQ(v4v_ring_register(sink, 1, V4V_DOMID_ANY, 4096, 0, &full), 0);
+	CHECK_EQ(v4v_ring_register(sink, 2, V4V_DOMID_ANY, 1u << 20, 0, &open), 0);
+	struct v4v_addr to = v4v_rx_addr(full), to_open = v4v_rx_addr(open);
+	int f[N];
+	for (int i = 0; i < N; i++) {
+		f[i] = dgram_bound(fl, 100 + (uint32_t)i, 4096);
+		CHECK_EQ(v4v_sendto(f[i], "w", 1, 0, &to), 1); /* the first is synchronous */
+	}
+	unsigned filled = 0;
+	for (long e = 0; e != -EAGAIN; filled++)
+		e = v4v_sendv(by, 5, &to, &(struct iovec){"f", 1}, 1, 0);
+	filled--; /* the last did not go */
+	for (int i = 0; i < N; i++)
+		CHECK_EQ(v4v_sendto(f[i], "x", 1, 0, &to), 1); /* queued: v4vd blocks it */
+	for (int i = 0; i < WAIT_MS && ring_eagain(v4v_domid(sink), 1) < N + 1; i++)
+		poll(NULL, 0, 1);
+	CHECK_EQ(ring_eagain(v4v_domid(sink), 1), N + 1);
+
+	int b = dgram_bound(by, 100, 0);
+	CHECK_EQ(v4v_sendto(b, "b", 1, 0, &to_open), 1);
+	char *st = t_ctl("stats"); /* both counters of one moment */
+	unsigned long long rounds = stat_in(st, "poll_rounds"), work = stat_in(st, "poll_work");
+	free(st);
+	for (int k = 0; k < K; k++)
+		send_one(b, &to_open);
+	drain(sink, open, K + 1);
+	st = t_ctl("stats");
+	rounds = stat_in(st, "poll_rounds") - rounds;
+	work = stat_in(st, "poll_work") - work;
+	free(st);
+	fprintf(stderr, "%d send rings blocked on one ring: %llu rounds, %llu looks\n", N, rounds,
+		work);
+	CHECK(rounds > 0);
+	CHECK_EQ(work, rounds); /* no room in it: never a look at the blockers */
+	/* Room again: every blocked message goes, none lost. */
+	drain(sink, full, 2 * N + filled);
+	for (int i = 0; i < N; i++)
+		v4v_sock_close(f[i]);
+	v4v_sock_close(b);
+	CHECK_EQ(v4v_ring_unregister(full), 0);
+	CHECK_EQ(v4v_ring_unregister(open), 0);
+	t_domains_close();
+}
+
 static const struct t_case cases[] = {
     T_CASE(clients),   T_CASE(fds),	     T_CASE(connects),	    T_CASE(waiters),
     T_CASE(fd_limit),  T_CASE(rr_requests),  T_CASE(rr_send_rings), T_CASE(rr_costly),
-    T_CASE(ctl_stall), T_CASE(removal_cost),
+    T_CASE(ctl_stall), T_CASE(removal_cost), T_CASE(poll_cost),
 };
 
 int main(int argc, char **argv)

@@ -52,16 +52,22 @@ static long raw(int chan, void *pkt, size_t n, const int *fds, unsigned nfds)
 	return (long)rep.r.ret;
 }
 
-/* REGISTER_RING on aport with fds {memfd, bell, tx memfd} (-1: absent). */
-static long reg(int chan, v4v_port_t aport, int mem, int bell, int tx)
+/* REGISTER_RING on aport with fds {memfd, bell, tx memfd} (-1: absent),
+ * a send ring of tx_len bytes. */
+static long reg_tx(int chan, v4v_port_t aport, int mem, int bell, int tx, uint32_t tx_len)
 {
 	struct v4v_req_register q = {
 	    .h = {.op = V4V_OP_REGISTER_RING},
 	    .ring = {.aport = aport, .partner_id = V4V_DOMID_ANY, .len = 4096},
-	    .tx_len = tx >= 0 ? 4096 : 0,
+	    .tx_len = tx >= 0 ? tx_len : 0,
 	};
 	int fds[3] = {mem, bell, tx};
 	return raw(chan, &q, sizeof(q), fds, tx >= 0 ? 3 : bell >= 0 ? 2 : 1);
+}
+
+static long reg(int chan, v4v_port_t aport, int mem, int bell, int tx)
+{
+	return reg_tx(chan, aport, mem, bell, tx, 4096);
 }
 
 static long unreg(int chan, v4v_port_t aport)
@@ -91,13 +97,29 @@ static void seqpair(int sv[2])
 static struct v4v_domain *good_tx, *good_rx;
 static struct v4v_rx *good_ring;
 
-static void start(void)
+/* A private v4vd with v4vd.conf text conf (NULL: none), and the bystanders. */
+static void start_with(const char *conf)
 {
+	char path[128];
 	t_seed();
-	t_v4vd_start(NULL);
+	snprintf(path, sizeof(path), "/tmp/v4v-lifetime-%d.conf", (int)getpid());
+	if (conf) {
+		FILE *f = fopen(path, "w");
+		CHECK(f);
+		fprintf(f, "%s\n", conf);
+		fclose(f);
+	}
+	t_v4vd_start(conf ? (const char *const[]){"--config", path, NULL} : NULL);
+	if (conf)
+		unlink(path);
 	good_tx = t_domain("good-tx");
 	good_rx = t_domain("good-rx");
 	CHECK_EQ(v4v_ring_register(good_rx, 7, V4V_DOMID_ANY, 4096, 0, &good_ring), 0);
+}
+
+static void start(void)
+{
+	start_with(NULL);
 }
 
 /* v4vd's user+system CPU ticks so far (a busy loop shows here). */
@@ -567,6 +589,76 @@ static void rereg_while_blocked(void)
 	finish();
 }
 
+/* The next token on a doorbell has the bits of want. */
+static void token_has(int fd, uint8_t want)
+{
+	for (uint8_t tok = 0; (tok & want) != want;) {
+		readable(fd);
+		CHECK_EQ(recv(fd, &tok, 1, 0), 1);
+	}
+}
+
+/*
+ * A re-registration refused for its send ring leaves the ring as it was:
+ * its memory and what is in it, its doorbell, its send ring.  Refused by
+ * the shell (the ring's own memory as its send ring) or by the core (past
+ * ring_len_max, past ring_bytes_per_domain); v4vd removed the ring on the
+ * core's refusals.
+ */
+static void rereg_refused(void)
+{
+	start_with("ring_len_max 8192\nring_bytes_per_domain 10240");
+	struct v4v_domain *h = t_domain("evil");
+	struct counts base = baseline(h->chan);
+	int m1 = ring_memfd(), m2 = ring_memfd(), t1 = ring_memfd(), sv[2], sv2[2];
+	int big = v4v_memfd_sealed("lifetime", V4V_RING_HDR_SIZE + 16384);
+	CHECK(big >= 0);
+	seqpair(sv);
+	seqpair(sv2);
+	CHECK_EQ(reg(h->chan, 1, m1, sv[1], t1), 0); /* 8192 of the 10240 bytes */
+	close(sv[1]);
+	lands_in(h, 1, m1); /* left unread */
+	token_has(sv[0], HV_SIG_DATA);
+	CHECK_EQ(reg(h->chan, 1, m2, sv2[1], m2), -EBUSY);
+	CHECK_EQ(reg(h->chan, 1, m1, sv2[1], m1), -EBUSY);
+	CHECK_EQ(reg_tx(h->chan, 1, m2, sv2[1], big, 16384), -EINVAL);
+	CHECK_EQ(reg_tx(h->chan, 1, m2, sv2[1], big, 8192), -ENOSPC);
+	close(sv2[1]);
+	hung_up(sv2[0]);	    /* the refused doorbell is let go */
+	counts_become(&base, 1, 2); /* sv's doorbell; m1 and t1 */
+	/* The message is still there, the next lands after it, and the
+	 * doorbell rings for it once the first is consumed. */
+	struct v4v_ring *m =
+	    mmap(NULL, V4V_RING_HDR_SIZE + 4096, PROT_READ | PROT_WRITE, MAP_SHARED, m1, 0);
+	CHECK(m != MAP_FAILED);
+	CHECK_EQ(v4v_load_acquire(&m->tx_ptr), 32);
+	v4v_store_release(&m->rx_ptr, 32);
+	lands_in(h, 1, m1);
+	token_has(sv[0], HV_SIG_DATA);
+	munmap(m, V4V_RING_HDR_SIZE + 4096);
+	/* And its send ring still sends. */
+	struct v4v_addr dst = v4v_rx_addr(good_ring);
+	struct v4v_msg msg;
+	tx_send(t1, sv[0], &dst, 10);
+	CHECK(t_wait_virq(good_rx, WAIT_MS));
+	CHECK_EQ(v4v_rx_peek(good_ring, &msg), 1);
+	CHECK_EQ(msg.source.domain_id, v4v_domid(h));
+	v4v_rx_consume(good_ring, &msg);
+	CHECK_EQ(unreg(h->chan, 1), 0);
+	hung_up(sv[0]);
+	counts_become(&base, 0, 0);
+	for (int i = 0; i < 2; i++) {
+		close(sv[i]);
+		close(sv2[i]);
+	}
+	close(m1);
+	close(m2);
+	close(t1);
+	close(big);
+	v4v_close(h);
+	finish();
+}
+
 /* ---- every fd is taken once ---------------------------------------------- */
 
 /* Attach a channel (our end in *chan) with staging memory sfd on dfd;
@@ -714,11 +806,14 @@ static void bell_not_connected(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(bell_is_own_socket),	      T_CASE(bell_is_other_channel), T_CASE(bell_copy_kept),
-    T_CASE(channel_copy_kept),	      T_CASE(memfd_aliases),	     T_CASE(rereg_bell_added),
-    T_CASE(rereg_bell_dropped),	      T_CASE(rereg_tx_dropped),	     T_CASE(rereg_tx_replaced),
-    T_CASE(rereg_while_blocked),      T_CASE(staging_as_ring),	     T_CASE(bell_is_held),
-    T_CASE(bell_again_after_refusal), T_CASE(bell_not_connected),
+    T_CASE(bell_is_own_socket), T_CASE(bell_is_other_channel),
+    T_CASE(bell_copy_kept),	T_CASE(channel_copy_kept),
+    T_CASE(memfd_aliases),	T_CASE(rereg_bell_added),
+    T_CASE(rereg_bell_dropped), T_CASE(rereg_tx_dropped),
+    T_CASE(rereg_tx_replaced),	T_CASE(rereg_while_blocked),
+    T_CASE(rereg_refused),	T_CASE(staging_as_ring),
+    T_CASE(bell_is_held),	T_CASE(bell_again_after_refusal),
+    T_CASE(bell_not_connected),
 };
 
 int main(int argc, char **argv)

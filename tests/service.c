@@ -411,15 +411,20 @@ static void rule_by_name(void)
 
 #define QUERY_GID 4242u
 
-/* In a child as uid (gid = uid), in QUERY_GID's group or not: run the
- * checks and exit 0 when they hold. */
-static void as_user(uid_t uid, bool member, void (*checks)(void))
+/* In a child as uid (gid = uid), with n supplementary groups, the last of
+ * them QUERY_GID when member: run the checks and exit 0 when they hold. */
+static void as_user_groups(uid_t uid, unsigned n, bool member, void (*checks)(void))
 {
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		gid_t g = QUERY_GID;
-		CHECK(setgroups(member ? 1 : 0, &g) == 0);
+		static gid_t g[1000];
+		CHECK(n <= 1000);
+		for (unsigned i = 0; i < n; i++)
+			g[i] = 50000 + i;
+		if (member && n)
+			g[n - 1] = QUERY_GID;
+		CHECK(setgroups(n, g) == 0);
 		CHECK(setgid(uid) == 0 && setuid(uid) == 0);
 		checks();
 		_exit(0);
@@ -427,6 +432,12 @@ static void as_user(uid_t uid, bool member, void (*checks)(void))
 	int st;
 	CHECK(waitpid(pid, &st, 0) == pid);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* As uid, in QUERY_GID's group alone or in none. */
+static void as_user(uid_t uid, bool member, void (*checks)(void))
+{
+	as_user_groups(uid, member ? 1 : 0, member, checks);
 }
 
 static void member_checks(void)
@@ -538,9 +549,28 @@ static void query_socket(void)
 	CHECK(stat(path, &st) < 0 && errno == ENOENT);
 }
 
+/* A member in more groups than v4vd read at once (300, the query group
+ * among them) is a member; a stranger in as many is not.  v4vd read 256
+ * and refused any process in more (SO_PEERGROUPS said ERANGE). */
+static void query_many_groups(void)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "needs root (to be other uids): skipped\n");
+		exit(T_SKIP);
+	}
+	char q[64];
+	snprintf(q, sizeof(q), "query_group %u\n", QUERY_GID);
+	t_v4vd_start((const char *const[]){"--config", config(q), NULL});
+	create("web");
+	as_user_groups(70126, 300, true, member_checks);
+	as_user_groups(70127, 300, false, stranger_checks);
+	CHECK_EQ(t_ctl_rows("domains"), 1);
+}
+
 static const struct t_case cases[] = {
-    T_CASE(unit_verify), T_CASE(notify_ready),	T_CASE(journal_prefixes), T_CASE(reload_good),
-    T_CASE(reload_bad),	 T_CASE(domid_forward), T_CASE(rule_by_name),	  T_CASE(query_socket),
+    T_CASE(unit_verify),  T_CASE(notify_ready), T_CASE(journal_prefixes),
+    T_CASE(reload_good),  T_CASE(reload_bad),	T_CASE(domid_forward),
+    T_CASE(rule_by_name), T_CASE(query_socket), T_CASE(query_many_groups),
 };
 
 int main(int argc, char **argv)

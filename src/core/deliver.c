@@ -160,15 +160,26 @@ void hv__wait_drop_ring(struct hv *hv, struct hv_ring *r)
 	}
 }
 
+/*
+ * Block r's send ring on dest, full for a message of need bytes.  dest
+ * joins hv->full with its first blocker; block_min is a lower bound of its
+ * blockers' footprints (exact after each hv__tx_recheck, stale-low when one
+ * leaves otherwise, which costs one more look, never a missed wake).
+ */
 static void tx_block(struct hv *hv, struct hv_ring *r, struct hv_ring *dest, uint32_t need)
 {
 	r->blocked_on = dest;
 	r->blocked_need = need;
-	r->gnext = hv->blocked;
-	r->gprev = &hv->blocked;
-	if (hv->blocked)
-		hv->blocked->gprev = &r->gnext;
-	hv->blocked = r;
+	if (!dest->blockers) {
+		dest->fnext = hv->full;
+		dest->fprev = &hv->full;
+		if (hv->full)
+			hv->full->fprev = &dest->fnext;
+		hv->full = dest;
+		dest->block_min = UINT64_MAX;
+	}
+	if (v4v_msg_footprint(need) < dest->block_min)
+		dest->block_min = v4v_msg_footprint(need);
 	r->dnext = dest->blockers;
 	r->dprev = &dest->blockers;
 	if (dest->blockers)
@@ -180,15 +191,18 @@ static void tx_block(struct hv *hv, struct hv_ring *r, struct hv_ring *dest, uin
 
 void hv__tx_unlink(struct hv_ring *r)
 {
-	if (!r->blocked_on)
+	struct hv_ring *dest = r->blocked_on;
+	if (!dest)
 		return;
-	*r->gprev = r->gnext;
-	if (r->gnext)
-		r->gnext->gprev = r->gprev;
 	*r->dprev = r->dnext;
 	if (r->dnext)
 		r->dnext->dprev = r->dprev;
 	r->blocked_on = NULL;
+	if (dest->blockers)
+		return;
+	*dest->fprev = dest->fnext; /* its last blocker: off hv->full */
+	if (dest->fnext)
+		dest->fnext->fprev = dest->fprev;
 }
 
 static void tx_unblock(struct hv *hv, struct hv_ring *r)
@@ -197,36 +211,52 @@ static void tx_unblock(struct hv *hv, struct hv_ring *r)
 	hv->ops.tx_ready(hv->ctx, r->cookie);
 }
 
-/* Unblock the send rings waiting on dest whose message fits in space
- * (all of them when dest is going away).  True if any still wait. */
-bool hv__tx_recheck(struct hv *hv, struct hv_ring *dest, uint32_t space, bool gone)
+bool hv__tx_recheck(struct hv *hv, struct hv_ring *dest, uint32_t space, bool gone, uint64_t *work)
 {
-	bool left = false;
+	uint64_t min = UINT64_MAX;
 	for (struct hv_ring *r = dest->blockers, *next; r; r = next) {
+		uint64_t need = v4v_msg_footprint(r->blocked_need);
 		next = r->dnext;
-		if (gone)
-			hv->removal_work++;
-		if (gone || v4v_msg_footprint(r->blocked_need) <= space)
+		if (work)
+			(*work)++;
+		if (gone || need <= space)
 			tx_unblock(hv, r);
-		else
-			left = true;
+		else if (need < min)
+			min = need;
 	}
-	return left;
+	dest->block_min = min;
+	return dest->blockers != NULL;
 }
 
+/*
+ * Each polling round (loop.c) re-checks the rings send rings are blocked
+ * on: one rx_ptr read per destination, and its blockers only when it has
+ * room for the smallest of them, so a thousand send rings blocked on one
+ * full ring cost what one does (docs/SECURITY.md, "Fair shares of v4vd").
+ */
 void hv_poll_waiters(struct hv *hv)
 {
-	for (struct hv_ring *r = hv->blocked, *next; r; r = next) {
-		uint32_t rx;
-		struct hv_ring *d = r->blocked_on;
-		next = r->gnext;
-		if (!hv__ring_read_rx(hv, d, &rx)) {
-			tx_unblock(hv, r); /* broken: the retry reports it */
-			continue;
-		}
-		if (v4v_msg_footprint(r->blocked_need) <= v4v_ring_space(d->len, rx, d->tx))
-			tx_unblock(hv, r);
+	if (hv->full)
+		hv->poll_rounds++;
+	for (struct hv_ring *d = hv->full, *next; d; d = next) {
+		uint32_t rx, space;
+		next = d->fnext; /* unblocking takes d, never another, off the list */
+		hv->poll_work++;
+		if (!hv__ring_read_rx(hv, d, &rx))
+			hv__tx_recheck(hv, d, 0, true, &hv->poll_work); /* the retry reports it */
+		else if ((space = v4v_ring_space(d->len, rx, d->tx)) >= d->block_min)
+			hv__tx_recheck(hv, d, space, false, &hv->poll_work);
 	}
+}
+
+uint64_t hv_poll_rounds(const struct hv *hv)
+{
+	return hv->poll_rounds;
+}
+
+uint64_t hv_poll_work(const struct hv *hv)
+{
+	return hv->poll_work;
 }
 
 /* Wake (and forget) every waiter whose message now fits. */
@@ -236,7 +266,7 @@ static void wait_recheck(struct hv *hv, struct hv_ring *r)
 	if (!hv__ring_read_rx(hv, r, &rx))
 		return;
 	uint32_t space = v4v_ring_space(r->len, rx, r->tx);
-	bool tx_left = r->blockers && hv__tx_recheck(hv, r, space, false);
+	bool tx_left = r->blockers && hv__tx_recheck(hv, r, space, false, NULL);
 	for (struct waiter *w = r->waits, *next; w; w = next) {
 		next = w->rnext;
 		if (v4v_msg_footprint(w->need) <= space) {

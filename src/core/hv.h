@@ -112,7 +112,11 @@ struct hv_domain *hv_client_domain(const struct hv_client *c);
 /*
  * register_ring: mem is the shell's mapping of the ring (header + len bytes),
  * which the core owns from now on (ops.unmap on removal) when it returns 0,
- * and likewise ring_cookie (the doorbell, may be NULL).
+ * and likewise ring_cookie (the doorbell, may be NULL) and txmem (a send
+ * ring of txlen bytes, the fast path of sockets, or NULL; it needs a
+ * doorbell; ops.unmap with cookie NULL).  Whole or nothing: every refusal
+ * is found before anything changes, so a refused request leaves an existing
+ * ring, its doorbell, send ring and waiters, exactly as they were.
  * On re-registration of an existing ring with the same len, the new mapping
  * replaces the old one and tx_ptr is kept when valid; the old doorbell and
  * send ring are given back (ops.unmap), and a send-ring wait on a full
@@ -121,13 +125,8 @@ struct hv_domain *hv_client_domain(const struct hv_client *c);
  * client (which may be another process of the domain).
  */
 int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_register_ring *r,
-		     uint32_t flags, struct v4v_ring *mem, void *ring_cookie, struct hv_ring **out);
-
-/*
- * Give a ring (with a doorbell) a send ring of txlen bytes: the fast path
- * of sockets.  The core owns txmem from now on (ops.unmap with cookie NULL).
- */
-int hv_ring_attach_tx(struct hv *hv, struct hv_ring *r, struct v4v_tx_ring *txmem, uint32_t txlen);
+		     uint32_t flags, struct v4v_ring *mem, void *ring_cookie,
+		     struct v4v_tx_ring *txmem, uint32_t txlen, struct hv_ring **out);
 
 /*
  * Move up to budget messages from r's send ring into their destinations,
@@ -144,7 +143,8 @@ unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget, int64_t *
 bool hv_tx_park(struct hv *hv, struct hv_ring *r);
 /* Whether r's send ring waits for room in a destination. */
 bool hv_tx_blocked(const struct hv_ring *r);
-/* Re-check space for every sender waiting on any ring (cheap when none). */
+/* Re-check space in every ring send rings are blocked on: one rx_ptr read
+ * per such ring, its blockers only when it has room (cheap when none). */
 void hv_poll_waiters(struct hv *hv);
 /* The owner of r says (on its doorbell) that it consumed: wake the senders
  * waiting on r that now fit, as a notify would (cheap when none wait). */
@@ -237,6 +237,11 @@ uint64_t hv_bad_requests(const struct hv *hv);
 /* Rings and waits visited while removing rings and clients (v4vctl
  * stats): in proportion to what the removals touch, not to the system. */
 uint64_t hv_removal_work(const struct hv *hv);
+/* Polling rounds that had blocked send rings to re-check, and the rings
+ * they looked at (v4vctl stats): per round, the destinations blocked on,
+ * plus the blockers of those with room, never every blocked send ring. */
+uint64_t hv_poll_rounds(const struct hv *hv);
+uint64_t hv_poll_work(const struct hv *hv);
 /* The domain owning a ring. */
 uint16_t hv_ring_domid(const struct hv_ring *r);
 

@@ -68,9 +68,10 @@ struct hv_ring {
 	bool tx_broken;
 	struct hv_ring *blocked_on; /* the full ring our first message waits for */
 	uint32_t blocked_need;
-	struct hv_ring *gnext, **gprev; /* hv->blocked: every blocked send ring */
 	struct hv_ring *dnext, **dprev; /* blocked_on->blockers */
 	struct hv_ring *blockers;	/* send rings blocked on this ring */
+	struct hv_ring *fnext, **fprev; /* hv->full: rings with blockers */
+	uint64_t block_min;		/* no blocker's message needs less room than this */
 };
 
 struct hv_client {
@@ -117,7 +118,7 @@ struct hv {
 	enum hv_fw_action policy;
 	struct hv_name *names;
 	unsigned nnames, names_cap;
-	struct hv_ring *blocked; /* send rings waiting for space somewhere */
+	struct hv_ring *full; /* rings send rings are blocked on, polled */
 	/* Rings with an exact partner, by partner: who to tell it is gone. */
 	struct hv_ring *by_partner[V4V_DOMID_MAX + 1];
 	uint64_t removal_work; /* rings and waits visited removing rings, clients */
@@ -127,6 +128,8 @@ struct hv {
 	struct hv_ring *unpub;
 	uint32_t unpub_from;
 	bool batching;
+	uint64_t poll_rounds; /* hv_poll_waiters calls with send rings blocked */
+	uint64_t poll_work;   /* rings those calls looked at */
 };
 
 /* Events (hv.c): queue one for r's owner and signal it. */
@@ -146,9 +149,10 @@ struct v4v_addr hv__ring_addr(const struct hv_ring *r);
 bool hv__ring_read_rx(struct hv *hv, struct hv_ring *r, uint32_t *rx);
 
 /* Delivery (deliver.c): wake one space waiter; unblock the send rings
- * waiting on dest (all when gone); forget every wait of a client. */
+ * waiting on dest (all when gone; each one looked at counts in *work when
+ * work is not NULL); forget every wait of a client. */
 void hv__wake(struct hv *hv, const struct waiter *w);
-bool hv__tx_recheck(struct hv *hv, struct hv_ring *dest, uint32_t space, bool gone);
+bool hv__tx_recheck(struct hv *hv, struct hv_ring *dest, uint32_t space, bool gone, uint64_t *work);
 void hv__wait_cancel_all(struct hv *hv, struct hv_client *c);
 /* Wake and free every wait on r (it is going away). */
 void hv__wait_drop_ring(struct hv *hv, struct hv_ring *r);

@@ -144,7 +144,7 @@ static void ring_remove(struct hv *hv, struct hv_ring *r)
 	r->owner->d->nrings--;
 	r->owner->d->ring_bytes -= r->len + r->txlen;
 	hv__tx_unlink(r);
-	hv__tx_recheck(hv, r, 0, true);
+	hv__tx_recheck(hv, r, 0, true, &hv->removal_work);
 	if (r->txmem)
 		hv->ops.unmap(hv->ctx, r->txmem, r->txlen, NULL);
 	/* Senders waiting for space here will never get it: wake them to fail.
@@ -213,10 +213,19 @@ uint16_t hv_ring_domid(const struct hv_ring *r)
 	return r->domid;
 }
 
-int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_register_ring *reg,
-		     uint32_t flags, struct v4v_ring *mem, void *cookie, struct hv_ring **out)
+/*
+ * Every refusal of a registration, checked before anything changes, so that
+ * a refused request leaves the ring it names exactly as it was, or absent
+ * (docs/SECURITY.md, "Re-registration").  *old is the ring re-registered, or
+ * NULL for a new one.  A send ring needs a doorbell to be kicked on; a
+ * re-registration's replaces the old one, whose bytes are counted out.
+ */
+static int register_check(struct hv *hv, struct hv_client *c, const struct v4v_register_ring *reg,
+			  uint32_t flags, const void *cookie, const void *txmem, uint32_t txlen,
+			  struct hv_ring **old)
 {
 	struct hv_domain *d = c->d;
+	uint64_t max = hv->lim.ring_bytes_per_domain;
 
 	if (flags & ~V4V_REGISTER_FAIL_EXIST || reg->pad != 0)
 		return -EINVAL;
@@ -224,48 +233,61 @@ int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_regist
 		return -EINVAL;
 	if (reg->partner_id > V4V_DOMID_MAX && reg->partner_id != V4V_DOMID_ANY)
 		return -EINVAL;
-
 	struct hv_ring *r = hv__ring_find(hv, d->domid, reg->aport, reg->partner_id);
-	if (r) {
-		if (flags & V4V_REGISTER_FAIL_EXIST || r->len != reg->len || r->owner->d != d)
-			return -EEXIST;
-		/* Re-registration: new mapping, keep tx if the new ring agrees;
-		 * the old doorbell and send ring go (the caller attaches any new
-		 * send ring), the waiters on the ring stay. */
-		uint32_t tx = v4v_load_relaxed(&mem->tx_ptr);
-		if (v4v_ring_ptr_ok(tx, r->len))
-			r->tx = tx;
-		ring_tx_detach(hv, r);
-		hv->ops.unmap(hv->ctx, r->mem, r->len, r->cookie);
-		r->mem = mem;
-		r->cookie = cookie;
-		r->broken = false;
-		hv__syn_free(r); /* new memory: its byte count starts over */
-		/*
-		 * Another process of the domain may re-register: the ring is now
-		 * its memory and its doorbell, so it is its ring, told its events
-		 * and removed when it goes (else the shell's doorbell would
-		 * outlive the client it names).
-		 */
-		if (r->owner != c) {
-			ring_unown(r);
-			r->owner = c;
-			r->cnext = c->rings;
-			c->rings = r;
-		}
-		v4v_store_release(&mem->tx_ptr, r->tx);
-		if (out)
-			*out = r;
+	*old = r;
+	if (r && (flags & V4V_REGISTER_FAIL_EXIST || r->len != reg->len || r->owner->d != d))
+		return -EEXIST;
+	if (!r && d->nrings >= hv->lim.rings_per_domain)
+		return -ENOSPC;
+	if (!r && d->ring_bytes + reg->len > max)
+		return -ENOSPC;
+	if (!txmem)
 		return 0;
-	}
-	if (d->nrings >= hv->lim.rings_per_domain)
-		return -ENOSPC;
-	if (d->ring_bytes + reg->len > hv->lim.ring_bytes_per_domain)
-		return -ENOSPC;
+	if (!v4v_ring_len_ok(txlen) || txlen > hv->lim.ring_len_max || !cookie)
+		return -EINVAL;
+	uint64_t bytes = d->ring_bytes + txlen;
+	bytes = r ? bytes - r->txlen : bytes + reg->len;
+	return bytes > max ? -ENOSPC : 0;
+}
 
-	r = calloc(1, sizeof(*r));
+/* Re-registration: new mapping, keep tx if the new ring agrees; the old
+ * doorbell and send ring go (the caller attaches any new send ring), the
+ * waiters on the ring stay. */
+static void ring_reregister(struct hv *hv, struct hv_client *c, struct hv_ring *r,
+			    struct v4v_ring *mem, void *cookie)
+{
+	uint32_t tx = v4v_load_relaxed(&mem->tx_ptr);
+	if (v4v_ring_ptr_ok(tx, r->len))
+		r->tx = tx;
+	ring_tx_detach(hv, r);
+	hv->ops.unmap(hv->ctx, r->mem, r->len, r->cookie);
+	r->mem = mem;
+	r->cookie = cookie;
+	r->broken = false;
+	hv__syn_free(r); /* new memory: its byte count starts over */
+	/*
+	 * Another process of the domain may re-register: the ring is now its
+	 * memory and its doorbell, so it is its ring, told its events and
+	 * removed when it goes (else the shell's doorbell would outlive the
+	 * client it names).
+	 */
+	if (r->owner != c) {
+		ring_unown(r);
+		r->owner = c;
+		r->cnext = c->rings;
+		c->rings = r;
+	}
+	v4v_store_release(&mem->tx_ptr, r->tx);
+}
+
+static struct hv_ring *ring_new(struct hv *hv, struct hv_client *c,
+				const struct v4v_register_ring *reg, struct v4v_ring *mem,
+				void *cookie)
+{
+	struct hv_domain *d = c->d;
+	struct hv_ring *r = calloc(1, sizeof(*r));
 	if (!r)
-		return -ENOMEM;
+		return NULL;
 	r->owner = c;
 	r->domid = d->domid;
 	r->partner = reg->partner_id;
@@ -286,27 +308,37 @@ int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_regist
 	partner_link(hv, r);
 	d->nrings++;
 	d->ring_bytes += r->len;
-	if (out)
-		*out = r;
-	return 0;
+	return r;
 }
 
-int hv_ring_attach_tx(struct hv *hv, struct hv_ring *r, struct v4v_tx_ring *txmem, uint32_t txlen)
+/* Give r (which has no send ring now) the one register_check allowed. */
+static void tx_attach(struct hv_ring *r, struct v4v_tx_ring *txmem, uint32_t txlen)
 {
-	struct hv_domain *d = r->owner->d;
-	if (!v4v_ring_len_ok(txlen) || txlen > hv->lim.ring_len_max || !r->cookie)
-		return -EINVAL;
-	if (r->txmem)
-		return -EEXIST;
-	if (d->ring_bytes + txlen > hv->lim.ring_bytes_per_domain)
-		return -ENOSPC;
 	r->txmem = txmem;
 	r->txlen = txlen;
 	r->txhead = 0;
-	d->ring_bytes += txlen;
+	r->owner->d->ring_bytes += txlen;
 	v4v_store_relaxed(&txmem->rx_ptr, 0);
 	/* Not polling it yet: the owner's first message must kick us. */
 	v4v_store_release(&txmem->need_kick, 1);
+}
+
+int hv_register_ring(struct hv *hv, struct hv_client *c, const struct v4v_register_ring *reg,
+		     uint32_t flags, struct v4v_ring *mem, void *cookie, struct v4v_tx_ring *txmem,
+		     uint32_t txlen, struct hv_ring **out)
+{
+	struct hv_ring *r;
+	int e = register_check(hv, c, reg, flags, cookie, txmem, txlen, &r);
+	if (e)
+		return e;
+	if (r)
+		ring_reregister(hv, c, r, mem, cookie);
+	else if (!(r = ring_new(hv, c, reg, mem, cookie)))
+		return -ENOMEM;
+	if (txmem)
+		tx_attach(r, txmem, txlen);
+	if (out)
+		*out = r;
 	return 0;
 }
 

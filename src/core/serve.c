@@ -65,18 +65,11 @@ static long serve_register(struct hv *hv, struct hv_client *c, const struct v4v_
 	else if (m->err)
 		e = m->err;
 	else
-		e = hv_register_ring(hv, c, &q->ring, q->flags, m->ring, m->bell, &r);
+		e = hv_register_ring(hv, c, &q->ring, q->flags, m->ring, m->bell, m->tx, q->tx_len,
+				     &r);
 	if (e) {
-		mapped_release(hv, q, m);
+		mapped_release(hv, q, m); /* the ring, if any, is as it was */
 		return e;
-	}
-	if (m->tx) {
-		e = hv_ring_attach_tx(hv, r, m->tx, q->tx_len);
-		if (e) {
-			hv->ops.unmap(hv->ctx, m->tx, q->tx_len, NULL);
-			hv_unregister_ring(hv, c, q->ring.aport, q->ring.partner_id);
-			return e;
-		}
 	}
 	m->registered = r;
 	m->has_tx = m->tx != NULL;

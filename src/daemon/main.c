@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <grp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,20 +176,36 @@ static int open_query(struct v4vd *s, const char *group)
 	return v4vd_ep_add(s, &s->query_listen);
 }
 
+/*
+ * Whether gid is among the peer's supplementary groups (SO_PEERGROUPS),
+ * however many it has, up to the kernel's NGROUPS_MAX.  Past what the
+ * buffer on the stack holds, the kernel says ERANGE and how many bytes
+ * they take; they are the peer's credentials at connect, fixed, so one
+ * buffer of that size holds them.
+ */
+static bool peer_in_group(int fd, gid_t gid)
+{
+	gid_t small[256], *g = small;
+	socklen_t len = sizeof(small);
+	int r = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len);
+	if (r < 0 && errno == ERANGE && len > sizeof(small) && len <= NGROUPS_MAX * sizeof(gid_t) &&
+	    (g = malloc(len)))
+		r = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len);
+	bool in = false;
+	for (unsigned i = 0; r == 0 && i < len / sizeof(gid_t); i++)
+		in = in || g[i] == gid;
+	if (g != small)
+		free(g);
+	return in;
+}
+
 /* A query client: root, v4vd's uid, or a member of query_group (its
  * primary group, or one of its groups as the kernel reports them). */
 static bool query_peer_ok(struct v4vd *s, int fd, const struct ucred *cr)
 {
-	gid_t groups[256];
-	socklen_t len = sizeof(groups);
 	if (cr->uid == 0 || cr->uid == geteuid() || cr->gid == s->query_gid)
 		return true;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
-		return false;
-	for (unsigned i = 0; i < len / sizeof(gid_t); i++)
-		if (groups[i] == s->query_gid)
-			return true;
-	return false;
+	return peer_in_group(fd, s->query_gid);
 }
 
 void v4vd_ctl_accept(struct v4vd *s, int lfd)
