@@ -340,7 +340,6 @@ void v4vd_chan_handle(struct v4vd *s, struct dchan *ch)
 		if (v4v_send_fds(ch->e.fd, &s->reply, rlen, NULL, 0, MSG_DONTWAIT) < 0)
 			goto gone;
 		uint64_t t1 = v4vd_now_ns();
-		s->last_req = t1; /* poll the channels a while: loop.c */
 		if (!v4vd_req_spent(s, ch->dd, &s->req, len, t1 - t0))
 			return; /* its share is spent: the rest next round */
 		t0 = t1;

@@ -195,17 +195,6 @@ static bool pump_hot(struct v4vd *s)
 	return false;
 }
 
-/*
- * A request was served less than SPIN_NS ago: poll the channels (epoll,
- * timeout 0) rather than sleep, as for a hot send ring: the caller of a
- * synchronous call likely makes the next one soon, and waking v4vd costs
- * more than the call.
- */
-static bool requests_recent(struct v4vd *s)
-{
-	return s->last_req && v4vd_now_ns() - s->last_req < SPIN_NS;
-}
-
 void v4vd_run(struct v4vd *s)
 {
 	struct epoll_event ev[64];
@@ -218,7 +207,7 @@ void v4vd_run(struct v4vd *s)
 		 */
 		int n = 0;
 		if (!s->hot || !s->moving || s->last_move - s->last_look >= LOOK_NS) {
-			n = epoll_wait(s->epfd, ev, 64, s->hot || requests_recent(s) ? 0 : -1);
+			n = epoll_wait(s->epfd, ev, 64, s->hot ? 0 : -1);
 			s->last_look = s->last_move;
 		}
 		if (n < 0 && errno != EINTR) {

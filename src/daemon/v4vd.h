@@ -114,7 +114,6 @@ struct v4vd {
 	struct dbell *hot;  /* send rings polled until idle for SPIN_NS */
 	uint64_t last_move; /* when a send ring last moved a message (ns) */
 	uint64_t last_look; /* when the loop last looked at epoll (ns; loop.c) */
-	uint64_t last_req;  /* when the last request was served (ns) */
 	bool moving;	    /* the last pump of the hot send rings moved something */
 	struct fdent *dead;
 	struct held *held_id[HELD_BUCKETS];   /* what v4vd holds, by (st_dev, st_ino) */
