@@ -472,6 +472,54 @@ static void rereg_tx_dropped(void)
 	finish();
 }
 
+/* The waiters column of `v4vctl rings` for domain dom's ring on aport. */
+static unsigned ring_waiters(uint16_t dom, uint32_t aport)
+{
+	char *body = t_ctl("rings"), *save = NULL;
+	unsigned found = ~0u;
+	strtok_r(body, "\n", &save); /* the header */
+	for (char *l; (l = strtok_r(NULL, "\n", &save));) {
+		unsigned id, port, w;
+		if (sscanf(l, "%u\t%*s\t%u\t%*s\t%*u\t%*u\t%*u\t%u", &id, &port, &w) == 3 &&
+		    id == dom && port == aport)
+			found = w;
+	}
+	free(body);
+	CHECK(found != ~0u);
+	return found;
+}
+
+/*
+ * Re-registering gives the ring new memory, here empty: a sender waiting
+ * for space in the old memory is woken at once.  It waited for a notify
+ * that the owner, with nothing new to read, had no reason to make.
+ */
+static void rereg_wakes_waiters(void)
+{
+	start();
+	struct v4v_domain *h = t_domain("owner"), *s = t_domain("sender");
+	int m1 = ring_memfd(), m2 = ring_memfd();
+	CHECK_EQ(reg(h->chan, 1, m1, -1, -1), 0);
+	struct v4v_addr to = {.aport = 1, .domain_id = v4v_domid(h)};
+	static uint8_t buf[1024];
+	struct iovec iov = {buf, sizeof(buf)};
+	long n;
+	while ((n = v4v_sendv(s, 1, &to, &iov, 1, 0)) == (long)sizeof(buf))
+		;
+	CHECK_EQ(n, -EAGAIN); /* the sender now waits for space */
+	CHECK_EQ(ring_waiters(v4v_domid(h), 1), 1);
+	CHECK_EQ(reg(h->chan, 1, m2, -1, -1), 0);
+	CHECK_EQ(ring_waiters(v4v_domid(h), 1), 0);
+	CHECK(t_wait_virq(s, WAIT_MS));
+	CHECK_EQ(v4v_sendv(s, 1, &to, &iov, 1, 0), (long)sizeof(buf));
+	CHECK_EQ(unreg(h->chan, 1), 0);
+	close(m1);
+	close(m2);
+	v4v_close(s);
+	v4v_close(h);
+	finish();
+}
+
 /* Queue one message of n bytes to dst on the send ring t (mapped by us),
  * and kick its doorbell. */
 static void tx_send(int tfd, int kick, const struct v4v_addr *dst, size_t n)
@@ -806,13 +854,11 @@ static void bell_not_connected(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(bell_is_own_socket), T_CASE(bell_is_other_channel),
-    T_CASE(bell_copy_kept),	T_CASE(channel_copy_kept),
-    T_CASE(memfd_aliases),	T_CASE(rereg_bell_added),
-    T_CASE(rereg_bell_dropped), T_CASE(rereg_tx_dropped),
-    T_CASE(rereg_tx_replaced),	T_CASE(rereg_while_blocked),
-    T_CASE(rereg_refused),	T_CASE(staging_as_ring),
-    T_CASE(bell_is_held),	T_CASE(bell_again_after_refusal),
+    T_CASE(bell_is_own_socket),	 T_CASE(bell_is_other_channel), T_CASE(bell_copy_kept),
+    T_CASE(channel_copy_kept),	 T_CASE(memfd_aliases),		T_CASE(rereg_bell_added),
+    T_CASE(rereg_bell_dropped),	 T_CASE(rereg_tx_dropped),	T_CASE(rereg_tx_replaced),
+    T_CASE(rereg_while_blocked), T_CASE(rereg_refused),		T_CASE(rereg_wakes_waiters),
+    T_CASE(staging_as_ring),	 T_CASE(bell_is_held),		T_CASE(bell_again_after_refusal),
     T_CASE(bell_not_connected),
 };
 

@@ -63,6 +63,10 @@ struct hv_ring;
  * that ring go to it, as HV_SIG_* bits (wire/proto.h), instead of the
  * owner's VIRQ.  A sender's own ring's doorbell hears ring_blocked when its
  * send got -EAGAIN and ring_space when the space it waits for is there.
+ *
+ * A callback never calls back into the core: it notes what to do and the
+ * shell does it once the core call has returned.  The core relies on it
+ * (a pump's unpublished run, a re-check's walk of the blocked send rings).
  */
 struct hv_ops {
 	void (*signal)(void *ctx, void *client_cookie);			  /* raise the VIRQ */

@@ -251,8 +251,8 @@ static int register_check(struct hv *hv, struct hv_client *c, const struct v4v_r
 }
 
 /* Re-registration: new mapping, keep tx if the new ring agrees; the old
- * doorbell and send ring go (the caller attaches any new send ring), the
- * waiters on the ring stay. */
+ * doorbell and send ring go (register attaches any new send ring after),
+ * the waiters on the ring stay, re-checked against the new memory. */
 static void ring_reregister(struct hv *hv, struct hv_client *c, struct hv_ring *r,
 			    struct v4v_ring *mem, void *cookie)
 {
@@ -278,6 +278,9 @@ static void ring_reregister(struct hv *hv, struct hv_client *c, struct hv_ring *
 		c->rings = r;
 	}
 	v4v_store_release(&mem->tx_ptr, r->tx);
+	/* The waiters waited for a notify about the old memory: the new one
+	 * may have room now, and its doorbell has heard of none of them. */
+	hv_ring_recheck(hv, r);
 }
 
 static struct hv_ring *ring_new(struct hv *hv, struct hv_client *c,

@@ -59,8 +59,9 @@ unsigned v4vd_req_budget(struct v4vd *s, struct ddom *dd)
 }
 
 /* What a request costs: its packet, and for a send the payload v4vd
- * copies (the lengths as given, at most what a send can carry; a bad one
- * is refused early, but costs its claim: the debt is its own). */
+ * copies (the lengths as given, at most V4V_STAGING_SIZE, 16 MiB: a bad
+ * one is refused early, but costs its claim, up to 32 rounds of its own
+ * budget). */
 static uint64_t req_cost(const union v4v_req_any *q, size_t len)
 {
 	if (len > V4V_REQ_MAX)
