@@ -124,25 +124,15 @@ static bool get_event(struct v4v_domain *d, uint32_t type, struct v4v_event *out
 static bool ring_row(uint16_t domid, v4v_port_t aport, uint16_t partner, unsigned *waiters,
 		     char state[16])
 {
-	char *list = t_ctl("rings"), *save = NULL, want[8] = "any";
-	bool found = false;
+	char want[8] = "any";
+	struct t_ring_row r;
 	if (partner != V4V_DOMID_ANY)
 		snprintf(want, sizeof(want), "%u", partner);
-	strtok_r(list, "\n", &save); /* the header */
-	for (char *line; (line = strtok_r(NULL, "\n", &save));) {
-		unsigned dom, port, len, rx, tx, w;
-		char name[40], part[16], st[16];
-		if (sscanf(line, "%u\t%39s\t%u\t%15s\t%u\t%u\t%u\t%u\t%15s", &dom, name, &port,
-			   part, &len, &rx, &tx, &w, st) != 9)
-			continue;
-		if (dom == domid && port == aport && strcmp(part, want) == 0) {
-			*waiters = w;
-			snprintf(state, 16, "%s", st);
-			found = true;
-		}
-	}
-	free(list);
-	return found;
+	if (!t_ring_find(domid, aport, want, &r))
+		return false;
+	*waiters = r.waiters;
+	snprintf(state, 16, "%s", r.state);
+	return true;
 }
 
 static unsigned ring_waiters(uint16_t domid, v4v_port_t aport, uint16_t partner)

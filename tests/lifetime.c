@@ -475,18 +475,9 @@ static void rereg_tx_dropped(void)
 /* The waiters column of `v4vctl rings` for domain dom's ring on aport. */
 static unsigned ring_waiters(uint16_t dom, uint32_t aport)
 {
-	char *body = t_ctl("rings"), *save = NULL;
-	unsigned found = ~0u;
-	strtok_r(body, "\n", &save); /* the header */
-	for (char *l; (l = strtok_r(NULL, "\n", &save));) {
-		unsigned id, port, w;
-		if (sscanf(l, "%u\t%*s\t%u\t%*s\t%*u\t%*u\t%*u\t%u", &id, &port, &w) == 3 &&
-		    id == dom && port == aport)
-			found = w;
-	}
-	free(body);
-	CHECK(found != ~0u);
-	return found;
+	struct t_ring_row r;
+	CHECK(t_ring_find(dom, aport, NULL, &r));
+	return r.waiters;
 }
 
 /*

@@ -279,17 +279,11 @@ static void pairs_meet(const int ctl[NDOM])
 /* Whether a ring of domain dom holds unread data (`v4vctl rings`: rx != tx). */
 static bool ring_has_data(uint16_t dom)
 {
-	char *body = t_ctl("rings"), *save = NULL;
-	bool yes = false;
-	strtok_r(body, "\n", &save); /* the header */
-	for (char *l; (l = strtok_r(NULL, "\n", &save));) {
-		unsigned id, rx, tx;
-		if (sscanf(l, "%u\t%*s\t%*u\t%*s\t%*u\t%u\t%u", &id, &rx, &tx) == 3 && id == dom &&
-		    rx != tx)
-			yes = true;
-	}
-	free(body);
-	return yes;
+	struct t_ring_row r;
+	for (unsigned i = 0; t_ring_row_at(i, &r); i++)
+		if (r.domid == dom && r.rx != r.tx)
+			return true;
+	return false;
 }
 
 static void v4vd_restart(void)

@@ -284,6 +284,28 @@ int t_ctl_rows(const char *what)
 	return n;
 }
 
+bool t_ring_row_at(unsigned i, struct t_ring_row *r)
+{
+	char *list = t_ctl("rings"), *save = NULL, name[40];
+	bool found = false;
+	strtok_r(list, "\n", &save); /* the header */
+	for (char *line; !found && (line = strtok_r(NULL, "\n", &save)); i--)
+		found = i == 0 && sscanf(line, "%u\t%39s\t%u\t%15s\t%u\t%u\t%u\t%u\t%15s",
+					 &r->domid, name, &r->aport, r->partner, &r->len, &r->rx,
+					 &r->tx, &r->waiters, r->state) == 9;
+	free(list);
+	return found;
+}
+
+bool t_ring_find(uint16_t domid, uint32_t aport, const char *partner, struct t_ring_row *r)
+{
+	for (unsigned i = 0; t_ring_row_at(i, r); i++)
+		if (r->domid == domid && r->aport == aport &&
+		    (!partner || strcmp(r->partner, partner) == 0))
+			return true;
+	return false;
+}
+
 int t_v4vd_sockets(void)
 {
 	char dir[64], path[400], link[64];

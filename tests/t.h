@@ -85,6 +85,15 @@ void t_wait_ok(pid_t pid);
 
 /* Rows of a control listing (domains, rings, names, ...). */
 int t_ctl_rows(const char *what);
+/* Row i of `v4vctl rings` (false past the last): partner is "any" or a
+ * domid, state "ok" or "broken". */
+struct t_ring_row {
+	unsigned domid, aport, len, rx, tx, waiters;
+	char partner[16], state[16];
+};
+bool t_ring_row_at(unsigned i, struct t_ring_row *r);
+/* The row of domid's ring on aport with that partner (NULL: any partner). */
+bool t_ring_find(uint16_t domid, uint32_t aport, const char *partner, struct t_ring_row *r);
 /* v4vd's open sockets: the control listener plus any client or channel
  * (not the query listener, which a host with a v4v group adds). */
 int t_v4vd_sockets(void);
