@@ -107,6 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vq_map(&q, &m) == 0) {
 		struct vq_chain c;
 		unsigned pops = 0;
+		vq_pass(&q);
 		for (;;) {
 			int r = vq_pop(&q, &m, &c);
 			if (r == 0 || r == -EIO)

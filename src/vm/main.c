@@ -91,6 +91,7 @@ static void drain_tx(struct vm *vm)
 	struct vq *q = &vm->vh.q[VQ_TX];
 	struct vq_chain c;
 	int r;
+	vq_pass(q);
 	while (vq_ready(q) && (r = vq_pop(q, &vm->vh.mem, &c)) != 0) {
 		if (r == -EIO) {
 			fprintf(stderr, "v4v-vm: the guest's tx queue is corrupt; ignoring it\n");
@@ -122,6 +123,7 @@ static void fill_rx(struct vm *vm)
 	struct vq *q = &vm->vh.q[VQ_RX];
 	struct vq_chain c;
 	int r;
+	vq_pass(q);
 	while (vq_ready(q) && (r = vq_pop(q, &vm->vh.mem, &c)) != 0) {
 		if (r == -EIO) {
 			fprintf(stderr, "v4v-vm: the guest's rx queue is corrupt; ignoring it\n");

@@ -99,10 +99,17 @@ static int walk(const struct vq *q, const struct vm_mem *m, struct vq_chain *c)
 	return -EBADMSG; /* longer than the table: a loop */
 }
 
+void vq_pass(struct vq *q)
+{
+	q->pass_left = q->num;
+}
+
 int vq_pop(struct vq *q, const struct vm_mem *m, struct vq_chain *c)
 {
 	if (!q->desc || q->broken)
 		return -EIO;
+	if (!q->pass_left)
+		return 0; /* this pass is done (vq_pass) */
 	/* Pairs with the guest's write barrier between filling avail->ring
 	 * and bumping avail->idx: the entries below idx are then visible. */
 	uint16_t idx = (uint16_t)(v4v_load_acquire((const uint32_t *)q->avail) >> 16);
@@ -121,6 +128,7 @@ int vq_pop(struct vq *q, const struct vm_mem *m, struct vq_chain *c)
 		return -EIO;
 	}
 	q->last_avail++;
+	q->pass_left--;
 	memset(c, 0, offsetof(struct vq_chain, seg));
 	c->head = head;
 	c->rlen = c->wlen = 0;
@@ -130,6 +138,7 @@ int vq_pop(struct vq *q, const struct vm_mem *m, struct vq_chain *c)
 void vq_unpop(struct vq *q)
 {
 	q->last_avail--;
+	q->pass_left++;
 }
 
 void vq_push(struct vq *q, uint16_t head, uint32_t len)

@@ -31,6 +31,7 @@ struct vq {
 	uint8_t *avail, *used;
 	/* ours */
 	uint16_t last_avail, used_idx;
+	uint32_t pass_left; /* pops left in this pass (vq_pass) */
 	bool broken, need_signal;
 };
 
@@ -49,7 +50,13 @@ int vq_map(struct vq *q, const struct vm_mem *m);
 void vq_unmap(struct vq *q);
 bool vq_ready(const struct vq *q);
 
-/* Take the next chain: 1 and *c filled, 0 when the guest offered none,
+/* Begin a pass over the queue: at most num pops until the next vq_pass.
+ * The guest offers at most num at a time; a guest whose used ring overlaps
+ * its avail ring raises avail->idx with our own pushes, and would keep one
+ * pass going for ever.  What is left waits for its next kick. */
+void vq_pass(struct vq *q);
+/* Take the next chain: 1 and *c filled, 0 when the guest offered none
+ * (or this pass has had its num),
  * -EBADMSG when the chain is malformed (its head is consumed: push it
  * back with length 0), -EIO when the queue itself is corrupt (q->broken:
  * it is not looked at again until QEMU sets it up anew). */

@@ -142,6 +142,7 @@ static int reset_all(struct vm_mem *mem, int call_fd)
 	memcpy(&q.used_idx, q.used + 2, 2); /* ours, and where we stopped */
 	q.last_avail = q.used_idx;
 	q.call_fd = call_fd;
+	vq_pass(&q);
 	for (int i = 0; i < WATCH_MAX_CONN; i++) {
 		struct watch_slot s = page->slot[i];
 		if (!s.live)
