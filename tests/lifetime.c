@@ -139,6 +139,24 @@ static long v4vd_ticks(void)
 	return utime + stime;
 }
 
+/* The bystanders' ring gets a message of len bytes from domain from, and
+ * consumes it. */
+static void good_gets(const struct v4v_domain *from, uint32_t len)
+{
+	struct v4v_msg m;
+	CHECK(t_wait_virq(good_rx, WAIT_MS));
+	CHECK_EQ(v4v_rx_peek(good_ring, &m), 1);
+	CHECK_EQ(m.source.domain_id, v4v_domid(from));
+	CHECK_EQ(m.len, len);
+	v4v_rx_consume(good_ring, &m);
+}
+
+static void close_all(const int *fd, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fd[i]);
+}
+
 /* Alive, not spinning (under a third of a core over half a second: an
  * idle v4vd uses none), and a datagram still goes through. */
 static void others_unaffected(void)
@@ -154,12 +172,8 @@ static void others_unaffected(void)
 	}
 	struct v4v_addr dst = v4v_rx_addr(good_ring);
 	struct iovec iov = {"ping", 4};
-	struct v4v_msg m;
 	CHECK_EQ(v4v_sendv(good_tx, 9, &dst, &iov, 1, 0), 4);
-	CHECK(t_wait_virq(good_rx, WAIT_MS));
-	CHECK_EQ(v4v_rx_peek(good_ring, &m), 1);
-	CHECK_EQ(m.source.domain_id, v4v_domid(good_tx));
-	v4v_rx_consume(good_ring, &m);
+	good_gets(good_tx, 4);
 }
 
 static void finish(void)
@@ -547,23 +561,11 @@ static void rereg_tx_replaced(void)
 	hung_up(sv[0]);
 	counts_become(&base, 1, 2);
 	struct v4v_addr dst = v4v_rx_addr(good_ring);
-	struct v4v_msg m;
 	tx_send(t2, sv2[0], &dst, 10);
-	CHECK(t_wait_virq(good_rx, WAIT_MS));
-	CHECK_EQ(v4v_rx_peek(good_ring, &m), 1);
-	CHECK_EQ(m.source.domain_id, v4v_domid(h));
-	CHECK_EQ(m.len, 10);
-	v4v_rx_consume(good_ring, &m);
+	good_gets(h, 10);
 	CHECK_EQ(unreg(h->chan, 1), 0);
 	counts_become(&base, 0, 0);
-	for (int i = 0; i < 2; i++) {
-		close(sv[i]);
-		close(sv2[i]);
-	}
-	close(m1);
-	close(m2);
-	close(t1);
-	close(t2);
+	close_all((int[]){sv[0], sv[1], sv2[0], sv2[1], m1, m2, t1, t2}, 8);
 	v4v_close(h);
 	finish();
 }
@@ -677,23 +679,12 @@ static void rereg_refused(void)
 	munmap(m, V4V_RING_HDR_SIZE + 4096);
 	/* And its send ring still sends. */
 	struct v4v_addr dst = v4v_rx_addr(good_ring);
-	struct v4v_msg msg;
 	tx_send(t1, sv[0], &dst, 10);
-	CHECK(t_wait_virq(good_rx, WAIT_MS));
-	CHECK_EQ(v4v_rx_peek(good_ring, &msg), 1);
-	CHECK_EQ(msg.source.domain_id, v4v_domid(h));
-	v4v_rx_consume(good_ring, &msg);
+	good_gets(h, 10);
 	CHECK_EQ(unreg(h->chan, 1), 0);
 	hung_up(sv[0]);
 	counts_become(&base, 0, 0);
-	for (int i = 0; i < 2; i++) {
-		close(sv[i]);
-		close(sv2[i]);
-	}
-	close(m1);
-	close(m2);
-	close(t1);
-	close(big);
+	close_all((int[]){sv[0], sv[1], sv2[0], sv2[1], m1, m2, t1, big}, 8);
 	v4v_close(h);
 	finish();
 }
