@@ -118,7 +118,7 @@ void t_v4vd_stop(void)
 	}
 }
 
-static char *ctl_va(char **err, const char *fmt, va_list ap)
+static __attribute__((format(printf, 2, 0))) char *ctl_va(char **err, const char *fmt, va_list ap)
 {
 	char cmd[1024];
 	struct v4v_ctl_reply rep;

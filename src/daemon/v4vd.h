@@ -139,8 +139,10 @@ struct v4vd {
 	int reserve_fd;				     /* given up to refuse a connection at EMFILE */
 	bool listen_paused;	   /* no reserve: listener off until an fd closes */
 	uint64_t shed, fds_lost;   /* connections refused, requests' fds lost */
-	union v4v_req_any req;	   /* the request being served, */
-	union v4v_reply_any reply; /* and its reply */
+	union v4v_reply_any reply; /* the reply to req, */
+	/* the request being served: last, as it ends in a flexible array
+	 * (the notify entries) */
+	union v4v_req_any req;
 };
 
 #define BATCH		64	     /* requests served per channel per wake-up */
