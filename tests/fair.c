@@ -608,6 +608,69 @@ static void rr_send_rings(void)
 	t_domains_close();
 }
 
+/*
+ * Requests against send-ring messages: a request costs REQ_COST (64 KiB)
+ * of the byte budget (512 KiB) besides its bytes, so a round serves a
+ * domain about 8 requests where it moves 256 of another's ring messages.
+ * The flooder's 20 processes queue 60 one-byte sendv requests each and a
+ * bystander queues 512 one-byte datagrams in its send ring, v4vd stopped;
+ * the sink's ring then tells how many requests v4vd served while it moved
+ * the bystander's 512 (two rounds, or three): 3 x 8 at most, where by
+ * count alone (64 a round) it was 128 or more.
+ */
+static void rr_request_cost(void)
+{
+	enum { PROCS = 20, EACH = 60, BY = 512 };
+	start_with(NULL);
+	struct v4v_domain *sink = t_domain("sink"), *by = t_domain("by");
+	int sk = dgram_bound(sink, 1, 1u << 20), b = dgram_bound(by, 100, 0);
+	struct v4v_addr to = {.aport = 1, .domain_id = v4v_domid(sink)};
+	struct v4v_domain *h[PROCS];
+	int dfd = flood_procs(h, PROCS);
+	CHECK_EQ(v4v_sendto(b, "w", 1, 0, &to), 1); /* the first is synchronous */
+	recv_order(sk, 1, v4v_domid(by));
+
+	v4vd_stopped(true);
+	for (int i = 0; i < PROCS; i++)
+		for (int k = 0; k < EACH; k++)
+			raw_sendv(h[i], &to);
+	for (int k = 0; k < BY; k++)
+		CHECK_EQ(v4v_sendto(b, "b", 1, 0, &to), 1);
+	v4vd_stopped(false);
+
+	unsigned got = 0, by_got = 0, flood_before = 0;
+	for (int w = 0; w < 10 * WAIT_MS && got < PROCS * EACH + BY; w++) {
+		char buf[64];
+		struct v4v_addr from;
+		if (v4v_recvfrom(sk, buf, sizeof(buf), 0, &from) < 0) {
+			CHECK_EQ(errno, EAGAIN);
+			struct pollfd p = {.fd = sk, .events = POLLIN};
+			poll(&p, 1, 1);
+			continue;
+		}
+		got++;
+		if (from.domain_id == v4v_domid(by))
+			by_got++;
+		else if (by_got < BY)
+			flood_before++;
+	}
+	CHECK_EQ(got, PROCS * EACH + BY);
+	fprintf(stderr,
+		"v4vd served %u of the flooder's requests while it moved the bystander's %u\n",
+		flood_before, BY);
+	CHECK(flood_before <= 3 * 8);
+	for (int i = 0; i < PROCS; i++) {
+		char buf[V4V_REPLY_MAX];
+		for (int k = 0; k < EACH; k++)
+			CHECK(t_read_full(h[i]->chan, buf, sizeof(struct v4v_reply), WAIT_MS));
+		v4v_close(h[i]);
+	}
+	v4v_sock_close(b);
+	v4v_sock_close(sk);
+	close(dfd);
+	t_domains_close();
+}
+
 /* ---- control connections ------------------------------------------------ */
 
 /* A control client that stalls in the middle of its command holds up
@@ -770,9 +833,9 @@ static void poll_cost(void)
 }
 
 static const struct t_case cases[] = {
-    T_CASE(clients),   T_CASE(fds),	     T_CASE(connects),	    T_CASE(waiters),
-    T_CASE(fd_limit),  T_CASE(rr_requests),  T_CASE(rr_send_rings), T_CASE(rr_costly),
-    T_CASE(ctl_stall), T_CASE(removal_cost), T_CASE(poll_cost),
+    T_CASE(clients),	     T_CASE(fds),	  T_CASE(connects),	 T_CASE(waiters),
+    T_CASE(fd_limit),	     T_CASE(rr_requests), T_CASE(rr_send_rings), T_CASE(rr_costly),
+    T_CASE(rr_request_cost), T_CASE(ctl_stall),	  T_CASE(removal_cost),	 T_CASE(poll_cost),
 };
 
 int main(int argc, char **argv)

@@ -58,19 +58,26 @@ unsigned v4vd_req_budget(struct v4vd *s, struct ddom *dd)
 	return dd->req_left < BATCH ? dd->req_left : BATCH;
 }
 
-/* What a request costs: its packet, and for a send the payload v4vd
- * copies (the lengths as given, at most V4V_STAGING_SIZE, 16 MiB: a bad
- * one is refused early, but costs its claim, up to 32 rounds of its own
- * budget). */
+/*
+ * What a request costs: REQ_COST, then its packet, and for a send the
+ * payload v4vd copies (the lengths as given, at most V4V_STAGING_SIZE,
+ * 16 MiB: a bad one is refused early, but costs its claim, up to 32 rounds
+ * of its own budget).  REQ_COST is what a request costs beyond its bytes,
+ * in the same currency: a send-ring message costs the system one copy, a
+ * request two system calls in v4vd and a wake-up and the system calls of
+ * the process that made it; serving requests at the rate of ring messages
+ * let one process keep a core busy with them (docs/PERFORMANCE.md, "Noisy
+ * neighbour": the measurement that set it).
+ */
 static uint64_t req_cost(const union v4v_req_any *q, size_t len)
 {
 	if (len > V4V_REQ_MAX)
-		return V4V_REQ_MAX; /* truncated */
+		return REQ_COST + V4V_REQ_MAX; /* truncated */
 	uint64_t c = 0;
 	if (len >= sizeof(q->send) && q->h.op == V4V_OP_SENDV)
 		for (uint32_t i = 0; i < q->send.niov && i < V4V_MAX_IOV; i++)
 			c += q->send.iov_len[i];
-	return len + (c < V4V_STAGING_SIZE ? c : V4V_STAGING_SIZE);
+	return REQ_COST + len + (c < V4V_STAGING_SIZE ? c : V4V_STAGING_SIZE);
 }
 
 bool v4vd_req_spent(struct v4vd *s, struct ddom *dd, const union v4v_req_any *q, size_t len,
