@@ -20,7 +20,7 @@ all: deps $(BUILD)/build.ninja
 deps:
 	@scripts/need-debs $(DEBS)
 
-$(BUILD)/build.ninja:
+$(BUILD)/build.ninja: | deps
 	meson setup $(BUILD) --prefix=$(abspath $(PREFIX))
 
 check: deps

@@ -38,41 +38,6 @@ static void start_with(const char *text)
 	unlink(path);
 }
 
-/* A number of a `v4vctl stats` reply body, by column name. */
-static unsigned long long stat_in(const char *body, const char *key)
-{
-	char *copy = strdup(body), *save = NULL;
-	CHECK(copy);
-	char *head = strtok_r(copy, "\n", &save), *row = strtok_r(NULL, "\n", &save);
-	char *hs = NULL, *rs = NULL;
-	unsigned long long v = 0;
-	bool found = false;
-	CHECK(head && row);
-	for (char *h = strtok_r(head, "\t", &hs), *c = strtok_r(row, "\t", &rs); h && c;
-	     h = strtok_r(NULL, "\t", &hs), c = strtok_r(NULL, "\t", &rs)) {
-		size_t n = strcspn(h, ":");
-		if (strlen(key) == n && strncmp(h, key, n) == 0) {
-			v = strtoull(c, NULL, 10);
-			found = true;
-		}
-	}
-	free(copy);
-	if (!found) {
-		fprintf(stderr, "stats has no %s\n", key);
-		exit(1);
-	}
-	return v;
-}
-
-/* A number of `v4vctl stats`, by column name. */
-static unsigned long long stat_of(const char *key)
-{
-	char *body = t_ctl("stats");
-	unsigned long long v = stat_in(body, key);
-	free(body);
-	return v;
-}
-
 /* A row of `v4vctl rings`: the waiters of (domid, aport). */
 static unsigned ring_waiters(uint16_t domid, v4v_port_t aport)
 {
@@ -365,13 +330,13 @@ static void fd_limit(void)
 		free(err);
 		if (body) {
 			free(body);
-			lost = stat_of("fds_lost");
+			lost = t_stat("fds_lost");
 		} else {
 			poll(NULL, 0, 1);
 		}
 	}
 	CHECK(lost > 0);
-	CHECK(stat_of("shed") > 0);
+	CHECK(t_stat("shed") > 0);
 	CHECK_EQ(v4v_ring_unregister(r), 0);
 	t_domains_close();
 }
@@ -712,10 +677,10 @@ static void removal_cost(void)
 		CHECK_EQ(v4v_ring_register(y, 1 + (uint32_t)i, v4v_domid(x), 48, 0, &py[i]), 0);
 	for (int i = 0; i < N; i++)
 		CHECK_EQ(v4v_ring_register(x, 1 + (uint32_t)i, V4V_DOMID_ANY, 48, 0, &gone[i]), 0);
-	unsigned long long w0 = stat_of("removal_work");
+	unsigned long long w0 = t_stat("removal_work");
 	for (int i = 0; i < N; i++)
 		CHECK_EQ(v4v_ring_unregister(gone[i]), 0);
-	unsigned long long work = stat_of("removal_work") - w0;
+	unsigned long long work = t_stat("removal_work") - w0;
 	fprintf(stderr, "removing %d rings among %d: %llu visits\n", N, M + N + P, work);
 	/* Each removal tells the P partnered rings; a scan would visit all. */
 	CHECK(work <= (unsigned long long)N * (P + 2));
@@ -806,14 +771,14 @@ static void poll_cost(void)
 	int b = dgram_bound(by, 100, 0);
 	CHECK_EQ(v4v_sendto(b, "b", 1, 0, &to_open), 1);
 	char *st = t_ctl("stats"); /* both counters of one moment */
-	unsigned long long rounds = stat_in(st, "poll_rounds"), work = stat_in(st, "poll_work");
+	unsigned long long rounds = t_stat_in(st, "poll_rounds"), work = t_stat_in(st, "poll_work");
 	free(st);
 	for (int k = 0; k < K; k++)
 		send_one(b, &to_open);
 	drain(sink, open, K + 1);
 	st = t_ctl("stats");
-	rounds = stat_in(st, "poll_rounds") - rounds;
-	work = stat_in(st, "poll_work") - work;
+	rounds = t_stat_in(st, "poll_rounds") - rounds;
+	work = t_stat_in(st, "poll_work") - work;
 	free(st);
 	fprintf(stderr, "%d send rings blocked on one ring: %llu rounds, %llu looks\n", N, rounds,
 		work);

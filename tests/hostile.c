@@ -597,7 +597,7 @@ static void pads(void)
 	CHECK_EQ(raw(h, &n, sizeof(n), NULL, 0), -EINVAL);
 
 	/* On the domain fd: an attach with a nonzero pad. */
-	int sv[2], staging = v4v_memfd_sealed("staging", V4V_STAGING_SIZE);
+	int sv[2], staging = v4v_memfd_sealed("staging", V4V_STAGING_MEM);
 	CHECK(staging >= 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
 	struct v4v_req_attach a = {
 	    .h = {.op = V4V_OP_ATTACH, .seq = 5},
@@ -932,7 +932,7 @@ static void pipeline(void)
 /* Send an attach request on a domain fd, offering chan as the channel. */
 static uint32_t send_attach(int dfd, int chan, uint32_t version, unsigned nfds)
 {
-	int staging = v4v_memfd_sealed("staging", V4V_STAGING_SIZE);
+	int staging = v4v_memfd_sealed("staging", V4V_STAGING_MEM);
 	struct v4v_req_attach a = {
 	    .h = {.op = V4V_OP_ATTACH, .seq = next_seq++},
 	    .version = version,

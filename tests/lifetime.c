@@ -299,7 +299,7 @@ static void channel_copy_kept(void)
 	int sv[2], virq;
 	unsigned nfds;
 	seqpair(sv);
-	int staging = v4v_memfd_sealed("staging", V4V_STAGING_SIZE);
+	int staging = v4v_memfd_sealed("staging", V4V_STAGING_MEM);
 	CHECK(staging >= 0);
 	struct v4v_req_attach a = {
 	    .h = {.op = V4V_OP_ATTACH, .seq = next_seq++},
@@ -721,7 +721,7 @@ static void staging_as_ring(void)
 	struct v4v_domain *h;
 	CHECK_EQ(v4v_open_fd(dfd, &h), 0);
 	struct counts base = baseline(h->chan);
-	int sv[2], sv2[2], bell[2], sfd = v4v_memfd_sealed("staging", V4V_STAGING_SIZE);
+	int sv[2], sv2[2], bell[2], sfd = v4v_memfd_sealed("staging", V4V_STAGING_MEM);
 	CHECK(sfd >= 0);
 	seqpair(sv);
 	seqpair(sv2);
@@ -735,7 +735,7 @@ static void staging_as_ring(void)
 	CHECK_EQ(reg(h->chan, 3, sfd, -1, -1), -EBUSY);
 	CHECK_EQ(attach_with(dfd, sv2[1], sfd, sv2[0]), -EBUSY);
 	/* A ring's memory is no staging area either. */
-	int mem = ring_memfd(), big = v4v_memfd_sealed("big", V4V_STAGING_SIZE);
+	int mem = ring_memfd(), big = v4v_memfd_sealed("big", V4V_STAGING_MEM);
 	CHECK(big >= 0);
 	CHECK_EQ(reg(h->chan, 4, big, -1, -1), 0);
 	CHECK_EQ(attach_with(dfd, sv2[1], big, sv2[0]), -EBUSY);
@@ -766,7 +766,7 @@ static void bell_is_held(void)
 	CHECK_EQ(v4v_open_fd(dfd, &h), 0);
 	struct counts base = baseline(h->chan);
 	int m1 = ring_memfd(), m2 = ring_memfd(), sv[2],
-	    sfd = v4v_memfd_sealed("s", V4V_STAGING_SIZE);
+	    sfd = v4v_memfd_sealed("s", V4V_STAGING_MEM);
 	CHECK(sfd >= 0);
 	seqpair(sv);
 	CHECK_EQ(reg(h->chan, 1, m1, sv[1], -1), 0);

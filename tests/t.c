@@ -500,3 +500,38 @@ int t_main(int argc, char **argv, const struct t_case *cases, unsigned n)
 	fprintf(stderr, "usage: %s --list | CASE\n", argv[0]);
 	return 2;
 }
+
+/* A number of a `v4vctl stats` reply body, by column name. */
+unsigned long long t_stat_in(const char *body, const char *key)
+{
+	char *copy = strdup(body), *save = NULL;
+	CHECK(copy);
+	char *head = strtok_r(copy, "\n", &save), *row = strtok_r(NULL, "\n", &save);
+	char *hs = NULL, *rs = NULL;
+	unsigned long long v = 0;
+	bool found = false;
+	CHECK(head && row);
+	for (char *h = strtok_r(head, "\t", &hs), *c = strtok_r(row, "\t", &rs); h && c;
+	     h = strtok_r(NULL, "\t", &hs), c = strtok_r(NULL, "\t", &rs)) {
+		size_t n = strcspn(h, ":");
+		if (strlen(key) == n && strncmp(h, key, n) == 0) {
+			v = strtoull(c, NULL, 10);
+			found = true;
+		}
+	}
+	free(copy);
+	if (!found) {
+		fprintf(stderr, "stats has no %s\n", key);
+		exit(1);
+	}
+	return v;
+}
+
+/* A number of `v4vctl stats`, by column name. */
+unsigned long long t_stat(const char *key)
+{
+	char *body = t_ctl("stats");
+	unsigned long long v = t_stat_in(body, key);
+	free(body);
+	return v;
+}

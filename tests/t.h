@@ -83,6 +83,11 @@ pid_t t_child(const char *name, void (*fn)(struct v4v_domain *), uint16_t *domid
 void t_ready(void);
 void t_wait_ok(pid_t pid);
 
+/* A number of `v4vctl stats` by column name (exits when it has none), and
+ * the same from a stats reply body already fetched. */
+unsigned long long t_stat(const char *key);
+unsigned long long t_stat_in(const char *body, const char *key);
+
 /* Rows of a control listing (domains, rings, names, ...). */
 int t_ctl_rows(const char *what);
 /* Row i of `v4vctl rings` (false past the last): partner is "any" or a

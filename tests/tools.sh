@@ -238,7 +238,8 @@ schema = {
     "names": dict(domid=I, domain=(S, N), service=S, port=I, visible_to=(list, N)),
     "stats": dict(domains=I, procs=I, rings=I, mapped_bytes=I, requests=I, bad_requests=I,
                   fw_rules=I, policy=S, cpu_user_ms=I, cpu_sys_ms=I, max_rss_kb=I, fds=I, pid=I,
-                  removal_work=I, fds_lost=I, shed=I, poll_rounds=I, poll_work=I),
+                  removal_work=I, fds_lost=I, shed=I, poll_rounds=I, poll_work=I,
+                  calls_shm=I, kicks_shm=I),
     "fw list": dict(num=(I, N), src=ADDR, dst=ADDR, action=S, hits=I),
 }[sys.argv[3]]
 rows = json.load(open(sys.argv[1]))

@@ -19,8 +19,8 @@ static int req_check(struct hv *hv, const union v4v_req_any *q, size_t n, unsign
 	int err = n == HV_REQ_TRUNCATED ? -EMSGSIZE : v4v_req_check(q, n);
 	if (!err && !v4v_req_nfds_ok(q->h.op, nfds))
 		err = -EBADF;
-	if (!err && q->h.op == V4V_OP_ATTACH)
-		err = -EINVAL; /* only on the domain fd */
+	if (!err && (q->h.op == V4V_OP_ATTACH || q->h.op == V4V_OP_CALL_KICK))
+		err = -EINVAL; /* only on the domain fd; the shell's, never served */
 	if (err)
 		hv->bad_requests++;
 	return err;

@@ -188,10 +188,11 @@ static int cmd_stats(struct v4vd *s, int argc, char **argv, struct out *o, int *
 		nring++;
 	outf(o, "ok\ndomains:n\tprocs:n\trings:n\tmapped_bytes:n\trequests:n\tbad_requests:n"
 		"\tfw_rules:n\tpolicy:s\tcpu_user_ms:n\tcpu_sys_ms:n\tmax_rss_kb:n\tfds:n\tpid:n"
-		"\tremoval_work:n\tfds_lost:n\tshed:n\tpoll_rounds:n\tpoll_work:n\n");
+		"\tremoval_work:n\tfds_lost:n\tshed:n\tpoll_rounds:n\tpoll_work:n\tcalls_shm:n"
+		"\tkicks_shm:n\n");
 	outf(o,
 	     "%u\t%u\t%u\t%llu\t%llu\t%llu\t%u\t%s\t%ld\t%ld\t%ld\t%u\t%d\t%llu\t%llu\t%llu\t%"
-	     "llu\t%llu\n",
+	     "llu\t%llu\t%llu\t%llu\n",
 	     ndom, s->nchans, nring, (unsigned long long)s->mapped_bytes,
 	     (unsigned long long)s->requests, (unsigned long long)hv_bad_requests(s->hv),
 	     hv_fw_count(s->hv), v4v_action_name(hv_fw_policy(s->hv)),
@@ -199,7 +200,8 @@ static int cmd_stats(struct v4vd *s, int argc, char **argv, struct out *o, int *
 	     ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000, ru.ru_maxrss, count_fds(),
 	     (int)getpid(), (unsigned long long)hv_removal_work(s->hv),
 	     (unsigned long long)s->fds_lost, (unsigned long long)s->shed,
-	     (unsigned long long)hv_poll_rounds(s->hv), (unsigned long long)hv_poll_work(s->hv));
+	     (unsigned long long)hv_poll_rounds(s->hv), (unsigned long long)hv_poll_work(s->hv),
+	     (unsigned long long)s->calls_shm, (unsigned long long)s->kicks_shm);
 	return 0;
 }
 

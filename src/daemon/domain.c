@@ -87,6 +87,7 @@ void v4vd_chan_free(struct v4vd *s, struct dchan *ch)
 	hv_client_free(s->hv, ch->hc);
 	v4vd_reap(s);
 	v4vd_chan_unkick(s, ch);
+	v4vd_call_unlist(s, ch);
 	if (ch->dd) {
 		for (struct dchan **pp = &ch->dd->chans; *pp; pp = &(*pp)->next)
 			if (*pp == ch) {
@@ -221,9 +222,10 @@ void v4vd_attach_handle(struct v4vd *s, struct dhold *h)
 	if ((err = v4vd_take_socket(s, fds[0], &ch->e)) == 0)
 		answer = ch->e.fd;
 	if (!err &&
-	    (err = v4vd_take_memfd(s, fds[1], V4V_STAGING_SIZE,
+	    (err = v4vd_take_memfd(s, fds[1], V4V_STAGING_MEM,
 				   &(struct v4vd_use){.kind = USE_STAGING}, &staging)) == 0) {
 		ch->staging = staging;
+		ch->area = (struct v4v_call_area *)(ch->staging + V4V_STAGING_SIZE);
 		ch->virq = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (ch->virq < 0)
 			err = -errno;
@@ -294,6 +296,24 @@ static void request_io(struct v4vd *s, struct dchan *ch, const struct hv_io *io,
 	}
 }
 
+size_t v4vd_serve(struct v4vd *s, struct dchan *ch, size_t len, int *fds, unsigned nfds)
+{
+	struct hv_io io;
+	struct hv_mapped m = {0};
+	hv_serve_io(&s->req, len, nfds, &io);
+	request_io(s, ch, &io, fds, &m);
+	size_t rlen = hv_serve(s->hv, ch->hc, &s->req, len, nfds, &m, &s->reply);
+	v4vd_reap(s); /* before the next request maps anything */
+	if (m.registered && m.bell) {
+		struct dbell *b = m.bell;
+		b->ring = m.registered;
+		b->has_tx = m.has_tx;
+	}
+	s->requests++;
+	ch->requests++;
+	return rlen;
+}
+
 void v4vd_chan_handle(struct v4vd *s, struct dchan *ch)
 {
 	/* The domain's share of this round (fair.c); the rest waits for the
@@ -312,32 +332,24 @@ void v4vd_chan_handle(struct v4vd *s, struct dchan *ch)
 		    (n == 0 && nfds == 0 && !lost && hung_up(ch->e.fd)))
 			goto gone;
 		size_t len = n < 0 ? HV_REQ_TRUNCATED : (size_t)n;
-		size_t rlen;
-		struct hv_mapped m = {0};
+		size_t rlen = 0;
 		if (lost) {
 			/* Its fds did not fit (v4vd is out of fds): refuse it, with its
 			 * header, so the caller gets EMFILE, not a broken channel. */
 			s->fds_lost++;
 			rlen = hv_serve_refuse(&s->req, len, -EMFILE, &s->reply);
+			s->requests++;
+			ch->requests++;
+		} else if (len == sizeof(s->req.h) && !nfds && s->req.h.op == V4V_OP_CALL_KICK) {
+			v4vd_call_kick(s, ch); /* the one packet without a reply */
 		} else {
-			struct hv_io io;
-			hv_serve_io(&s->req, len, nfds, &io);
-			request_io(s, ch, &io, fds, &m);
-			rlen = hv_serve(s->hv, ch->hc, &s->req, len, nfds, &m, &s->reply);
-			v4vd_reap(s); /* before the next request maps anything */
-		}
-		if (m.registered && m.bell) {
-			struct dbell *b = m.bell;
-			b->ring = m.registered;
-			b->has_tx = m.has_tx;
+			rlen = v4vd_serve(s, ch, len, fds, nfds);
 		}
 		for (unsigned k = 0; k < nfds; k++)
 			if (fds[k] >= 0)
 				close(fds[k]);
-		s->requests++;
-		ch->requests++;
 		/* A process that does not read its replies is dropped, not waited for. */
-		if (v4v_send_fds(ch->e.fd, &s->reply, rlen, NULL, 0, MSG_DONTWAIT) < 0)
+		if (rlen && v4v_send_fds(ch->e.fd, &s->reply, rlen, NULL, 0, MSG_DONTWAIT) < 0)
 			goto gone;
 		uint64_t t1 = v4vd_now_ns();
 		if (!v4vd_req_spent(s, ch->dd, &s->req, len, t1 - t0))

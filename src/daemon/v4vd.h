@@ -45,6 +45,11 @@ struct dchan {
 	struct hv_client *hc;
 	int virq;
 	uint8_t *staging;
+	struct v4v_call_area *area; /* the end of staging (call.c) */
+	uint32_t call_seq;	    /* the last call answered there */
+	bool call_hot;		    /* on the polled list */
+	struct dchan *call_next;
+	uint64_t call_last; /* when it last had a call (ns) */
 	bool kick;
 	struct dchan *kick_next;
 	struct dchan *next; /* domain's list */
@@ -111,10 +116,12 @@ struct v4vd {
 	bool stop;
 	struct dchan *kicks;
 	struct dbell *bell_kicks;
-	struct dbell *hot;  /* send rings polled until idle for SPIN_NS */
-	uint64_t last_move; /* when a send ring last moved a message (ns) */
-	uint64_t last_look; /* when the loop last looked at epoll (ns; loop.c) */
-	bool moving;	    /* the last pump of the hot send rings moved something */
+	struct dbell *hot;	       /* send rings polled until idle for SPIN_NS */
+	struct dchan *calls;	       /* call areas polled until idle for SPIN_NS (call.c) */
+	uint64_t calls_shm, kicks_shm; /* calls served from areas, kicks received */
+	uint64_t last_move;	       /* when a send ring last moved a message (ns) */
+	uint64_t last_look;	       /* when the loop last looked at epoll (ns; loop.c) */
+	bool moving;		       /* the last pump of the hot send rings moved something */
 	struct fdent *dead;
 	struct held *held_id[HELD_BUCKETS];   /* what v4vd holds, by (st_dev, st_ino) */
 	struct held *held_addr[HELD_BUCKETS]; /* the same, by mapping or fdent */
@@ -200,6 +207,9 @@ void v4vd_domain_destroy(struct v4vd *s, struct ddom *dd);
 struct ddom *v4vd_domain_lookup(struct v4vd *s, const char *spec);
 void v4vd_attach_handle(struct v4vd *s, struct dhold *h); /* a domain fd is readable */
 void v4vd_chan_handle(struct v4vd *s, struct dchan *ch);  /* a channel is readable */
+/* Serve s->req (len bytes, or HV_REQ_TRUNCATED, with nfds fds) for ch's
+ * process into s->reply; returns the reply's length. */
+size_t v4vd_serve(struct v4vd *s, struct dchan *ch, size_t len, int *fds, unsigned nfds);
 /* Teardown, also of a half-built object (its constructor's error path). */
 void v4vd_chan_free(struct v4vd *s, struct dchan *ch);
 void v4vd_hold_free(struct v4vd *s, struct dhold *h);
@@ -214,6 +224,11 @@ void v4vd_on_ring_space(void *ctx, void *bell);
 void v4vd_on_tx_ready(void *ctx, void *bell);
 void v4vd_bell_dropped(struct v4vd *s, struct dbell *b); /* queue its burial */
 void v4vd_bell_reap(struct v4vd *s);
+
+/* call.c: call areas, polled while they have calls, parked when idle. */
+void v4vd_call_kick(struct v4vd *s, struct dchan *ch); /* V4V_OP_CALL_KICK: poll it */
+bool v4vd_calls_pump(struct v4vd *s);		       /* one round: serve what waits; anything? */
+void v4vd_call_unlist(struct v4vd *s, struct dchan *ch);
 
 /* take.c: every fd a domain hands over is taken here (see its opening). */
 int v4vd_take_memfd(struct v4vd *s, int fd, size_t need, const struct v4vd_use *use, void **out);

@@ -13,11 +13,12 @@ struct v4v_domain {
 	pthread_mutex_t lock; /* one hypercall at a time per process */
 	int domain_fd;	      /* membership; attach requests go here */
 	bool own_domain_fd;
-	int chan;	  /* private channel to v4vd */
-	int virq;	  /* eventfd from v4vd */
-	int poll_fd;	  /* epoll over virq + chan hang-up */
-	uint8_t *staging; /* V4V_STAGING_SIZE, shared with v4vd */
-	pid_t pid;	  /* the process attached; re-attach after fork */
+	int chan;		    /* private channel to v4vd */
+	int virq;		    /* eventfd from v4vd */
+	int poll_fd;		    /* epoll over virq + chan hang-up */
+	uint8_t *staging;	    /* V4V_STAGING_MEM, shared with v4vd: payloads, */
+	struct v4v_call_area *area; /* and at its end the call area */
+	pid_t pid;		    /* the process attached; re-attach after fork */
 	uint32_t seq;
 	uint16_t domid;
 	char name[32];
@@ -29,8 +30,11 @@ struct v4v_domain {
 	unsigned ev_head, ev_n;
 };
 
-/* One request/reply round trip (lock held by the caller).  Returns the
- * reply's ret, or -EPIPE when v4vd is gone. */
+/* One request/reply round trip (lock held by the caller): through the call
+ * area when it carries no fds, else on the channel.  Returns the reply's
+ * ret, or -EPIPE when v4vd is gone. */
+#define CALL_SPIN_NS  2000 /* a call spins this long for its answer, then sleeps */
+#define CALL_CHECK_MS 50   /* asleep, it looks this often whether v4vd died */
 long v4v__call(struct v4v_domain *d, void *req, size_t n, int fd, void *reply, size_t cap,
 	       size_t *got);
 long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds, unsigned nfds,

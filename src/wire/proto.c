@@ -90,7 +90,8 @@ int v4v_req_check(const void *buf, size_t n)
 			return -EINVAL;
 		return 0;
 	}
-	case V4V_OP_EVENTS: return n == sizeof(h) ? 0 : -EINVAL;
+	case V4V_OP_EVENTS:
+	case V4V_OP_CALL_KICK: return n == sizeof(h) ? 0 : -EINVAL;
 	case V4V_OP_NAME_REGISTER:
 	case V4V_OP_NAME_UNREGISTER:
 	case V4V_OP_NAME_LOOKUP: {

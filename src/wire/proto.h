@@ -4,7 +4,8 @@
  * the hypercall channel, how a domain's requests reach v4vd on Linux.
  *
  * A channel is an AF_UNIX SOCK_SEQPACKET socket; each packet is one request
- * and gets exactly one reply packet, in order.  Message payloads do not
+ * and gets exactly one reply packet, in order (but for V4V_OP_CALL_KICK,
+ * below: requests without fds go through the call area).  Message payloads do not
  * travel in the packet: the domain gathers them into its staging area, a
  * memfd it handed over at attach time (mapped by v4vd, sealed against
  * shrinking), and the request names an offset in it.  v4vd copies from
@@ -26,7 +27,7 @@
 
 #include "v4v/abi.h"
 
-#define V4V_PROTO_VERSION 1u
+#define V4V_PROTO_VERSION 2u
 #define V4V_STAGING_SIZE  (V4V_RING_MAX_LEN) /* largest payload + headroom */
 #define V4V_REQ_MAX	  8192u		     /* largest request packet */
 #define V4V_REPLY_MAX	  8192u		     /* largest reply packet */
@@ -49,6 +50,7 @@ enum v4v_op {
 	V4V_OP_NAME_UNREGISTER = 18,
 	V4V_OP_NAME_LOOKUP = 19, /* by domid, or by domain name */
 	V4V_OP_RING_POKE = 20,	 /* raise DATA on one of our rings' doorbell */
+	V4V_OP_CALL_KICK = 21,	 /* look at my call area (no reply: see below) */
 	V4V_OP_ATTACH = 32,	 /* on the domain fd only */
 };
 
@@ -71,6 +73,42 @@ struct v4v_req_hdr {
 	uint32_t op;
 	uint32_t seq; /* echoed in the reply */
 };
+
+/*
+ * The call area: the same request and reply packets as the channel, in
+ * shared memory, so that a call needs no system call while v4vd is awake
+ * (docs/ARCHITECTURE.md, "The call area").  It is the last
+ * V4V_CALL_AREA_SIZE bytes of the staging memfd (V4V_STAGING_MEM in all);
+ * payload offsets stay below V4V_STAGING_SIZE.  Requests that carry fds
+ * (register) still go on the channel.
+ *
+ * One call at a time.  The domain writes req and req_len, then releases
+ * sub = the request's seq; v4vd answers in reply and reply_len, then
+ * releases done = that seq.  v4vd polls an area for a while after its last
+ * call (polled = 1), then parks it with announce-then-recheck: polled = 0,
+ * fence, look at sub once more.  The domain, after its sub and a fence,
+ * reads polled and, when 0, sends a V4V_OP_CALL_KICK packet (a header, no
+ * fds) on the channel: the one packet that gets no reply.  A domain that
+ * sleeps announces waiting and waits on done (a futex); v4vd wakes it.
+ *
+ * v4vd reads sub and req_len once each and copies the request out before
+ * it checks it; it writes only reply, reply_len, done, polled and waiting.
+ */
+struct v4v_call_area {
+	uint32_t sub;	  /* domain: the seq of the call submitted */
+	uint32_t req_len; /* domain: its length, <= V4V_REQ_MAX */
+	uint32_t waiting; /* domain: asleep on done (v4vd clears it as it wakes) */
+	uint8_t pad0[52];
+	uint32_t done;	    /* v4vd: the seq of the call answered */
+	uint32_t reply_len; /* v4vd: the reply's length */
+	uint32_t polled;    /* v4vd: 1 while it polls this area, 0: kick it */
+	uint8_t pad1[52];
+	uint64_t req[V4V_REQ_MAX / 8]; /* a request packet, as on the channel */
+	uint64_t reply[V4V_REPLY_MAX / 8];
+};
+#define V4V_CALL_AREA_SIZE 20480u /* sizeof(struct v4v_call_area), in whole pages */
+#define V4V_STAGING_MEM	   ((size_t)V4V_STAGING_SIZE + V4V_CALL_AREA_SIZE)
+_Static_assert(sizeof(struct v4v_call_area) <= V4V_CALL_AREA_SIZE, "call area");
 
 struct v4v_req_register {
 	struct v4v_req_hdr h;
@@ -127,7 +165,7 @@ struct v4v_req_attach {
 	struct v4v_req_hdr h;
 	uint32_t version;
 	uint32_t pad;
-	/* two fds: channel socket, staging memfd (V4V_STAGING_SIZE bytes) */
+	/* two fds: channel socket, staging memfd (V4V_STAGING_MEM bytes) */
 };
 
 struct v4v_reply {

@@ -174,7 +174,7 @@ static int raw_attach(int dfd)
 	struct v4v_attach_reply ar;
 	struct v4v_req_attach a = {.h = {.op = V4V_OP_ATTACH, .seq = 1},
 				   .version = V4V_PROTO_VERSION};
-	int staging = v4v_memfd_sealed("hostile-staging", V4V_STAGING_SIZE);
+	int staging = v4v_memfd_sealed("hostile-staging", V4V_STAGING_MEM);
 	if (staging < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		hfail("attach set-up", staging < 0 ? -staging : errno);
 	int fds[2] = {sv[1], staging};
