@@ -7,11 +7,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/v4vd.h" /* TAKE_POPULATE_MAX */
 #include "t.h"
 
 static struct v4v_addr addr(struct v4v_domain *d, uint32_t port)
@@ -864,6 +866,111 @@ static void dgram_retry_after_eagain(void)
 	t_domains_close();
 }
 
+/* One mapping of a memfd: its bytes, the bytes mapped in (Rss) and, in our
+ * own process, the bytes that exist in the memfd (mincore of a shared file
+ * mapping reports the file's pages, mapped in or not). */
+struct memfd_map {
+	size_t size, rss, allocated;
+};
+
+/* The mappings of memfd `name` in pid's smaps (at most max). */
+static unsigned memfd_maps(pid_t pid, const char *name, struct memfd_map *m, unsigned max)
+{
+	char path[64], line[512], want[64];
+	unsigned n = 0;
+	bool in = false;
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	snprintf(want, sizeof(want), "/memfd:%s ", name);
+	FILE *f = fopen(path, "r");
+	CHECK(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi, kb;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in = strstr(line, want) && n < max;
+			if (!in)
+				continue;
+			m[n] = (struct memfd_map){.size = hi - lo};
+			if (pid == getpid()) {
+				size_t pages = (hi - lo) / 4096;
+				unsigned char *vec = malloc(pages);
+				CHECK(vec && mincore((void *)lo, hi - lo, vec) == 0);
+				for (size_t i = 0; i < pages; i++)
+					m[n].allocated += vec[i] & 1 ? 4096 : 0;
+				free(vec);
+			}
+			n++;
+		} else if (in && sscanf(line, "Rss: %lu kB", &kb) == 1) {
+			m[n - 1].rss = kb * 1024;
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * A bound datagram socket's ring and send ring exist in memory from bind
+ * (libv4v allocates them and maps them in), and v4vd maps in what is
+ * allocated, up to TAKE_POPULATE_MAX: the first messages fault on no
+ * page.  A socket whose ring is larger, and a ring of the low-level call
+ * (not committed), are left for the first touch.
+ */
+static void dgram_rings_committed(void)
+{
+	t_v4vd_start(NULL);
+	struct v4v_domain *a = t_domain("a");
+	int s = v4v_socket(a, V4V_SOCK_DGRAM, 0), big = v4v_socket(a, V4V_SOCK_DGRAM, 0);
+	CHECK(s >= 0 && big >= 0);
+	struct v4v_addr at = {.aport = 80, .domain_id = V4V_DOMID_ANY}, at2 = at;
+	at2.aport = 81;
+	CHECK_EQ(v4v_sock_set_ring_len(big, 2 * TAKE_POPULATE_MAX), 0);
+	CHECK_EQ(v4v_bind(s, &at), 0);
+	CHECK_EQ(v4v_bind(big, &at2), 0);
+	struct v4v_rx *rx;
+	CHECK_EQ(v4v_ring_register(a, 82, V4V_DOMID_ANY, V4V_DGRAM_RING_LEN, 0, &rx), 0);
+
+	struct memfd_map m[4];
+	unsigned small = 0, large = 0, lazy = 0;
+	CHECK_EQ(memfd_maps(getpid(), "v4v-send", m, 4), 2);
+	for (unsigned i = 0; i < 2; i++) {
+		CHECK_EQ(m[i].allocated, m[i].size);
+		CHECK_EQ(m[i].rss, m[i].size);
+	}
+	CHECK_EQ(memfd_maps(getpid(), "v4v-ring", m, 4), 3);
+	for (unsigned i = 0; i < 3; i++) {
+		if (m[i].allocated == m[i].size) { /* a socket's: mapped in too */
+			CHECK_EQ(m[i].rss, m[i].size);
+			small += m[i].size < TAKE_POPULATE_MAX;
+		} else { /* the low-level ring: the caller's to touch */
+			CHECK(m[i].size < TAKE_POPULATE_MAX);
+			lazy++;
+		}
+	}
+	CHECK_EQ(small, 1);
+	CHECK_EQ(lazy, 1);
+
+	/* v4vd: the allocated ones under the bound mapped in, the others not */
+	small = lazy = 0;
+	CHECK_EQ(memfd_maps(t_v4vd_pid(), "v4v-send", m, 4), 2);
+	for (unsigned i = 0; i < 2; i++)
+		CHECK_EQ(m[i].rss, m[i].size);
+	CHECK_EQ(memfd_maps(t_v4vd_pid(), "v4v-ring", m, 4), 3);
+	for (unsigned i = 0; i < 3; i++) {
+		if (m[i].size > TAKE_POPULATE_MAX)
+			large += m[i].rss < m[i].size;
+		else if (m[i].rss == m[i].size)
+			small++;
+		else
+			lazy++;
+	}
+	CHECK_EQ(large, 1);
+	CHECK_EQ(small, 1);
+	CHECK_EQ(lazy, 1);
+	CHECK_EQ(v4v_ring_unregister(rx), 0);
+	CHECK_EQ(v4v_sock_close(big), 0);
+	CHECK_EQ(v4v_sock_close(s), 0);
+	t_domains_close();
+}
+
 static const struct t_case cases[] = {
     T_CASE(dgram_basic),
     T_CASE(dgram_poll_full),
@@ -871,6 +978,7 @@ static const struct t_case cases[] = {
     T_CASE(dgram_mutual_full),
     T_CASE(dgram_pingpong_notify),
     T_CASE(dgram_retry_after_eagain),
+    T_CASE(dgram_rings_committed),
     T_CASE(stream_bulk),
     T_CASE(stream_refused),
     T_CASE(stream_reset_on_death),

@@ -134,6 +134,21 @@ int v4v_memfd_sealed(const char *name, size_t size)
 	return fd;
 }
 
+int v4v_memfd_committed(const char *name, size_t size)
+{
+	int fd = v4v_memfd_sealed(name, size), e;
+	if (fd < 0)
+		return fd;
+	do /* a signal stops shmem's fallocate; what it allocated stays */
+		e = fallocate(fd, 0, 0, (off_t)size) < 0 ? errno : 0;
+	while (e == EINTR);
+	if (e) {
+		close(fd);
+		return e == ENOSPC ? -ENOMEM : -e;
+	}
+	return fd;
+}
+
 bool v4v_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	if (!s || *s < '0' || *s > '9')

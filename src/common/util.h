@@ -30,6 +30,10 @@ ssize_t v4v_recv_fds_lost(int sock, void *buf, size_t cap, int *fds, unsigned ma
 
 /* A memfd of `size` bytes sealed against shrinking; -errno on failure. */
 int v4v_memfd_sealed(const char *name, size_t size);
+/* The same with all of its pages allocated (fallocate), so that touching
+ * them faults on nothing; memory that cannot be had is -ENOMEM, never
+ * -ENOSPC (libv4v's errno for a ring quota, pool.c). */
+int v4v_memfd_committed(const char *name, size_t size);
 
 /* Strict decimal parse of [lo, hi]; false on any junk. */
 bool v4v_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);

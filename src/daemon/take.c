@@ -113,6 +113,22 @@ static void held_remove(struct v4vd *s, struct held *h)
 }
 
 /*
+ * Whether to map a memfd's pages in at once (MAP_POPULATE): only when the
+ * domain has allocated them already (libv4v commits a socket's rings), and
+ * at most TAKE_POPULATE_MAX bytes.  Populating an allocated shmem page only
+ * maps it, so the domain's first messages do not fault in v4vd.  A memfd
+ * with holes would make v4vd allocate (and zero) memory for the domain in
+ * its own time: not done, those pages wait for v4vd's first write, as
+ * before.  st_blocks counts pages anywhere in the file and the domain may
+ * punch holes after fstat, so the check alone does not bound the work; the
+ * size does, and v4vd's writes to the ring would allocate the same pages.
+ */
+static bool take_populate(const struct stat *st, size_t need)
+{
+	return need <= TAKE_POPULATE_MAX && (uint64_t)st->st_blocks * 512 >= need;
+}
+
+/*
  * Map a memfd a domain gave us for use: sealed against shrinking, big
  * enough, and not memory v4vd has mapped already (-EBUSY).
  */
@@ -130,7 +146,8 @@ int v4vd_take_memfd(struct v4vd *s, int fd, size_t need, const struct v4vd_use *
 		return -EFAULT;
 	if (!may_take(s, &st, use))
 		return -EBUSY;
-	void *p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	int populate = take_populate(&st, need) ? MAP_POPULATE : 0;
+	void *p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED | populate, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	int e = held_add(s, &st, p, need, use);

@@ -160,6 +160,9 @@ struct v4vd {
 #define REQ_COST	(64 * 1024)  /* what a request costs beyond its bytes (fair.c req_cost) */
 #define SPIN_NS		200000	     /* keep polling send rings this long after the last move */
 #define LOOK_NS		5000	     /* while send rings move, look at epoll this often */
+/* The most of a domain's memfd v4vd maps in when it takes it, and only
+ * memory the domain has allocated (take.c take_populate). */
+#define TAKE_POPULATE_MAX (1u << 20)
 
 #define V4VD_CONFIG_DEFAULT "/etc/v4v/v4vd.conf"
 #define V4VD_QUERY_GROUP    "v4v" /* query_group's default, when it exists */

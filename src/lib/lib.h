@@ -44,7 +44,9 @@ long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds, un
 long v4v__sendv(struct v4v_domain *d, v4v_port_t src_port, const struct v4v_addr *dst,
 		const struct iovec *iov, unsigned niov, uint32_t message_type,
 		uint32_t *max_message);
-/* Register a ring with an optional doorbell and send ring (wire/proto.h). */
+/* Register a ring with an optional doorbell and send ring (wire/proto.h).
+ * A socket's ring (one with a doorbell) is committed: allocated and mapped
+ * in before it is registered (rx.c). */
 int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner, uint32_t len,
 		       uint32_t flags, int bell, int txfd, uint32_t txlen, struct v4v_rx **out);
 /* Ask v4vd to raise DATA on the ring's doorbell again. */

@@ -48,12 +48,21 @@ int v4v__ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner,
 	struct v4v_rx *r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	int fd = v4v_memfd_sealed("v4v-ring", size);
+	/* A socket's ring is committed, as its send ring is (socket.c
+	 * v4v__sock_ring_up): its pages exist and are mapped in from here on,
+	 * so the first messages through it fault on nothing, here or in
+	 * v4vd (take.c).  A ring of the low-level call is left to the first
+	 * touch: its caller picks any size up to 16 MiB and moves one message
+	 * per synchronous call, where a fault per page is noise. */
+	bool commit = bell >= 0;
+	int fd =
+	    commit ? v4v_memfd_committed("v4v-ring", size) : v4v_memfd_sealed("v4v-ring", size);
 	if (fd < 0) {
 		free(r);
 		return fd;
 	}
-	r->ring = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	r->ring = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | (commit ? MAP_POPULATE : 0),
+		       fd, 0);
 	if (r->ring == MAP_FAILED) {
 		int e = -errno;
 		close(fd);

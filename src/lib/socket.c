@@ -256,10 +256,11 @@ int v4v__sock_ring_up(struct sock *s, v4v_port_t port, uint16_t partner)
 	    v4v__pool_get(s, partner) == 1)
 		return 0;
 	size_t txsize = V4V_RING_HDR_SIZE + (size_t)V4V_SOCK_TX_LEN;
-	int txfd = v4v_memfd_sealed("v4v-send", txsize);
+	/* Committed, as the ring is (rx.c): no page fault on the data path. */
+	int txfd = v4v_memfd_committed("v4v-send", txsize);
 	if (txfd < 0)
 		return txfd;
-	s->tx = mmap(NULL, txsize, PROT_READ | PROT_WRITE, MAP_SHARED, txfd, 0);
+	s->tx = mmap(NULL, txsize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, txfd, 0);
 	if (s->tx == MAP_FAILED) {
 		e = -errno;
 		s->tx = NULL;
