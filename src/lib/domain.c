@@ -224,16 +224,16 @@ static uint64_t now_ns(void)
 }
 
 /*
- * Wait for done == seq: spin CALL_SPIN_NS (v4vd, polling, answers within
+ * Wait for done == seq: spin up to spin_ns (v4vd, polling, answers within
  * that when it is running), then sleep on the futex, announced first
  * (wire/proto.h).  Asleep, look every CALL_CHECK_MS whether v4vd died.
  */
-static int area_wait(struct v4v_domain *d, uint32_t seq)
+static int area_wait(struct v4v_domain *d, uint32_t seq, uint64_t spin_ns)
 {
 	struct v4v_call_area *a = d->area;
 	uint64_t t0 = now_ns();
 	while (v4v_load_acquire(&a->done) != seq)
-		if (now_ns() - t0 >= CALL_SPIN_NS)
+		if (now_ns() - t0 >= spin_ns)
 			goto sleep;
 	return 0;
 sleep:
@@ -261,12 +261,16 @@ static long area_call(struct v4v_domain *d, const void *req, size_t n, void *rep
 	v4v_store_relaxed(&a->req_len, (uint32_t)n);
 	v4v_store_release(&a->sub, seq);
 	v4v_fence(); /* sub before polled: the other half of v4vd's park */
+	uint64_t spin = CALL_SPIN_NS;
 	if (!v4v_load_relaxed(&a->polled)) {
+		/* Parked: v4vd sleeps in epoll, and waking it takes longer
+		 * than a spin is worth. */
 		struct v4v_req_hdr kick = {.op = V4V_OP_CALL_KICK, .seq = seq};
 		if (send(d->chan, &kick, sizeof(kick), MSG_NOSIGNAL) != sizeof(kick))
 			goto dead;
+		spin = 0;
 	}
-	if (area_wait(d, seq))
+	if (area_wait(d, seq, spin))
 		goto dead;
 	uint32_t len = v4v_load_relaxed(&a->reply_len);
 	struct v4v_reply *rep = reply;
