@@ -223,6 +223,24 @@ size_t hv_serve(struct hv *hv, struct hv_client *c, const union v4v_req_any *q, 
 		unsigned nfds, struct hv_mapped *m, union v4v_reply_any *out);
 
 /*
+ * Call areas (wire/proto.h; docs/ARCHITECTURE.md, "The call area"): a
+ * process's calls without fds, in its own memory.  hv_serve_area() serves
+ * the call waiting in a if its sub is not *seq (the last one answered), as
+ * hv_serve() serves a packet without fds: sub and req_len read once, the
+ * request copied into q before anything looks at it (a length past
+ * V4V_REQ_MAX is served as truncated), the reply written to the area,
+ * then done released and *seq updated.  False when no call waits; *len
+ * is the request's length (HV_REQ_TRUNCATED) and *wake whether the caller
+ * announced it sleeps on done (the shell wakes it: a futex).
+ * hv_area_poll() tells the caller it need not kick; hv_area_park() stops
+ * that, announce-then-recheck: false (still polled) when a call came in.
+ */
+bool hv_serve_area(struct hv *hv, struct hv_client *c, struct v4v_call_area *a, uint32_t *seq,
+		   union v4v_req_any *q, union v4v_reply_any *out, size_t *len, bool *wake);
+void hv_area_poll(struct v4v_call_area *a);
+bool hv_area_park(struct v4v_call_area *a, uint32_t seq);
+
+/*
  * Attach, on a domain fd (the shell makes the channel, maps the staging
  * area, makes the VIRQ and the client): hv_attach_check() validates the
  * packet before any of that; hv_attach_reply() writes the reply, an error

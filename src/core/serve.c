@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../common/barrier.h"
+
 /* The checks of a request before anything is done for it. */
 static int req_check(struct hv *hv, const union v4v_req_any *q, size_t n, unsigned nfds)
 {
@@ -172,6 +174,41 @@ size_t hv_serve(struct hv *hv, struct hv_client *c, const union v4v_req_any *q, 
 	default: out->r.ret = -ENOSYS; break; /* v4v_req_check knows no other op */
 	}
 	return sizeof(out->r);
+}
+
+bool hv_serve_area(struct hv *hv, struct hv_client *c, struct v4v_call_area *a, uint32_t *seq,
+		   union v4v_req_any *q, union v4v_reply_any *out, size_t *len, bool *wake)
+{
+	uint32_t sub = v4v_load_acquire(&a->sub);
+	if (sub == *seq)
+		return false;
+	uint32_t n = v4v_load_relaxed(&a->req_len);
+	*len = n <= sizeof(q->raw) ? n : HV_REQ_TRUNCATED;
+	if (*len != HV_REQ_TRUNCATED)
+		memcpy(q, a->req, *len); /* ours now: the domain may rewrite its copy */
+	struct hv_mapped none = {0};
+	size_t rlen = hv_serve(hv, c, q, *len, 0, &none, out);
+	memcpy(a->reply, out, rlen);
+	v4v_store_relaxed(&a->reply_len, (uint32_t)rlen);
+	v4v_store_release(&a->done, sub);
+	*seq = sub;
+	*wake = v4v_should_wake(&a->waiting);
+	return true;
+}
+
+void hv_area_poll(struct v4v_call_area *a)
+{
+	v4v_store_relaxed(&a->polled, 1);
+}
+
+bool hv_area_park(struct v4v_call_area *a, uint32_t seq)
+{
+	v4v_store_relaxed(&a->polled, 0);
+	v4v_fence();
+	if (v4v_load_acquire(&a->sub) == seq)
+		return true;
+	v4v_store_relaxed(&a->polled, 1);
+	return false;
 }
 
 size_t hv_serve_refuse(const union v4v_req_any *q, size_t n, int err, union v4v_reply_any *out)

@@ -296,7 +296,9 @@ static void request_io(struct v4vd *s, struct dchan *ch, const struct hv_io *io,
 	}
 }
 
-size_t v4vd_serve(struct v4vd *s, struct dchan *ch, size_t len, int *fds, unsigned nfds)
+/* Serve s->req (len bytes, or HV_REQ_TRUNCATED, with nfds fds) for ch's
+ * process into s->reply; returns the reply's length. */
+static size_t serve(struct v4vd *s, struct dchan *ch, size_t len, int *fds, unsigned nfds)
 {
 	struct hv_io io;
 	struct hv_mapped m = {0};
@@ -343,7 +345,7 @@ void v4vd_chan_handle(struct v4vd *s, struct dchan *ch)
 		} else if (len == sizeof(s->req.h) && !nfds && s->req.h.op == V4V_OP_CALL_KICK) {
 			v4vd_call_kick(s, ch); /* the one packet without a reply */
 		} else {
-			rlen = v4vd_serve(s, ch, len, fds, nfds);
+			rlen = serve(s, ch, len, fds, nfds);
 		}
 		for (unsigned k = 0; k < nfds; k++)
 			if (fds[k] >= 0)

@@ -210,9 +210,6 @@ void v4vd_domain_destroy(struct v4vd *s, struct ddom *dd);
 struct ddom *v4vd_domain_lookup(struct v4vd *s, const char *spec);
 void v4vd_attach_handle(struct v4vd *s, struct dhold *h); /* a domain fd is readable */
 void v4vd_chan_handle(struct v4vd *s, struct dchan *ch);  /* a channel is readable */
-/* Serve s->req (len bytes, or HV_REQ_TRUNCATED, with nfds fds) for ch's
- * process into s->reply; returns the reply's length. */
-size_t v4vd_serve(struct v4vd *s, struct dchan *ch, size_t len, int *fds, unsigned nfds);
 /* Teardown, also of a half-built object (its constructor's error path). */
 void v4vd_chan_free(struct v4vd *s, struct dchan *ch);
 void v4vd_hold_free(struct v4vd *s, struct dhold *h);
