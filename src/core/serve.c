@@ -192,7 +192,10 @@ bool hv_serve_area(struct hv *hv, struct hv_client *c, struct v4v_call_area *a, 
 	v4v_store_relaxed(&a->reply_len, (uint32_t)rlen);
 	v4v_store_release(&a->done, sub);
 	*seq = sub;
-	*wake = v4v_should_wake(&a->waiting);
+	/* Read, never cleared here: the caller clears it, so a late read
+	 * costs it a spurious wake-up, never a lost one (lib/domain.c). */
+	v4v_fence();
+	*wake = v4v_load_relaxed(&a->waiting) != 0;
 	return true;
 }
 

@@ -65,10 +65,17 @@ static bool call_serve(struct v4vd *s, struct dchan *ch)
 	return true;
 }
 
+/*
+ * One round over the polled areas.  The list turns by one each round (its
+ * head goes to the tail), so when a domain's budget covers fewer calls
+ * than it has busy areas, every area comes first within as many rounds
+ * as there are areas: none of its processes starves the others.
+ */
 bool v4vd_calls_pump(struct v4vd *s)
 {
 	bool served = false;
 	uint64_t now = v4vd_now_ns();
+	struct dchan *last = NULL;
 	for (struct dchan **pp = &s->calls; *pp;) {
 		struct dchan *ch = *pp;
 		/* A call spent on a domain whose share is gone waits a round. */
@@ -80,7 +87,14 @@ bool v4vd_calls_pump(struct v4vd *s)
 			ch->call_hot = false;
 			continue;
 		}
+		last = ch;
 		pp = &ch->call_next;
+	}
+	struct dchan *head = s->calls;
+	if (head && head != last) {
+		s->calls = head->call_next;
+		head->call_next = NULL;
+		last->call_next = head;
 	}
 	return served;
 }

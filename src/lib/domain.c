@@ -226,12 +226,15 @@ static uint64_t now_ns(void)
 /*
  * Wait for done == seq: spin up to spin_ns (v4vd, polling, answers within
  * that when it is running), then sleep on the futex, announced first
- * (wire/proto.h).  Asleep, look every CALL_CHECK_MS whether v4vd died.
+ * (wire/proto.h); we clear waiting ourselves once done, v4vd only reads
+ * it, so a late read of it by v4vd can cost a spurious wake-up, never a
+ * lost one.  Asleep, look every CALL_CHECK_MS whether v4vd died, however
+ * the futex returned (a signal every few ms must not hide it).
  */
 static int area_wait(struct v4v_domain *d, uint32_t seq, uint64_t spin_ns)
 {
 	struct v4v_call_area *a = d->area;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), check = 0;
 	while (v4v_load_acquire(&a->done) != seq)
 		if (now_ns() - t0 >= spin_ns)
 			goto sleep;
@@ -241,13 +244,21 @@ sleep:
 		v4v_announce(&a->waiting);
 		uint32_t cur = v4v_load_acquire(&a->done);
 		if (cur == seq)
-			return 0;
-		struct timespec to = {0, CALL_CHECK_MS * 1000000L};
+			break;
+		uint64_t now = now_ns();
+		if (!check)
+			check = now + CALL_CHECK_MS * 1000000ull;
+		else if (now >= check) {
+			if (chan_gone(d))
+				return -EPIPE;
+			check = now + CALL_CHECK_MS * 1000000ull;
+		}
+		struct timespec to = {0, (long)(check - now)};
 		/* Not FUTEX_PRIVATE: v4vd wakes us through its own mapping. */
-		if (syscall(SYS_futex, &a->done, FUTEX_WAIT, cur, &to, NULL, 0) < 0 &&
-		    errno == ETIMEDOUT && chan_gone(d))
-			return -EPIPE;
+		syscall(SYS_futex, &a->done, FUTEX_WAIT, cur, &to, NULL, 0);
 	}
+	v4v_store_relaxed(&a->waiting, 0);
+	return 0;
 }
 
 /* A call through the call area (wire/proto.h): no system call while v4vd
@@ -266,7 +277,7 @@ static long area_call(struct v4v_domain *d, const void *req, size_t n, void *rep
 		/* Parked: v4vd sleeps in epoll, and waking it takes longer
 		 * than a spin is worth. */
 		struct v4v_req_hdr kick = {.op = V4V_OP_CALL_KICK, .seq = seq};
-		if (send(d->chan, &kick, sizeof(kick), MSG_NOSIGNAL) != sizeof(kick))
+		if (v4v_send_fds(d->chan, &kick, sizeof(kick), NULL, 0, 0) != sizeof(kick))
 			goto dead;
 		spin = 0;
 	}
@@ -291,7 +302,9 @@ long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds, un
 		   void *reply, size_t cap, size_t *got)
 {
 	struct v4v_req_hdr *h = req;
-	h->seq = ++d->seq;
+	if (++d->seq == 0) /* a fresh call area's done and v4vd's last seq are 0 */
+		d->seq = 1;
+	h->seq = d->seq;
 	if (!nfds && n <= V4V_REQ_MAX)
 		return area_call(d, req, n, reply, cap, got);
 	ssize_t r = v4v_send_fds(d->chan, req, n, fds, nfds, 0);

@@ -92,12 +92,12 @@ struct v4v_req_hdr {
  * sleeps announces waiting and waits on done (a futex); v4vd wakes it.
  *
  * v4vd reads sub and req_len once each and copies the request out before
- * it checks it; it writes only reply, reply_len, done, polled and waiting.
+ * it checks it; it writes only reply, reply_len, done and polled.
  */
 struct v4v_call_area {
 	uint32_t sub;	  /* domain: the seq of the call submitted */
 	uint32_t req_len; /* domain: its length, <= V4V_REQ_MAX */
-	uint32_t waiting; /* domain: asleep on done (v4vd clears it as it wakes) */
+	uint32_t waiting; /* domain: asleep on done (it clears it; v4vd only reads it) */
 	uint8_t pad0[52];
 	uint32_t done;	    /* v4vd: the seq of the call answered */
 	uint32_t reply_len; /* v4vd: the reply's length */
