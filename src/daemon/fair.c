@@ -65,9 +65,10 @@ unsigned v4vd_req_budget(struct v4vd *s, struct ddom *dd)
  * of its own budget).  REQ_COST is what a request costs beyond its bytes,
  * in the same currency: a send-ring message costs the system one copy, a
  * request two system calls in v4vd and a wake-up and the system calls of
- * the process that made it; serving requests at the rate of ring messages
- * let one process keep a core busy with them (docs/PERFORMANCE.md, "Noisy
- * neighbour": the measurement that set it).
+ * the process that made it (from a call area: no system call, but its
+ * caller still spins or wakes for each); serving requests at the rate of
+ * ring messages let one process keep a core busy with them
+ * (docs/PERFORMANCE.md, "Noisy neighbour": the measurements that set it).
  */
 static uint64_t req_cost(const union v4v_req_any *q, size_t len)
 {
