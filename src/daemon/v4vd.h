@@ -157,7 +157,7 @@ struct v4vd {
 #define DOM_REQ_BUDGET	64	     /* requests served per domain per round */
 #define DOM_TX_BUDGET	256	     /* send-ring messages moved per domain per round */
 #define DOM_BYTE_BUDGET (512 * 1024) /* bytes (requests, messages) per domain per round */
-#define REQ_COST	(256 * 1024) /* what a request costs beyond its bytes (fair.c req_cost) */
+#define REQ_COST	(512 * 1024) /* what a request costs beyond its bytes (fair.c req_cost) */
 #define SPIN_NS		200000	     /* keep polling send rings this long after the last move */
 #define LOOK_NS		5000	     /* while send rings move, look at epoll this often */
 /* The most of a domain's memfd v4vd maps in when it takes it, and only
