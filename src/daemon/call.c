@@ -16,7 +16,6 @@
 #include "v4vd.h"
 
 #include <linux/futex.h>
-#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
