@@ -28,7 +28,8 @@
  *   bit  20    a request without fds comes through a call area instead
  *              (hv_serve_area), claimed to be the packet's length; the
  *              reply must be what the channel's would be
- *   bit  21    its caller announced it sleeps (the area's waiting word)
+ *   bit  21    its caller announced it sleeps (the area's waiting word,
+ *              which v4vd reads and leaves as it is)
  * A register carries its memfd, a doorbell (bit 16, or when it has a send
  * ring) and the send ring's memfd (tx_len).
  */
@@ -452,7 +453,7 @@ static void serve(struct scene *s, const void *pkt, size_t n, int check)
 		area.sub = answered + 1;
 		CHECK(hv_serve_area(s->hv, c, &area, &answered, &aq, &out, &alen, &wake));
 		CHECK(alen == len && answered == area.sub && area.done == area.sub);
-		CHECK(wake == sleeps && area.waiting == 0);
+		CHECK(wake == sleeps && area.waiting == sleeps); /* read, never cleared */
 		rlen = area.reply_len;
 		CHECK(rlen <= sizeof(area.reply) && memcmp(area.reply, &out, rlen) == 0);
 		CHECK(!hv_serve_area(s->hv, c, &area, &answered, &aq, &out, &alen, &wake));
