@@ -46,10 +46,10 @@ void v4vd_call_unlist(struct v4vd *s, struct dchan *ch)
 }
 
 /* Serve the call waiting in ch's area, if there is one (the core's
- * hv_serve_area), and wake its caller if it sleeps. */
-static bool call_serve(struct v4vd *s, struct dchan *ch)
+ * hv_serve_area), and wake its caller if it sleeps.  *t is the clock as the
+ * call began, and as it ended on return: one clock read per call. */
+static bool call_serve(struct v4vd *s, struct dchan *ch, uint64_t *t)
 {
-	uint64_t t0 = v4vd_now_ns();
 	size_t len;
 	bool wake;
 	if (!hv_serve_area(s->hv, ch->hc, ch->area, &ch->call_seq, &s->req, &s->reply, &len, &wake))
@@ -60,7 +60,9 @@ static bool call_serve(struct v4vd *s, struct dchan *ch)
 	s->calls_shm++;
 	if (wake)
 		syscall(SYS_futex, &ch->area->done, FUTEX_WAKE, 1, NULL, NULL, 0);
-	v4vd_req_spent(s, ch->dd, &s->req, len, v4vd_now_ns() - t0);
+	uint64_t t1 = v4vd_now_ns();
+	v4vd_req_spent(s, ch->dd, &s->req, len, t1 - *t);
+	*t = t1;
 	return true;
 }
 
@@ -68,7 +70,8 @@ static bool call_serve(struct v4vd *s, struct dchan *ch)
  * One round over the polled areas.  The list turns by one each round (its
  * head goes to the tail), so when a domain's budget covers fewer calls
  * than it has busy areas, every area comes first within as many rounds
- * as there are areas: none of its processes starves the others.
+ * as there are areas: none of its processes starves the others.  Returns
+ * whether a call was served (then s->last_move is when the last ended).
  */
 bool v4vd_calls_pump(struct v4vd *s)
 {
@@ -78,7 +81,7 @@ bool v4vd_calls_pump(struct v4vd *s)
 	for (struct dchan **pp = &s->calls; *pp;) {
 		struct dchan *ch = *pp;
 		/* A call spent on a domain whose share is gone waits a round. */
-		if (v4vd_req_budget(s, ch->dd) && call_serve(s, ch)) {
+		if (v4vd_req_budget(s, ch->dd) && call_serve(s, ch, &now)) {
 			ch->call_last = now;
 			served = true;
 		} else if (now - ch->call_last >= SPIN_NS && hv_area_park(ch->area, ch->call_seq)) {
@@ -95,5 +98,7 @@ bool v4vd_calls_pump(struct v4vd *s)
 		head->call_next = NULL;
 		last->call_next = head;
 	}
+	if (served)
+		s->last_move = now; /* loop.c: SPIN_NS and LOOK_NS count from it */
 	return served;
 }

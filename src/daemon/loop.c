@@ -230,10 +230,8 @@ void v4vd_run(struct v4vd *s)
 			v4vd_reap(s); /* anything a core call in there queued */
 		}
 		s->moving = s->hot && pump_hot(s);
-		if (s->calls && v4vd_calls_pump(s)) {
+		if (s->calls && v4vd_calls_pump(s))
 			s->moving = true;
-			s->last_move = v4vd_now_ns();
-		}
 		v4vd_reap(s);
 		flush_kicks(s);
 		v4vd_free_dead(s);

@@ -30,11 +30,12 @@ struct v4v_domain {
 	unsigned ev_head, ev_n;
 };
 
+#define CALL_SPIN_NS  10000 /* a call to a polled area spins this long for its answer */
+#define CALL_CHECK_MS 50    /* asleep, it looks this often whether v4vd died */
+
 /* One request/reply round trip (lock held by the caller): through the call
  * area when it carries no fds, else on the channel.  Returns the reply's
  * ret, or -EPIPE when v4vd is gone. */
-#define CALL_SPIN_NS  10000 /* a call to a polled area spins this long for its answer */
-#define CALL_CHECK_MS 50   /* asleep, it looks this often whether v4vd died */
 long v4v__call(struct v4v_domain *d, void *req, size_t n, int fd, void *reply, size_t cap,
 	       size_t *got);
 long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds, unsigned nfds,
