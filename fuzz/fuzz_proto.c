@@ -217,7 +217,7 @@ static void scene_set(struct scene *s, uint32_t seq)
 	struct v4v_seg seg = {staging, ((seq >> 3) & 63) * 4};
 
 	for (unsigned i = 0; i < (seq & 7); i++)
-		hv_sendv(s->hv, s->ca, 1, &dst, 0, &seg, 1, NULL);
+		hv_sendv(s->hv, s->ca, 1, &dst, 0, &seg, 1, NULL, NULL);
 	if (seq & (1u << 9))
 		s->b80->rx_ptr = s->b80->tx_ptr;
 	if (seq & (1u << 10))
@@ -477,7 +477,10 @@ static void serve(struct scene *s, const void *pkt, size_t n, int check)
 		switch (q.h.op) {
 		case V4V_OP_REGISTER_RING: check_register(&q.reg, &m, (long)out.r.ret); break;
 		case V4V_OP_SENDV:
-			CHECK(rlen == sizeof(out.sendv) && out.sendv.pad == 0);
+			/* Only a SYN_SPARE takes a spare (wire/proto.h). */
+			CHECK(
+			    rlen == sizeof(out.sendv) &&
+			    (out.sendv.spare_port == 0 || q.send.message_type == V4V_MT_SYN_SPARE));
 			check_sendv(s, c, &q.send, tx, (long)out.r.ret, out.sendv.max_message_size);
 			break;
 		case V4V_OP_NOTIFY: check_notify(&q.notify, &out, rlen); break;
@@ -494,6 +497,11 @@ static void serve(struct scene *s, const void *pkt, size_t n, int check)
 			break;
 		case V4V_OP_ATTACH:					   /* domain fd only */
 		case V4V_OP_CALL_KICK: CHECK(out.r.ret == -EINVAL); break; /* the shell's */
+		case V4V_OP_RING_SPARE:
+			CHECK(rlen == sizeof(out.r) &&
+			      (out.r.ret == 0 || out.r.ret == -ENOENT || out.r.ret == -EINVAL ||
+			       out.r.ret == -EEXIST || out.r.ret == -ENOSPC));
+			break;
 		case V4V_OP_UNREGISTER_RING:
 		case V4V_OP_RING_POKE:
 		case V4V_OP_NAME_REGISTER:

@@ -209,13 +209,14 @@ static void h_garbage(void)
 {
 	static const uint32_t real[] = {
 	    V4V_OP_REGISTER_RING, V4V_OP_UNREGISTER_RING, V4V_OP_SENDV,	    V4V_OP_NOTIFY,
-	    V4V_OP_EVENTS,	  V4V_OP_NAME_LOOKUP,	  V4V_OP_RING_POKE, V4V_OP_ATTACH};
+	    V4V_OP_EVENTS,	  V4V_OP_NAME_LOOKUP,	  V4V_OP_RING_POKE, V4V_OP_ATTACH,
+	    V4V_OP_RING_SPARE};
 	uint8_t pkt[600];
 	size_t n = sizeof(struct v4v_req_hdr) + hrand() % (sizeof(pkt) - 8);
 	for (size_t i = 0; i < n; i++)
 		pkt[i] = (uint8_t)hrand();
 	bool unknown = hrand() % 2;
-	uint32_t op = unknown ? 0x100 + (uint32_t)(hrand() % 0x10000) : real[hrand() % 8];
+	uint32_t op = unknown ? 0x100 + (uint32_t)(hrand() % 0x10000) : real[hrand() % ARRAY_SIZE(real)];
 	memcpy(pkt, &op, sizeof(op));
 	long r = raw(pkt, n, NULL, 0);
 	HCHECK(unknown ? r == -ENOSYS : r < (long)V4V_STAGING_SIZE);

@@ -27,15 +27,7 @@
 
 static void start_with(const char *text)
 {
-	char path[128];
-	snprintf(path, sizeof(path), "/tmp/v4v-fair-%d.conf", (int)getpid());
-	FILE *f = fopen(path, "w");
-	CHECK(f);
-	fprintf(f, "# a test's limits\n%s\n", text ? text : "");
-	fclose(f);
-	const char *const extra[] = {"--config", path, NULL};
-	t_v4vd_start(extra);
-	unlink(path);
+	t_v4vd_start_conf(text ? text : "");
 }
 
 /* A row of `v4vctl rings`: the waiters of (domid, aport). */
@@ -187,8 +179,8 @@ static void connects(void)
 	int a = v4v_accept(l, NULL);
 	CHECK(a >= 0);
 	c[LIMIT + 1] = v4v_socket(cl, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
-	CHECK_EQ(v4v_connect(c[LIMIT + 1], &to), -1);
-	CHECK_EQ(errno, EINPROGRESS);
+	int r = v4v_connect(c[LIMIT + 1], &to); /* 0: it took a spare */
+	CHECK(r == 0 || errno == EINPROGRESS);
 	v4v_sock_close(a);
 	for (int i = 0; i < LIMIT + 2; i++)
 		v4v_sock_close(c[i]);

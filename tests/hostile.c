@@ -260,6 +260,7 @@ static void truncated(void)
 	    {V4V_OP_REGISTER_RING, sizeof(struct v4v_req_register)},
 	    {V4V_OP_UNREGISTER_RING, sizeof(struct v4v_req_unregister)},
 	    {V4V_OP_RING_POKE, sizeof(struct v4v_req_unregister)},
+	    {V4V_OP_RING_SPARE, sizeof(struct v4v_req_spare)},
 	    {V4V_OP_SENDV, sizeof(struct v4v_req_sendv)},
 	    {V4V_OP_NOTIFY, sizeof(struct v4v_req_notify)},
 	    {V4V_OP_NAME_REGISTER, sizeof(struct v4v_req_name)},

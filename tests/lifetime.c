@@ -100,18 +100,8 @@ static struct v4v_rx *good_ring;
 /* A private v4vd with v4vd.conf text conf (NULL: none), and the bystanders. */
 static void start_with(const char *conf)
 {
-	char path[128];
 	t_seed();
-	snprintf(path, sizeof(path), "/tmp/v4v-lifetime-%d.conf", (int)getpid());
-	if (conf) {
-		FILE *f = fopen(path, "w");
-		CHECK(f);
-		fprintf(f, "%s\n", conf);
-		fclose(f);
-	}
-	t_v4vd_start(conf ? (const char *const[]){"--config", path, NULL} : NULL);
-	if (conf)
-		unlink(path);
+	t_v4vd_start_conf(conf);
 	good_tx = t_domain("good-tx");
 	good_rx = t_domain("good-rx");
 	CHECK_EQ(v4v_ring_register(good_rx, 7, V4V_DOMID_ANY, 4096, 0, &good_ring), 0);

@@ -10,15 +10,7 @@
 /* Start v4vd with one config line. */
 static void start_with(const char *line)
 {
-	char path[128];
-	snprintf(path, sizeof(path), "/tmp/v4v-quota-%d.conf", (int)getpid());
-	FILE *f = fopen(path, "w");
-	CHECK(f);
-	fprintf(f, "# a test's limit\n%s\n", line);
-	fclose(f);
-	const char *const extra[] = {"--config", path, NULL};
-	t_v4vd_start(extra);
-	unlink(path);
+	t_v4vd_start_conf(line);
 }
 
 static void rings(void)

@@ -108,6 +108,22 @@ pid_t t_v4vd_start(const char *const *extra)
 	exit(1);
 }
 
+pid_t t_v4vd_start_conf(const char *conf)
+{
+	if (!conf)
+		return t_v4vd_start(NULL);
+	char path[128];
+	snprintf(path, sizeof(path), "/tmp/v4v-test-%d.conf", (int)getpid());
+	FILE *f = fopen(path, "w");
+	CHECK(f);
+	fprintf(f, "# a test's limits\n%s\n", conf);
+	CHECK_EQ(fclose(f), 0);
+	const char *const extra[] = {"--config", path, NULL};
+	pid_t pid = t_v4vd_start(extra);
+	unlink(path);
+	return pid;
+}
+
 void t_v4vd_stop(void)
 {
 	if (daemon_pid > 0) {

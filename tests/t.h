@@ -51,6 +51,8 @@
 
 /* Start a private v4vd (extra args appended, NULL-terminated list). */
 pid_t t_v4vd_start(const char *const *extra);
+/* Start one with v4vd.conf text conf (NULL: none, as t_v4vd_start(NULL)). */
+pid_t t_v4vd_start_conf(const char *conf);
 void t_v4vd_stop(void);
 pid_t t_v4vd_pid(void);
 const char *t_rundir(void);

@@ -422,6 +422,14 @@ t_help_version() {
 # v4vcat's nc-style flags: -v says who talks to whom, -n refuses names,
 # --send-only / --recv-only, and -w ends an idle transfer (a guard against
 # hanging, not a timing measurement).
+# partnered NAME PARTNER: a ring of domain NAME is partnered with PARTNER.
+partnered() {
+	v4vctl -j rings | python3 -c '
+import json, sys
+sys.exit(not any(r["name"] == sys.argv[1] and r["partner_name"] == sys.argv[2]
+                 for r in json.load(sys.stdin)))' "$1" "$2"
+}
+
 t_v4vcat_flags() {
 	start_v4vd
 	spawn v4v-run -q --name web -- v4vcat -v -l --recv-only 7010 >"$dir/out" 2>"$dir/web.err"
@@ -462,6 +470,12 @@ import json, sys
 rows = [r for r in json.load(sys.stdin) if r["name"] == "busy" and r["partner"] is not None]
 assert rows and all(r["partner_name"] == "holder" for r in rows), rows' ||
 		fail "rings: $(v4vctl rings)"
+	# The accept left the listener one spare ring (docs/ARCHITECTURE.md,
+	# "Spares"): the next connect takes it and is connected without an
+	# accept, as a Unix connect into a listener's backlog; the one after
+	# waits for accept.
+	spawn sh -c "exec v4v-run -q --name holder2 -- v4vcat busy 7013 <'$dir/idle' >/dev/null 2>&1"
+	wait_for "the spare taken" partnered busy holder2
 	rc=0
 	t0=$SECONDS
 	timeout 30 v4v-run -q -- v4vcat -w 1 busy 7013 </dev/null 2>"$dir/err" || rc=$?

@@ -337,16 +337,25 @@ static void publish(struct hv *hv)
 		hv->ops.ring_signal(hv->ctx, r->cookie, HV_SIG_DATA);
 }
 
+static bool is_syn(uint32_t message_type)
+{
+	return message_type == V4V_MT_SYN || message_type == V4V_MT_SYN_SPARE;
+}
+
 /*
  * Deliver one message of n payload bytes from (c's domain, src_port) to
  * dst: the hypervisor's copy.  Returns n or -errno; -EAGAIN with *full set
  * when the destination ring lacks room now (the caller decides how to wait).
+ * *spare non-NULL: a SYN_SPARE may take a spare of the listener
+ * (wire/proto.h), whose ring *spare_ring is then; else it is a SYN.
  */
 static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 		    const struct v4v_addr *dst, uint32_t message_type, const struct v4v_seg *seg,
-		    unsigned nseg, uint64_t n, struct hv_ring **to)
+		    unsigned nseg, uint64_t n, struct hv_ring **to, struct hv_ring **spare_ring)
 {
 	struct hv_domain *sd = c->d;
+	if (message_type == V4V_MT_SYN_TAKEN)
+		return -EINVAL; /* v4vd's word about a spare: no domain's */
 	if (n > V4V_RING_MAX_LEN)
 		return -EMSGSIZE;
 	struct hv_domain *dd = hv_domain_find(hv, dst->domain_id);
@@ -365,15 +374,23 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	case HV_FW_ACCEPT: break;
 	}
 
+	bool syn = is_syn(message_type);
 	struct hv_ring *r = hv__ring_route(hv, dst, sd->domid);
-	uint32_t rx, space, need = (uint32_t)v4v_msg_footprint(n);
+	uint32_t rx, space;
 	if (!r ||
-	    !ring_space(hv, r, need, message_type == V4V_MT_SYN || hv->unpub != r, &rx, &space))
+	    !ring_space(hv, r, (uint32_t)v4v_msg_footprint(n), syn || hv->unpub != r, &rx, &space))
 		return -ECONNREFUSED;
 	*to = r;
-	if (n > v4v_ring_max_payload(r->len))
+	/* A spare taken: the request says which, after the client's bytes. */
+	struct hv_ring *sp = NULL;
+	if (message_type == V4V_MT_SYN_SPARE && spare_ring)
+		sp = hv__spare_pick(hv, r, sd->domid);
+	uint32_t port = sp ? sp->aport : 0;
+	uint64_t len = n + (sp ? sizeof(port) : 0);
+	uint32_t need = (uint32_t)v4v_msg_footprint(len);
+	if (len > v4v_ring_max_payload(r->len))
 		return -EMSGSIZE;
-	if (message_type == V4V_MT_SYN) {
+	if (syn) {
 		int e = hv__syn_admit(hv, r, sd->domid, rx);
 		if (e)
 			return e;
@@ -384,10 +401,20 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 		return -EAGAIN;
 	}
 
+	struct v4v_seg all[V4V_MAX_IOV + 1];
+	if (sp) {
+		memcpy(all, seg, nseg * sizeof(*seg));
+		all[nseg++] = (struct v4v_seg){&port, sizeof(port)};
+		seg = all;
+		hv__spare_take(hv, sp, sd->domid);
+		*spare_ring = sp;
+	}
 	struct v4v_ring_message_header h = {
-	    .len = (uint32_t)(V4V_MSG_HDR_SIZE + n),
+	    .len = (uint32_t)(V4V_MSG_HDR_SIZE + len),
 	    .source = src,
-	    .message_type = message_type,
+	    .message_type = sp	  ? V4V_MT_SYN_TAKEN
+			    : syn ? V4V_MT_SYN
+				  : message_type,
 	};
 	if (hv->unpub != r) {
 		publish(hv);
@@ -396,7 +423,7 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	}
 	r->tx = v4v_ring_put(r->mem->ring, r->len, r->tx, &h, seg, nseg);
 	r->written += need;
-	if (message_type == V4V_MT_SYN)
+	if (syn)
 		hv__syn_note(r, sd->domid);
 	if (r->nwait)
 		wait_cancel(hv, r, c, src_port);
@@ -413,19 +440,25 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 
 long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port, const struct v4v_addr *dst,
 	      uint32_t message_type, const struct v4v_seg *seg, unsigned nseg,
-	      uint32_t *max_message)
+	      uint32_t *max_message, v4v_port_t *spare)
 {
 	uint64_t n = 0;
-	struct hv_ring *to = NULL;
+	struct hv_ring *to = NULL, *sp = NULL;
 
 	if (max_message)
 		*max_message = 0;
+	if (spare)
+		*spare = 0;
 
 	if (nseg > V4V_MAX_IOV)
 		return -EINVAL;
 	for (unsigned i = 0; i < nseg; i++)
 		n += seg[i].len;
-	long r = deliver(hv, c, src_port, dst, message_type, seg, nseg, n, &to);
+	long r = deliver(hv, c, src_port, dst, message_type, seg, nseg, n, &to, spare ? &sp : NULL);
+	if (sp) {
+		*spare = sp->aport;
+		to = sp; /* what the client will send to */
+	}
 	if (to && max_message)
 		*max_message = v4v_ring_max_payload(to->len);
 	if (r != -EAGAIN || !to)
@@ -471,8 +504,8 @@ unsigned hv_tx_pump(struct hv *hv, struct hv_ring *r, unsigned budget, int64_t *
 			break;
 		}
 		struct v4v_addr dst = {.aport = m.source.aport, .domain_id = m.source.domain_id};
-		long e =
-		    deliver(hv, r->owner, r->aport, &dst, m.message_type, m.seg, 2, m.len, &full);
+		long e = deliver(hv, r->owner, r->aport, &dst, m.message_type, m.seg, 2, m.len,
+				 &full, NULL);
 		if (e == -EAGAIN && full) {
 			tx_block(hv, r, full, m.len);
 			break;

@@ -157,6 +157,12 @@ void hv_ring_recheck(struct hv *hv, struct hv_ring *r);
 void hv_ring_drop(struct hv *hv, struct hv_ring *r);
 int hv_unregister_ring(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t partner);
 
+/* Lend c's connection ring (aport, partner) to c's listener ring
+ * (listener, any) as a spare: wire/proto.h, V4V_OP_RING_SPARE, for what
+ * that means and its errnos. */
+int hv_ring_spare(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t partner,
+		  v4v_port_t listener);
+
 /* Raise DATA on the doorbell of one of the caller's domain's rings: a
  * reader that drained a token it had not yet acted on gets it back. */
 int hv_ring_poke(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t partner);
@@ -166,11 +172,14 @@ int hv_ring_poke(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t 
  * kept.  The payload is nseg segments (at most V4V_MAX_IOV) in memory the
  * shell has bounds-checked.  Returns payload bytes or -errno.  When a ring
  * was found for dst, *max_message (may be NULL) is the largest payload it
- * takes, else 0: the sender learns it without a second call.
+ * takes, else 0: the sender learns it without a second call.  A
+ * V4V_MT_SYN_SPARE that took a spare (wire/proto.h) sets *spare (may be
+ * NULL: then it is a SYN) to its port, and *max_message is the spare's;
+ * else *spare is 0.
  */
 long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port, const struct v4v_addr *dst,
 	      uint32_t message_type, const struct v4v_seg *seg, unsigned nseg,
-	      uint32_t *max_message);
+	      uint32_t *max_message, v4v_port_t *spare);
 
 /* notify: fills each entry's flags in place; see Argo's ring_data. */
 int hv_notify(struct hv *hv, struct hv_client *c, struct v4v_ring_data_ent *ent, unsigned n);

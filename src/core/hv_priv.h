@@ -72,6 +72,13 @@ struct hv_ring {
 	struct hv_ring *blockers;	/* send rings blocked on this ring */
 	struct hv_ring *fnext, **fprev; /* hv->full: rings with blockers */
 	uint64_t block_min;		/* no blocker's message needs less room than this */
+	/* Spares (wire/proto.h, V4V_OP_RING_SPARE): a spare is lent to the
+	 * listener spare_of (NULL once that has gone) and reached by no send
+	 * until a SYN takes it; a listener keeps its spares oldest first. */
+	bool spare;
+	struct hv_ring *spare_of, *snext;
+	struct hv_ring *spares;
+	unsigned nspares;
 };
 
 struct hv_client {
@@ -165,6 +172,11 @@ void hv__tx_unlink(struct hv_ring *r);
 int hv__syn_admit(struct hv *hv, struct hv_ring *r, uint16_t src, uint32_t rx);
 void hv__syn_note(struct hv_ring *r, uint16_t src);
 void hv__syn_free(struct hv_ring *r);
+
+/* Spares (ringtab.c): the one a SYN from domid to listener l may take
+ * (NULL: none free), and the taking: partnered with domid from now on. */
+struct hv_ring *hv__spare_pick(struct hv *hv, struct hv_ring *l, uint16_t domid);
+void hv__spare_take(struct hv *hv, struct hv_ring *sp, uint16_t domid);
 
 /* Tell the rings naming domid as partner that it is gone (ringtab.c). */
 void hv__tell_partners_gone(struct hv *hv, uint16_t domid);

@@ -28,11 +28,14 @@ struct hv_ring *hv__ring_find(struct hv *hv, uint16_t domid, v4v_port_t aport, u
 	return NULL;
 }
 
-/* The ring a send from `from` to dst lands in: exact partner first. */
+/* The ring a send from `from` to dst lands in: exact partner first.  A
+ * spare (wildcard, never exact) is reached by none. */
 struct hv_ring *hv__ring_route(struct hv *hv, const struct v4v_addr *dst, uint16_t from)
 {
 	struct hv_ring *r = hv__ring_find(hv, dst->domain_id, dst->aport, from);
-	return r ? r : hv__ring_find(hv, dst->domain_id, dst->aport, V4V_DOMID_ANY);
+	if (!r)
+		r = hv__ring_find(hv, dst->domain_id, dst->aport, V4V_DOMID_ANY);
+	return r && !r->spare ? r : NULL;
 }
 
 /* Any ring of domid on aport, whatever its partner: a sender's own ring. */
@@ -131,6 +134,80 @@ static void partner_unlink(struct hv_ring *r)
 	r->pprev = NULL;
 }
 
+/* ---- spares ----------------------------------------------------------- */
+
+/* Take sp off its listener's list (it stays a spare if it was one). */
+static void spare_unlink(struct hv_ring *sp)
+{
+	struct hv_ring *l = sp->spare_of;
+	if (!l)
+		return;
+	struct hv_ring **pp = &l->spares;
+	while (*pp != sp)
+		pp = &(*pp)->snext;
+	*pp = sp->snext;
+	l->nspares--;
+	sp->spare_of = sp->snext = NULL;
+}
+
+/* A listener going: its spares stay spares of nobody (unreachable) until
+ * their owner unregisters them.  Bounded by V4V_SPARES_MAX. */
+static void spares_orphan(struct hv_ring *l)
+{
+	while (l->spares)
+		spare_unlink(l->spares);
+}
+
+int hv_ring_spare(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t partner,
+		  v4v_port_t listener)
+{
+	uint16_t domid = c->d->domid;
+	struct hv_ring *r = hv__ring_find(hv, domid, aport, partner);
+	struct hv_ring *l = hv__ring_find(hv, domid, listener, V4V_DOMID_ANY);
+	if (!r || r->owner != c || !l || l->owner != c)
+		return -ENOENT;
+	/* A connection ring (so never a listener, nor a spare already) with a
+	 * doorbell to hear of its connection on. */
+	if (partner == V4V_DOMID_ANY || !r->cookie || l->spare)
+		return -EINVAL;
+	if (hv__ring_find(hv, domid, aport, V4V_DOMID_ANY))
+		return -EEXIST;
+	if (l->nspares >= V4V_SPARES_MAX)
+		return -ENOSPC;
+	/* Its old partner can reach it no more: what it waited for here, or
+	 * had blocked on it, fails as against a ring that went. */
+	partner_unlink(r);
+	r->partner = V4V_DOMID_ANY;
+	r->spare = true;
+	hv__tx_recheck(hv, r, 0, true, &hv->removal_work);
+	hv__wait_drop_ring(hv, r);
+	struct hv_ring **pp = &l->spares;
+	while (*pp)
+		pp = &(*pp)->snext;
+	*pp = r;
+	r->spare_of = l;
+	l->nspares++;
+	return 0;
+}
+
+struct hv_ring *hv__spare_pick(struct hv *hv, struct hv_ring *l, uint16_t domid)
+{
+	/* Skip one whose port domid already has an exact ring on: the key
+	 * (domain, port, partner) stays unique. */
+	for (struct hv_ring *sp = l->spares; sp; sp = sp->snext)
+		if (!sp->broken && !hv__ring_find(hv, sp->domid, sp->aport, domid))
+			return sp;
+	return NULL;
+}
+
+void hv__spare_take(struct hv *hv, struct hv_ring *sp, uint16_t domid)
+{
+	spare_unlink(sp);
+	sp->spare = false;
+	sp->partner = domid;
+	partner_link(hv, sp);
+}
+
 /* Unlink r from the hash, its owner and its domain, and release it.  The
  * work is what r touches: its hash chain, its waits and blockers. */
 static void ring_remove(struct hv *hv, struct hv_ring *r)
@@ -141,6 +218,8 @@ static void ring_remove(struct hv *hv, struct hv_ring *r)
 	*pp = r->hnext;
 	ring_unown(r);
 	partner_unlink(r);
+	spare_unlink(r);
+	spares_orphan(r);
 	r->owner->d->nrings--;
 	r->owner->d->ring_bytes -= r->len + r->txlen;
 	hv__tx_unlink(r);
@@ -265,6 +344,9 @@ static void ring_reregister(struct hv *hv, struct hv_client *c, struct hv_ring *
 	r->cookie = cookie;
 	r->broken = false;
 	hv__syn_free(r); /* new memory: its byte count starts over */
+	/* A spare re-registered is a wildcard ring like any other again. */
+	spare_unlink(r);
+	r->spare = false;
 	/*
 	 * Another process of the domain may re-register: the ring is now its
 	 * memory and its doorbell, so it is its ring, told its events and

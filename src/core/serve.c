@@ -84,7 +84,7 @@ static size_t serve_sendv(struct hv *hv, struct hv_client *c, const struct v4v_r
 	struct v4v_seg seg[V4V_MAX_IOV];
 	uint64_t off = q->staging_off; /* bounds checked by v4v_req_check */
 	out->sendv.max_message_size = 0;
-	out->sendv.pad = 0;
+	out->sendv.spare_port = 0;
 	if (!c->staging) {
 		out->r.ret = -EFAULT;
 		return sizeof(out->sendv);
@@ -94,7 +94,7 @@ static size_t serve_sendv(struct hv *hv, struct hv_client *c, const struct v4v_r
 		off += q->iov_len[i];
 	}
 	out->r.ret = hv_sendv(hv, c, q->src.aport, &q->dst, q->message_type, seg, q->niov,
-			      &out->sendv.max_message_size);
+			      &out->sendv.max_message_size, &out->sendv.spare_port);
 	return sizeof(out->sendv);
 }
 
@@ -160,6 +160,10 @@ size_t hv_serve(struct hv *hv, struct hv_client *c, const union v4v_req_any *q, 
 	case V4V_OP_SENDV: return serve_sendv(hv, c, &q->send, out);
 	case V4V_OP_RING_POKE:
 		out->r.ret = hv_ring_poke(hv, c, q->unreg.aport, q->unreg.partner_id);
+		break;
+	case V4V_OP_RING_SPARE:
+		out->r.ret =
+		    hv_ring_spare(hv, c, q->spare.aport, q->spare.partner_id, q->spare.listener);
 		break;
 	case V4V_OP_NOTIFY: return serve_notify(hv, c, &q->notify, out);
 	case V4V_OP_EVENTS: return serve_events(c, out);

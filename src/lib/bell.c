@@ -174,15 +174,13 @@ void v4v__handle_events(struct v4v_domain *d)
 	struct v4v_event ev[64];
 	int n;
 	while ((n = v4v_events(d, ev, 64)) > 0) {
+		/* The pool first: its spares and pooled rings have no socket
+		 * to hear it, and a spare accept takes after this look must
+		 * still learn of it (pool.c, the spares' log). */
+		for (int i = 0; i < n; i++)
+			v4v__pool_event(d, &ev[i]);
 		struct events evs = {ev, n};
 		v4v__sock_each(d, events_to, &evs);
-		/* Pooled rings have no socket to hear it.  Lost events may
-		 * have named their partners: they all go (pool.c). */
-		for (int i = 0; i < n; i++)
-			if (ev[i].type == V4V_EV_PARTNER_GONE)
-				v4v__pool_partner_gone(d, ev[i].peer.domain_id);
-			else if (ev[i].type == V4V_EV_OVERFLOW)
-				v4v__pool_partner_gone(d, V4V_DOMID_ANY);
 		if (n < 64)
 			break;
 	}

@@ -49,7 +49,7 @@ static long dgram_send(struct sock *s, const void *buf, size_t len, bool nonbloc
 	uint32_t max = 0;
 	long r = v4v__tx_wait(s, 0, nonblock, -1);
 	if (r == 0)
-		r = v4v__send_msg(s, to, MT_DGRAM, buf, len, nonblock, &max);
+		r = v4v__send_msg(s, to, MT_DGRAM, buf, len, nonblock, &max, NULL);
 	if (r >= 0 && !d)
 		v4v__dest_add(s, to, max);
 	return r;

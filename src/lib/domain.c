@@ -90,7 +90,7 @@ static int attach(struct v4v_domain *d)
 	d->domid = ar.domid;
 	memcpy(d->name, ar.name, sizeof(d->name));
 	d->name[sizeof(d->name) - 1] = '\0';
-	d->pid = getpid();
+	d->pid = v4v__pid();
 
 	/* The VIRQ fd users poll: our eventfd, plus the channel hanging up. */
 	d->poll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -140,7 +140,7 @@ void v4v_close(struct v4v_domain *d)
 {
 	if (!d)
 		return;
-	v4v__pool_flush(d); /* pool.c: its rings name d */
+	v4v__pool_flush(d, true); /* pool.c: its rings name d */
 	detach(d);
 	if (d->own_domain_fd)
 		close(d->domain_fd);
@@ -176,6 +176,35 @@ int v4v_virq_ack(struct v4v_domain *d)
 	return 0;
 }
 
+/*
+ * Our pid, without a system call each time (every call and every look at
+ * the pool asks, to notice a fork): forgotten in a fork child, through
+ * pthread_atfork, and asked again.
+ */
+static pid_t cached_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void pid_forget(void)
+{
+	__atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
+}
+
+static void pid_init(void)
+{
+	(void)pthread_atfork(NULL, NULL, pid_forget);
+}
+
+pid_t v4v__pid(void)
+{
+	pthread_once(&pid_once, pid_init);
+	pid_t p = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+	if (!p) {
+		p = getpid();
+		__atomic_store_n(&cached_pid, p, __ATOMIC_RELAXED);
+	}
+	return p;
+}
+
 int v4v__enter(struct v4v_domain *d)
 {
 	pthread_mutex_lock(&d->lock);
@@ -183,7 +212,7 @@ int v4v__enter(struct v4v_domain *d)
 		pthread_mutex_unlock(&d->lock);
 		return -EPIPE;
 	}
-	if (d->pid != getpid()) {
+	if (d->pid != v4v__pid()) {
 		/* A fork child: the channel is the parent's; get our own.
 		 * Events left over were the parent's. */
 		d->ev_n = 0;

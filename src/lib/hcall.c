@@ -8,12 +8,12 @@
 long v4v_sendv(struct v4v_domain *d, v4v_port_t src_port, const struct v4v_addr *dst,
 	       const struct iovec *iov, unsigned niov, uint32_t message_type)
 {
-	return v4v__sendv(d, src_port, dst, iov, niov, message_type, NULL);
+	return v4v__sendv(d, src_port, dst, iov, niov, message_type, NULL, NULL);
 }
 
 long v4v__sendv(struct v4v_domain *d, v4v_port_t src_port, const struct v4v_addr *dst,
 		const struct iovec *iov, unsigned niov, uint32_t message_type,
-		uint32_t *max_message)
+		uint32_t *max_message, v4v_port_t *spare)
 {
 	struct v4v_req_sendv q = {
 	    .h = {.op = V4V_OP_SENDV},
@@ -51,7 +51,27 @@ long v4v__sendv(struct v4v_domain *d, v4v_port_t src_port, const struct v4v_addr
 	v4v__leave(d);
 	if (max_message)
 		*max_message = got >= sizeof(r) ? r.max_message_size : 0;
+	if (spare)
+		*spare = got >= sizeof(r) && ret >= 0 ? r.spare_port : 0;
 	return ret;
+}
+
+int v4v__ring_spare(struct v4v_domain *d, v4v_port_t aport, uint16_t partner, v4v_port_t listener)
+{
+	struct v4v_req_spare q = {
+	    .h = {.op = V4V_OP_RING_SPARE},
+	    .aport = aport,
+	    .partner_id = partner,
+	    .listener = listener,
+	};
+	struct v4v_reply r;
+	size_t got;
+	int e = v4v__enter(d);
+	if (e)
+		return e;
+	long ret = v4v__call(d, &q, sizeof(q), -1, &r, sizeof(r), &got);
+	v4v__leave(d);
+	return (int)ret;
 }
 
 int v4v_notify(struct v4v_domain *d, struct v4v_ring_data_ent *ent, unsigned n)

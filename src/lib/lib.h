@@ -41,10 +41,13 @@ long v4v__call(struct v4v_domain *d, void *req, size_t n, int fd, void *reply, s
 long v4v__call_fds(struct v4v_domain *d, void *req, size_t n, const int *fds, unsigned nfds,
 		   void *reply, size_t cap, size_t *got);
 /* v4v_sendv that also tells the destination ring's largest payload (0
- * when unknown): the first send to a destination learns it for free. */
+ * when unknown): the first send to a destination learns it for free; and
+ * the spare a SYN_SPARE took (wire/proto.h; 0: none).  Either may be NULL. */
 long v4v__sendv(struct v4v_domain *d, v4v_port_t src_port, const struct v4v_addr *dst,
 		const struct iovec *iov, unsigned niov, uint32_t message_type,
-		uint32_t *max_message);
+		uint32_t *max_message, v4v_port_t *spare);
+/* Lend a connection ring to our listener ring (V4V_OP_RING_SPARE). */
+int v4v__ring_spare(struct v4v_domain *d, v4v_port_t aport, uint16_t partner, v4v_port_t listener);
 /* Register a ring with an optional doorbell and send ring (wire/proto.h).
  * A socket's ring (one with a doorbell) is committed: allocated and mapped
  * in before it is registered (rx.c). */
@@ -56,11 +59,19 @@ int v4v__ring_poke(struct v4v_rx *r);
 bool v4v__rx_idle(struct v4v_rx *r);
 /* The shared ring itself, header and data: for tests that scribble on it. */
 struct v4v_ring *v4v__rx_ring(struct v4v_rx *r);
+/* Unregister r, keeping it when v4vd refuses (-errno): a spare that a
+ * connect has taken is no longer (port, any), and stays (pool.c). */
+int v4v__rx_unregister_if(struct v4v_rx *r);
+/* The partner v4vd now keys r under: a spare's (wire/proto.h) changes. */
+void v4v__rx_set_partner(struct v4v_rx *r, uint16_t partner);
 
 /* Unregister the stream rings pool.c keeps for d (NULL: every domain's):
- * on v4v_close, and when a register fails for quota. */
-void v4v__pool_flush(struct v4v_domain *d);
+ * all of them on v4v_close; when a register fails for quota, all but the
+ * spares a connect has taken already (wire/proto.h: the connection's). */
+void v4v__pool_flush(struct v4v_domain *d, bool all);
 
+/* getpid(), cached (a fork child asks again). */
+pid_t v4v__pid(void);
 /* Take the lock and re-attach first if we are a fork child. */
 int v4v__enter(struct v4v_domain *d);
 void v4v__leave(struct v4v_domain *d);

@@ -52,7 +52,7 @@
 #include "core/ring.h"
 #include "sock.h"
 
-#define POOL_MAX 16 /* rings kept per process */
+#define POOL_MAX 16 /* rings kept per process, spares among them */
 
 struct pooled {
 	struct v4v_domain *d;
@@ -66,6 +66,11 @@ struct pooled {
 	struct v4v_addr old_peer;
 	bool fin_seen;
 	bool waiter; /* a WAITER token was read off its doorbell (pool_bells) */
+	/* Lent to our listener on port spare_of (v4v__pool_spare_fill): what
+	 * comes to it now is a new connection's, for accept, never swept. */
+	bool spare;
+	v4v_port_t spare_of;
+	uint64_t lent_at; /* evlog_n when lent */
 };
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -75,7 +80,7 @@ static pid_t pool_pid; /* a forked child does not own the parent's rings */
 static bool pool_atexit;
 
 /*
- * The last POOL_MAX partners gone (v4v__pool_partner_gone), oldest
+ * The last POOL_MAX partners gone (pool_partner_gone), oldest
  * overwritten: their rings leave the pool at the next unlock, and a
  * closing stream's ring for one of them is not put there (its socket was
  * out of the table when the event was read: pool_put).  gone_lock is a
@@ -89,6 +94,23 @@ static struct gone {
 static unsigned ngone, gone_next; /* slots in use, the next to write */
 static unsigned gone_new;	  /* recorded since the pool last looked */
 static bool gone_all;		  /* once: every pooled ring goes */
+
+/*
+ * A spare's ring has no socket while it waits in the pool, yet it is a
+ * client's connection from the moment v4vd gave it out: an event that
+ * ends it (the client's ring or domain gone), read by any event handling
+ * before accept makes the socket, reaches nobody.  So the last POOL_MAX
+ * events that can end a connection are logged by the ring they name,
+ * before they go to sockets (v4v__pool_event), and accept, once its
+ * socket is in the table, asks whether one named its spare since it was
+ * lent (evlog_since); only then does it ask v4vd.  Lost events (OVERFLOW)
+ * count as naming every ring.  Under gone_lock.
+ */
+static struct {
+	const struct v4v_domain *d;
+	v4v_port_t port;
+} evlog[POOL_MAX];
+static uint64_t evlog_n; /* events logged ever; evlog[i % POOL_MAX] */
 
 /* Under pool_lock: forget what a parent left (its rings are not ours). */
 static void pool_check_pid(void);
@@ -109,7 +131,7 @@ static void pool_exit(void)
 
 static void pool_check_pid(void)
 {
-	pid_t me = getpid();
+	pid_t me = v4v__pid();
 	if (pool_pid == me)
 		return;
 	for (unsigned i = 0; i < npool; i++)
@@ -196,7 +218,7 @@ static unsigned pool_take_gone(struct pooled *out)
 	pool_check_pid();
 	pthread_mutex_lock(&gone_lock);
 	for (unsigned i = 0; i < npool && (gone_new || gone_all);)
-		if (gone_all || gone_has(pool[i].d, pool[i].partner))
+		if (!pool[i].spare && (gone_all || gone_has(pool[i].d, pool[i].partner)))
 			out[n++] = pool_take(i);
 		else
 			i++;
@@ -231,6 +253,27 @@ static void gone_record(struct v4v_domain *d, uint16_t domid)
 	pthread_mutex_unlock(&gone_lock);
 }
 
+static uint64_t evlog_now(void)
+{
+	pthread_mutex_lock(&gone_lock);
+	uint64_t n = evlog_n;
+	pthread_mutex_unlock(&gone_lock);
+	return n;
+}
+
+/* May an event logged since `since` have named d's ring on port? */
+static bool evlog_since(const struct v4v_domain *d, v4v_port_t port, uint64_t since)
+{
+	bool maybe = false;
+	pthread_mutex_lock(&gone_lock);
+	if (evlog_n - since > POOL_MAX)
+		maybe = true;
+	for (uint64_t i = since; i < evlog_n && !maybe; i++)
+		maybe = evlog[i % POOL_MAX].d == d && evlog[i % POOL_MAX].port == port;
+	pthread_mutex_unlock(&gone_lock);
+	return maybe;
+}
+
 /*
  * Every holder of pool_lock lets it go here: the rings of partners gone
  * meanwhile go back first.  A partner recorded after that (its recorder
@@ -256,7 +299,7 @@ static void pool_unlock(void)
  * socket reads.  DATA is stale (the sweep consumes what is there), WAITER
  * is kept for the socket that takes the ring (pooled_tokens); true if
  * there was an EVENT: the caller reads the events once it has let the
- * pool go (a partner's death: v4v__pool_partner_gone).  One poll for all
+ * pool go (a partner's death: pool_partner_gone).  One poll for all
  * of them; only those with tokens are read.
  */
 static bool pool_bells(struct v4v_domain *d)
@@ -264,7 +307,7 @@ static bool pool_bells(struct v4v_domain *d)
 	struct pollfd pfd[POOL_MAX];
 	unsigned idx[POOL_MAX], n = 0;
 	for (unsigned i = 0; i < npool; i++)
-		if (pool[i].d == d) {
+		if (pool[i].d == d && !pool[i].spare) {
 			pfd[n] = (struct pollfd){.fd = pool[i].fd, .events = POLLIN};
 			idx[n++] = i;
 		}
@@ -366,9 +409,10 @@ static void pooled_tokens(const struct pooled *p, struct sock *s)
 }
 
 /*
- * Take a reusable ring of d partnered with `partner`, of ring_len, out of
- * the pool into *got: true if there was one.  Entries whose old peer
- * writes after our close are unregistered on the way.
+ * Take a reusable ring of d partnered with `partner` (V4V_DOMID_ANY: with
+ * any domain), of ring_len, out of the pool into *got: true if there was
+ * one.  Entries whose old peer writes after our close are unregistered on
+ * the way.  Spares are not looked at.
  */
 static bool pool_find(struct v4v_domain *d, uint16_t partner, uint32_t ring_len, struct pooled *got)
 {
@@ -380,7 +424,7 @@ static bool pool_find(struct v4v_domain *d, uint16_t partner, uint32_t ring_len,
 	bool events = pool_bells(d);
 	for (unsigned i = 0; i < npool;) {
 		struct pooled *p = &pool[i];
-		if (p->d != d) {
+		if (p->d != d || p->spare) {
 			i++;
 			continue;
 		}
@@ -391,8 +435,8 @@ static bool pool_find(struct v4v_domain *d, uint16_t partner, uint32_t ring_len,
 		}
 		/* Drained: nothing of the old connection is still on its way
 		 * (a synchronous SYN or SYNACK would overtake it). */
-		if (!found && p->fin_seen && p->partner == partner && p->ring_len == ring_len &&
-		    pooled_drained(p)) {
+		if (!found && p->fin_seen && (p->partner == partner || partner == V4V_DOMID_ANY) &&
+		    p->ring_len == ring_len && pooled_drained(p)) {
 			*got = pool_take(i);
 			found = true;
 			continue;
@@ -466,18 +510,188 @@ int v4v__pool_accept(struct v4v_domain *d, uint16_t partner, uint32_t ring_len, 
 	return 1;
 }
 
-/* Unregister every pooled ring of d (d NULL: of every domain). */
-void v4v__pool_flush(struct v4v_domain *d)
+/* ---- spares ----------------------------------------------------------- */
+
+/* Under pool_lock: how many rings d's listener on lport has lent. */
+static unsigned spares_of(const struct v4v_domain *d, v4v_port_t lport)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < npool; i++)
+		n += pool[i].spare && pool[i].d == d && pool[i].spare_of == lport;
+	return n;
+}
+
+/*
+ * Lend p's ring to our listener on lport and keep it here as a spare:
+ * 0, or -errno with p as it was (v4vd refused, or no room here).  The
+ * lock is held across the call: once v4vd has lent it, a connect may take
+ * it at any moment, so it must be in the table by then (and keyed, for
+ * unregistering, as v4vd keys it: (port, any)).
+ */
+static int pool_lend(struct pooled *p, v4v_port_t lport)
+{
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	if (!pool_atexit)
+		pool_atexit = atexit(pool_exit) == 0;
+	int e = npool < POOL_MAX && pool_atexit ? 0 : -ENOSPC;
+	uint64_t at = evlog_now(); /* what comes before is the old one's */
+	if (!e)
+		e = v4v__ring_spare(p->d, p->port, p->partner, lport);
+	if (!e) {
+		p->spare = true;
+		p->spare_of = lport;
+		p->partner = V4V_DOMID_ANY;
+		v4v__rx_set_partner(p->rx, V4V_DOMID_ANY);
+		p->lent_at = at;
+		pool[npool++] = *p;
+	}
+	pool_unlock();
+	return e;
+}
+
+/*
+ * Lend reusable pooled rings of ring_len to our listener on lport until it
+ * has LISTEN_SPARES (wire/proto.h, V4V_OP_RING_SPARE): a connect that takes
+ * one completes without waiting for accept.  Only rings the pool would
+ * give a connection (swept, drained, the old peer's FIN read); what their
+ * doorbells say is of the old connection and is taken now.  A refusal
+ * (quota, v4vd) gives the ring back: the pool is a cache.  Returns how
+ * many the listener has.
+ */
+unsigned v4v__pool_spare_fill(struct v4v_domain *d, v4v_port_t lport, uint32_t ring_len)
+{
+	for (;;) {
+		pthread_mutex_lock(&pool_lock);
+		pool_check_pid();
+		unsigned have = spares_of(d, lport);
+		pool_unlock();
+		struct pooled got;
+		if (have >= LISTEN_SPARES || !pool_find(d, V4V_DOMID_ANY, ring_len, &got))
+			return have;
+		if (pooled_drain(got.fd) & HV_SIG_EVENT)
+			v4v__handle_events(d); /* the old connection's */
+		got.waiter = false;	       /* the old partner's waits go with it */
+		if (pool_lend(&got, lport)) {
+			pooled_free(&got, v4v__deadline(0));
+			return have;
+		}
+	}
+}
+
+/*
+ * accept's socket for a SYN_TAKEN: the spare on port `port` our listener
+ * on lport lent, now partnered with `partner`, its doorbell end the new
+ * socket's fd, its tokens (the new connection's) left for it.  1 with
+ * *out, 0 no such spare here, -errno.  *ask: an event read while it was
+ * here may have ended the connection (the spares' log): ask v4vd.
+ */
+int v4v__pool_spare_take(struct v4v_domain *d, v4v_port_t lport, v4v_port_t port, uint16_t partner,
+			 bool nonblock, struct sock **out, bool *ask)
+{
+	struct pooled got;
+	bool found = false;
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	for (unsigned i = 0; i < npool && !found; i++)
+		if (pool[i].spare && pool[i].d == d && pool[i].spare_of == lport &&
+		    pool[i].port == port) {
+			got = pool_take(i);
+			found = true;
+		}
+	pool_unlock();
+	if (!found)
+		return 0;
+	struct sock *s;
+	int e = v4v__sock_adopt(d, V4V_SOCK_STREAM, nonblock, got.fd, &s);
+	if (e) {
+		pooled_free(&got, v4v__deadline(0));
+		return e;
+	}
+	got.partner = partner;
+	v4v__rx_set_partner(got.rx, partner);
+	s->ring_len = got.ring_len;
+	pooled_into(s, &got);
+	/* s is in the table: events read from now on reach it. */
+	*ask = evlog_since(d, port, got.lent_at);
+	*out = s;
+	return 1;
+}
+
+/*
+ * Lend t's ring, a fresh one (partnered, as v4vd wants a connection ring),
+ * to our listener on lport: the pool has it then, and t none (its close
+ * gives back only its fd).  0 or -errno (t keeps its ring).
+ */
+int v4v__pool_lend(struct sock *t, v4v_port_t lport)
+{
+	struct pooled p = {
+	    .d = t->d,
+	    .rx = t->rx,
+	    .tx = t->tx,
+	    .txlen = t->txlen,
+	    .txtail = t->txtail,
+	    .ring_len = t->ring_len,
+	    .blocker_len = t->blocker_len,
+	    .port = t->port,
+	    .partner = t->partner,
+	    .fin_seen = true,
+	};
+	p.fd = fcntl(t->fd, F_DUPFD_CLOEXEC, 0);
+	if (p.fd < 0)
+		return -errno;
+	int e = pool_lend(&p, lport);
+	if (e) {
+		close(p.fd);
+		return e;
+	}
+	t->rx = NULL;
+	t->tx = NULL;
+	return 0;
+}
+
+/* Our listener on lport closes: the rings it was lent go back to v4vd, so
+ * a client whose connect took one hears RING_GONE (its connection reset).
+ * A taken one is keyed (port, client) now, not as we unregister it: the
+ * close of its doorbell's last fd drops it (docs/ARCHITECTURE.md, "A
+ * domain's death"). */
+void v4v__pool_spares_drop(struct v4v_domain *d, v4v_port_t lport)
 {
 	struct pooled out[POOL_MAX];
 	unsigned n = 0;
 	pthread_mutex_lock(&pool_lock);
 	pool_check_pid();
 	for (unsigned i = 0; i < npool;)
-		if (!d || pool[i].d == d)
+		if (pool[i].spare && pool[i].d == d && pool[i].spare_of == lport)
 			out[n++] = pool_take(i);
 		else
 			i++;
+	pool_unlock();
+	for (unsigned i = 0; i < n; i++)
+		pooled_free(&out[i], v4v__deadline(0));
+}
+
+/* Unregister every pooled ring of d (d NULL: of every domain). */
+void v4v__pool_flush(struct v4v_domain *d, bool all)
+{
+	struct pooled out[POOL_MAX];
+	unsigned n = 0;
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	for (unsigned i = 0; i < npool;) {
+		struct pooled *p = &pool[i];
+		if (d && p->d != d) {
+			i++;
+		} else if (all || !p->spare) {
+			out[n++] = pool_take(i);
+		} else if (v4v__rx_unregister_if(p->rx) == 0) {
+			/* A spare still (port, any): no connect has it. */
+			p->rx = NULL;
+			out[n++] = pool_take(i);
+		} else {
+			i++; /* taken: the connection's, for accept */
+		}
+	}
 	pool_unlock();
 	uint64_t deadline = v4v__deadline(LINGER_MS);
 	for (unsigned i = 0; i < n; i++)
@@ -494,11 +708,33 @@ void v4v__pool_flush(struct v4v_domain *d)
  * goes on the gone list, and the lock's holder gives its rings back as it
  * unlocks (pool_unlock), at once if the lock is free.
  */
-void v4v__pool_partner_gone(struct v4v_domain *d, uint16_t domid)
+static void pool_partner_gone(struct v4v_domain *d, uint16_t domid)
 {
 	gone_record(d, domid);
 	if (pthread_mutex_trylock(&pool_lock) == 0)
 		pool_unlock();
+}
+
+/* An event of d's, before it goes to the sockets (v4v__handle_events):
+ * the spares' log, and the partners' deaths. */
+void v4v__pool_event(struct v4v_domain *d, const struct v4v_event *e)
+{
+	if (e->type != V4V_EV_RING_GONE && e->type != V4V_EV_PARTNER_GONE &&
+	    e->type != V4V_EV_OVERFLOW)
+		return;
+	pthread_mutex_lock(&gone_lock);
+	if (e->type == V4V_EV_OVERFLOW) {
+		evlog_n += POOL_MAX + 1;
+	} else {
+		evlog[evlog_n % POOL_MAX].d = d;
+		evlog[evlog_n % POOL_MAX].port = e->ring.aport;
+		evlog_n++;
+	}
+	pthread_mutex_unlock(&gone_lock);
+	if (e->type == V4V_EV_PARTNER_GONE)
+		pool_partner_gone(d, e->peer.domain_id);
+	else if (e->type == V4V_EV_OVERFLOW)
+		pool_partner_gone(d, V4V_DOMID_ANY);
 }
 
 /* A close looks at the pool too, so that an old peer writing after our
@@ -511,7 +747,7 @@ void v4v__pool_sweep(struct v4v_domain *d)
 	pool_check_pid();
 	bool events = pool_bells(d);
 	for (unsigned i = 0; i < npool;)
-		if (pool[i].d == d && !pooled_sweep(&pool[i], false))
+		if (pool[i].d == d && !pool[i].spare && !pooled_sweep(&pool[i], false))
 			bad[nbad++] = pool_take(i);
 		else
 			i++;
@@ -532,7 +768,8 @@ unsigned v4v__pool_ready(struct v4v_domain *d)
 	pthread_mutex_lock(&pool_lock);
 	pool_check_pid();
 	for (unsigned i = 0; i < npool; i++)
-		if (pool[i].d == d && pool[i].fin_seen && pooled_drained(&pool[i]))
+		if (pool[i].d == d && !pool[i].spare && pool[i].fin_seen &&
+		    pooled_drained(&pool[i]))
 			n++;
 	pool_unlock();
 	return n;

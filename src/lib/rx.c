@@ -33,7 +33,7 @@ int v4v_ring_register(struct v4v_domain *d, v4v_port_t aport, uint16_t partner, 
 	if (e == -ENOSPC) {
 		/* Closed streams' rings this process keeps count against the
 		 * quota too (pool.c): they give way to the caller's ring. */
-		v4v__pool_flush(d);
+		v4v__pool_flush(d, false);
 		e = v4v__ring_register(d, aport, partner, len, flags, -1, -1, 0, out);
 	}
 	return e;
@@ -123,14 +123,32 @@ int v4v__ring_poke(struct v4v_rx *r)
 	return ring_call(r, V4V_OP_RING_POKE);
 }
 
+static void rx_free(struct v4v_rx *r)
+{
+	munmap(r->ring, V4V_RING_HDR_SIZE + (size_t)r->len);
+	free(r);
+}
+
 int v4v_ring_unregister(struct v4v_rx *r)
 {
 	if (!r)
 		return 0;
 	int ret = ring_call(r, V4V_OP_UNREGISTER_RING);
-	munmap(r->ring, V4V_RING_HDR_SIZE + (size_t)r->len);
-	free(r);
-	return (int)ret;
+	rx_free(r);
+	return ret;
+}
+
+int v4v__rx_unregister_if(struct v4v_rx *r)
+{
+	int ret = ring_call(r, V4V_OP_UNREGISTER_RING);
+	if (ret == 0)
+		rx_free(r);
+	return ret;
+}
+
+void v4v__rx_set_partner(struct v4v_rx *r, uint16_t partner)
+{
+	r->partner = partner;
 }
 
 int v4v_rx_peek(struct v4v_rx *r, struct v4v_msg *m)

@@ -166,14 +166,21 @@ int v4v__pool_get(struct sock *s, uint16_t partner);
 int v4v__pool_accept(struct v4v_domain *d, uint16_t partner, uint32_t ring_len, bool nonblock,
 		     struct sock **out);
 void v4v__pool_sweep(struct v4v_domain *d);
-void v4v__pool_partner_gone(struct v4v_domain *d, uint16_t domid);
+void v4v__pool_event(struct v4v_domain *d, const struct v4v_event *e);
+/* Spares (wire/proto.h, V4V_OP_RING_SPARE): rings lent to a listener. */
+#define LISTEN_SPARES 4 /* per listener, at most */
+unsigned v4v__pool_spare_fill(struct v4v_domain *d, v4v_port_t lport, uint32_t ring_len);
+int v4v__pool_lend(struct sock *t, v4v_port_t lport);
+int v4v__pool_spare_take(struct v4v_domain *d, v4v_port_t lport, v4v_port_t port, uint16_t partner,
+			 bool nonblock, struct sock **out, bool *ask);
+void v4v__pool_spares_drop(struct v4v_domain *d, v4v_port_t lport);
 unsigned v4v__pool_ready(struct v4v_domain *d); /* for the tests */
 void v4v__pool_hold(bool on);			/* for the tests: the pool busy */
 
 /* tx.c */
-/* *max_message (may be NULL): the destination ring's largest payload. */
+/* *max_message, *spare (either may be NULL): as v4v__sendv's. */
 long v4v__send_msg(struct sock *s, const struct v4v_addr *to, uint32_t type, const void *buf,
-		   size_t len, bool nonblock, uint32_t *max_message);
+		   size_t len, bool nonblock, uint32_t *max_message, v4v_port_t *spare);
 int v4v__tx_wait(struct sock *s, uint64_t need, bool nonblock, int limit_ms);
 long v4v__tx_put(struct sock *s, const struct v4v_addr *to, uint32_t type, const void *buf,
 		 size_t len, bool nonblock);

@@ -274,7 +274,7 @@ int v4v__sock_ring_up(struct sock *s, v4v_port_t port, uint16_t partner)
 		      : ring_register_any(s, &port, partner, txfd);
 	if (e == -ENOSPC) {
 		/* Over quota: the pooled rings count, give them back first. */
-		v4v__pool_flush(s->d);
+		v4v__pool_flush(s->d, false);
 		port = want;
 		e = port != 0 ? ring_register(s, port, partner, txfd)
 			      : ring_register_any(s, &port, partner, txfd);
@@ -339,6 +339,8 @@ int v4v_sock_close(int fd)
 		v4v__tx_linger(s, v4v__ms_left(deadline));
 	if (s->type == V4V_SOCK_STREAM)
 		v4v__pool_sweep(s->d); /* does an old peer still write? */
+	if (s->state == S_LISTEN)
+		v4v__pool_spares_drop(s->d, s->port); /* lent to it: theirs reset */
 	sock_free(s);
 	close(fd);
 	return 0;

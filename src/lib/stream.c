@@ -11,11 +11,13 @@
  *
  * A ring per connection: one slow reader never stalls another connection.
  * SYN and SYNACK are synchronous sends (their errors are connect's and
- * accept's), but on a ring from the pool (pool.c), where they go down the
- * send ring (queue_syn, accept_setup); DATA and FIN go down the send ring,
- * in order.  RST refuses a
- * connection.  A peer's death reaches us as an event (PARTNER_GONE,
- * RING_GONE; bell.c).
+ * accept's), but a SYNACK on a ring from the pool (pool.c), which goes
+ * down the send ring (accept_setup); DATA and FIN go down the send ring,
+ * in order.  RST refuses a connection.  A stream SYN may take one of the
+ * rings the listener lent v4vd (a spare: wire/proto.h); then v4vd's reply
+ * names R, the client is connected, and accept finds a SYN_TAKEN instead
+ * of a SYN: R is the connection, with no SYNACK.  A peer's death reaches
+ * us as an event (PARTNER_GONE, RING_GONE; bell.c).
  *
  * The peer may be hostile: no call waits on it beyond what the calls
  * document.  accept never waits for room in a client's ring (a SYNACK that
@@ -80,30 +82,53 @@ static int send_hello(struct sock *s, uint32_t type, bool nonblock)
 {
 	struct seq_hello h = {.h.ring_len = s->ring_len, .kind = V4V_SOCK_SEQPACKET};
 	size_t n = type == MT_SYN ? syn_len(s) : sizeof(h.h);
-	long r = v4v__send_msg(s, &s->peer, type, &h, n, nonblock, NULL);
+	long r = v4v__send_msg(s, &s->peer, type, &h, n, nonblock, NULL, NULL);
 	return r < 0 ? (int)r : 0;
 }
 
 /*
- * The SYN.  A blocking connect on a pooled ring (pool.c: its send ring is
- * empty) queues it on the send ring, no round trip: it waits there for a
- * full listener as a blocking connect would, and a failure comes back as
- * an event (then v4v_connect asks again by hypercall for the error).
- * Otherwise a hypercall, whose errors are connect's (EAGAIN from a full
- * listener when non-blocking).
+ * A stream's SYN, by hypercall, asking for one of the listener's spares
+ * (wire/proto.h): 1 when it took one, and we are connected, to the spare,
+ * without waiting for accept (the server's end exists: its ring is there
+ * and partnered with us); 0 when it went as a plain SYN (wait for the
+ * SYNACK); -errno as connect's.
+ */
+static int syn_spare(struct sock *s)
+{
+	struct hello h = {.ring_len = s->ring_len};
+	uint32_t max = 0;
+	v4v_port_t port = 0;
+	long r =
+	    v4v__send_msg(s, &s->peer, V4V_MT_SYN_SPARE, &h, sizeof(h), s->nonblock, &max, &port);
+	if (r < 0)
+		return (int)r;
+	if (!port || max < v4v_ring_max_payload(STREAM_RING_MIN))
+		return 0; /* (v4vd vouches for max: never too small) */
+	s->peer.aport = port;
+	s->peer_max = max;
+	s->state = S_CONNECTED;
+	return 1;
+}
+
+/*
+ * The SYN, by hypercall (its errors are connect's: EAGAIN from a full
+ * listener when non-blocking).  A stream's asks for a spare (syn_spare):
+ * the reply may be the connection itself.
+ */
+static int queue_syn(struct sock *s)
+{
+	return s->type == V4V_SOCK_STREAM ? syn_spare(s) : send_hello(s, MT_SYN, s->nonblock);
+}
+
+/*
+ * A SYNACK on a pooled ring (pool.c: its send ring is empty) goes down the
+ * send ring, no round trip; a failure comes back as an event.
  */
 static int queue_hello(struct sock *s, uint32_t type)
 {
 	struct hello h = {.ring_len = s->ring_len};
 	long r = v4v__tx_put(s, &s->peer, type, &h, sizeof(h), true);
 	return r < 0 ? (int)r : 0;
-}
-
-static int queue_syn(struct sock *s)
-{
-	if (!s->pooled || s->nonblock)
-		return send_hello(s, MT_SYN, s->nonblock);
-	return queue_hello(s, MT_SYN);
 }
 
 /* A peer's hello that we can hold a stream with: a real ring, and not one
@@ -181,13 +206,43 @@ int v4v_listen(int fd, int backlog)
 	return 0;
 }
 
-/* Read the listener's ring for the next SYN; 1 with *m, 0 none, -errno. */
-static int next_syn(struct sock *s, struct v4v_msg *m, struct hello *h)
+/* A SYN that took a spare: the client's hello, then v4vd's word of which
+ * of our rings it took (wire/proto.h). */
+struct syn_taken {
+	struct hello h;
+	v4v_port_t port;
+};
+
+/* Refuse a request that took our spare on `port`: from that port, the
+ * client's peer now.  Best effort, as v4v__refuse. */
+static void refuse_taken(struct sock *s, const struct v4v_msg *m, v4v_port_t port)
 {
+	struct iovec iov = {NULL, 0};
+	(void)v4v_sendv(s->d, port, &m->source, &iov, 0, MT_RST);
+}
+
+/* Read the listener's ring for the next SYN; 1 with *m, 0 none, -errno.
+ * *spare: the port of the spare it took (SYN_TAKEN), or 0. */
+static int next_syn(struct sock *s, struct v4v_msg *m, struct hello *h, v4v_port_t *spare)
+{
+	*spare = 0;
 	for (;;) {
 		int r = v4v_rx_peek(s->rx, m);
 		if (r <= 0)
 			return r < 0 ? -EIO : 0;
+		struct syn_taken t;
+		if (m->message_type == V4V_MT_SYN_TAKEN) {
+			if (m->len == sizeof(t) && v4v_msg_read(m, &t, sizeof(t)) == sizeof(t) &&
+			    s->type == V4V_SOCK_STREAM) {
+				*h = t.h;
+				*spare = t.port;
+				return 1;
+			}
+			/* Only v4vd writes them, and only for a stream
+			 * listener's spares: cannot happen. */
+			v4v__consume(s, m);
+			continue;
+		}
 		struct seq_hello sh;
 		if (m->message_type == MT_SYN && m->len == syn_len(s) &&
 		    v4v_msg_read(m, &sh, sizeof(sh)) == m->len &&
@@ -235,6 +290,69 @@ static int accept_setup(struct sock *c, const struct sock *s, const struct v4v_m
 	return e;
 }
 
+/*
+ * A request that took our spare on `port`: the spare is the connection,
+ * partnered with the client by v4vd and perhaps holding its first data
+ * already; no SYNACK (the client knows the port).  0 with *out, -errno:
+ * -ECONNREFUSED no such spare here any more, -EPROTO a hello we cannot
+ * hold a stream with (both the client's: refuse it), else ours.
+ */
+static int accept_taken(struct sock *s, const struct v4v_msg *m, const struct hello *h,
+			v4v_port_t port, struct sock **out)
+{
+	struct sock *c;
+	bool ask;
+	int e =
+	    v4v__pool_spare_take(s->d, s->port, port, m->source.domain_id, s->nonblock, &c, &ask);
+	if (e <= 0)
+		return e ? e : -ECONNREFUSED;
+	if (!hello_ok(h)) {
+		v4v_sock_close(c->fd);
+		return -EPROTO;
+	}
+	c->peer = m->source;
+	c->has_peer = true;
+	c->peer_max = v4v_ring_max_payload(h->ring_len);
+	c->state = S_CONNECTED;
+	/* Its going may have been told before c was there to hear it (pool.c,
+	 * the spares' log): is its ring still there?  Later news reaches c. */
+	struct v4v_ring_data_ent ent = {.ring = m->source};
+	if (ask && v4v_notify(s->d, &ent, 1) == 0 && !(ent.flags & V4V_RING_EXISTS))
+		c->peer_gone = true;
+	*out = c;
+	return 0;
+}
+
+/* A fresh ring for the listener to lend (registered partnered with a
+ * domain, as v4vd lends only connection rings): best effort. */
+static void spare_new(struct sock *s, uint16_t partner)
+{
+	struct sock *t;
+	if (v4v__sock_new(s->d, V4V_SOCK_STREAM, false, &t))
+		return;
+	t->ring_len = accept_ring_len(s);
+	if (v4v__sock_ring_up(t, 0, partner) == 0)
+		(void)v4v__pool_lend(t, s->port);
+	v4v_sock_close(t->fd); /* what the pool did not take */
+}
+
+/*
+ * accept's way out with connection c: first lend the listener what the
+ * pool holds (after this request had its pick), for the connects to come,
+ * and one fresh ring while it has fewer than LISTEN_SPARES: a listener in
+ * use gets there after a few connections, and its rings then go round
+ * (accepted, closed, pooled, lent again).
+ */
+static int accepted(struct sock *s, struct sock *c, struct v4v_addr *peer)
+{
+	if (s->type == V4V_SOCK_STREAM &&
+	    v4v__pool_spare_fill(s->d, s->port, accept_ring_len(s)) < LISTEN_SPARES)
+		spare_new(s, c->peer.domain_id);
+	if (peer)
+		*peer = c->peer;
+	return c->fd;
+}
+
 int v4v_accept(int fd, struct v4v_addr *peer)
 {
 	struct sock *s = v4v__sock_lookup(fd);
@@ -245,7 +363,8 @@ int v4v_accept(int fd, struct v4v_addr *peer)
 	for (;;) {
 		struct v4v_msg m;
 		struct hello h;
-		int r = next_syn(s, &m, &h);
+		v4v_port_t spare;
+		int r = next_syn(s, &m, &h, &spare);
 		if (r < 0)
 			return v4v__fail(-r);
 		if (r == 0) {
@@ -259,8 +378,18 @@ int v4v_accept(int fd, struct v4v_addr *peer)
 
 		/* Whichever step fails, refuse the request, so a waiting
 		 * connect fails rather than hangs. */
-		/* A pooled ring for that domain comes with its fd (pool.c). */
 		struct sock *c;
+		if (spare) {
+			int e = accept_taken(s, &m, &h, spare, &c);
+			if (e == -ECONNREFUSED || e == -EPROTO) {
+				refuse_taken(s, &m, spare);
+				continue;
+			}
+			if (e)
+				return v4v__fail(-e);
+			return accepted(s, c, peer);
+		}
+		/* A pooled ring for that domain comes with its fd (pool.c). */
 		bool pool = hello_ok(&h) && s->type == V4V_SOCK_STREAM;
 		int e = pool ? v4v__pool_accept(s->d, m.source.domain_id, accept_ring_len(s),
 						s->nonblock, &c)
@@ -282,9 +411,7 @@ int v4v_accept(int fd, struct v4v_addr *peer)
 			v4v_sock_close(c->fd);
 			continue;
 		}
-		if (peer)
-			*peer = c->peer;
-		return c->fd;
+		return accepted(s, c, peer);
 	}
 }
 
@@ -413,17 +540,10 @@ int v4v_connect(int fd, const struct v4v_addr *peer)
 	s->syn_gone_by = 0;
 	/* A full listener: wait, or EAGAIN when non-blocking (as Unix sockets). */
 	int e = queue_syn(s);
+	if (e == 1)
+		return 0; /* it took a spare: connected (syn_spare) */
 	if (e == 0)
 		e = finish_connect(s, s->nonblock);
-	if (e == -ECONNREFUSED && s->peer_gone && s->pooled && !s->nonblock) {
-		/* The queued SYN failed (V4V_EV_SEND_FAILED): ask again with a
-		 * hypercall, whose error is connect's, as without the pool. */
-		s->peer_gone = false;
-		s->pooled = false;
-		e = send_hello(s, MT_SYN, false);
-		if (e == 0)
-			e = finish_connect(s, false);
-	}
 	if (e == -EINPROGRESS) {
 		s->state = S_CONNECTING;
 		return v4v__fail(EINPROGRESS);

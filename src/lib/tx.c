@@ -43,12 +43,12 @@ static int busy_pause(int *ms)
  * non-blocking.  Returns the payload length or -errno.
  */
 long v4v__send_msg(struct sock *s, const struct v4v_addr *to, uint32_t type, const void *buf,
-		   size_t len, bool nonblock, uint32_t *max_message)
+		   size_t len, bool nonblock, uint32_t *max_message, v4v_port_t *spare)
 {
 	struct iovec iov = {(void *)buf, len};
 	int pause_ms = 1;
 	for (;;) {
-		long r = v4v__sendv(s->d, s->port, to, &iov, 1, type, max_message);
+		long r = v4v__sendv(s->d, s->port, to, &iov, 1, type, max_message, spare);
 		if (r != -EAGAIN && r != -EBUSY)
 			return r;
 		if (r == -EAGAIN)

@@ -72,6 +72,13 @@ int v4v_req_check(const void *buf, size_t n)
 		memcpy(&r, buf, sizeof(r));
 		return r.pad ? -EINVAL : 0;
 	}
+	case V4V_OP_RING_SPARE: {
+		struct v4v_req_spare r;
+		if (n != sizeof(r))
+			return -EINVAL;
+		memcpy(&r, buf, sizeof(r));
+		return r.pad || r.pad2 ? -EINVAL : 0;
+	}
 	case V4V_OP_SENDV: {
 		struct v4v_req_sendv s;
 		if (n != sizeof(s))

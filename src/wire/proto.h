@@ -27,18 +27,31 @@
 
 #include "v4v/abi.h"
 
-#define V4V_PROTO_VERSION 2u
+#define V4V_PROTO_VERSION 3u
 #define V4V_STAGING_SIZE  (V4V_RING_MAX_LEN) /* largest payload + headroom */
 #define V4V_REQ_MAX	  8192u		     /* largest request packet */
 #define V4V_REPLY_MAX	  8192u		     /* largest reply packet */
 
 /*
- * The one message type v4vd looks at: a stream connection request (SYN,
+ * The message types v4vd looks at: stream connection requests (SYN,
  * libv4v's sock.h).  v4vd counts a source domain's unconsumed SYNs in each
  * ring and refuses more than limits.connects_per_source with -ENOBUFS, so
  * one client cannot fill a listener's ring (a v4v addition; Argo has none).
+ *
+ * Spares (V4V_OP_RING_SPARE, a v4v addition): a listener's owner lends
+ * v4vd rings of its own for connections to come.  A SYN_SPARE sent by
+ * hypercall takes the oldest one: v4vd partners it with the sender's
+ * domain, delivers the request to the listener as SYN_TAKEN with the
+ * spare's port (a uint32_t) after the sender's payload, and tells the
+ * sender the port in its reply (struct v4v_sendv_reply), so that a connect
+ * completes without waiting for the server.  With no spare free, or down a
+ * send ring, a SYN_SPARE is delivered as a SYN.  No domain may send a
+ * SYN_TAKEN (-EINVAL): only v4vd vouches for a spare's port.
  */
-#define V4V_MT_SYN 0x53540001u
+#define V4V_MT_SYN	 0x53540001u
+#define V4V_MT_SYN_SPARE 0x53540006u
+#define V4V_MT_SYN_TAKEN 0x53540007u
+#define V4V_SPARES_MAX	 16u /* spares one listener holds */
 
 enum v4v_op {
 	V4V_OP_REGISTER_RING = 1, /* Argo numbering for the four Argo ops */
@@ -51,6 +64,7 @@ enum v4v_op {
 	V4V_OP_NAME_LOOKUP = 19, /* by domid, or by domain name */
 	V4V_OP_RING_POKE = 20,	 /* raise DATA on one of our rings' doorbell */
 	V4V_OP_CALL_KICK = 21,	 /* look at my call area (no reply: see below) */
+	V4V_OP_RING_SPARE = 22,	 /* lend a ring of mine to my listener (above) */
 	V4V_OP_ATTACH = 32,	 /* on the domain fd only */
 };
 
@@ -134,6 +148,24 @@ struct v4v_req_unregister {
 	uint16_t pad;
 };
 
+/*
+ * Lend ring (aport, partner_id), a connection ring with an exact partner, to
+ * this process's listener ring (listener, any partner) as a spare: from now
+ * on it is partnered with nobody and no send reaches it until a SYN_SPARE
+ * takes it.  Its space waiters are woken to fail (its old partner's).
+ * -ENOENT: no such ring of this process; -EINVAL: a wildcard ring, or one
+ * without a doorbell; -EEXIST: a ring (aport, any) exists; -ENOSPC: the
+ * listener holds V4V_SPARES_MAX already.
+ */
+struct v4v_req_spare {
+	struct v4v_req_hdr h;
+	v4v_port_t aport;
+	uint16_t partner_id;
+	uint16_t pad;
+	v4v_port_t listener;
+	uint32_t pad2;
+};
+
 struct v4v_req_sendv {
 	struct v4v_req_hdr h;
 	struct v4v_addr src; /* only aport is used; domain is stamped */
@@ -185,11 +217,12 @@ struct v4v_attach_reply {
 
 /* The reply to SENDV: ret is the payload length or -errno; max_message_size
  * is the largest payload the destination ring takes (0: no ring found), so
- * a sender learns it with the first send. */
+ * a sender learns it with the first send.  A SYN_SPARE that took a spare:
+ * spare_port is its port (else 0) and max_message_size the spare's. */
 struct v4v_sendv_reply {
 	struct v4v_reply r;
 	uint32_t max_message_size;
-	uint32_t pad;
+	v4v_port_t spare_port;
 };
 
 struct v4v_name_reply {
@@ -205,6 +238,7 @@ union v4v_req_any {
 	struct v4v_req_hdr h;
 	struct v4v_req_register reg;
 	struct v4v_req_unregister unreg; /* and RING_POKE */
+	struct v4v_req_spare spare;
 	struct v4v_req_sendv send;
 	struct v4v_req_notify notify;
 	struct v4v_req_name name;

@@ -53,16 +53,17 @@ no_domain() { ! dom_field "$1" domid; }
 
 # True when domain $1 has exactly one ring.
 one_ring() { [ "$(v4vctl rings | awk -v n="$1" '$2 == n' | wc -l)" = 1 ]; }
-# One ring of domain $1 is left, besides closed connections' rings that
-# libv4v keeps registered for reuse (its pool, at most 16 a process) whose
-# partner domain is dead: those go at the process's next connect, accept,
-# close or events, not at once.
-one_live_ring() {
+# No ring of domain $1 is a connection with a live domain: its listener
+# and the spare rings lent to it are partnered with nobody, and the closed
+# connections' rings libv4v keeps registered for reuse (its pool, at most
+# 16 a process) are partnered with a domain that is dead: those go at the
+# process's next connect, accept, close or events, not at once.
+no_live_conn() {
 	v4vctl -j rings | python3 -c '
 import json, subprocess, sys
 live = {d["domid"] for d in json.loads(subprocess.check_output(["v4vctl", "-j", "domains"]))}
 mine = [r for r in json.load(sys.stdin) if r["name"] == sys.argv[1]]
-sys.exit(0 if len([r for r in mine if r["partner"] is None or r["partner"] in live]) == 1 else 1)
+sys.exit(0 if not [r for r in mine if r["partner"] in live] else 1)
 ' "$1"
 }
 
@@ -290,7 +291,7 @@ t_listen_refused() {
 		fail "v4vcat to a port the guest refuses: $(cat "$dir/src.err")"
 	[ $((SECONDS - t0)) -le 5 ] || fail "the refusal took $((SECONDS - t0))s"
 	[ ! -s "$dir/out" ] || fail "data from a refused connection"
-	wait_for "only vm1's listener ring to be left" one_live_ring vm1
+	wait_for "no connection ring of vm1 to be left" no_live_conn vm1
 	has_ring vm1 5006 || fail "vm1's listener is gone"
 }
 
