@@ -85,8 +85,7 @@ static void prime(int l)
 	CHECK_EQ(v4v__pool_ready(srv), 1u);
 }
 
-/* The port of srv's one spare: its ring partnered with nobody that is not
- * the listener. */
+/* The port of srv's one spare (v4vctl rings: state spare, partner any). */
 static unsigned spare_port(void)
 {
 	struct t_ring_row r;
@@ -170,6 +169,7 @@ static void spare_unroutable(void)
 	snprintf(part, sizeof(part), "%u", v4v_domid(cli));
 	struct t_ring_row r;
 	CHECK(t_ring_find(v4v_domid(srv), sp.aport, part, &r));
+	CHECK(strcmp(r.state, "ok") == 0);
 	CHECK(!t_ring_find(v4v_domid(srv), sp.aport, "any", &r));
 	CHECK_EQ(v4v_sock_close(c), 0);
 	CHECK_EQ(v4v_sock_close(l), 0);
@@ -290,6 +290,68 @@ static void client_dies_read(void)
 	client_dies(true);
 }
 
+/* A SYN_SPARE whose bytes are no hello still takes a spare (v4vd does
+ * not read them): accept refuses it and the spare goes with it, so such
+ * requests cannot pin the listener's spares; the next accept lends anew. */
+static void malformed_takes(void)
+{
+	start();
+	int l = listener();
+	prime(l);
+	struct v4v_addr to = to_srv();
+	unsigned port = spare_port();
+	char part[16];
+	snprintf(part, sizeof(part), "%u", v4v_domid(cli));
+	struct iovec none = {NULL, 0};
+	CHECK_EQ(v4v_sendv(cli, 5, &to, &none, 0, V4V_MT_SYN_SPARE), 0);
+	struct t_ring_row r;
+	CHECK(t_ring_find(v4v_domid(srv), port, part, &r)); /* taken */
+	CHECK_EQ(v4v_sock_set_nonblock(l, 1), 0);
+	CHECK_EQ(v4v_accept(l, NULL), -1);
+	CHECK_EQ(errno, EAGAIN);
+	CHECK(!t_ring_find(v4v_domid(srv), port, part, &r)); /* and gone */
+	/* No spare now: a plain request; its accept lends one again. */
+	int c = v4v_socket(cli, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
+	CHECK_EQ(v4v_connect(c, &to), -1);
+	CHECK_EQ(errno, EINPROGRESS);
+	int a = v4v_accept(l, NULL);
+	CHECK(a >= 0);
+	(void)spare_port();
+	CHECK_EQ(v4v_sock_close(a), 0);
+	CHECK_EQ(v4v_sock_close(c), 0);
+	CHECK_EQ(v4v_sock_close(l), 0);
+	t_domains_close();
+}
+
+/* A taken spare is keyed by its client: (port, any) is free for another
+ * ring of the domain, and the listener's close must not unregister that
+ * one in the spare's place. */
+static void taken_key_reused(void)
+{
+	start();
+	int l = listener();
+	prime(l);
+	struct v4v_addr to = to_srv();
+	int c = v4v_socket(cli, V4V_SOCK_STREAM, 0);
+	CHECK_EQ(v4v_connect(c, &to), 0);
+	v4v_port_t port = peer_of(c).aport;
+	struct v4v_rx *other;
+	CHECK_EQ(v4v_ring_register(srv, port, V4V_DOMID_ANY, 4096, 0, &other), 0);
+	CHECK_EQ(v4v_sock_close(l), 0);
+	char part[16];
+	snprintf(part, sizeof(part), "%u", v4v_domid(cli));
+	struct t_ring_row r;
+	CHECK(t_ring_find(v4v_domid(srv), port, "any", &r)); /* still there */
+	CHECK(!t_ring_find(v4v_domid(srv), port, part, &r)); /* the spare went */
+	wait_in(c);
+	char buf[4];
+	CHECK_EQ(v4v_recv(c, buf, sizeof(buf), 0), -1);
+	CHECK_EQ(errno, ECONNRESET);
+	CHECK_EQ(v4v_ring_unregister(other), 0);
+	CHECK_EQ(v4v_sock_close(c), 0);
+	t_domains_close();
+}
+
 /* A connection ring of srv's partnered with `partner`, with a doorbell. */
 static struct sock *conn_ring(uint16_t partner)
 {
@@ -329,6 +391,15 @@ static void ring_spare_errnos(void)
 		CHECK_EQ(v4v__ring_spare(srv, s->port, cid, LPORT), 0);
 	}
 	CHECK_EQ(v4v__ring_spare(srv, u->port, cid, LPORT), -ENOSPC);
+	/* Taking back: only a free spare of ours, named (port, any). */
+	struct t_ring_row r;
+	CHECK_EQ(v4v__ring_spare(srv, t->port, cid, V4V_PORT_ANY), -EINVAL);
+	CHECK_EQ(v4v__ring_spare(srv, u->port, V4V_DOMID_ANY, V4V_PORT_ANY), -ENOENT);
+	CHECK_EQ(v4v__ring_spare(srv, LPORT, V4V_DOMID_ANY, V4V_PORT_ANY), -ENOENT);
+	CHECK_EQ(v4v__ring_spare(cli, t->port, V4V_DOMID_ANY, V4V_PORT_ANY), -ENOENT);
+	CHECK_EQ(v4v__ring_spare(srv, t->port, V4V_DOMID_ANY, V4V_PORT_ANY), 0);
+	CHECK(!t_ring_find(v4v_domid(srv), t->port, "any", &r));
+	CHECK_EQ(v4v__ring_spare(srv, t->port, V4V_DOMID_ANY, V4V_PORT_ANY), -ENOENT);
 	CHECK_EQ(v4v_ring_unregister(bare), 0);
 	CHECK_EQ(v4v_sock_close(l), 0);
 	t_domains_close();
@@ -378,7 +449,8 @@ static void spares_give_way(void)
 static const struct t_case cases[] = {
     T_CASE(connect_before_accept), T_CASE(spare_unroutable),   T_CASE(taken_forged),
     T_CASE(listener_close_resets), T_CASE(client_dies_unread), T_CASE(client_dies_read),
-    T_CASE(ring_spare_errnos),	   T_CASE(spares_give_way),
+    T_CASE(ring_spare_errnos),	   T_CASE(spares_give_way),    T_CASE(malformed_takes),
+    T_CASE(taken_key_reused),
 };
 
 int main(int argc, char **argv)

@@ -383,7 +383,8 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	*to = r;
 	/* A spare taken: the request says which, after the client's bytes. */
 	struct hv_ring *sp = NULL;
-	if (message_type == V4V_MT_SYN_SPARE && spare_ring)
+	if (message_type == V4V_MT_SYN_SPARE && spare_ring && n <= V4V_SYN_SPARE_MAX &&
+	    n + sizeof(uint32_t) <= v4v_ring_max_payload(r->len))
 		sp = hv__spare_pick(hv, r, sd->domid);
 	uint32_t port = sp ? sp->aport : 0;
 	uint64_t len = n + (sp ? sizeof(port) : 0);

@@ -282,6 +282,7 @@ struct hv_ring_info {
 	v4v_port_t aport;
 	uint32_t len, rx, tx, waiters;
 	bool broken;
+	bool spare; /* lent to a listener, not taken (V4V_OP_RING_SPARE) */
 	struct hv_stats stats;
 };
 struct hv_ring *hv_ring_next(struct hv *hv, struct hv_ring *prev);

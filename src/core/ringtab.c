@@ -98,6 +98,7 @@ void hv_ring_info(const struct hv_ring *r, struct hv_ring_info *out)
 	    .tx = r->tx,
 	    .waiters = r->nwait,
 	    .broken = r->broken,
+	    .spare = r->spare,
 	    .stats = r->stats,
 	};
 }
@@ -163,6 +164,17 @@ int hv_ring_spare(struct hv *hv, struct hv_client *c, v4v_port_t aport, uint16_t
 {
 	uint16_t domid = c->d->domid;
 	struct hv_ring *r = hv__ring_find(hv, domid, aport, partner);
+	if (listener == V4V_PORT_ANY) {
+		/* Take it back: unregister it if no connect has taken it.  A
+		 * taken one is keyed by its client now, and (aport, any) may be
+		 * another ring: only a spare of c's is ever dropped here. */
+		if (partner != V4V_DOMID_ANY)
+			return -EINVAL;
+		if (!r || r->owner != c || !r->spare)
+			return -ENOENT;
+		hv_ring_drop(hv, r);
+		return 0;
+	}
 	struct hv_ring *l = hv__ring_find(hv, domid, listener, V4V_DOMID_ANY);
 	if (!r || r->owner != c || !l || l->owner != c)
 		return -ENOENT;

@@ -140,9 +140,11 @@ static int cmd_rings(struct v4vd *s, int argc, char **argv, struct out *o, int *
 		 * position, tests/argo.c) */
 		outf(o, "%u\t%s\t%u\t%s\t%u\t%u\t%u\t%u\t%s\t%llu\t%llu\t%llu\t%s\n", ri.domid,
 		     name, ri.aport, partner, ri.len, ri.rx, ri.tx, ri.waiters,
-		     ri.broken ? "broken" : "ok", (unsigned long long)ri.stats.rx_msgs,
-		     (unsigned long long)ri.stats.rx_bytes, (unsigned long long)ri.stats.eagain,
-		     pname);
+		     ri.broken	? "broken"
+		     : ri.spare ? "spare"
+				: "ok",
+		     (unsigned long long)ri.stats.rx_msgs, (unsigned long long)ri.stats.rx_bytes,
+		     (unsigned long long)ri.stats.eagain, pname);
 	}
 	return 0;
 }

@@ -59,9 +59,8 @@ int v4v__ring_poke(struct v4v_rx *r);
 bool v4v__rx_idle(struct v4v_rx *r);
 /* The shared ring itself, header and data: for tests that scribble on it. */
 struct v4v_ring *v4v__rx_ring(struct v4v_rx *r);
-/* Unregister r, keeping it when v4vd refuses (-errno): a spare that a
- * connect has taken is no longer (port, any), and stays (pool.c). */
-int v4v__rx_unregister_if(struct v4v_rx *r);
+/* Unmap and free r without a call: v4vd dropped it already. */
+void v4v__rx_forget(struct v4v_rx *r);
 /* The partner v4vd now keys r under: a spare's (wire/proto.h) changes. */
 void v4v__rx_set_partner(struct v4v_rx *r, uint16_t partner);
 

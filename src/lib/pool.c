@@ -52,7 +52,8 @@
 #include "core/ring.h"
 #include "sock.h"
 
-#define POOL_MAX 16 /* rings kept per process, spares among them */
+#define POOL_MAX       16	      /* rings kept per process, spares among them */
+#define SPARES_MAX_ALL (POOL_MAX / 2) /* spares of all listeners: room for the rest */
 
 struct pooled {
 	struct v4v_domain *d;
@@ -69,6 +70,7 @@ struct pooled {
 	/* Lent to our listener on port spare_of (v4v__pool_spare_fill): what
 	 * comes to it now is a new connection's, for accept, never swept. */
 	bool spare;
+	bool taken_by_known; /* a SYN_TAKEN named it: keyed (port, partner) */
 	v4v_port_t spare_of;
 	uint64_t lent_at; /* evlog_n when lent */
 };
@@ -521,6 +523,42 @@ static unsigned spares_of(const struct v4v_domain *d, v4v_port_t lport)
 	return n;
 }
 
+/* Under pool_lock: how many spares all our listeners have. */
+static unsigned spares_all(void)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < npool; i++)
+		n += pool[i].spare;
+	return n;
+}
+
+bool v4v__pool_can_lend(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	bool room = npool < POOL_MAX && spares_all() < SPARES_MAX_ALL;
+	pool_unlock();
+	return room;
+}
+
+/*
+ * Give a spare back to v4vd, taken or not, and free what we hold of it.
+ * One no connect took goes by V4V_OP_RING_SPARE's take-back, which drops
+ * only a free spare of ours; one a SYN_TAKEN named, under the key it has
+ * now; one taken with no word of it yet (a connect racing this) by the
+ * close of its doorbell (docs/ARCHITECTURE.md, "A domain's death"), never
+ * an unregister by a key that may be another ring's.
+ */
+static void spare_free(struct pooled *p)
+{
+	if (v4v__ring_spare(p->d, p->port, V4V_DOMID_ANY, V4V_PORT_ANY) == 0 || !p->taken_by_known)
+		v4v__rx_forget(p->rx);
+	else
+		(void)v4v_ring_unregister(p->rx);
+	munmap(p->tx, V4V_RING_HDR_SIZE + (size_t)p->txlen);
+	close(p->fd);
+}
+
 /*
  * Lend p's ring to our listener on lport and keep it here as a spare:
  * 0, or -errno with p as it was (v4vd refused, or no room here).  The
@@ -534,7 +572,7 @@ static int pool_lend(struct pooled *p, v4v_port_t lport)
 	pool_check_pid();
 	if (!pool_atexit)
 		pool_atexit = atexit(pool_exit) == 0;
-	int e = npool < POOL_MAX && pool_atexit ? 0 : -ENOSPC;
+	int e = npool < POOL_MAX && spares_all() < SPARES_MAX_ALL && pool_atexit ? 0 : -ENOSPC;
 	uint64_t at = evlog_now(); /* what comes before is the old one's */
 	if (!e)
 		e = v4v__ring_spare(p->d, p->port, p->partner, lport);
@@ -583,11 +621,11 @@ unsigned v4v__pool_spare_fill(struct v4v_domain *d, v4v_port_t lport, uint32_t r
  * accept's socket for a SYN_TAKEN: the spare on port `port` our listener
  * on lport lent, now partnered with `partner`, its doorbell end the new
  * socket's fd, its tokens (the new connection's) left for it.  1 with
- * *out, 0 no such spare here, -errno.  *ask: an event read while it was
- * here may have ended the connection (the spares' log): ask v4vd.
+ * *out and *lent_at (for v4v__pool_spare_news), 0 no such spare here,
+ * -errno.
  */
 int v4v__pool_spare_take(struct v4v_domain *d, v4v_port_t lport, v4v_port_t port, uint16_t partner,
-			 bool nonblock, struct sock **out, bool *ask)
+			 bool nonblock, struct sock **out, uint64_t *lent_at)
 {
 	struct pooled got;
 	bool found = false;
@@ -602,20 +640,31 @@ int v4v__pool_spare_take(struct v4v_domain *d, v4v_port_t lport, v4v_port_t port
 	pool_unlock();
 	if (!found)
 		return 0;
+	got.partner = partner;
+	v4v__rx_set_partner(got.rx, partner);
 	struct sock *s;
 	int e = v4v__sock_adopt(d, V4V_SOCK_STREAM, nonblock, got.fd, &s);
 	if (e) {
-		pooled_free(&got, v4v__deadline(0));
+		got.taken_by_known = true;
+		spare_free(&got);
 		return e;
 	}
-	got.partner = partner;
-	v4v__rx_set_partner(got.rx, partner);
 	s->ring_len = got.ring_len;
 	pooled_into(s, &got);
-	/* s is in the table: events read from now on reach it. */
-	*ask = evlog_since(d, port, got.lent_at);
+	*lent_at = got.lent_at;
 	*out = s;
 	return 1;
+}
+
+/*
+ * May an event read since `since` (a spare's lent_at) have ended the
+ * connection on d's ring `port` (the spares' log)?  Asked once the socket
+ * is in the table and knows its peer: an event logged after this reaches
+ * it (v4v__handle_events logs, then hands out).
+ */
+bool v4v__pool_spare_news(struct v4v_domain *d, v4v_port_t port, uint64_t since)
+{
+	return evlog_since(d, port, since);
 }
 
 /*
@@ -650,11 +699,25 @@ int v4v__pool_lend(struct sock *t, v4v_port_t lport)
 	return 0;
 }
 
+/* Our listener on lport closes and read, off its ring, that a connect
+ * took its spare on port, keyed (port, partner) now. */
+void v4v__pool_spare_taken(struct v4v_domain *d, v4v_port_t lport, v4v_port_t port,
+			   uint16_t partner)
+{
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	for (unsigned i = 0; i < npool; i++)
+		if (pool[i].spare && pool[i].d == d && pool[i].spare_of == lport &&
+		    pool[i].port == port) {
+			pool[i].partner = partner;
+			pool[i].taken_by_known = true;
+			v4v__rx_set_partner(pool[i].rx, partner);
+		}
+	pool_unlock();
+}
+
 /* Our listener on lport closes: the rings it was lent go back to v4vd, so
- * a client whose connect took one hears RING_GONE (its connection reset).
- * A taken one is keyed (port, client) now, not as we unregister it: the
- * close of its doorbell's last fd drops it (docs/ARCHITECTURE.md, "A
- * domain's death"). */
+ * a client whose connect took one hears RING_GONE (its connection reset). */
 void v4v__pool_spares_drop(struct v4v_domain *d, v4v_port_t lport)
 {
 	struct pooled out[POOL_MAX];
@@ -668,24 +731,27 @@ void v4v__pool_spares_drop(struct v4v_domain *d, v4v_port_t lport)
 			i++;
 	pool_unlock();
 	for (unsigned i = 0; i < n; i++)
-		pooled_free(&out[i], v4v__deadline(0));
+		spare_free(&out[i]);
 }
 
 /* Unregister every pooled ring of d (d NULL: of every domain). */
 void v4v__pool_flush(struct v4v_domain *d, bool all)
 {
-	struct pooled out[POOL_MAX];
-	unsigned n = 0;
+	struct pooled out[POOL_MAX], spares[POOL_MAX];
+	unsigned n = 0, ns = 0;
 	pthread_mutex_lock(&pool_lock);
 	pool_check_pid();
 	for (unsigned i = 0; i < npool;) {
 		struct pooled *p = &pool[i];
 		if (d && p->d != d) {
 			i++;
-		} else if (all || !p->spare) {
+		} else if (!p->spare) {
 			out[n++] = pool_take(i);
-		} else if (v4v__rx_unregister_if(p->rx) == 0) {
-			/* A spare still (port, any): no connect has it. */
+		} else if (all) {
+			spares[ns++] = pool_take(i);
+		} else if (v4v__ring_spare(p->d, p->port, V4V_DOMID_ANY, V4V_PORT_ANY) == 0) {
+			/* Taken back: no connect had it. */
+			v4v__rx_forget(p->rx);
 			p->rx = NULL;
 			out[n++] = pool_take(i);
 		} else {
@@ -696,6 +762,8 @@ void v4v__pool_flush(struct v4v_domain *d, bool all)
 	uint64_t deadline = v4v__deadline(LINGER_MS);
 	for (unsigned i = 0; i < n; i++)
 		pooled_free(&out[i], deadline);
+	for (unsigned i = 0; i < ns; i++)
+		spare_free(&spares[i]);
 }
 
 /*

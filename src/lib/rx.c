@@ -138,12 +138,9 @@ int v4v_ring_unregister(struct v4v_rx *r)
 	return ret;
 }
 
-int v4v__rx_unregister_if(struct v4v_rx *r)
+void v4v__rx_forget(struct v4v_rx *r)
 {
-	int ret = ring_call(r, V4V_OP_UNREGISTER_RING);
-	if (ret == 0)
-		rx_free(r);
-	return ret;
+	rx_free(r);
 }
 
 void v4v__rx_set_partner(struct v4v_rx *r, uint16_t partner)

@@ -172,7 +172,11 @@ void v4v__pool_event(struct v4v_domain *d, const struct v4v_event *e);
 unsigned v4v__pool_spare_fill(struct v4v_domain *d, v4v_port_t lport, uint32_t ring_len);
 int v4v__pool_lend(struct sock *t, v4v_port_t lport);
 int v4v__pool_spare_take(struct v4v_domain *d, v4v_port_t lport, v4v_port_t port, uint16_t partner,
-			 bool nonblock, struct sock **out, bool *ask);
+			 bool nonblock, struct sock **out, uint64_t *lent_at);
+bool v4v__pool_spare_news(struct v4v_domain *d, v4v_port_t port, uint64_t since);
+void v4v__pool_spare_taken(struct v4v_domain *d, v4v_port_t lport, v4v_port_t port,
+			   uint16_t partner);
+bool v4v__pool_can_lend(void);
 void v4v__pool_spares_drop(struct v4v_domain *d, v4v_port_t lport);
 unsigned v4v__pool_ready(struct v4v_domain *d); /* for the tests */
 void v4v__pool_hold(bool on);			/* for the tests: the pool busy */
@@ -204,5 +208,6 @@ int v4v__dgram_connect(struct sock *s, const struct v4v_addr *peer);
 void v4v__refuse(struct sock *s, const struct v4v_msg *m);
 int v4v__stream_fin(struct sock *s, bool nonblock, int limit_ms, bool closing);
 int v4v__stream_rst(struct sock *s, int limit_ms);
+void v4v__listen_close(struct sock *s); /* its spares go, theirs reset */
 
 #endif

@@ -340,7 +340,7 @@ int v4v_sock_close(int fd)
 	if (s->type == V4V_SOCK_STREAM)
 		v4v__pool_sweep(s->d); /* does an old peer still write? */
 	if (s->state == S_LISTEN)
-		v4v__pool_spares_drop(s->d, s->port); /* lent to it: theirs reset */
+		v4v__listen_close(s); /* stream.c: the spares lent to it */
 	sock_free(s);
 	close(fd);
 	return 0;

@@ -28,6 +28,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -207,11 +208,26 @@ int v4v_listen(int fd, int backlog)
 }
 
 /* A SYN that took a spare: the client's hello, then v4vd's word of which
- * of our rings it took (wire/proto.h). */
+ * of our rings it took, always the last 4 bytes (wire/proto.h). */
 struct syn_taken {
 	struct hello h;
 	v4v_port_t port;
 };
+
+/* The port a SYN_TAKEN names, and its hello (zero when the client's bytes
+ * were not one: refused by hello_ok); false if v4vd did not write it so. */
+static bool taken_read(const struct v4v_msg *m, struct hello *h, v4v_port_t *port)
+{
+	uint8_t buf[V4V_SYN_SPARE_MAX + sizeof(v4v_port_t)];
+	if (m->len < sizeof(*port) || m->len > sizeof(buf) ||
+	    v4v_msg_read(m, buf, m->len) != m->len)
+		return false;
+	memcpy(port, buf + m->len - sizeof(*port), sizeof(*port));
+	*h = (struct hello){0};
+	if (m->len == sizeof(struct syn_taken))
+		memcpy(h, buf, sizeof(*h));
+	return true;
+}
 
 /* Refuse a request that took our spare on `port`: from that port, the
  * client's peer now.  Best effort, as v4v__refuse. */
@@ -230,16 +246,11 @@ static int next_syn(struct sock *s, struct v4v_msg *m, struct hello *h, v4v_port
 		int r = v4v_rx_peek(s->rx, m);
 		if (r <= 0)
 			return r < 0 ? -EIO : 0;
-		struct syn_taken t;
 		if (m->message_type == V4V_MT_SYN_TAKEN) {
-			if (m->len == sizeof(t) && v4v_msg_read(m, &t, sizeof(t)) == sizeof(t) &&
-			    s->type == V4V_SOCK_STREAM) {
-				*h = t.h;
-				*spare = t.port;
-				return 1;
-			}
 			/* Only v4vd writes them, and only for a stream
-			 * listener's spares: cannot happen. */
+			 * listener's spares. */
+			if (s->type == V4V_SOCK_STREAM && taken_read(m, h, spare))
+				return 1;
 			v4v__consume(s, m);
 			continue;
 		}
@@ -301,13 +312,13 @@ static int accept_taken(struct sock *s, const struct v4v_msg *m, const struct he
 			v4v_port_t port, struct sock **out)
 {
 	struct sock *c;
-	bool ask;
-	int e =
-	    v4v__pool_spare_take(s->d, s->port, port, m->source.domain_id, s->nonblock, &c, &ask);
+	uint64_t lent_at;
+	int e = v4v__pool_spare_take(s->d, s->port, port, m->source.domain_id, s->nonblock, &c,
+				     &lent_at);
 	if (e <= 0)
 		return e ? e : -ECONNREFUSED;
 	if (!hello_ok(h)) {
-		v4v_sock_close(c->fd);
+		v4v_sock_close(c->fd); /* the spare goes: the client hears RING_GONE */
 		return -EPROTO;
 	}
 	c->peer = m->source;
@@ -315,9 +326,11 @@ static int accept_taken(struct sock *s, const struct v4v_msg *m, const struct he
 	c->peer_max = v4v_ring_max_payload(h->ring_len);
 	c->state = S_CONNECTED;
 	/* Its going may have been told before c was there to hear it (pool.c,
-	 * the spares' log): is its ring still there?  Later news reaches c. */
+	 * the spares' log): is its ring still there?  Asked after c knows its
+	 * peer, so that any later news reaches c. */
 	struct v4v_ring_data_ent ent = {.ring = m->source};
-	if (ask && v4v_notify(s->d, &ent, 1) == 0 && !(ent.flags & V4V_RING_EXISTS))
+	if (v4v__pool_spare_news(s->d, port, lent_at) && v4v_notify(s->d, &ent, 1) == 0 &&
+	    !(ent.flags & V4V_RING_EXISTS))
 		c->peer_gone = true;
 	*out = c;
 	return 0;
@@ -346,11 +359,31 @@ static void spare_new(struct sock *s, uint16_t partner)
 static int accepted(struct sock *s, struct sock *c, struct v4v_addr *peer)
 {
 	if (s->type == V4V_SOCK_STREAM &&
-	    v4v__pool_spare_fill(s->d, s->port, accept_ring_len(s)) < LISTEN_SPARES)
+	    v4v__pool_spare_fill(s->d, s->port, accept_ring_len(s)) < LISTEN_SPARES &&
+	    v4v__pool_can_lend())
 		spare_new(s, c->peer.domain_id);
 	if (peer)
 		*peer = c->peer;
 	return c->fd;
+}
+
+/*
+ * A listener closing: the connects that took its spares and were not
+ * accepted are reset as the spares go (their SYN_TAKENs say under which
+ * client v4vd keys them now: pool.c:spare_free), the plain requests
+ * refused as the ring goes.
+ */
+void v4v__listen_close(struct sock *s)
+{
+	struct v4v_msg m;
+	struct hello h;
+	v4v_port_t port;
+	while (s->rx && v4v_rx_peek(s->rx, &m) == 1) {
+		if (m.message_type == V4V_MT_SYN_TAKEN && taken_read(&m, &h, &port))
+			v4v__pool_spare_taken(s->d, s->port, port, m.source.domain_id);
+		v4v_rx_consume(s->rx, &m);
+	}
+	v4v__pool_spares_drop(s->d, s->port);
 }
 
 int v4v_accept(int fd, struct v4v_addr *peer)

@@ -44,14 +44,17 @@
  * domain, delivers the request to the listener as SYN_TAKEN with the
  * spare's port (a uint32_t) after the sender's payload, and tells the
  * sender the port in its reply (struct v4v_sendv_reply), so that a connect
- * completes without waiting for the server.  With no spare free, or down a
- * send ring, a SYN_SPARE is delivered as a SYN.  No domain may send a
- * SYN_TAKEN (-EINVAL): only v4vd vouches for a spare's port.
+ * completes without waiting for the server.  With no spare free, down a
+ * send ring, with a payload over V4V_SYN_SPARE_MAX or one that leaves no
+ * room for the port, a SYN_SPARE is delivered as a SYN.  So a SYN_TAKEN
+ * is 4 to V4V_SYN_SPARE_MAX + 4 bytes, the port its last 4.  No domain may
+ * send a SYN_TAKEN (-EINVAL): only v4vd vouches for a spare's port.
  */
-#define V4V_MT_SYN	 0x53540001u
-#define V4V_MT_SYN_SPARE 0x53540006u
-#define V4V_MT_SYN_TAKEN 0x53540007u
-#define V4V_SPARES_MAX	 16u /* spares one listener holds */
+#define V4V_MT_SYN	  0x53540001u
+#define V4V_MT_SYN_SPARE  0x53540006u
+#define V4V_MT_SYN_TAKEN  0x53540007u
+#define V4V_SPARES_MAX	  16u /* spares one listener holds */
+#define V4V_SYN_SPARE_MAX 64u /* largest SYN_SPARE payload that takes one */
 
 enum v4v_op {
 	V4V_OP_REGISTER_RING = 1, /* Argo numbering for the four Argo ops */
@@ -153,9 +156,14 @@ struct v4v_req_unregister {
  * this process's listener ring (listener, any partner) as a spare: from now
  * on it is partnered with nobody and no send reaches it until a SYN_SPARE
  * takes it.  Its space waiters are woken to fail (its old partner's).
- * -ENOENT: no such ring of this process; -EINVAL: a wildcard ring, or one
- * without a doorbell; -EEXIST: a ring (aport, any) exists; -ENOSPC: the
- * listener holds V4V_SPARES_MAX already.
+ * -ENOENT: no such ring of this process; -EINVAL: a wildcard ring, one
+ * without a doorbell, or a listener that is a spare itself; -EEXIST: a
+ * ring (aport, any) exists; -ENOSPC: the listener holds V4V_SPARES_MAX
+ * already.  listener V4V_PORT_ANY takes a spare back: partner_id must be
+ * V4V_DOMID_ANY (-EINVAL), and the spare (aport, any) is unregistered if
+ * it is one of this process's that no connect has taken (-ENOENT if not:
+ * a taken spare is keyed by its client, and (aport, any) is then some
+ * other ring, or none).
  */
 struct v4v_req_spare {
 	struct v4v_req_hdr h;
