@@ -439,6 +439,19 @@ static long deliver(struct hv *hv, struct hv_client *c, v4v_port_t src_port,
 	return (long)n;
 }
 
+/*
+ * A send ring about to be written: unpark it (its owner's next message
+ * needs no kick; the shell polls it until it idles again, loop.c).  The
+ * owner reading need_kick set a moment ago only kicks once for nothing.
+ */
+static void tx_wake(struct hv *hv, struct hv_ring *r)
+{
+	if (!r || !r->cookie || !r->txmem || r->tx_broken || r->blocked_on)
+		return;
+	v4v_store_relaxed(&r->txmem->need_kick, 0);
+	hv->ops.tx_ready(hv->ctx, r->cookie);
+}
+
 long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port, const struct v4v_addr *dst,
 	      uint32_t message_type, const struct v4v_seg *seg, unsigned nseg,
 	      uint32_t *max_message, v4v_port_t *spare)
@@ -456,6 +469,13 @@ long hv_sendv(struct hv *hv, struct hv_client *c, v4v_port_t src_port, const str
 	for (unsigned i = 0; i < nseg; i++)
 		n += seg[i].len;
 	long r = deliver(hv, c, src_port, dst, message_type, seg, nseg, n, &to, spare ? &sp : NULL);
+	if (r >= 0 && is_syn(message_type)) {
+		/* A connection starts: both ends write next (their data, or a
+		 * FIN), down send rings that may have been idle (pooled). */
+		struct hv_ring *own = hv__ring_at(hv, c->d->domid, src_port);
+		tx_wake(hv, own && own->owner == c ? own : NULL);
+		tx_wake(hv, sp);
+	}
 	if (sp) {
 		*spare = sp->aport;
 		to = sp; /* what the client will send to */

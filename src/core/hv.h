@@ -74,7 +74,9 @@ struct hv_ops {
 	void (*ring_blocked)(void *ctx, void *ring_cookie);
 	void (*ring_space)(void *ctx, void *ring_cookie);
 	void (*unmap)(void *ctx, void *mem, uint32_t ring_len, void *ring_cookie);
-	void (*tx_ready)(void *ctx, void *ring_cookie); /* its send ring can move again */
+	/* Its send ring can move again, or is about to be written (a SYN
+	 * went from or to it): poll it, it may be parked. */
+	void (*tx_ready)(void *ctx, void *ring_cookie);
 	/* The firewall rejected a send (for the log); may be NULL. */
 	void (*rejected)(void *ctx, const struct v4v_addr *src, const struct v4v_addr *dst);
 };

@@ -83,8 +83,10 @@ static void bell_queue(struct v4vd *s, struct dbell *b, unsigned what)
 void v4vd_on_tx_ready(void *ctx, void *cookie)
 {
 	struct dbell *b = cookie;
+	/* Unblocked, or a connection starts on it (core/deliver.c:tx_wake):
+	 * polled from now on, until idle SPIN_NS. */
 	v4vd_bell_hot(ctx, b);
-	/* It was disarmed while blocked: listen for kicks (and blockers) again. */
+	/* Disarmed while blocked: listen for kicks (and blockers) again. */
 	bell_queue(ctx, b, BELL_ARM);
 }
 

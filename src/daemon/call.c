@@ -16,8 +16,11 @@
 #include "v4vd.h"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "../common/barrier.h"
 
 void v4vd_call_kick(struct v4vd *s, struct dchan *ch)
 {
@@ -78,8 +81,13 @@ bool v4vd_calls_pump(struct v4vd *s)
 	bool served = false;
 	uint64_t now = v4vd_now_ns();
 	struct dchan *last = NULL;
+	/* Where we run, for callers that would spin on the same CPU
+	 * (wire/proto.h); written only when it changed (a migration). */
+	uint32_t cpu = (uint32_t)(sched_getcpu() + 1);
 	for (struct dchan **pp = &s->calls; *pp;) {
 		struct dchan *ch = *pp;
+		if (v4v_load_relaxed(&ch->area->cpu) != cpu)
+			v4v_store_relaxed(&ch->area->cpu, cpu);
 		/* A call spent on a domain whose share is gone waits a round. */
 		if (v4vd_req_budget(s, ch->dd) && call_serve(s, ch, &now)) {
 			ch->call_last = now;

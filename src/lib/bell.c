@@ -23,15 +23,13 @@
 /* ---- tokens ----------------------------------------------------------- */
 
 /*
- * Read the tokens v4vd left and act on them.  Only called when the ring
- * has been seen empty: DATA tokens are raised on empty -> non-empty, so
- * while data is in the ring its token stays queued and the fd polls
- * readable, as poll(2) users expect.  Returns the bits, or -EPIPE.
+ * The one-byte token packets queued on a doorbell end fd, taken: their
+ * bits, or -EPIPE at end of file (the other end is closed).  Up to
+ * BELL_BATCH in one call, and a short batch means the queue was empty
+ * (no EAGAIN call).
  */
-static int bell_drain(struct sock *s)
+int v4v__bell_tokens(int fd)
 {
-	/* Tokens are one-byte packets: take up to BELL_BATCH in one call,
-	 * and a short batch means the queue was empty (no EAGAIN call). */
 	enum { BELL_BATCH = 32 };
 	uint8_t tok[BELL_BATCH];
 	struct iovec iov[BELL_BATCH];
@@ -43,19 +41,30 @@ static int bell_drain(struct sock *s)
 	}
 	int n;
 	do {
-		n = recvmmsg(s->fd, mm, BELL_BATCH, MSG_DONTWAIT, NULL);
+		n = recvmmsg(fd, mm, BELL_BATCH, MSG_DONTWAIT, NULL);
 		for (int i = 0; i < n; i++) {
-			if (mm[i].msg_len == 0 && s->rx) {
-				s->d->dead = true;
-				return -EPIPE; /* v4vd hung up: it is gone */
-			}
-			if (mm[i].msg_len == 0) {
-				n = 0; /* end of file before the ring is up: stop */
-				break;
-			}
+			if (mm[i].msg_len == 0)
+				return -EPIPE;
 			bits |= tok[i];
 		}
 	} while (n == BELL_BATCH);
+	return (int)bits;
+}
+
+/*
+ * Read the tokens v4vd left and act on them.  Only called when the ring
+ * has been seen empty: DATA tokens are raised on empty -> non-empty, so
+ * while data is in the ring its token stays queued and the fd polls
+ * readable, as poll(2) users expect.  Returns the bits, or -EPIPE.
+ */
+static int bell_drain(struct sock *s)
+{
+	int got = v4v__bell_tokens(s->fd);
+	if (got == -EPIPE && s->rx) {
+		s->d->dead = true;
+		return -EPIPE; /* v4vd hung up: it is gone */
+	}
+	unsigned bits = got < 0 ? 0 : (unsigned)got; /* end of file before the ring is up */
 	s->bell_clean = true;
 	if (bits & HV_SIG_WAITER)
 		s->need_notify = true;

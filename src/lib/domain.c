@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,7 +255,7 @@ static uint64_t now_ns(void)
 
 /*
  * Wait for done == seq: spin up to spin_ns (v4vd, polling, answers within
- * that when it is running), then sleep on the futex, announced first
+ * that when it is running elsewhere, not from our CPU), then sleep on the futex, announced first
  * (wire/proto.h); we clear waiting ourselves once done, v4vd only reads
  * it, so a late read of it by v4vd can cost a spurious wake-up, never a
  * lost one.  Asleep, look every CALL_CHECK_MS whether v4vd died, however
@@ -264,9 +265,14 @@ static int area_wait(struct v4v_domain *d, uint32_t seq, uint64_t spin_ns)
 {
 	struct v4v_call_area *a = d->area;
 	uint64_t t0 = now_ns(), check = 0;
-	while (v4v_load_acquire(&a->done) != seq)
+	while (v4v_load_acquire(&a->done) != seq) {
 		if (now_ns() - t0 >= spin_ns)
 			goto sleep;
+		/* v4vd polls from our CPU: it answers only once we sleep. */
+		uint32_t cpu = v4v_load_relaxed(&a->cpu);
+		if (cpu && cpu - 1 == (uint32_t)sched_getcpu())
+			goto sleep;
+	}
 	return 0;
 sleep:
 	for (;;) {

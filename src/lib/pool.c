@@ -148,6 +148,7 @@ static struct sock pooled_sock(const struct pooled *p)
 	return (struct sock){
 	    .fd = p->fd,
 	    .bell = -1,
+	    .pool_fd = -1,
 	    .d = p->d,
 	    .type = V4V_SOCK_STREAM,
 	    .tx = p->tx,
@@ -184,16 +185,12 @@ static void pooled_free(struct pooled *p, uint64_t deadline)
 	close(p->fd);
 }
 
-/* The bits of the tokens waiting on a pooled doorbell, which are taken. */
+/* The bits of the tokens waiting on a pooled doorbell, which are taken
+ * (v4vd gone: none; the next call sees that). */
 static unsigned pooled_drain(int fd)
 {
-	uint8_t tok[64];
-	unsigned bits = 0;
-	ssize_t n;
-	while ((n = recv(fd, tok, sizeof(tok), MSG_DONTWAIT)) > 0)
-		for (ssize_t i = 0; i < n; i++)
-			bits |= tok[i];
-	return bits;
+	int bits = v4v__bell_tokens(fd);
+	return bits < 0 ? 0 : (unsigned)bits;
 }
 
 /* Under pool_lock: drop entry i from the table (not freeing it). */
@@ -382,13 +379,15 @@ bool v4v__pool_put(struct sock *s)
 	bool room = npool < POOL_MAX && pool_atexit && !gone_has(s->d, s->partner);
 	pthread_mutex_unlock(&gone_lock);
 	if (room) {
-		p.fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+		/* The fd the pool gave with the ring, else a new one. */
+		p.fd = s->pool_fd >= 0 ? s->pool_fd : fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
 		room = p.fd >= 0;
 	}
 	if (room) {
 		pool[npool++] = p;
 		s->rx = NULL;
 		s->tx = NULL;
+		s->pool_fd = -1;
 	}
 	pool_unlock();
 	return room;
@@ -396,17 +395,17 @@ bool v4v__pool_put(struct sock *s)
 
 /*
  * The tokens v4vd left on a pooled doorbell are stale: DATA for what the
- * sweep consumed (a poll would promise a message that is not there),
- * EVENT for events that name the old connection.  Those are taken now,
- * while no socket has the ring's port, so they reach nobody; WAITER: a
- * sender waits for room, the new socket's next read notifies.
+ * sweep consumed, EVENT for events that name the old connection.
+ * pool_find's pool_bells took them, before its sweep, with no socket on
+ * the ring's port, so they reached nobody.  One that came since is read
+ * by the new socket as any other (a DATA token with the ring empty only
+ * makes its fd poll readable once for nothing), so no call goes on them
+ * here.  WAITER: a sender waits for room, the socket's next read
+ * notifies.
  */
 static void pooled_tokens(const struct pooled *p, struct sock *s)
 {
-	unsigned bits = pooled_drain(p->fd);
-	if (bits & HV_SIG_EVENT)
-		v4v__handle_events(s->d);
-	if ((bits & HV_SIG_WAITER) || p->waiter)
+	if (p->waiter)
 		s->need_notify = true;
 }
 
@@ -476,15 +475,22 @@ int v4v__pool_get(struct sock *s, uint16_t partner)
 	if (!pool_find(s->d, partner, s->ring_len, &got))
 		return 0;
 	pooled_tokens(&got, s);
-	/* The user's fd becomes the pooled doorbell's end; the fresh pair
-	 * v4v__sock_new made was never given to v4vd. */
+	/* The user's fd becomes the pooled doorbell's end.  The fresh pair
+	 * v4v__sock_new gave s was never given to v4vd: kept for the next
+	 * socket (socket.c).  got.fd stays with s, for the pool again. */
+	int keep = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
 	if (dup3(got.fd, s->fd, O_CLOEXEC) < 0) {
+		if (keep >= 0)
+			close(keep);
 		pooled_free(&got, v4v__deadline(LINGER_MS));
 		return 0;
 	}
-	close(got.fd);
-	close(s->bell);
+	if (keep >= 0)
+		v4v__sock_blank_put(keep, s->bell, s->blocker_len);
+	else
+		close(s->bell);
 	s->bell = -1;
+	s->pool_fd = got.fd;
 	pooled_into(s, &got);
 	return 1;
 }

@@ -65,8 +65,9 @@
 enum state { S_NEW, S_BOUND, S_LISTEN, S_CONNECTING, S_CONNECTED };
 
 struct sock {
-	int fd;	  /* ours: the user's socket */
-	int bell; /* v4vd's end, until the ring is registered */
+	int fd;	     /* ours: the user's socket */
+	int bell;    /* v4vd's end, until the ring is registered */
+	int pool_fd; /* a second fd of our doorbell end, from the pool: it goes back there */
 	struct v4v_domain *d;
 	int type;
 	enum state state;
@@ -156,6 +157,10 @@ int v4v__sock_new(struct v4v_domain *d, int type, bool nonblock, struct sock **o
 /* A socket whose fd is an existing doorbell end (pool.c); on failure the
  * fd is still the caller's. */
 int v4v__sock_adopt(struct v4v_domain *d, int type, bool nonblock, int fd, struct sock **out);
+/* A doorbell's queued tokens, taken: their bits, or -EPIPE (bell.c). */
+int v4v__bell_tokens(int fd);
+/* A doorbell pair never given to v4vd, for the next socket (socket.c). */
+void v4v__sock_blank_put(int fd, int bell, size_t blocker_len);
 int v4v__sock_ring_up(struct sock *s, v4v_port_t port, uint16_t partner);
 /* fn(s, arg) for each socket of d with a ring, under the table lock. */
 void v4v__sock_each(struct v4v_domain *d, void (*fn)(struct sock *, void *), void *arg);

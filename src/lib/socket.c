@@ -50,6 +50,8 @@ static void sock_free(struct sock *s)
 		munmap(s->tx, V4V_RING_HDR_SIZE + (size_t)s->txlen);
 	if (s->bell >= 0)
 		close(s->bell);
+	if (s->pool_fd >= 0)
+		close(s->pool_fd);
 	free(s);
 }
 
@@ -127,22 +129,92 @@ static long bell_sndbuf(int fd)
 	return k;
 }
 
-int v4v__sock_new(struct v4v_domain *d, int type, bool nonblock, struct sock **out)
+/*
+ * Fresh doorbell pairs a connect did not use (a pooled ring came with its
+ * own, pool.c): kept for the next socket, which then makes none (a socket
+ * pair and its two closes cost a connection ~4 us here, issue 12).  Never
+ * given to v4vd and never written, so nothing in them is anyone's; a
+ * forked child drops its parent's (both would hand v4vd the same pair).
+ */
+#define BLANK_MAX 4
+static struct blank {
+	int fd, bell;
+	size_t blocker_len;
+} blanks[BLANK_MAX];
+static unsigned nblank;
+static pid_t blank_pid;
+
+/* Under table_lock: forget what a parent left. */
+static void blank_check_pid(void)
+{
+	pid_t me = v4v__pid();
+	if (blank_pid == me)
+		return;
+	for (unsigned i = 0; i < nblank; i++) {
+		close(blanks[i].fd);
+		close(blanks[i].bell);
+	}
+	nblank = 0;
+	blank_pid = me;
+}
+
+void v4v__sock_blank_put(int fd, int bell, size_t blocker_len)
+{
+	pthread_mutex_lock(&table_lock);
+	blank_check_pid();
+	bool room = nblank < BLANK_MAX;
+	if (room)
+		blanks[nblank++] = (struct blank){fd, bell, blocker_len};
+	pthread_mutex_unlock(&table_lock);
+	if (!room) {
+		close(fd);
+		close(bell);
+	}
+}
+
+/* A kept pair into s: true, or false if there is none. */
+static bool blank_take(struct sock *s)
+{
+	pthread_mutex_lock(&table_lock);
+	blank_check_pid();
+	bool got = nblank > 0;
+	if (got) {
+		struct blank b = blanks[--nblank];
+		s->fd = b.fd;
+		s->bell = b.bell;
+		s->blocker_len = b.blocker_len;
+	}
+	pthread_mutex_unlock(&table_lock);
+	return got;
+}
+
+/* A new doorbell pair for s: our end, with its small send buffer, and
+ * v4vd's end. */
+static int bell_pair(struct sock *s)
 {
 	int sv[2];
-	struct sock *s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		int e = -errno;
-		free(s);
-		return e;
-	}
+	if (blank_take(s))
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
 	long blocker = bell_sndbuf(sv[0]);
-	int e = blocker < 0 ? (int)blocker : 0;
 	s->blocker_len = blocker < 0 ? 0 : (size_t)blocker;
 	s->fd = sv[0];
 	s->bell = sv[1];
+	return blocker < 0 ? (int)blocker : 0;
+}
+
+int v4v__sock_new(struct v4v_domain *d, int type, bool nonblock, struct sock **out)
+{
+	struct sock *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->fd = s->bell = s->pool_fd = -1;
+	int e = bell_pair(s);
+	if (e && s->fd < 0) {
+		free(s);
+		return e;
+	}
 	s->d = d;
 	s->type = type;
 	s->nonblock = nonblock;
@@ -165,7 +237,7 @@ int v4v__sock_adopt(struct v4v_domain *d, int type, bool nonblock, int fd, struc
 	if (!s)
 		return -ENOMEM;
 	s->fd = fd;
-	s->bell = -1;
+	s->bell = s->pool_fd = -1;
 	s->d = d;
 	s->type = type;
 	s->nonblock = nonblock;

@@ -107,9 +107,11 @@ struct v4v_req_hdr {
  * reads polled and, when 0, sends a V4V_OP_CALL_KICK packet (a header, no
  * fds) on the channel: the one packet that gets no reply.  A domain that
  * sleeps announces waiting and waits on done (a futex); v4vd wakes it.
+ * A caller on the CPU that cpu names sleeps at once rather than spin:
+ * v4vd cannot answer it from there while it spins.
  *
  * v4vd reads sub and req_len once each and copies the request out before
- * it checks it; it writes only reply, reply_len, done and polled.
+ * it checks it; it writes only reply, reply_len, done, polled and cpu.
  */
 struct v4v_call_area {
 	uint32_t sub;	  /* domain: the seq of the call submitted */
@@ -119,7 +121,8 @@ struct v4v_call_area {
 	uint32_t done;	    /* v4vd: the seq of the call answered */
 	uint32_t reply_len; /* v4vd: the reply's length */
 	uint32_t polled;    /* v4vd: 1 while it polls this area, 0: kick it */
-	uint8_t pad1[52];
+	uint32_t cpu;	    /* v4vd: 1 + the CPU it polls from (0: not said) */
+	uint8_t pad1[48];
 	uint64_t req[V4V_REQ_MAX / 8]; /* a request packet, as on the channel */
 	uint64_t reply[V4V_REPLY_MAX / 8];
 };
