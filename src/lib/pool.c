@@ -410,16 +410,16 @@ static void pooled_tokens(const struct pooled *p, struct sock *s)
 }
 
 /*
- * Take a reusable ring of d partnered with `partner` (V4V_DOMID_ANY: with
- * any domain), of ring_len, out of the pool into *got: true if there was
- * one.  Entries whose old peer writes after our close are unregistered on
- * the way.  Spares are not looked at.
+ * Take up to max reusable rings of d partnered with `partner`
+ * (V4V_DOMID_ANY: with any domain), of ring_len, out of the pool into
+ * got[]: how many there were.  Entries whose old peer writes after our
+ * close are unregistered on the way.  Spares are not looked at.
  */
-static bool pool_find(struct v4v_domain *d, uint16_t partner, uint32_t ring_len, struct pooled *got)
+static unsigned pool_find_n(struct v4v_domain *d, uint16_t partner, uint32_t ring_len,
+			    struct pooled *got, unsigned max)
 {
 	struct pooled bad[POOL_MAX];
-	unsigned nbad = 0;
-	bool found = false;
+	unsigned nbad = 0, found = 0;
 	pthread_mutex_lock(&pool_lock);
 	pool_check_pid();
 	bool events = pool_bells(d);
@@ -436,10 +436,10 @@ static bool pool_find(struct v4v_domain *d, uint16_t partner, uint32_t ring_len,
 		}
 		/* Drained: nothing of the old connection is still on its way
 		 * (a synchronous SYN or SYNACK would overtake it). */
-		if (!found && p->fin_seen && (p->partner == partner || partner == V4V_DOMID_ANY) &&
+		if (found < max && p->fin_seen &&
+		    (p->partner == partner || partner == V4V_DOMID_ANY) &&
 		    p->ring_len == ring_len && pooled_drained(p)) {
-			*got = pool_take(i);
-			found = true;
+			got[found++] = pool_take(i);
 			continue;
 		}
 		i++;
@@ -451,6 +451,11 @@ static bool pool_find(struct v4v_domain *d, uint16_t partner, uint32_t ring_len,
 	for (unsigned i = 0; i < nbad; i++)
 		pooled_free(&bad[i], deadline);
 	return found;
+}
+
+static bool pool_find(struct v4v_domain *d, uint16_t partner, uint32_t ring_len, struct pooled *got)
+{
+	return pool_find_n(d, partner, ring_len, got, 1) == 1;
 }
 
 /* s takes got's ring, send ring and port (its fd is got's already). */
@@ -598,29 +603,33 @@ static int pool_lend(struct pooled *p, v4v_port_t lport)
  * Lend reusable pooled rings of ring_len to our listener on lport until it
  * has LISTEN_SPARES (wire/proto.h, V4V_OP_RING_SPARE): a connect that takes
  * one completes without waiting for accept.  Only rings the pool would
- * give a connection (swept, drained, the old peer's FIN read); what their
- * doorbells say is of the old connection and is taken now.  A refusal
- * (quota, v4vd) gives the ring back: the pool is a cache.  Returns how
- * many the listener has.
+ * give a connection (swept, drained, the old peer's FIN read), all found
+ * in one look; what their doorbells said of the old connection
+ * pool_find_n took (a token since is the accepted socket's to read, as
+ * in pooled_tokens).  A refusal (quota, v4vd) gives that ring and the
+ * rest found back: the pool is a cache.  Returns how many the listener
+ * has.
  */
 unsigned v4v__pool_spare_fill(struct v4v_domain *d, v4v_port_t lport, uint32_t ring_len)
 {
-	for (;;) {
-		pthread_mutex_lock(&pool_lock);
-		pool_check_pid();
-		unsigned have = spares_of(d, lport);
-		pool_unlock();
-		struct pooled got;
-		if (have >= LISTEN_SPARES || !pool_find(d, V4V_DOMID_ANY, ring_len, &got))
-			return have;
-		if (pooled_drain(got.fd) & HV_SIG_EVENT)
-			v4v__handle_events(d); /* the old connection's */
-		got.waiter = false;	       /* the old partner's waits go with it */
-		if (pool_lend(&got, lport)) {
-			pooled_free(&got, v4v__deadline(0));
-			return have;
-		}
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	unsigned have = spares_of(d, lport);
+	pool_unlock();
+	if (have >= LISTEN_SPARES)
+		return have;
+	struct pooled got[LISTEN_SPARES];
+	unsigned n = pool_find_n(d, V4V_DOMID_ANY, ring_len, got, LISTEN_SPARES - have);
+	bool refused = false;
+	for (unsigned i = 0; i < n; i++) {
+		got[i].waiter = false; /* the old partner's waits go with it */
+		refused = refused || pool_lend(&got[i], lport) != 0;
+		if (refused)
+			pooled_free(&got[i], v4v__deadline(0)); /* and those after it */
+		else
+			have++;
 	}
+	return have;
 }
 
 /*
