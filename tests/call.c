@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -269,9 +270,37 @@ static void scribbled_during_calls(void)
 	t_domains_close();
 }
 
+/* v4vd says in the area from which CPU it polls (a caller there sleeps
+ * rather than spin: it could not be answered while it spins), and says
+ * it again when it moves.  v4vd is pinned to each CPU in turn. */
+static void cpu_named(void)
+{
+	pid_t v = t_v4vd_start(NULL);
+	struct v4v_domain *a = t_domain("a");
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t all;
+	CHECK_EQ(sched_getaffinity(v, sizeof(all), &all), 0);
+	for (int cpu = 0; cpu < CPU_SETSIZE && cpu < ncpu; cpu++) {
+		if (!CPU_ISSET(cpu, &all))
+			continue;
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		CHECK_EQ(sched_setaffinity(v, sizeof(one), &one), 0);
+		/* Calls until one is served after the move (the first may
+		 * have been on its way). */
+		for (int i = 0; i < 3; i++)
+			CHECK_EQ(v4v_notify(a, NULL, 0), 0);
+		CHECK_EQ(v4v_load_relaxed(&a->area->cpu), (uint32_t)cpu + 1);
+	}
+	CHECK_EQ(sched_setaffinity(v, sizeof(all), &all), 0);
+}
+
 static const struct t_case cases[] = {
-    T_CASE(calls_in_area),	    T_CASE(parked_area_kicked), T_CASE(hostile_area),
-    T_CASE(scribbled_during_calls), T_CASE(v4vd_dies),		T_CASE(exit_while_polled),
+    T_CASE(calls_in_area), T_CASE(parked_area_kicked),
+    T_CASE(hostile_area),  T_CASE(scribbled_during_calls),
+    T_CASE(v4vd_dies),	   T_CASE(exit_while_polled),
+    T_CASE(cpu_named),
 };
 
 int main(int argc, char **argv)

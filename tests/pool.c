@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -308,6 +309,61 @@ static void fork_child(void)
 	close_pair(c, a);
 }
 
+static ino_t ino_of(int fd)
+{
+	struct stat st;
+	CHECK_EQ(fstat(fd, &st), 0);
+	return st.st_ino;
+}
+
+/* A connect that takes a pooled ring keeps the doorbell pair its socket
+ * came with for the next socket (socket.c: no socket pair made), and a
+ * forked child makes its own (the parent's would be two rings' bell).
+ * The next socket is made before accept, which may take the pair for a
+ * spare (the server is this process too). */
+static void blank_pairs(void)
+{
+	start(NULL);
+	int l = listener(), c, a;
+	pair(l, &c, &a);
+	close_pair(c, a);
+	c = v4v_socket(cli, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
+	CHECK(c >= 0);
+	ino_t fresh = ino_of(c);
+	struct v4v_addr to = to_srv();
+	int r = v4v_connect(c, &to);
+	CHECK(r == 0 || errno == EINPROGRESS);
+	CHECK(ino_of(c) != fresh); /* the pooled ring's doorbell now */
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int t = v4v_socket(cli, V4V_SOCK_STREAM, 0);
+		CHECK(t >= 0);
+		CHECK(ino_of(t) != fresh);
+		CHECK_EQ(v4v_sock_close(t), 0);
+		_exit(0);
+	}
+	int st;
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	int t = v4v_socket(cli, V4V_SOCK_STREAM, 0);
+	CHECK(t >= 0);
+	CHECK_EQ(ino_of(t), fresh); /* the one kept */
+	CHECK_EQ(v4v_sock_close(t), 0);
+	a = v4v_accept(l, NULL);
+	CHECK(a >= 0);
+	struct pollfd p = {.fd = c, .events = POLLIN};
+	if (r) {
+		CHECK_EQ(poll(&p, 1, WAIT_MS), 1);
+		CHECK_EQ(v4v_connect(c, &to), 0);
+	}
+	CHECK_EQ(v4v_sock_set_nonblock(c, 0), 0);
+	char buf[4];
+	CHECK_EQ(v4v_send(c, "ok", 2, 0), 2);
+	CHECK_EQ(v4v_recv(a, buf, sizeof(buf), 0), 2);
+	close_pair(c, a);
+}
+
 /* The firewall sees the connection request of a pooled ring too (a
  * queued SYN's refusal is asked again by hypercall: the same errno). */
 static void firewall_pooled(void)
@@ -591,7 +647,7 @@ static const struct t_case cases[] = {
     T_CASE(fork_child),		  T_CASE(stale_data),	      T_CASE(late_writer),
     T_CASE(firewall_pooled),	  T_CASE(refused_not_pooled), T_CASE(quota_pool),
     T_CASE(partner_gone_unread),  T_CASE(partner_gone_busy),  T_CASE(partner_gone_overflow),
-    T_CASE(partner_gone_closing),
+    T_CASE(partner_gone_closing), T_CASE(blank_pairs),
 };
 
 int main(int argc, char **argv)
