@@ -277,12 +277,12 @@ static void cpu_named(void)
 {
 	pid_t v = t_v4vd_start(NULL);
 	struct v4v_domain *a = t_domain("a");
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	cpu_set_t all;
 	CHECK_EQ(sched_getaffinity(v, sizeof(all), &all), 0);
-	for (int cpu = 0; cpu < CPU_SETSIZE && cpu < ncpu; cpu++) {
+	for (int cpu = 0, tried = 0; cpu < CPU_SETSIZE && tried < 8; cpu++) {
 		if (!CPU_ISSET(cpu, &all))
 			continue;
+		tried++;
 		cpu_set_t one;
 		CPU_ZERO(&one);
 		CPU_SET(cpu, &one);

@@ -446,11 +446,101 @@ static void spares_give_way(void)
 	t_domains_close();
 }
 
+/* d's connection (stream) ring count in v4vd's state "spare". */
+static unsigned spares_in(uint16_t domid)
+{
+	struct t_ring_row r;
+	unsigned n = 0;
+	for (unsigned i = 0; t_ring_row_at(i, &r); i++)
+		n += r.domid == domid && strcmp(r.state, "spare") == 0;
+	return n;
+}
+
+/* n connections from `from` to (to_dom, port) on listener l, one after
+ * another, each accepted, both ends closed and pooled before the next. */
+static void cycle(struct v4v_domain *from, struct v4v_domain *to_dom, int l, uint32_t port, int n)
+{
+	struct v4v_addr to = {.aport = port, .domain_id = v4v_domid(to_dom)};
+	for (int i = 0; i < n; i++) {
+		int c = v4v_socket(from, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
+		CHECK(c >= 0);
+		int r = v4v_connect(c, &to);
+		CHECK(r == 0 || errno == EINPROGRESS);
+		int a = v4v_accept(l, NULL);
+		CHECK(a >= 0);
+		if (r) {
+			wait_in(c);
+			CHECK_EQ(v4v_connect(c, &to), 0);
+		}
+		CHECK_EQ(v4v_sock_close(a), 0);
+		CHECK_EQ(v4v_sock_close(c), 0);
+		for (int k = 0; k < WAIT_MS && !v4v__pool_ready(to_dom); k++)
+			poll(NULL, 0, 1);
+	}
+}
+
+static int listen_on(struct v4v_domain *d, uint32_t port)
+{
+	int l = v4v_socket(d, V4V_SOCK_STREAM, 0);
+	struct v4v_addr any = {.aport = port, .domain_id = V4V_DOMID_ANY};
+	CHECK_EQ(v4v_bind(l, &any), 0);
+	CHECK_EQ(v4v_listen(l, 8), 0);
+	return l;
+}
+
+/* With the process's spares at their cap (SPARES_MAX_ALL), an accept on
+ * a third listener lends nothing, and leaves the pooled rings it could
+ * not lend in the pool (taking them out and unregistering them emptied
+ * the pool at every such accept). */
+static void spares_cap_keeps_pool(void)
+{
+	start();
+	int la = listen_on(srv, 100), lb = listen_on(srv, 101), lc = listen_on(srv, 102);
+	cycle(cli, srv, la, 100, 6);
+	cycle(cli, srv, lb, 101, 6);
+	CHECK_EQ(spares_in(v4v_domid(srv)), 8u);
+	/* Two rings of srv's own connections, to a listener of cli's. */
+	int lcli = listen_on(cli, 200);
+	struct v4v_addr to = {.aport = 200, .domain_id = v4v_domid(cli)};
+	int c[2], a[2];
+	for (int i = 0; i < 2; i++) {
+		c[i] = v4v_socket(srv, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
+		CHECK(c[i] >= 0);
+		int r = v4v_connect(c[i], &to);
+		CHECK(r == 0 || errno == EINPROGRESS);
+		a[i] = v4v_accept(lcli, NULL);
+		CHECK(a[i] >= 0);
+		if (r) {
+			wait_in(c[i]);
+			CHECK_EQ(v4v_connect(c[i], &to), 0);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ(v4v_sock_close(a[i]), 0);
+		CHECK_EQ(v4v_sock_close(c[i]), 0);
+	}
+	for (int k = 0; k < WAIT_MS && v4v__pool_ready(srv) < 2; k++)
+		poll(NULL, 0, 1);
+	CHECK_EQ(v4v__pool_ready(srv), 2u);
+	/* One connection to the third listener: its accept takes one pooled
+	 * ring for itself and may lend none. */
+	int k = v4v_socket(cli, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
+	CHECK(k >= 0);
+	to = (struct v4v_addr){.aport = 102, .domain_id = v4v_domid(srv)};
+	CHECK_EQ(v4v_connect(k, &to) == 0 || errno == EINPROGRESS, 1);
+	int ka = v4v_accept(lc, NULL);
+	CHECK(ka >= 0);
+	CHECK_EQ(v4v__pool_ready(srv), 1u);
+	CHECK_EQ(spares_in(v4v_domid(srv)), 8u);
+	CHECK_EQ(v4v_sock_close(ka), 0);
+	CHECK_EQ(v4v_sock_close(k), 0);
+}
+
 static const struct t_case cases[] = {
-    T_CASE(connect_before_accept), T_CASE(spare_unroutable),   T_CASE(taken_forged),
-    T_CASE(listener_close_resets), T_CASE(client_dies_unread), T_CASE(client_dies_read),
-    T_CASE(ring_spare_errnos),	   T_CASE(spares_give_way),    T_CASE(malformed_takes),
-    T_CASE(taken_key_reused),
+    T_CASE(connect_before_accept), T_CASE(spare_unroutable),	  T_CASE(taken_forged),
+    T_CASE(listener_close_resets), T_CASE(client_dies_unread),	  T_CASE(client_dies_read),
+    T_CASE(ring_spare_errnos),	   T_CASE(spares_give_way),	  T_CASE(malformed_takes),
+    T_CASE(taken_key_reused),	   T_CASE(spares_cap_keeps_pool),
 };
 
 int main(int argc, char **argv)

@@ -84,8 +84,10 @@ void v4vd_on_tx_ready(void *ctx, void *cookie)
 {
 	struct dbell *b = cookie;
 	/* Unblocked, or a connection starts on it (core/deliver.c:tx_wake):
-	 * polled from now on, until idle SPIN_NS. */
-	v4vd_bell_hot(ctx, b);
+	 * polled from now on, until SPIN_NS pass with nothing moved. */
+	struct v4vd *s = ctx;
+	v4vd_bell_hot(s, b);
+	s->last_move = v4vd_now_ns();
 	/* Disarmed while blocked: listen for kicks (and blockers) again. */
 	bell_queue(ctx, b, BELL_ARM);
 }

@@ -142,6 +142,7 @@ void v4v_close(struct v4v_domain *d)
 	if (!d)
 		return;
 	v4v__pool_flush(d, true); /* pool.c: its rings name d */
+	v4v__sock_blanks_drop();  /* socket.c: a cache, the fds go back */
 	detach(d);
 	if (d->own_domain_fd)
 		close(d->domain_fd);

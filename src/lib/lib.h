@@ -68,6 +68,8 @@ void v4v__rx_set_partner(struct v4v_rx *r, uint16_t partner);
  * all of them on v4v_close; when a register fails for quota, all but the
  * spares a connect has taken already (wire/proto.h: the connection's). */
 void v4v__pool_flush(struct v4v_domain *d, bool all);
+/* Close the doorbell pairs kept for new sockets (socket.c). */
+void v4v__sock_blanks_drop(void);
 
 /* getpid(), cached (a fork child asks again). */
 pid_t v4v__pid(void);

@@ -458,6 +458,20 @@ static bool pool_find(struct v4v_domain *d, uint16_t partner, uint32_t ring_len,
 	return pool_find_n(d, partner, ring_len, got, 1) == 1;
 }
 
+/* Rings pool_find_n took and nobody used go back (what no longer fits:
+ * to v4vd). */
+static void pool_return(struct pooled *p, unsigned n)
+{
+	unsigned i = 0;
+	pthread_mutex_lock(&pool_lock);
+	pool_check_pid();
+	for (; i < n && npool < POOL_MAX; i++)
+		pool[npool++] = p[i];
+	pool_unlock();
+	for (; i < n; i++)
+		pooled_free(&p[i], v4v__deadline(LINGER_MS));
+}
+
 /* s takes got's ring, send ring and port (its fd is got's already). */
 static void pooled_into(struct sock *s, const struct pooled *got)
 {
@@ -572,7 +586,10 @@ static void spare_free(struct pooled *p)
 
 /*
  * Lend p's ring to our listener on lport and keep it here as a spare:
- * 0, or -errno with p as it was (v4vd refused, or no room here).  The
+ * 0, or -errno with p as it was (v4vd refused, or no room here: the
+ * pool's, all listeners' SPARES_MAX_ALL, or this one's LISTEN_SPARES,
+ * looked at under the lock, so threads accepting at once stay within
+ * them).  The
  * lock is held across the call: once v4vd has lent it, a connect may take
  * it at any moment, so it must be in the table by then (and keyed, for
  * unregistering, as v4vd keys it: (port, any)).
@@ -583,7 +600,9 @@ static int pool_lend(struct pooled *p, v4v_port_t lport)
 	pool_check_pid();
 	if (!pool_atexit)
 		pool_atexit = atexit(pool_exit) == 0;
-	int e = npool < POOL_MAX && spares_all() < SPARES_MAX_ALL && pool_atexit ? 0 : -ENOSPC;
+	bool room = npool < POOL_MAX && spares_all() < SPARES_MAX_ALL &&
+		    spares_of(p->d, lport) < LISTEN_SPARES;
+	int e = room && pool_atexit ? 0 : -ENOSPC;
 	uint64_t at = evlog_now(); /* what comes before is the old one's */
 	if (!e)
 		e = v4v__ring_spare(p->d, p->port, p->partner, lport);
@@ -606,29 +625,34 @@ static int pool_lend(struct pooled *p, v4v_port_t lport)
  * give a connection (swept, drained, the old peer's FIN read), all found
  * in one look; what their doorbells said of the old connection
  * pool_find_n took (a token since is the accepted socket's to read, as
- * in pooled_tokens).  A refusal (quota, v4vd) gives that ring and the
- * rest found back: the pool is a cache.  Returns how many the listener
- * has.
+ * in pooled_tokens).  As many are taken as there is room for spares
+ * (pool_lend looks again); a refusal puts that ring and those after it
+ * back, for connections.  Returns how many the listener has.
  */
 unsigned v4v__pool_spare_fill(struct v4v_domain *d, v4v_port_t lport, uint32_t ring_len)
 {
 	pthread_mutex_lock(&pool_lock);
 	pool_check_pid();
-	unsigned have = spares_of(d, lport);
+	unsigned have = spares_of(d, lport), all = spares_all();
+	unsigned want = have < LISTEN_SPARES ? LISTEN_SPARES - have : 0;
+	if (all + want > SPARES_MAX_ALL)
+		want = all < SPARES_MAX_ALL ? SPARES_MAX_ALL - all : 0;
 	pool_unlock();
-	if (have >= LISTEN_SPARES)
+	if (want == 0)
 		return have;
 	struct pooled got[LISTEN_SPARES];
-	unsigned n = pool_find_n(d, V4V_DOMID_ANY, ring_len, got, LISTEN_SPARES - have);
-	bool refused = false;
-	for (unsigned i = 0; i < n; i++) {
+	unsigned n = pool_find_n(d, V4V_DOMID_ANY, ring_len, got, want);
+	unsigned i = 0;
+	for (; i < n; i++) {
+		bool waiter = got[i].waiter;
 		got[i].waiter = false; /* the old partner's waits go with it */
-		refused = refused || pool_lend(&got[i], lport) != 0;
-		if (refused)
-			pooled_free(&got[i], v4v__deadline(0)); /* and those after it */
-		else
-			have++;
+		if (pool_lend(&got[i], lport) != 0) {
+			got[i].waiter = waiter;
+			break;
+		}
+		have++;
 	}
+	pool_return(got + i, n - i);
 	return have;
 }
 
@@ -701,16 +725,18 @@ int v4v__pool_lend(struct sock *t, v4v_port_t lport)
 	    .partner = t->partner,
 	    .fin_seen = true,
 	};
-	p.fd = fcntl(t->fd, F_DUPFD_CLOEXEC, 0);
+	p.fd = t->pool_fd >= 0 ? t->pool_fd : fcntl(t->fd, F_DUPFD_CLOEXEC, 0);
 	if (p.fd < 0)
 		return -errno;
 	int e = pool_lend(&p, lport);
 	if (e) {
-		close(p.fd);
+		if (p.fd != t->pool_fd)
+			close(p.fd);
 		return e;
 	}
 	t->rx = NULL;
 	t->tx = NULL;
+	t->pool_fd = -1;
 	return 0;
 }
 

@@ -144,18 +144,32 @@ static struct blank {
 static unsigned nblank;
 static pid_t blank_pid;
 
+/* Under table_lock: close the kept pairs. */
+static void blanks_close(void)
+{
+	for (unsigned i = 0; i < nblank; i++) {
+		close(blanks[i].fd);
+		close(blanks[i].bell);
+	}
+	nblank = 0;
+}
+
 /* Under table_lock: forget what a parent left. */
 static void blank_check_pid(void)
 {
 	pid_t me = v4v__pid();
 	if (blank_pid == me)
 		return;
-	for (unsigned i = 0; i < nblank; i++) {
-		close(blanks[i].fd);
-		close(blanks[i].bell);
-	}
-	nblank = 0;
+	blanks_close();
 	blank_pid = me;
+}
+
+void v4v__sock_blanks_drop(void)
+{
+	pthread_mutex_lock(&table_lock);
+	blank_check_pid();
+	blanks_close();
+	pthread_mutex_unlock(&table_lock);
 }
 
 void v4v__sock_blank_put(int fd, int bell, size_t blocker_len)
