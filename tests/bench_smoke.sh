@@ -34,8 +34,9 @@ for k in ("settings", "results", "targets"):
 
 # The run's settings.
 st = doc["settings"]
-for k in ("version", "time", "repeat", "cores", "loadavg_1min", "kernel"):
+for k in ("version", "time", "repeat", "cores", "loadavg_1min", "steal_pct", "kernel"):
     assert k in st, "settings: no %s in %r" % (k, st)
+assert st["steal_pct"] is None or 0 <= st["steal_pct"] <= 100, st
 assert st["repeat"] == 2 and st["cores"] >= 1 and st["kernel"], st
 assert isinstance(st["version"], str) and st["version"], st
 

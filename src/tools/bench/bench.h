@@ -308,7 +308,7 @@ void targets_round(const struct result *rs, unsigned n);
 void targets_fold(void);
 void print_targets(void);
 void json_targets(void);
-void json_settings(double load1, const char *kernel);
+void json_settings(double load1, const char *kernel, double steal);
 void json_spread(const struct result *r);
 
 /* ---- the v4vd measured (v4vd.c) ------------------------------------------ */
@@ -333,7 +333,10 @@ void progress(unsigned k, unsigned total, const struct result *r);
 void compute_ratios(struct result *rs, unsigned n);
 void json_num(const char *key, double v);
 void sort_groups(void);
-void print_json(double load1, const char *kernel);
+/* steal: % of the machine's CPU time its host took during the run (NAN:
+ * unknown); above STEAL_NOISY_PCT the run warns that it is noisy. */
+#define STEAL_NOISY_PCT 5.0
+void print_json(double load1, const char *kernel, double steal);
 void print_table(void);
 bool gnuplot_found(void);
 int plot(const char *file);

@@ -162,6 +162,26 @@ static bool run_step(const struct step *s, unsigned k, unsigned total, unsigned 
 	return !*res->err;
 }
 
+/* The machine's steal and total CPU time so far (/proc/stat's cpu line,
+ * in ticks): false if it cannot be read. */
+static bool cpu_times(unsigned long long *steal, unsigned long long *total)
+{
+	unsigned long long v[8] = {0};
+	FILE *f = fopen("/proc/stat", "r");
+	if (!f)
+		return false;
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+		       &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n != 8)
+		return false;
+	*steal = v[7];
+	*total = 0;
+	for (int k = 0; k < 8; k++)
+		*total += v[k];
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	/* clang-format off */
@@ -288,6 +308,8 @@ int main(int argc, char **argv)
 		if (opt.tmask & (1u << i))
 			opt.tmask |= 1u << transport_index(transports[i].baseline);
 	signal(SIGPIPE, SIG_IGN);
+	unsigned long long steal0 = 0, total0 = 0;
+	bool times = cpu_times(&steal0, &total0);
 	/* The machine as the run found it (--json's settings). */
 	double load1 = NAN;
 	char kernel[3 * sizeof(((struct utsname *)0)->release) + 8] = "";
@@ -388,9 +410,20 @@ int main(int argc, char **argv)
 			"%s: warning: v4vd still has %.0f domain(s) more than before "
 			"the run (a leak, or another user's)\n",
 			prog, left);
+	/* A run on a virtual machine whose host took CPU time from it is noisy:
+	 * say so, with the share (--json's settings: steal_pct). */
+	double steal = NAN;
+	unsigned long long steal1, total1;
+	if (times && cpu_times(&steal1, &total1) && total1 > total0)
+		steal = 100.0 * (double)(steal1 - steal0) / (double)(total1 - total0);
+	if (steal > STEAL_NOISY_PCT)
+		fprintf(stderr,
+			"%s: warning: the host took %.1f%% of this machine's CPU time during the "
+			"run (steal time): its figures are noisy\n",
+			prog, steal);
 	sort_groups();
 	if (opt.json)
-		print_json(load1, kernel);
+		print_json(load1, kernel, steal);
 	else
 		print_table();
 	fflush(stdout);

@@ -52,10 +52,10 @@ void json_num(const char *key, double v)
 		printf(", \"%s\": %.6g", key, v);
 }
 
-void print_json(double load1, const char *kernel)
+void print_json(double load1, const char *kernel, double steal)
 {
 	printf("{");
-	json_settings(load1, kernel);
+	json_settings(load1, kernel, steal);
 	printf(",\n\"results\": [");
 	for (unsigned i = 0; i < nresults; i++) {
 		struct result *r = &results[i];

@@ -285,7 +285,7 @@ void json_targets(void)
 	printf("]");
 }
 
-void json_settings(double load1, const char *kernel)
+void json_settings(double load1, const char *kernel, double steal)
 {
 	printf("\"settings\": {\"version\": \"%s\"", V4V_VERSION);
 	json_num("time", opt.secs);
@@ -294,6 +294,7 @@ void json_settings(double load1, const char *kernel)
 	       opt.quick ? "true" : "false", opt.npairs);
 	printf(", \"cores\": %ld", sysconf(_SC_NPROCESSORS_ONLN));
 	json_num("loadavg_1min", load1);
+	json_num("steal_pct", steal);
 	printf(", \"kernel\": \"%s\"}", kernel);
 }
 
