@@ -256,7 +256,8 @@ static uint64_t now_ns(void)
 
 /*
  * Wait for done == seq: spin up to spin_ns (v4vd, polling, answers within
- * that when it is running elsewhere, not from our CPU), then sleep on the futex, announced first
+ * that when it runs on another CPU: not when it polls from ours, the
+ * area's cpu word), then sleep on the futex, announced first
  * (wire/proto.h); we clear waiting ourselves once done, v4vd only reads
  * it, so a late read of it by v4vd can cost a spurious wake-up, never a
  * lost one.  Asleep, look every CALL_CHECK_MS whether v4vd died, however

@@ -497,7 +497,7 @@ int v4v__pool_get(struct sock *s, uint16_t partner)
 	/* The user's fd becomes the pooled doorbell's end.  The fresh pair
 	 * v4v__sock_new gave s was never given to v4vd: kept for the next
 	 * socket (socket.c).  got.fd stays with s, for the pool again. */
-	int keep = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+	int keep = s->bell >= 0 ? fcntl(s->fd, F_DUPFD_CLOEXEC, 0) : -1;
 	if (dup3(got.fd, s->fd, O_CLOEXEC) < 0) {
 		if (keep >= 0)
 			close(keep);
@@ -506,7 +506,7 @@ int v4v__pool_get(struct sock *s, uint16_t partner)
 	}
 	if (keep >= 0)
 		v4v__sock_blank_put(keep, s->bell, s->blocker_len);
-	else
+	else if (s->bell >= 0)
 		close(s->bell);
 	s->bell = -1;
 	s->pool_fd = got.fd;
