@@ -29,13 +29,18 @@
 
 static struct v4v_domain *srv, *cli;
 
-static int listener(void)
+static int listen_on(struct v4v_domain *d, uint32_t port)
 {
-	int l = v4v_socket(srv, V4V_SOCK_STREAM, 0);
-	struct v4v_addr any = {.aport = LPORT, .domain_id = V4V_DOMID_ANY};
+	int l = v4v_socket(d, V4V_SOCK_STREAM, 0);
+	struct v4v_addr any = {.aport = port, .domain_id = V4V_DOMID_ANY};
 	CHECK_EQ(v4v_bind(l, &any), 0);
 	CHECK_EQ(v4v_listen(l, 8), 0);
 	return l;
+}
+
+static int listener(void)
+{
+	return listen_on(srv, LPORT);
 }
 
 static struct v4v_addr to_srv(void)
@@ -456,36 +461,36 @@ static unsigned spares_in(uint16_t domid)
 	return n;
 }
 
-/* n connections from `from` to (to_dom, port) on listener l, one after
- * another, each accepted, both ends closed and pooled before the next. */
-static void cycle(struct v4v_domain *from, struct v4v_domain *to_dom, int l, uint32_t port, int n)
+/* A connection from `from` to (to_dom, port), accepted on l: *c the
+ * client's end (non-blocking), *a the server's. */
+static void connected(struct v4v_domain *from, struct v4v_domain *to_dom, int l, uint32_t port,
+		      int *c, int *a)
 {
 	struct v4v_addr to = {.aport = port, .domain_id = v4v_domid(to_dom)};
+	*c = v4v_socket(from, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
+	CHECK(*c >= 0);
+	int r = v4v_connect(*c, &to);
+	CHECK(r == 0 || errno == EINPROGRESS);
+	*a = v4v_accept(l, NULL);
+	CHECK(*a >= 0);
+	if (r) {
+		wait_in(*c);
+		CHECK_EQ(v4v_connect(*c, &to), 0);
+	}
+}
+
+/* n connections made one after another, each closed at both ends and
+ * its server's ring pooled before the next. */
+static void cycle(struct v4v_domain *from, struct v4v_domain *to_dom, int l, uint32_t port, int n)
+{
 	for (int i = 0; i < n; i++) {
-		int c = v4v_socket(from, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
-		CHECK(c >= 0);
-		int r = v4v_connect(c, &to);
-		CHECK(r == 0 || errno == EINPROGRESS);
-		int a = v4v_accept(l, NULL);
-		CHECK(a >= 0);
-		if (r) {
-			wait_in(c);
-			CHECK_EQ(v4v_connect(c, &to), 0);
-		}
+		int c, a;
+		connected(from, to_dom, l, port, &c, &a);
 		CHECK_EQ(v4v_sock_close(a), 0);
 		CHECK_EQ(v4v_sock_close(c), 0);
 		for (int k = 0; k < WAIT_MS && !v4v__pool_ready(to_dom); k++)
 			poll(NULL, 0, 1);
 	}
-}
-
-static int listen_on(struct v4v_domain *d, uint32_t port)
-{
-	int l = v4v_socket(d, V4V_SOCK_STREAM, 0);
-	struct v4v_addr any = {.aport = port, .domain_id = V4V_DOMID_ANY};
-	CHECK_EQ(v4v_bind(l, &any), 0);
-	CHECK_EQ(v4v_listen(l, 8), 0);
-	return l;
 }
 
 /* With the process's spares at their cap (SPARES_MAX_ALL), an accept on
@@ -501,20 +506,9 @@ static void spares_cap_keeps_pool(void)
 	CHECK_EQ(spares_in(v4v_domid(srv)), 8u);
 	/* Two rings of srv's own connections, to a listener of cli's. */
 	int lcli = listen_on(cli, 200);
-	struct v4v_addr to = {.aport = 200, .domain_id = v4v_domid(cli)};
 	int c[2], a[2];
-	for (int i = 0; i < 2; i++) {
-		c[i] = v4v_socket(srv, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
-		CHECK(c[i] >= 0);
-		int r = v4v_connect(c[i], &to);
-		CHECK(r == 0 || errno == EINPROGRESS);
-		a[i] = v4v_accept(lcli, NULL);
-		CHECK(a[i] >= 0);
-		if (r) {
-			wait_in(c[i]);
-			CHECK_EQ(v4v_connect(c[i], &to), 0);
-		}
-	}
+	for (int i = 0; i < 2; i++)
+		connected(srv, cli, lcli, 200, &c[i], &a[i]);
 	for (int i = 0; i < 2; i++) {
 		CHECK_EQ(v4v_sock_close(a[i]), 0);
 		CHECK_EQ(v4v_sock_close(c[i]), 0);
@@ -524,12 +518,8 @@ static void spares_cap_keeps_pool(void)
 	CHECK_EQ(v4v__pool_ready(srv), 2u);
 	/* One connection to the third listener: its accept takes one pooled
 	 * ring for itself and may lend none. */
-	int k = v4v_socket(cli, V4V_SOCK_STREAM, V4V_SOCK_NONBLOCK);
-	CHECK(k >= 0);
-	to = (struct v4v_addr){.aport = 102, .domain_id = v4v_domid(srv)};
-	CHECK_EQ(v4v_connect(k, &to) == 0 || errno == EINPROGRESS, 1);
-	int ka = v4v_accept(lc, NULL);
-	CHECK(ka >= 0);
+	int k, ka;
+	connected(cli, srv, lc, 102, &k, &ka);
 	CHECK_EQ(v4v__pool_ready(srv), 1u);
 	CHECK_EQ(spares_in(v4v_domid(srv)), 8u);
 	CHECK_EQ(v4v_sock_close(ka), 0);

@@ -86,8 +86,11 @@ bool v4vd_calls_pump(struct v4vd *s)
 	uint32_t cpu = (uint32_t)(sched_getcpu() + 1);
 	for (struct dchan **pp = &s->calls; *pp;) {
 		struct dchan *ch = *pp;
-		if (v4v_load_relaxed(&ch->area->cpu) != cpu)
+		/* Compared with our copy: the area's word is the domain's. */
+		if (ch->call_cpu != cpu) {
+			ch->call_cpu = cpu;
 			v4v_store_relaxed(&ch->area->cpu, cpu);
+		}
 		/* A call spent on a domain whose share is gone waits a round. */
 		if (v4vd_req_budget(s, ch->dd) && call_serve(s, ch, &now)) {
 			ch->call_last = now;

@@ -47,6 +47,7 @@ struct dchan {
 	uint8_t *staging;
 	struct v4v_call_area *area; /* the end of staging (call.c) */
 	uint32_t call_seq;	    /* the last call answered there */
+	uint32_t call_cpu;	    /* what we last wrote in its cpu word */
 	bool call_hot;		    /* on the polled list */
 	struct dchan *call_next;
 	uint64_t call_last; /* when it last had a call (ns) */
